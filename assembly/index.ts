@@ -1,0 +1,5 @@
+export { inPtr, outPtr, areaSize, scratchPtr, ensureScratch } from "./memory";
+export { crc32c } from "./crc32c";
+export { isZero } from "./zero";
+export { batToBlocks, blocksToRuns, sortKeysByOffset } from "./bat";
+export { logReassemble } from "./log";

@@ -1,0 +1,89 @@
+// Kernel benchmarks: each kernel beside its peers in the same process.
+import { Bench } from 'tinybench';
+import { createCRC32 } from 'hash-wasm';
+import { crc32c as nativeCrc32c } from '@node-rs/crc32';
+import { crc32c, isAllZero, init, format } from '../dist/index.js';
+import { decodeBat } from '../dist/wasm/kernels.js';
+import { report, mb } from './report.mjs';
+
+// Pure-JS slicing-by-8 CRC-32C: the best a plain JS table method does.
+const T8 = (() => {
+  const t = new Uint32Array(8 * 256);
+  for (let n = 0; n < 256; n++) {
+    let c = n;
+    for (let k = 0; k < 8; k++) c = c & 1 ? (c >>> 1) ^ 0x82f63b78 : c >>> 1;
+    t[n] = c >>> 0;
+  }
+  for (let i = 256; i < 2048; i++) t[i] = (t[i - 256] >>> 8) ^ t[t[i - 256] & 0xff];
+  return t;
+})();
+function jsCrc32c(buf) {
+  let crc = ~0;
+  let i = 0;
+  const n8 = buf.length & ~7;
+  for (; i < n8; i += 8) {
+    const a = (buf[i] | (buf[i + 1] << 8) | (buf[i + 2] << 16) | (buf[i + 3] << 24)) ^ crc;
+    const b = buf[i + 4] | (buf[i + 5] << 8) | (buf[i + 6] << 16) | (buf[i + 7] << 24);
+    crc =
+      T8[1792 + (a & 0xff)] ^ T8[1536 + ((a >>> 8) & 0xff)] ^ T8[1280 + ((a >>> 16) & 0xff)] ^ T8[1024 + (a >>> 24)] ^
+      T8[768 + (b & 0xff)] ^ T8[512 + ((b >>> 8) & 0xff)] ^ T8[256 + ((b >>> 16) & 0xff)] ^ T8[b >>> 24];
+  }
+  for (; i < buf.length; i++) crc = (crc >>> 8) ^ T8[(crc ^ buf[i]) & 0xff];
+  return ~crc >>> 0;
+}
+
+function jsIsZero(buf) {
+  const words = new Uint32Array(buf.buffer, buf.byteOffset, buf.byteLength >>> 2);
+  for (let i = 0; i < words.length; i++) if (words[i] !== 0) return false;
+  return true;
+}
+
+function randomBytes(n) {
+  const b = new Uint8Array(n);
+  for (let i = 0; i < n; i += 65536) crypto.getRandomValues(b.subarray(i, Math.min(n, i + 65536)));
+  return b;
+}
+
+export async function kernelBench({ time = 400 } = {}) {
+  await init();
+  const rows = [];
+  const hw = await createCRC32(0x82f63b78);
+  for (const size of [4096, 65536, 1 << 20]) {
+    const data = randomBytes(size);
+    const bench = new Bench({ time, warmup: true });
+    bench
+      .add('vhdx-stream (wasm)', () => crc32c(data))
+      .add('hash-wasm', () => {
+        hw.init();
+        hw.update(data);
+        return hw.digest('binary');
+      })
+      .add('pure JS slicing-by-8', () => jsCrc32c(data))
+      .add('@node-rs/crc32 (native SSE4.2)', () => nativeCrc32c(data));
+    await bench.run();
+    rows.push(...report(`CRC-32C ${size / 1024} KiB`, bench, size, 'vhdx-stream (wasm)'));
+  }
+  for (const size of [65536, 1 << 20]) {
+    const zeros = new Uint8Array(size);
+    const bench = new Bench({ time, warmup: true });
+    bench.add('vhdx-stream (wasm, incl. copy-in)', () => isAllZero(zeros)).add('pure JS Uint32Array loop', () => jsIsZero(zeros));
+    await bench.run();
+    rows.push(...report(`zero detection ${size / 1024} KiB (all-zero block)`, bench, size, 'vhdx-stream (wasm, incl. copy-in)'));
+  }
+  {
+    const blocks = 1 << 18;
+    const ratio = format.chunkRatio(512, 32 * 1024 * 1024);
+    const entries = format.batEntryCount(blocks, ratio, false);
+    const bat = new Uint8Array(entries * 8);
+    let off = 4;
+    for (let e = 0; e < entries; e++) {
+      if ((e + 1) % (ratio + 1) === 0) continue;
+      format.writeBatEntry(bat, e, e % 3 ? { state: 6, offsetMiB: (off += 32) } : { state: 2, offsetMiB: 0 });
+    }
+    const bench = new Bench({ time, warmup: true });
+    bench.add('vhdx-stream decodeBat (wasm)', () => decodeBat(bat, blocks, ratio, false));
+    await bench.run();
+    rows.push(...report(`BAT decode, ${blocks} entries (${bat.length / 1024} KiB)`, bench, bat.length, 'vhdx-stream decodeBat (wasm)'));
+  }
+  return rows;
+}

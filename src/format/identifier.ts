@@ -1,0 +1,42 @@
+// The file identifier: the first 64 KiB, "vhdxfile" then an optional
+// UTF-16LE creator string of up to 512 bytes.
+import { VhdxError } from '../errors.js';
+import { KiB, readAscii, readUtf16, writeAscii, writeUtf16 } from './bytes.js';
+
+export const FILE_IDENTIFIER_SIZE = 64 * KiB;
+export const FILE_SIGNATURE = 'vhdxfile';
+const CREATOR_OFFSET = 8;
+const CREATOR_BYTES = 512;
+
+export interface FileIdentifier {
+  /** Who wrote the file (free text, at most 256 UTF-16 code units). */
+  creator: string;
+}
+
+/** True when `b` starts with the "vhdxfile" signature. */
+export function hasVhdxSignature(b: Uint8Array): boolean {
+  return b.length >= 8 && readAscii(b, 0, 8) === FILE_SIGNATURE;
+}
+
+export function parseFileIdentifier(b: Uint8Array): FileIdentifier {
+  if (b.length < CREATOR_OFFSET + CREATOR_BYTES) {
+    throw new VhdxError('TRUNCATED', `need ${CREATOR_OFFSET + CREATOR_BYTES} bytes, have ${b.length}`, {
+      structure: 'file identifier',
+      offset: 0,
+    });
+  }
+  if (!hasVhdxSignature(b)) {
+    throw new VhdxError('NOT_VHDX', 'no "vhdxfile" signature', { structure: 'file identifier', offset: 0 });
+  }
+  return { creator: readUtf16(b, CREATOR_OFFSET, CREATOR_BYTES) };
+}
+
+export function serializeFileIdentifier(id: FileIdentifier): Uint8Array {
+  if (id.creator.length > CREATOR_BYTES / 2 - 1) {
+    throw new VhdxError('INVALID_ARGUMENT', `creator is longer than ${CREATOR_BYTES / 2 - 1} characters`);
+  }
+  const b = new Uint8Array(FILE_IDENTIFIER_SIZE);
+  writeAscii(b, 0, FILE_SIGNATURE);
+  writeUtf16(b, CREATOR_OFFSET, id.creator);
+  return b;
+}
