@@ -1,0 +1,69 @@
+// Which blocks of a raw disk hold data. A dynamic VHDX written to a plain
+// stream needs this before the first byte (the BAT precedes the payload), so
+// it comes from a pre-scan of a re-readable source.
+import { VhdxError } from '../errors.js';
+import { MiB } from '../format/bytes.js';
+import { openSource } from '../sources/index.js';
+import type { SourceInput } from '../sources/types.js';
+import { isAllZero } from '../wasm/kernels.js';
+import { ready } from '../wasm/instance.js';
+import { defaultBlockSize } from './options.js';
+
+/** Per-block allocation of a raw disk. */
+export interface AllocationMap {
+  /** Size of the raw disk in bytes. */
+  virtualSize: number;
+  /** The block size the map was made for; must match the encoder's. */
+  blockSize: number;
+  /** 1 where the block holds at least one non-zero byte, 0 where it is all zero. */
+  present: Uint8Array;
+}
+
+export interface ScanOptions {
+  /** Block size to scan with (default: the encoder's default for the size). */
+  blockSize?: number;
+  /** Bytes per read (default 4 MiB, capped at the block size). */
+  readSize?: number;
+}
+
+/**
+ * Scans a re-readable raw disk (bytes, Blob/File, Node path or FileHandle,
+ * URL, or `{ size, read }`) for all-zero blocks. Stops reading a block at its
+ * first non-zero byte, so data-heavy disks scan at memory speed.
+ */
+export async function scanAllocation(input: SourceInput, options: ScanOptions = {}): Promise<AllocationMap> {
+  await ready();
+  const source = await openSource(input);
+  try {
+    const virtualSize = source.size;
+    const blockSize = options.blockSize ?? defaultBlockSize(virtualSize);
+    const readSize = Math.min(blockSize, options.readSize ?? 4 * MiB);
+    const blocks = Math.ceil(virtualSize / blockSize);
+    const present = new Uint8Array(blocks);
+    const buffer = source.readInto ? new Uint8Array(readSize) : undefined;
+    for (let b = 0; b < blocks; b++) {
+      const start = b * blockSize;
+      const end = Math.min(virtualSize, start + blockSize);
+      for (let at = start; at < end; at += readSize) {
+        const len = Math.min(readSize, end - at);
+        let piece: Uint8Array;
+        if (buffer && source.readInto) {
+          const view = buffer.subarray(0, len);
+          const n = await source.readInto(view, at);
+          if (n !== len) throw new VhdxError('TRUNCATED', `source ended at ${at + n} while scanning`, { offset: at + n });
+          piece = view;
+        } else {
+          piece = await source.read(at, len);
+          if (piece.length !== len) throw new VhdxError('TRUNCATED', `source ended at ${at + piece.length} while scanning`, { offset: at + piece.length });
+        }
+        if (!isAllZero(piece)) {
+          present[b] = 1;
+          break;
+        }
+      }
+    }
+    return { virtualSize, blockSize, present };
+  } finally {
+    await source.close?.();
+  }
+}

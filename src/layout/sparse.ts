@@ -1,0 +1,118 @@
+// Block placement for writers that can seek: blocks get file space only when
+// their first non-zero byte arrives, so all-zero blocks are never written.
+// The non-payload structures are produced at the end, header section last.
+import { VhdxError } from '../errors.js';
+import { MiB } from '../format/bytes.js';
+import { isAllZero } from '../wasm/kernels.js';
+import type { ResolvedCreateOptions } from './options.js';
+import { batRegion, headerSectionPieces, metadataRegion, payloadOffsetWithoutBat, planLayout, type Layout, type Placed } from './plan.js';
+
+/** What a finished sparse file looks like. */
+export interface SparseSummary {
+  virtualSize: number;
+  blockSize: number;
+  blockCount: number;
+  /** Blocks that hold data and were written. */
+  blocksWritten: number;
+  /** Final length of the file. */
+  fileSize: number;
+}
+
+export class SparseAllocator {
+  readonly blockSize: number;
+  private readonly payloadOffset: number;
+  private offsetsMiB: Uint32Array;
+  private nextFree: number;
+  private received = 0;
+  private writtenEnd = 0;
+  private blocksWritten = 0;
+
+  constructor(private readonly opts: ResolvedCreateOptions) {
+    this.blockSize = opts.blockSize;
+    const known = opts.virtualSize;
+    this.payloadOffset = known === undefined ? payloadOffsetWithoutBat(opts) : planLayout(opts, known).payloadOffset;
+    this.nextFree = this.payloadOffset;
+    this.offsetsMiB = new Uint32Array(known === undefined ? 64 : Math.ceil(known / this.blockSize));
+  }
+
+  /** Virtual bytes accepted so far. */
+  get bytesReceived(): number {
+    return this.received;
+  }
+
+  /**
+   * Accepts the next `piece` of the raw disk, which must not cross a block
+   * boundary (see {@link SparseAllocator.pieceLength}). Returns the file
+   * position to write it at, or -1 when it need not be written.
+   */
+  place(piece: Uint8Array): number {
+    const at = this.received;
+    const limit = this.opts.virtualSize;
+    if (limit !== undefined && at + piece.length > limit) {
+      throw new VhdxError('INVALID_ARGUMENT', `input is longer than virtualSize (${limit} bytes)`, { offset: limit });
+    }
+    this.received += piece.length;
+    const block = Math.floor(at / this.blockSize);
+    let offsetMiB = block < this.offsetsMiB.length ? this.offsetsMiB[block]! : 0;
+    if (offsetMiB === 0) {
+      if (isAllZero(piece)) return -1;
+      offsetMiB = this.allocate(block);
+    }
+    const position = offsetMiB * MiB + (at - block * this.blockSize);
+    this.writtenEnd = Math.max(this.writtenEnd, position + piece.length);
+    return position;
+  }
+
+  /** How many of the next `available` bytes belong to the current block. */
+  pieceLength(available: number): number {
+    return Math.min(available, this.blockSize - (this.received % this.blockSize));
+  }
+
+  private allocate(block: number): number {
+    if (block >= this.offsetsMiB.length) {
+      const grown = new Uint32Array(Math.max(block + 1, this.offsetsMiB.length * 2));
+      grown.set(this.offsetsMiB);
+      this.offsetsMiB = grown;
+    }
+    const offsetMiB = this.nextFree / MiB;
+    this.offsetsMiB[block] = offsetMiB;
+    this.nextFree += this.blockSize;
+    this.blocksWritten++;
+    return offsetMiB;
+  }
+
+  /**
+   * Ends the input. Returns the remaining writes in a safe order (BAT and
+   * metadata, then region tables and headers, the file identifier last) and
+   * the summary.
+   */
+  finish(): { writes: Placed[]; summary: SparseSummary; layout: Layout } {
+    const { opts } = this;
+    let virtualSize = opts.virtualSize;
+    if (virtualSize === undefined) {
+      if (this.received === 0) throw new VhdxError('INVALID_ARGUMENT', 'no input: a virtual disk cannot be empty', { structure: 'input' });
+      virtualSize = Math.ceil(this.received / opts.logicalSectorSize) * opts.logicalSectorSize;
+    } else if (this.received < virtualSize) {
+      throw new VhdxError('TRUNCATED', `input ended after ${this.received} of ${virtualSize} bytes`, { structure: 'input', offset: this.received });
+    }
+    if (virtualSize > 64 * 1024 * 1024 * MiB) throw new VhdxError('INVALID_ARGUMENT', 'input is larger than 64 TiB', { structure: 'input' });
+    const layout = planLayout(opts, virtualSize, opts.virtualSize === undefined ? this.nextFree : undefined);
+    const offsets = new Uint32Array(layout.blockCount);
+    offsets.set(this.offsetsMiB.subarray(0, layout.blockCount));
+    const writes: Placed[] = [];
+    if (this.writtenEnd < this.nextFree) {
+      // the last block was not filled: extend the file to its end
+      const sector = opts.logicalSectorSize;
+      writes.push({ position: this.nextFree - sector, data: new Uint8Array(sector) });
+    }
+    writes.push({ position: layout.batOffset, data: batRegion(layout, offsets) });
+    writes.push({ position: layout.metadataOffset, data: metadataRegion(layout) });
+    writes.push(...headerSectionPieces(layout));
+    const fileSize = Math.max(this.nextFree, layout.batOffset + layout.batLength, layout.metadataOffset + MiB);
+    return {
+      writes,
+      layout,
+      summary: { virtualSize, blockSize: this.blockSize, blockCount: layout.blockCount, blocksWritten: this.blocksWritten, fileSize },
+    };
+  }
+}

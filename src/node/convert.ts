@@ -1,0 +1,83 @@
+// Node file-to-file conversion with pipelined positional I/O.
+import { open, stat, type FileHandle } from 'node:fs/promises';
+import { VhdxError, asVhdxError } from '../errors.js';
+import { MiB } from '../format/bytes.js';
+import { resolveCreateOptions } from '../layout/options.js';
+import { SparseAllocator, type SparseSummary } from '../layout/sparse.js';
+import type { VhdxWriterOptions } from '../streams/writer.js';
+import { ready } from '../wasm/instance.js';
+import { readFully, writeFully } from './file-io.js';
+import { pipelineRead } from './pipeline.js';
+
+export interface FileConvertOptions extends VhdxWriterOptions {
+  /** Called after each chunk with bytes processed and the total. */
+  onProgress?(done: number, total: number): void;
+  /** Bytes per read (default 4 MiB). */
+  chunkSize?: number;
+}
+
+/**
+ * Converts a raw disk image file into a sparse dynamic VHDX file. Reads run
+ * ahead of the zero check and writes stay in flight over a fixed buffer pool.
+ * The virtual size defaults to the input's size (rounded up to the logical
+ * sector). On failure the partial output is removed.
+ */
+export async function convertRawFileToVhdx(input: string, output: string, options: FileConvertOptions = {}): Promise<SparseSummary> {
+  await ready();
+  let size: number;
+  try {
+    size = (await stat(input)).size;
+  } catch (err) {
+    throw asVhdxError(err, 'IO', `cannot read ${input}`);
+  }
+  const virtualSize = options.virtualSize ?? Math.ceil(size / (options.logicalSectorSize ?? 512)) * (options.logicalSectorSize ?? 512);
+  if (size > virtualSize) throw new VhdxError('INVALID_ARGUMENT', `${input} is ${size} bytes, larger than virtualSize ${virtualSize}`);
+  const opts = resolveCreateOptions({ ...options, type: 'dynamic', virtualSize }, true);
+  const allocator = new SparseAllocator(opts);
+  const chunkSize = Math.min(options.chunkSize ?? 4 * MiB, opts.blockSize);
+  let src: FileHandle | undefined;
+  let dst: FileHandle | undefined;
+  let ok = false;
+  try {
+    src = await open(input, 'r').catch((err) => {
+      throw asVhdxError(err, 'IO', `cannot open ${input}`);
+    });
+    dst = await open(output, 'w').catch((err) => {
+      throw asVhdxError(err, 'IO', `cannot create ${output}`);
+    });
+    const out = dst;
+    const inp = src;
+    await pipelineRead((t, p) => readFully(inp, t, p), size, { chunkSize }, (chunk, position, slot) => {
+      for (let at = 0; at < chunk.length; ) {
+        const n = allocator.pieceLength(chunk.length - at);
+        const piece = chunk.subarray(at, at + n);
+        const where = allocator.place(piece);
+        if (where >= 0) slot.pending.push(writeFully(out, piece, where));
+        at += n;
+      }
+      options.onProgress?.(position + chunk.length, size);
+    });
+    // a disk larger than the input (sector rounding, or a larger virtualSize) ends in zeros
+    const zeros = new Uint8Array(Math.min(virtualSize - size, MiB));
+    for (let remaining = virtualSize - size; remaining > 0; ) {
+      const piece = zeros.subarray(0, allocator.pieceLength(Math.min(remaining, zeros.length)));
+      const where = allocator.place(piece);
+      if (where >= 0) await writeFully(out, piece, where);
+      remaining -= piece.length;
+    }
+    const { writes, summary } = allocator.finish();
+    for (const w of writes) await writeFully(out, w.data, w.position);
+    await out.truncate(summary.fileSize);
+    ok = true;
+    return summary;
+  } catch (err) {
+    throw asVhdxError(err, 'IO', 'conversion failed');
+  } finally {
+    await src?.close().catch(() => {});
+    await dst?.close().catch(() => {});
+    if (!ok && dst) {
+      const { rm } = await import('node:fs/promises');
+      await rm(output, { force: true }).catch(() => {});
+    }
+  }
+}

@@ -1,0 +1,22 @@
+// Positional reads and writes on a Node FileHandle that loop until the whole
+// range is done (the OS may transfer less than asked in one call).
+import type { FileHandle } from 'node:fs/promises';
+
+/** Reads into `target` from `position`; returns fewer bytes only at end of file. */
+export async function readFully(fh: FileHandle, target: Uint8Array, position: number): Promise<number> {
+  let done = 0;
+  while (done < target.length) {
+    const { bytesRead } = await fh.read(target, done, target.length - done, position + done);
+    if (bytesRead === 0) break;
+    done += bytesRead;
+  }
+  return done;
+}
+
+export async function writeFully(fh: FileHandle, data: Uint8Array, position: number): Promise<void> {
+  let done = 0;
+  while (done < data.length) {
+    const { bytesWritten } = await fh.write(data, done, data.length - done, position + done);
+    done += bytesWritten;
+  }
+}

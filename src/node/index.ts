@@ -1,0 +1,6 @@
+/**
+ * Node-only helpers: fast file-to-file conversion with pipelined I/O.
+ * @packageDocumentation
+ */
+export { convertRawFileToVhdx } from './convert.js';
+export type { FileConvertOptions } from './convert.js';

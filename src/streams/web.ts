@@ -1,0 +1,33 @@
+import { VhdxError } from '../errors.js';
+
+// The WHATWG stream classes: the runtime's own when it has them, otherwise
+// the web-streams-polyfill ponyfill (which never touches globals).
+type Streams = {
+  TransformStream: typeof TransformStream;
+  WritableStream: typeof WritableStream;
+  ReadableStream: typeof ReadableStream;
+};
+
+const streams: Streams =
+  typeof globalThis.TransformStream === 'function'
+    ? { TransformStream: globalThis.TransformStream, WritableStream: globalThis.WritableStream, ReadableStream: globalThis.ReadableStream }
+    : ((await import('web-streams-polyfill')) as unknown as Streams);
+
+export const TS = streams.TransformStream;
+export const WS = streams.WritableStream;
+export const RS = streams.ReadableStream;
+
+/** Queue a few MiB on each side so producers and consumers overlap. */
+export const BYTE_QUEUE = 4 * 1024 * 1024;
+
+export function byteStrategy<T extends ArrayBufferView | ArrayBuffer>(highWaterMark = BYTE_QUEUE): QueuingStrategy<T> {
+  return { highWaterMark, size: (chunk: T) => chunk.byteLength };
+}
+
+/** A view of any BufferSource chunk as bytes, without copying. */
+export function asBytes(chunk: unknown): Uint8Array {
+  if (chunk instanceof Uint8Array) return chunk;
+  if (ArrayBuffer.isView(chunk)) return new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+  if (chunk instanceof ArrayBuffer) return new Uint8Array(chunk);
+  throw new VhdxError('INVALID_ARGUMENT', 'stream chunks must be ArrayBuffer or ArrayBufferView');
+}

@@ -1,0 +1,105 @@
+// raw -> sparse dynamic VHDX for targets that accept positional writes.
+// Blocks are placed as their first non-zero byte arrives; headers, metadata
+// and BAT are written at the end, so an interrupted run never leaves a file
+// that parses as a valid VHDX.
+import { VhdxError, asVhdxError } from '../errors.js';
+import { KiB } from '../format/bytes.js';
+import { resolveCreateOptions, type VhdxCreateOptions } from '../layout/options.js';
+import { SparseAllocator, type SparseSummary } from '../layout/sparse.js';
+import { ready } from '../wasm/instance.js';
+import { openTarget, type OpenTarget, type TargetInput } from './targets.js';
+import { WS, asBytes, byteStrategy } from './web.js';
+
+/** Options of {@link VhdxWriterStream}: as for creation, but `virtualSize` may be omitted. */
+export type VhdxWriterOptions = Omit<VhdxCreateOptions, 'type'>;
+
+export type { SparseSummary as VhdxWriteSummary } from '../layout/sparse.js';
+
+/** Bytes that make a file recognisable: identifier, headers, region tables. */
+const HEADER_AREA = 320 * KiB;
+
+/**
+ * Makes whatever was in the target before unrecognisable, so a run that
+ * fails part-way never leaves an older valid VHDX behind.
+ */
+export async function invalidateTarget(target: OpenTarget): Promise<void> {
+  if (target.truncate) await target.truncate(0);
+  else await target.write(new Uint8Array(HEADER_AREA), 0);
+}
+
+/**
+ * A WritableStream that writes a sparse dynamic VHDX to a seekable target:
+ *
+ * ```ts
+ * const sink = new VhdxWriterStream('disk.vhdx');
+ * await (await fetch(url)).body!.pipeTo(sink);
+ * console.log(await sink.result); // { virtualSize, fileSize, blocksWritten, ... }
+ * ```
+ *
+ * With `virtualSize` omitted the disk is as large as the input, rounded up to
+ * the logical sector size; with it given, shorter input is an error.
+ */
+export class VhdxWriterStream extends WS<BufferSource> {
+  /** Settles when the file is complete (or rejects with the stream's error). */
+  readonly result: Promise<SparseSummary>;
+
+  constructor(target: TargetInput, options: VhdxWriterOptions = {}) {
+    const opts = resolveCreateOptions({ ...options, type: 'dynamic' }, false);
+    let settle!: { resolve(s: SparseSummary): void; reject(e: unknown): void };
+    const result = new Promise<SparseSummary>((resolve, reject) => (settle = { resolve, reject }));
+    result.catch(() => {}); // callers may ignore it; the stream reports the error too
+    let out: OpenTarget | undefined;
+    let allocator: SparseAllocator;
+    const fail = async (err: unknown): Promise<never> => {
+      const e = asVhdxError(err, 'IO', 'write failed');
+      settle.reject(e);
+      await out?.close().catch(() => {});
+      throw e;
+    };
+    super(
+      {
+        async start() {
+          try {
+            await ready();
+            allocator = new SparseAllocator(opts);
+            out = await openTarget(target);
+            await invalidateTarget(out);
+          } catch (err) {
+            await fail(err);
+          }
+        },
+        async write(chunk) {
+          try {
+            const bytes = asBytes(chunk);
+            for (let at = 0; at < bytes.length; ) {
+              const n = allocator.pieceLength(bytes.length - at);
+              const piece = n === bytes.length ? bytes : bytes.subarray(at, at + n);
+              const position = allocator.place(piece);
+              if (position >= 0) await out!.write(piece, position);
+              at += n;
+            }
+          } catch (err) {
+            await fail(err);
+          }
+        },
+        async close() {
+          try {
+            const { writes, summary } = allocator.finish();
+            for (const w of writes) await out!.write(w.data, w.position);
+            if (out!.truncate) await out!.truncate(summary.fileSize);
+            await out!.close();
+            settle.resolve(summary);
+          } catch (err) {
+            await fail(err);
+          }
+        },
+        async abort(reason) {
+          settle.reject(reason instanceof VhdxError ? reason : asVhdxError(reason, 'IO', 'aborted'));
+          await out?.close().catch(() => {});
+        },
+      },
+      byteStrategy(),
+    );
+    this.result = result;
+  }
+}

@@ -1,0 +1,222 @@
+// VhdxWriterStream (positional, sparse) and the Node file-to-file helper.
+import { readFileSync, writeFileSync, existsSync, statSync } from 'node:fs';
+import { open } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { VhdxWriterStream, VhdxError, format } from '../src/index.js';
+import { convertRawFileToVhdx } from '../src/node/index.js';
+import { blockPatternRaw, chunkedStream, makeRaw } from './helpers/images.js';
+import { describeWith, pyvhdiRead, run, sevenZipSha256, sha256, tempDir } from './helpers/tools.js';
+import { storedBlocks } from './helpers/vhdx-inspect.js';
+
+const MiB = 1024 * 1024;
+const dir = tempDir();
+afterAll(() => dir.cleanup());
+
+/** An in-memory positional target that records every write. */
+function memoryTarget() {
+  let file = new Uint8Array(0);
+  const writes: { position: number; length: number; zero: boolean }[] = [];
+  return {
+    writes,
+    get bytes() {
+      return file;
+    },
+    write(data: Uint8Array, position: number) {
+      writes.push({ position, length: data.length, zero: data.every((b) => b === 0) });
+      if (position + data.length > file.length) {
+        const grown = new Uint8Array(position + data.length);
+        grown.set(file);
+        file = grown;
+      }
+      file.set(data, position);
+    },
+    closed: false,
+    close() {
+      this.closed = true;
+    },
+  };
+}
+
+describe('VhdxWriterStream', () => {
+  it('never writes an all-zero block and writes the file identifier last', async () => {
+    const size = 10 * MiB;
+    const raw = blockPatternRaw(size, MiB, (b) => b === 2 || b === 7);
+    const target = memoryTarget();
+    const sink = new VhdxWriterStream(target, { blockSize: MiB, virtualSize: size });
+    await chunkedStream(raw, [123457]).pipeTo(sink);
+    const summary = await sink.result;
+    expect(summary.blocksWritten).toBe(2);
+    expect(target.closed).toBe(true);
+    const last = target.writes.at(-1)!;
+    expect(last.position).toBe(0);
+    const payloadWrites = target.writes.filter((w) => w.position >= summary.fileSize - 2 * MiB - 1 && w.length > 4096);
+    expect(payloadWrites.every((w) => !w.zero)).toBe(true);
+    const stored = storedBlocks(target.bytes, MiB, 512, 10);
+    expect([...stored.keys()].sort()).toEqual([2, 7]);
+    for (const [b, off] of stored) expect(Buffer.compare(target.bytes.subarray(off, off + MiB), raw.subarray(b * MiB, (b + 1) * MiB))).toBe(0);
+    expect(target.bytes.length).toBe(summary.fileSize);
+  });
+
+  it('with virtualSize omitted, takes the size from the input rounded up to the sector', async () => {
+    const raw = makeRaw(3 * MiB + 100, 'mixed');
+    const target = memoryTarget();
+    const sink = new VhdxWriterStream(target, { blockSize: MiB });
+    await chunkedStream(raw).pipeTo(sink);
+    const summary = await sink.result;
+    expect(summary.virtualSize).toBe(3 * MiB + 512);
+  });
+
+  it('errors with TRUNCATED when a given virtualSize is not reached, and leaves no identifier', async () => {
+    const raw = makeRaw(3 * MiB, 'data');
+    const target = memoryTarget();
+    const sink = new VhdxWriterStream(target, { virtualSize: 4 * MiB, blockSize: MiB });
+    await expect(chunkedStream(raw).pipeTo(sink)).rejects.toMatchObject({ code: 'TRUNCATED' });
+    await expect(sink.result).rejects.toBeInstanceOf(VhdxError);
+    expect(format.hasVhdxSignature(target.bytes)).toBe(false);
+  });
+
+  it('errors when an empty input would make an empty disk', async () => {
+    const sink = new VhdxWriterStream(memoryTarget());
+    await expect(chunkedStream(new Uint8Array(0)).pipeTo(sink)).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+  });
+
+  it('wipes an older VHDX in the target before writing, so an interrupted run leaves nothing valid', async () => {
+    const path = join(dir.path, 'overwrite.vhdx');
+    const raw = makeRaw(4 * MiB, 'mixed');
+    await chunkedStream(raw).pipeTo(new VhdxWriterStream(path, { blockSize: MiB }));
+    expect(format.hasVhdxSignature(readFileSync(path))).toBe(true);
+    let sent = 0;
+    const failing = new ReadableStream<Uint8Array>({
+      pull(c) {
+        if (sent++ < 2) c.enqueue(raw.subarray(0, MiB));
+        else c.error(new Error('source died'));
+      },
+    });
+    const fh = await open(path, 'r+');
+    await expect(failing.pipeTo(new VhdxWriterStream(fh, { blockSize: MiB }))).rejects.toThrow('source died');
+    await fh.close();
+    expect(format.hasVhdxSignature(readFileSync(path))).toBe(false);
+  });
+
+  it('reports a failing target write as an IO error', async () => {
+    const sink = new VhdxWriterStream(
+      {
+        write() {
+          throw new Error('ENOSPC: no space left on device');
+        },
+      },
+      { blockSize: MiB },
+    );
+    await expect(chunkedStream(makeRaw(2 * MiB, 'data')).pipeTo(sink)).rejects.toMatchObject({ code: 'IO' });
+  });
+
+  it('writes the same file through a FileSystemWritableFileStream-like target and an access handle', async () => {
+    const raw = makeRaw(2 * MiB, 'mixed');
+    const options = {
+      blockSize: MiB,
+      guids: {
+        fileWrite: '11111111-1111-4111-8111-111111111111',
+        dataWrite: '22222222-2222-4222-8222-222222222222',
+        virtualDisk: '33333333-3333-4333-8333-333333333333',
+      },
+    };
+    const viaWritable = memoryTarget();
+    const truncated: number[] = [];
+    const writable = {
+      seek() {},
+      async write(cmd: { type: string; position: number; data: Uint8Array }) {
+        expect(cmd.type).toBe('write');
+        viaWritable.write(cmd.data, cmd.position);
+      },
+      async truncate(n: number) {
+        truncated.push(n);
+      },
+      async close() {},
+    };
+    await chunkedStream(raw).pipeTo(new VhdxWriterStream(writable as unknown as FileSystemWritableFileStream, options));
+    expect(truncated[0]).toBe(0); // wiped first
+    expect(truncated.at(-1)).toBe(viaWritable.bytes.length); // and cut to size at the end
+    expect(format.hasVhdxSignature(viaWritable.bytes)).toBe(true);
+
+    const viaHandle = memoryTarget();
+    let closed = false;
+    const handle = {
+      getSize: () => viaHandle.bytes.length,
+      write: (d: Uint8Array, o: { at: number }) => (viaHandle.write(d, o.at), d.length),
+      truncate() {},
+      flush() {},
+      close() {
+        closed = true;
+      },
+    };
+    await chunkedStream(raw, [65536]).pipeTo(new VhdxWriterStream(handle, options));
+    expect(closed).toBe(true);
+    expect(Buffer.compare(viaHandle.bytes, viaWritable.bytes)).toBe(0);
+  });
+});
+
+describeWith(['qemu-img', '7zz', 'pyvhdi'], 'positional writer and Node file path, read by independent implementations', () => {
+  const cases = [
+    { lss: 512 as const, size: 20 * MiB + 1024, blockSize: 2 * MiB },
+    { lss: 4096 as const, size: 12 * MiB, blockSize: MiB },
+    { lss: 512 as const, size: 40 * MiB, blockSize: 32 * MiB },
+  ];
+  it.each(cases)('VhdxWriterStream to a path: sectors $lss, $size bytes, block $blockSize', async (c) => {
+    const raw = makeRaw(c.size, 'mixed', 9);
+    const path = join(dir.path, `w-${c.lss}-${c.size}.vhdx`);
+    const rawPath = path + '.raw';
+    writeFileSync(rawPath, raw);
+    const sink = new VhdxWriterStream(path, { blockSize: c.blockSize, logicalSectorSize: c.lss, virtualSize: c.size });
+    await chunkedStream(raw, [MiB + 7]).pipeTo(sink);
+    const summary = await sink.result;
+    expect(statSync(path).size).toBe(summary.fileSize);
+    const file = readFileSync(path);
+    const stored = storedBlocks(file, c.blockSize, c.lss, summary.blockCount);
+    for (let b = 0; b < summary.blockCount; b++) {
+      expect(stored.has(b)).toBe(raw.subarray(b * c.blockSize, (b + 1) * c.blockSize).some((x) => x !== 0));
+    }
+    const seven = sevenZipSha256(path);
+    expect(seven.status, seven.stderr).toBe(0);
+    expect(seven.sha256).toBe(sha256(raw));
+    expect(pyvhdiRead(path).sha256).toBe(sha256(raw));
+    if (c.lss === 512) {
+      expect(run('qemu-img', ['check', '-f', 'vhdx', path]).status).toBe(0);
+      expect(run('qemu-img', ['compare', '-f', 'vhdx', '-F', 'raw', path, rawPath]).status).toBe(0);
+    }
+  });
+
+  it('VhdxWriterStream with virtualSize omitted puts the BAT after the payload, and readers agree', async () => {
+    const raw = makeRaw(9 * MiB, 'mixed', 4);
+    const path = join(dir.path, 'nosize.vhdx');
+    writeFileSync(path + '.raw', raw);
+    await chunkedStream(raw).pipeTo(new VhdxWriterStream(path, { blockSize: MiB }));
+    expect(run('qemu-img', ['check', '-f', 'vhdx', path]).status).toBe(0);
+    expect(run('qemu-img', ['compare', '-f', 'vhdx', '-F', 'raw', path, path + '.raw']).status).toBe(0);
+    expect(sevenZipSha256(path).sha256).toBe(sha256(raw));
+    expect(pyvhdiRead(path).sha256).toBe(sha256(raw));
+  });
+
+  it('convertRawFileToVhdx makes the same disk with pipelined I/O', async () => {
+    const raw = makeRaw(50 * MiB + 512, 'mixed', 2);
+    const rawPath = join(dir.path, 'node.raw');
+    const out = join(dir.path, 'node.vhdx');
+    writeFileSync(rawPath, raw);
+    const progress: number[] = [];
+    const summary = await convertRawFileToVhdx(rawPath, out, { blockSize: MiB, onProgress: (d) => progress.push(d) });
+    expect(progress.at(-1)).toBe(raw.length);
+    expect(summary.virtualSize).toBe(raw.length);
+    expect(run('qemu-img', ['check', '-f', 'vhdx', out]).status).toBe(0);
+    expect(run('qemu-img', ['compare', '-f', 'vhdx', '-F', 'raw', out, rawPath]).status).toBe(0);
+    expect(pyvhdiRead(out).sha256).toBe(sha256(raw));
+  });
+
+  it('convertRawFileToVhdx removes its partial output on failure', async () => {
+    const out = join(dir.path, 'fail.vhdx');
+    await expect(convertRawFileToVhdx(join(dir.path, 'missing.raw'), out)).rejects.toMatchObject({ code: 'IO' });
+    const rawPath = join(dir.path, 'big.raw');
+    writeFileSync(rawPath, makeRaw(4 * MiB, 'data'));
+    await expect(convertRawFileToVhdx(rawPath, out, { virtualSize: 2 * MiB })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+    expect(existsSync(out)).toBe(false);
+  });
+});
