@@ -17,6 +17,13 @@ export { scanAllocation } from './layout/allocation.js';
 export type { AllocationMap, ScanOptions } from './layout/allocation.js';
 export type { VhdxCreateOptions } from './layout/options.js';
 
+export { VhdxDecoderStream } from './streams/decoder.js';
+export type { VhdxDecoderOptions } from './streams/decoder.js';
+export { openVhdx, checkVhdx, VhdxImage } from './image/image.js';
+export type { OpenVhdxOptions, CheckReport, VirtualRange } from './image/image.js';
+export type { VhdxInfo, LogInfo, RegionInfo, Extent, Problem } from './image/types.js';
+export type { ReadLimits } from './image/limits.js';
+
 export { openSource, memorySource, blobSource, httpSource } from './sources/index.js';
 export type { RandomAccessSource, SourceInput, HttpSourceOptions } from './sources/index.js';
 

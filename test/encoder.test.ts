@@ -155,7 +155,7 @@ describe('dynamic output with a scanned map', () => {
     const size = 7 * MiB + 1024;
     const raw = blockPatternRaw(size, MiB, (b) => b % 3 === 0); // blocks 0, 3, 6 hold data; 7 (partial) is zero
     raw[size - 1] = 1; // now block 7 holds data too
-    const map = await scanAllocation(new Blob([raw]), { blockSize: MiB });
+    const map = await scanAllocation(new Blob([raw as Uint8Array<ArrayBuffer>]), { blockSize: MiB });
     expect(Array.from(map.present)).toEqual([1, 0, 0, 1, 0, 0, 1, 1]);
     const enc = new VhdxEncoderStream({ allocationMap: map });
     const vhdx = await collect(chunkedStream(raw, [300000]).pipeThrough(enc));

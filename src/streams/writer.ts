@@ -39,7 +39,7 @@ export async function invalidateTarget(target: OpenTarget): Promise<void> {
  * With `virtualSize` omitted the disk is as large as the input, rounded up to
  * the logical sector size; with it given, shorter input is an error.
  */
-export class VhdxWriterStream extends WS<BufferSource> {
+export class VhdxWriterStream extends WS<Uint8Array> {
   /** Settles when the file is complete (or rejects with the stream's error). */
   readonly result: Promise<SparseSummary>;
 

@@ -29,13 +29,17 @@ export function hasTool(tool: Tool): boolean {
 /** describe() that needs `tools`: skips visibly locally, fails under CI. */
 export function describeWith(tools: Tool[], title: string, body: () => void): void {
   const missing = tools.filter((t) => !hasTool(t));
-  if (missing.length === 0) return describe(title, body);
+  if (missing.length === 0) {
+    describe(title, body);
+    return;
+  }
   if (IN_CI) {
-    return describe(title, () => {
+    describe(title, () => {
       it(`has ${missing.join(', ')} installed (required under CI)`, () => {
         throw new Error(`interop peer missing under CI: ${missing.join(', ')}`);
       });
     });
+    return;
   }
   console.warn(`[interop] skipping "${title}": ${missing.join(', ')} not installed`);
   describe.skip(title, body);

@@ -1,0 +1,204 @@
+// The random-access reader: openVhdx() over any source.
+import { VhdxError, asVhdxError } from '../errors.js';
+import { MiB } from '../format/bytes.js';
+import { BlockState } from '../format/bat.js';
+import { openSource, type HttpSourceOptions } from '../sources/index.js';
+import type { RandomAccessSource, SourceInput } from '../sources/types.js';
+import { RS, byteStrategy } from '../streams/web.js';
+import { ready } from '../wasm/instance.js';
+import { resolveLimits, type ReadLimits } from './limits.js';
+import { loadImage, type ImageModel } from './load.js';
+import type { Extent, Problem, VhdxInfo } from './types.js';
+
+/** Options of {@link openVhdx}. */
+export interface OpenVhdxOptions extends ReadLimits, HttpSourceOptions {
+  /** Largest single read `stream()` issues (default 4 MiB). */
+  chunkSize?: number;
+  /** Bytes `stream()` reads ahead of its consumer (default 16 MiB). */
+  readAhead?: number;
+}
+
+/** The result of {@link VhdxImage.check}. */
+export interface CheckReport {
+  /** True when nothing is wrong. */
+  ok: boolean;
+  problems: Problem[];
+}
+
+/** A byte range of the virtual disk: `[start, end)`. */
+export interface VirtualRange {
+  start?: number;
+  end?: number;
+}
+
+/** Maps a virtual range onto extents, merging neighbours of the same kind. */
+export function resolveExtents(model: ImageModel, start: number, end: number): Extent[] {
+  const out: Extent[] = [];
+  const { blockSize, states, offsetsMiB } = model;
+  let pos = start;
+  while (pos < end) {
+    const block = Math.floor(pos / blockSize);
+    const inBlock = pos - block * blockSize;
+    const length = Math.min(end - pos, blockSize - inBlock);
+    const state = states[block]!;
+    const last = out[out.length - 1];
+    if (state >= BlockState.FULLY_PRESENT) {
+      const fileOffset = offsetsMiB[block]! * MiB + inBlock;
+      if (last?.kind === 'data' && last.fileOffset + last.length === fileOffset) last.length += length;
+      else out.push({ kind: 'data', offset: pos, length, fileOffset });
+    } else {
+      const kind = state === BlockState.UNMAPPED ? 'unmapped' : 'zero';
+      if (last?.kind === kind) last.length += length;
+      else out.push({ kind, offset: pos, length });
+    }
+    pos += length;
+  }
+  return out;
+}
+
+/** An open VHDX file, read at random offsets. */
+export class VhdxImage {
+  /** What the file is. */
+  readonly info: VhdxInfo;
+  private readonly zeros: Uint8Array;
+
+  /** @internal use {@link openVhdx} */
+  constructor(
+    private readonly source: RandomAccessSource,
+    private readonly model: ImageModel,
+    private readonly options: OpenVhdxOptions,
+  ) {
+    this.info = model.info;
+    this.zeros = new Uint8Array(Math.min(options.chunkSize ?? 4 * MiB, model.virtualSize));
+  }
+
+  private readable(): void {
+    if (this.model.info.type === 'differencing') {
+      throw new VhdxError('UNSUPPORTED', 'differencing disks need their parent chain, which is not supported yet', { structure: 'metadata' });
+    }
+  }
+
+  private checkRange(offset: number, length: number): void {
+    if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length < 0 || offset + length > this.model.virtualSize) {
+      throw new VhdxError('INVALID_ARGUMENT', `range [${offset}, +${length}) is outside the ${this.model.virtualSize}-byte disk`);
+    }
+  }
+
+  /** Where the bytes of `[start, end)` come from: file data, zeros, or unmapped (reads as zeros). */
+  extents(range: VirtualRange = {}): Extent[] {
+    const start = range.start ?? 0;
+    const end = range.end ?? this.model.virtualSize;
+    this.checkRange(start, end - start);
+    return resolveExtents(this.model, start, end);
+  }
+
+  /** Reads `length` bytes of the virtual disk at `offset`. */
+  async read(offset: number, length: number): Promise<Uint8Array> {
+    this.readable();
+    this.checkRange(offset, length);
+    const out = new Uint8Array(length);
+    for (const e of resolveExtents(this.model, offset, offset + length)) {
+      if (e.kind !== 'data') continue;
+      const target = out.subarray(e.offset - offset, e.offset - offset + e.length);
+      await this.readData(e.fileOffset, target);
+    }
+    return out;
+  }
+
+  private async readData(fileOffset: number, target: Uint8Array): Promise<void> {
+    let n: number;
+    try {
+      if (this.source.readInto) n = await this.source.readInto(target, fileOffset);
+      else {
+        const got = await this.source.read(fileOffset, target.length);
+        target.set(got.subarray(0, target.length));
+        n = got.length;
+      }
+    } catch (err) {
+      throw asVhdxError(err, 'IO', `reading payload at file offset ${fileOffset}`);
+    }
+    if (n < target.length) throw new VhdxError('TRUNCATED', `payload at ${fileOffset} cut short after ${n} bytes`, { offset: fileOffset + n });
+  }
+
+  /**
+   * The raw disk (or `[start, end)` of it) as a stream in virtual order.
+   * Zero stretches are emitted as views of one shared zero buffer: treat
+   * chunks as read-only.
+   */
+  stream(range: VirtualRange = {}): ReadableStream<Uint8Array> {
+    this.readable();
+    const start = range.start ?? 0;
+    const end = range.end ?? this.model.virtualSize;
+    this.checkRange(start, end - start);
+    const chunk = this.zeros.length;
+    let pos = start;
+    return new RS<Uint8Array>(
+      {
+        pull: async (controller) => {
+          if (pos >= end) {
+            controller.close();
+            return;
+          }
+          const stop = Math.min(end, pos + chunk);
+          const extents = resolveExtents(this.model, pos, stop);
+          const only = extents.length === 1 ? extents[0]! : undefined;
+          if (only && only.kind !== 'data') controller.enqueue(this.zeros.subarray(0, stop - pos));
+          else controller.enqueue(await this.read(pos, stop - pos));
+          pos = stop;
+        },
+      },
+      byteStrategy(this.options.readAhead ?? 16 * MiB),
+    );
+  }
+
+  /** Every problem found while opening and checking the file. */
+  async check(): Promise<CheckReport> {
+    const problems = [...this.model.problems];
+    return { ok: problems.length === 0, problems };
+  }
+
+  /** Releases the source (file handles). */
+  async close(): Promise<void> {
+    await this.source.close?.();
+  }
+}
+
+/**
+ * Opens a VHDX for random access: bytes, a Blob/File, a Node path or
+ * FileHandle, an http(s) URL (Range requests), or any `{ size, read }`.
+ */
+export async function openVhdx(input: SourceInput, options: OpenVhdxOptions = {}): Promise<VhdxImage> {
+  await ready();
+  const limits = resolveLimits(options);
+  const source = await openSource(input, options);
+  try {
+    const model = await loadImage(source, limits);
+    return new VhdxImage(source, model, options);
+  } catch (err) {
+    await source.close?.();
+    throw asVhdxError(err, 'IO', 'open failed');
+  }
+}
+
+/**
+ * Checks a VHDX and reports every problem found, without throwing for a
+ * damaged file (only for an unreadable source).
+ */
+export async function checkVhdx(input: SourceInput, options: OpenVhdxOptions = {}): Promise<CheckReport & { info?: VhdxInfo }> {
+  await ready();
+  const limits = resolveLimits(options);
+  const source = await openSource(input, options);
+  const problems: Problem[] = [];
+  try {
+    const model = await loadImage(source, limits, problems);
+    const report = await new VhdxImage(source, model, options).check();
+    return { ...report, info: model.info };
+  } catch (err) {
+    const e = asVhdxError(err, 'IO', 'check failed');
+    if (e.code === 'IO') throw e;
+    problems.unshift({ code: e.code, message: e.message, structure: e.structure, offset: e.offset });
+    return { ok: false, problems };
+  } finally {
+    await source.close?.();
+  }
+}

@@ -1,0 +1,64 @@
+import type { VhdxErrorCode } from '../errors.js';
+
+/** One problem found in a file, for {@link VhdxImage.check} and `info`. */
+export interface Problem {
+  code: VhdxErrorCode;
+  message: string;
+  structure?: string;
+  offset?: number;
+}
+
+/** A region of the file, as the region table and header describe it. */
+export interface RegionInfo {
+  name: 'log' | 'bat' | 'metadata' | string;
+  offset: number;
+  length: number;
+  required?: boolean;
+}
+
+/** Log state of an image. */
+export interface LogInfo {
+  /** `clean`: nothing to replay; `dirty`: the log was replayed in memory. */
+  state: 'clean' | 'dirty';
+  offset: number;
+  length: number;
+  /** The current header's LogGuid (nil when clean). */
+  guid: string;
+  /** Entries replayed (dirty logs only). */
+  entriesReplayed: number;
+  /** 4 KiB sectors written or zeroed by the replay. */
+  sectorsReplayed: number;
+}
+
+/** What an image is. GUIDs are lowercase canonical strings. */
+export interface VhdxInfo {
+  virtualSize: number;
+  blockSize: number;
+  logicalSectorSize: number;
+  physicalSectorSize: number;
+  type: 'fixed' | 'dynamic' | 'differencing';
+  creator: string;
+  fileWriteGuid: string;
+  dataWriteGuid: string;
+  virtualDiskId: string;
+  log: LogInfo;
+  /** Blocks whose payload is stored in the file. */
+  allocatedBlocks: number;
+  /** Bytes of payload stored in the file (allocated blocks times block size). */
+  allocatedBytes: number;
+  blockCount: number;
+  /** Size of the file, when known. */
+  fileSize: number | undefined;
+  /** Which header copy (1 or 2) is current, and its sequence number. */
+  currentHeader: 1 | 2;
+  headerSequenceNumber: bigint;
+  regions: RegionInfo[];
+  /** For differencing disks: the parent locator's key/value pairs. */
+  parentLocator?: Record<string, string>;
+}
+
+/** A stretch of the virtual disk and where its bytes come from. */
+export type Extent =
+  | { kind: 'data'; offset: number; length: number; fileOffset: number }
+  | { kind: 'zero'; offset: number; length: number }
+  | { kind: 'unmapped'; offset: number; length: number };
