@@ -11,7 +11,7 @@ import { MiB } from '../format/bytes.js';
 import { BlockState } from '../format/bat.js';
 import { hasVhdxSignature } from '../format/identifier.js';
 import { resolveLimits, type ReadLimits, type ResolvedLimits } from '../image/limits.js';
-import { HEADER_SECTION_SIZE, loadImage, type ByteReader, type ImageModel } from '../image/load.js';
+import { HEADER_AREA, HEADER_SECTION_SIZE, loadImage, type ByteReader, type ImageModel } from '../image/load.js';
 import type { VhdxInfo } from '../image/types.js';
 import { parseHeaderSectionRegions } from '../image/regions.js';
 import { ready } from '../wasm/instance.js';
@@ -229,6 +229,11 @@ class DecoderCore {
   private async tryBuild(): Promise<void> {
     if (!this.regionsKnown) {
       if (this.filePos < HEADER_SECTION_SIZE && !this.ended) return;
+      if (this.filePos < HEADER_AREA) {
+        const head = await this.earlyReader().read(0, 8);
+        if (!hasVhdxSignature(head)) throw new VhdxError('NOT_VHDX', 'no "vhdxfile" signature at offset 0', { structure: 'file identifier', offset: 0 });
+        throw new VhdxError('TRUNCATED', `input ended at ${this.filePos}, inside the headers and region tables`, { structure: 'header section', offset: this.filePos });
+      }
       const reader = this.earlyReader();
       const head = await reader.read(0, HEADER_SECTION_SIZE);
       const needed = parseHeaderSectionRegions(head, this.limits);
