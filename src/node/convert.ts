@@ -7,7 +7,7 @@ import { SparseAllocator, type SparseSummary } from '../layout/sparse.js';
 import type { VhdxWriterOptions } from '../streams/writer.js';
 import { ready } from '../wasm/instance.js';
 import { readFully, writeFully } from './file-io.js';
-import { pipelineRead } from './pipeline.js';
+import { pipeline, sequentialChunks } from './pipeline.js';
 
 export interface FileConvertOptions extends VhdxWriterOptions {
   /** Called after each chunk with bytes processed and the total. */
@@ -47,7 +47,7 @@ export async function convertRawFileToVhdx(input: string, output: string, option
     });
     const out = dst;
     const inp = src;
-    await pipelineRead((t, p) => readFully(inp, t, p), size, { chunkSize }, (chunk, position, slot) => {
+    await pipeline(sequentialChunks(size, chunkSize), (t, p) => readFully(inp, t, p), { chunkSize }, (chunk, { position }, slot) => {
       for (let at = 0; at < chunk.length; ) {
         const n = allocator.pieceLength(chunk.length - at);
         const piece = chunk.subarray(at, at + n);
@@ -73,6 +73,65 @@ export async function convertRawFileToVhdx(input: string, output: string, option
   } catch (err) {
     throw asVhdxError(err, 'IO', 'conversion failed');
   } finally {
+    await src?.close().catch(() => {});
+    await dst?.close().catch(() => {});
+    if (!ok && dst) {
+      const { rm } = await import('node:fs/promises');
+      await rm(output, { force: true }).catch(() => {});
+    }
+  }
+}
+
+/**
+ * Converts a VHDX file into a raw disk image file. Only stored data is read
+ * and written: zero and unmapped stretches stay holes in a sparse output
+ * file, as qemu-img does. On failure the partial output is removed.
+ */
+export async function convertVhdxFileToRaw(
+  input: string,
+  output: string,
+  options: { onProgress?(done: number, total: number): void; chunkSize?: number } & import('../image/limits.js').ReadLimits = {},
+): Promise<{ virtualSize: number; bytesWritten: number }> {
+  const { openVhdx } = await import('../image/image.js');
+  const image = await openVhdx(input, options);
+  const chunkSize = options.chunkSize ?? 4 * MiB;
+  let src: FileHandle | undefined;
+  let dst: FileHandle | undefined;
+  let ok = false;
+  try {
+    await image.read(0, 0); // refuses what cannot be read (differencing) before the output exists
+    src = await open(input, 'r').catch((err) => {
+      throw asVhdxError(err, 'IO', `cannot open ${input}`);
+    });
+    dst = await open(output, 'w').catch((err) => {
+      throw asVhdxError(err, 'IO', `cannot create ${output}`);
+    });
+    const out = dst;
+    const inp = src;
+    const total = image.info.virtualSize;
+    const data = image.extents().filter((e) => e.kind === 'data');
+    const chunks = function* () {
+      for (const e of data) {
+        for (let at = 0; at < e.length; at += chunkSize) {
+          yield { position: e.fileOffset + at, length: Math.min(chunkSize, e.length - at), virtual: e.offset + at };
+        }
+      }
+    };
+    let written = 0;
+    await pipeline(chunks(), (t, p) => readFully(inp, t, p), { chunkSize }, (bytes, chunk, slot) => {
+      const { virtual } = chunk;
+      slot.pending.push(writeFully(out, bytes, virtual));
+      written += bytes.length;
+      options.onProgress?.(virtual + bytes.length, total);
+    });
+    await out.truncate(total);
+    options.onProgress?.(total, total);
+    ok = true;
+    return { virtualSize: total, bytesWritten: written };
+  } catch (err) {
+    throw asVhdxError(err, 'IO', 'conversion failed');
+  } finally {
+    await image.close();
     await src?.close().catch(() => {});
     await dst?.close().catch(() => {});
     if (!ok && dst) {

@@ -2,5 +2,5 @@
  * Node-only helpers: fast file-to-file conversion with pipelined I/O.
  * @packageDocumentation
  */
-export { convertRawFileToVhdx } from './convert.js';
+export { convertRawFileToVhdx, convertVhdxFileToRaw } from './convert.js';
 export type { FileConvertOptions } from './convert.js';

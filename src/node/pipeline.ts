@@ -10,7 +10,7 @@ export interface PipelineSlot {
 }
 
 export interface PipelineOptions {
-  /** Bytes per read. */
+  /** Largest chunk (buffer size). */
   chunkSize: number;
   /** Number of buffers (reads ahead plus buffers held by writes). */
   buffers?: number;
@@ -18,52 +18,65 @@ export interface PipelineOptions {
   readAhead?: number;
 }
 
+/** One read of the pipeline: `length` bytes at `position` (≤ chunkSize). */
+export interface PipelineChunk {
+  position: number;
+  length: number;
+}
+
+/** Splits [0, total) into chunks of at most `size` bytes. */
+export function* sequentialChunks(total: number, size: number): Generator<PipelineChunk> {
+  for (let position = 0; position < total; position += size) yield { position, length: Math.min(size, total - position) };
+}
+
 /**
- * Reads [0, total) of a file in order through a buffer pool and calls
- * `process` on each chunk in order. `process` may start writes from the
- * chunk's buffer and hand their promises back through `slot.pending`.
+ * Reads `chunks` in order through a buffer pool and calls `process` on each
+ * in order. `process` may start writes from the chunk's buffer and hand their
+ * promises back through `slot.pending`.
  */
-export async function pipelineRead(
+export async function pipeline<C extends PipelineChunk>(
+  chunks: Iterable<C>,
   read: (target: Uint8Array, position: number) => Promise<number>,
-  total: number,
   options: PipelineOptions,
-  process: (chunk: Uint8Array, position: number, slot: PipelineSlot) => void | Promise<void>,
+  process: (data: Uint8Array, chunk: C, slot: PipelineSlot) => void | Promise<void>,
 ): Promise<void> {
   const count = options.buffers ?? 8;
   const ahead = Math.min(options.readAhead ?? 3, count - 1);
   const slots: PipelineSlot[] = Array.from({ length: count }, () => ({ buffer: new Uint8Array(options.chunkSize), pending: [] }));
-  const queue: { slot: PipelineSlot; position: number; length: number; done: Promise<number> }[] = [];
-  let next = 0;
+  const queue: { slot: PipelineSlot; chunk: C; done: Promise<number> }[] = [];
+  const it = chunks[Symbol.iterator]();
   let slotIndex = 0;
-  let failure: unknown;
+  let exhausted = false;
 
-  const issue = async () => {
+  const issue = async (): Promise<void> => {
+    const next = it.next();
+    if (next.done) {
+      exhausted = true;
+      return;
+    }
     const slot = slots[slotIndex]!;
     slotIndex = (slotIndex + 1) % count;
     if (slot.pending.length) {
       await Promise.all(slot.pending);
       slot.pending.length = 0;
     }
-    const length = Math.min(options.chunkSize, total - next);
-    const position = next;
-    next += length;
-    const done = read(slot.buffer.subarray(0, length), position);
-    done.catch((err) => (failure ??= err));
-    queue.push({ slot, position, length, done });
+    const chunk = next.value;
+    const done = read(slot.buffer.subarray(0, chunk.length), chunk.position);
+    done.catch(() => {}); // observed when its turn comes
+    queue.push({ slot, chunk, done });
   };
 
   try {
-    while (next < total && queue.length < ahead + 1) await issue();
+    while (!exhausted && queue.length < ahead + 1) await issue();
     while (queue.length) {
       const head = queue.shift()!;
       const n = await head.done;
-      if (n !== head.length) throw new RangeError(`short read at ${head.position + n}`);
-      if (next < total) await issue();
-      await process(head.slot.buffer.subarray(0, head.length), head.position, head.slot);
-      if (failure) throw failure;
+      if (n !== head.chunk.length) throw new RangeError(`short read at ${head.chunk.position + n}`);
+      if (!exhausted) await issue();
+      await process(head.slot.buffer.subarray(0, head.chunk.length), head.chunk, head.slot);
     }
+    for (const s of slots) await Promise.all(s.pending);
   } finally {
     await Promise.allSettled(slots.flatMap((s) => s.pending));
   }
-  for (const s of slots) await Promise.all(s.pending);
 }

@@ -1,0 +1,142 @@
+// End-to-end benchmarks: in-memory stream throughput, and whole-command
+// conversions beside qemu-img on the same files, run alternately.
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, openSync, writeSync, closeSync, rmSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { VhdxEncoderStream, VhdxDecoderStream, scanAllocation } from '../dist/index.js';
+
+const MiB = 1024 * 1024;
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+/** Mixed contents: per 1 MiB, random data, text, or zeros; the same each run. */
+function fillMixed(buf, mibIndex) {
+  const kind = (mibIndex * 2654435761) % 7;
+  if (kind <= 2) {
+    buf.fill(0);
+    return;
+  }
+  if (kind <= 4) {
+    let x = mibIndex + 1;
+    const words = new Uint32Array(buf.buffer, buf.byteOffset, buf.length / 4);
+    for (let i = 0; i < words.length; i++) {
+      x ^= x << 13; x ^= x >>> 17; x ^= x << 5;
+      words[i] = x >>> 0;
+    }
+    return;
+  }
+  const text = Buffer.from(`block ${mibIndex}: the quick brown fox jumps over the lazy dog\n`);
+  for (let at = 0; at < buf.length; at += text.length) text.copy(buf, at, 0, Math.min(text.length, buf.length - at));
+}
+
+function makeMixed(bytes) {
+  const out = new Uint8Array(bytes);
+  for (let i = 0; i * MiB < bytes; i++) fillMixed(out.subarray(i * MiB, (i + 1) * MiB), i);
+  return out;
+}
+
+function chunks(bytes, size) {
+  let at = 0;
+  return new ReadableStream({
+    pull(c) {
+      if (at >= bytes.length) return c.close();
+      c.enqueue(bytes.subarray(at, Math.min(bytes.length, at + size)));
+      at += size;
+    },
+  });
+}
+
+async function drain(stream) {
+  let n = 0;
+  for await (const c of stream) n += c.length;
+  return n;
+}
+
+async function timeIt(runs, fn) {
+  const times = [];
+  for (let i = 0; i < runs; i++) {
+    const t0 = performance.now();
+    await fn();
+    times.push((performance.now() - t0) / 1000);
+  }
+  return median(times);
+}
+
+export async function memoryBench({ runs = 5 } = {}) {
+  const size = 1024 * MiB;
+  const raw = makeMixed(size);
+  console.log(`\nIn memory, 1 GiB mixed image in 1 MiB chunks (median of ${runs})`);
+  const fixed = await timeIt(runs, () => drain(chunks(raw, MiB).pipeThrough(new VhdxEncoderStream({ virtualSize: size, type: 'fixed' }))));
+  console.log(`  encode fixed                         ${(size / fixed / 1e9).toFixed(2)} GB/s`);
+  const map = await scanAllocation(raw);
+  const scan = await timeIt(runs, () => scanAllocation(raw));
+  console.log(`  scan allocation map                  ${(size / scan / 1e9).toFixed(2)} GB/s`);
+  const dyn = await timeIt(runs, () => drain(chunks(raw, MiB).pipeThrough(new VhdxEncoderStream({ allocationMap: map }))));
+  console.log(`  encode dynamic with a scanned map    ${(size / dyn / 1e9).toFixed(2)} GB/s`);
+  const parts = [];
+  for await (const c of chunks(raw, MiB).pipeThrough(new VhdxEncoderStream({ allocationMap: map }))) parts.push(c);
+  const vhdx = Buffer.concat(parts);
+  const dec = await timeIt(runs, () => drain(chunks(vhdx, MiB).pipeThrough(new VhdxDecoderStream())));
+  console.log(`  decode dynamic (raw bytes out)       ${(size / dec / 1e9).toFixed(2)} GB/s`);
+}
+
+function writeMixedFile(path, bytes) {
+  const fd = openSync(path, 'w');
+  const buf = Buffer.alloc(MiB);
+  for (let i = 0; i * MiB < bytes; i++) {
+    fillMixed(buf, i);
+    if (buf.some((b) => b !== 0)) writeSync(fd, buf, 0, MiB, i * MiB);
+  }
+  closeSync(fd);
+  spawnSync('truncate', ['-s', String(bytes), path]);
+}
+
+const hasTime = existsSync('/usr/bin/time');
+
+/** Runs a shell command; returns wall seconds and peak RSS in MiB (via /usr/bin/time when present). */
+function runCommand(cmd) {
+  const wrapped = hasTime ? ['/usr/bin/time', ['-f', '%M', 'sh', '-c', cmd]] : ['sh', ['-c', cmd]];
+  const t0 = performance.now();
+  const r = spawnSync(wrapped[0], wrapped[1], { encoding: 'utf8' });
+  const wall = (performance.now() - t0) / 1000;
+  if (r.status !== 0) throw new Error(`${cmd} failed: ${r.stderr}`);
+  const kb = hasTime ? Number(r.stderr.trim().split('\n').pop()) : NaN;
+  return { wall, rssMiB: kb / 1024 };
+}
+
+function pair(title, ours, peer, runs) {
+  const a = [];
+  const b = [];
+  const ratios = [];
+  for (let i = 0; i < runs; i++) {
+    const x = runCommand(ours);
+    a.push(x);
+    if (peer) {
+      const y = runCommand(peer);
+      b.push(y);
+      ratios.push(x.wall / y.wall);
+    }
+  }
+  const fmt = (xs) => `${median(xs.map((x) => x.wall)).toFixed(3)} s, peak RSS ${hasTime ? median(xs.map((x) => x.rssMiB)).toFixed(0) + ' MiB' : 'n/a'}`;
+  console.log(`\n${title}`);
+  console.log(`  vhdx-stream   ${fmt(a)}`);
+  if (peer) {
+    console.log(`  qemu-img      ${fmt(b)}`);
+    console.log(`  ratio vhdx-stream / qemu-img: median ${median(ratios).toFixed(2)} (min ${Math.min(...ratios).toFixed(2)}, max ${Math.max(...ratios).toFixed(2)})`);
+  }
+}
+
+export async function fileBench({ runs = 5, sizeGiB = 2, dir = '.bench' } = {}) {
+  mkdirSync(dir, { recursive: true });
+  const size = sizeGiB * 1024 * MiB;
+  const raw = join(dir, 'in.raw');
+  if (!existsSync(raw) || statSync(raw).size !== size) writeMixedFile(raw, size);
+  const qemu = spawnSync('qemu-img', ['--version']).status === 0;
+  if (!qemu) console.log('\nqemu-img not installed: the qemu-img rows are skipped');
+  const cli = `node ${join(process.cwd(), 'bin/vhdx.js')}`;
+  const vhdx = join(dir, 'out.vhdx');
+  console.log(`\nFiles: ${sizeGiB} GiB mixed image, ${runs} runs each, alternating${hasTime ? '' : ' (/usr/bin/time missing: no RSS)'}`);
+  pair('raw -> VHDX (dynamic)', `${cli} convert ${raw} ${vhdx}`, qemu ? `qemu-img convert -f raw -O vhdx ${raw} ${join(dir, 'q.vhdx')}` : undefined, runs);
+  pair('VHDX -> raw', `${cli} convert ${vhdx} ${join(dir, 'back.raw')}`, qemu ? `qemu-img convert -f vhdx -O raw ${vhdx} ${join(dir, 'q.raw')}` : undefined, runs);
+  pair('streaming: cat in.raw | vhdx convert - - --size N > out.vhdx', `cat ${raw} | ${cli} convert - - --size ${size} > ${join(dir, 'piped.vhdx')}`, undefined, Math.max(1, Math.floor(runs / 2)));
+  for (const f of ['out.vhdx', 'q.vhdx', 'back.raw', 'q.raw', 'piped.vhdx']) rmSync(join(dir, f), { force: true });
+}

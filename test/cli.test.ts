@@ -1,0 +1,211 @@
+// The `vhdx` command, run as a subprocess: every command, pipes, HTTP inputs,
+// exit codes, one-line errors and removal of partial output.
+import { spawn, spawnSync } from 'node:child_process';
+import { createServer, type Server } from 'node:http';
+import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { makeRaw } from './helpers/images.js';
+import { describeWith, run, sha256, tempDir } from './helpers/tools.js';
+
+const MiB = 1024 * 1024;
+const BIN = new URL('../bin/vhdx.js', import.meta.url).pathname;
+const dir = tempDir('vhdx-cli-');
+const raw = makeRaw(20 * MiB + 1024, 'mixed', 21);
+const rawPath = join(dir.path, 'disk.raw');
+writeFileSync(rawPath, raw);
+afterAll(() => dir.cleanup());
+
+function vhdx(args: string[], input?: Uint8Array) {
+  const r = spawnSync(process.execPath, [BIN, ...args], { input, maxBuffer: 256 * MiB, cwd: dir.path });
+  return { status: r.status, stdout: r.stdout as Buffer, stderr: String(r.stderr) };
+}
+
+function oneLineError(stderr: string, code: string) {
+  const lines = stderr.trim().split('\n');
+  expect(lines).toHaveLength(1);
+  expect(lines[0]).toMatch(new RegExp(`^vhdx: error\\[${code}\\]: `));
+}
+
+describe('vhdx command', () => {
+  it('prints help', () => {
+    const r = vhdx(['--help']);
+    expect(r.status).toBe(0);
+    expect(String(r.stdout)).toContain('vhdx convert <input> <output>');
+  });
+
+  it('converts raw -> VHDX -> raw through files, and the raw output is sparse', () => {
+    const out = join(dir.path, 'a.vhdx');
+    expect(vhdx(['convert', rawPath, out, '--block-size', '1M']).status).toBe(0);
+    const back = join(dir.path, 'a.raw');
+    const r = vhdx(['convert', out, back]);
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stderr).toBe(''); // no progress when stderr is not a terminal
+    expect(sha256(readFileSync(back))).toBe(sha256(raw));
+    expect(statSync(back).blocks * 512).toBeLessThan(raw.length);
+  });
+
+  it('pipes: stdin -> stdout both ways', () => {
+    const enc = vhdx(['convert', '-', '-', '--size', String(raw.length + 512)], raw);
+    expect(enc.status).toBe(1); // input shorter than --size: never a silently padded disk
+    oneLineError(enc.stderr, 'TRUNCATED');
+    const exact = vhdx(['convert', '-', '-', '--size', String(raw.length)], raw);
+    expect(exact.status, exact.stderr).toBe(0);
+    const dec = vhdx(['convert', '-', '-'], exact.stdout);
+    expect(dec.status, dec.stderr).toBe(0);
+    expect(sha256(dec.stdout)).toBe(sha256(raw));
+  });
+
+  it('raw on stdin to stdout without --size is a usage error', () => {
+    const r = vhdx(['convert', '-', '-'], raw.subarray(0, MiB));
+    expect(r.status).toBe(2);
+    oneLineError(r.stderr, 'USAGE');
+  });
+
+  it('re-blocks VHDX -> VHDX with --to vhdx, and writes fixed and 4096-sector files', () => {
+    const a = join(dir.path, 'b.vhdx');
+    const b = join(dir.path, 'b2.vhdx');
+    expect(vhdx(['convert', rawPath, a]).status).toBe(0);
+    const r = vhdx(['convert', a, b, '--to', 'vhdx', '--block-size', '2M', '--type', 'fixed']);
+    expect(r.status, r.stderr).toBe(0);
+    const info = JSON.parse(String(vhdx(['info', b, '--json']).stdout));
+    expect(info).toMatchObject({ blockSize: 2 * MiB, type: 'fixed', virtualSize: raw.length, logDirty: false });
+    expect(sha256(vhdx(['convert', b, '-']).stdout)).toBe(sha256(raw));
+    const c = join(dir.path, 'c.vhdx');
+    expect(vhdx(['convert', rawPath, c, '--logical-sector-size', '4096', '--physical-sector-size', '4096']).status).toBe(0);
+    expect(JSON.parse(String(vhdx(['info', c, '--json']).stdout)).logicalSectorSize).toBe(4096);
+    expect(sha256(vhdx(['convert', c, '-']).stdout).length).toBe(64);
+  });
+
+  it('info --json has the stable keys; info prints a table', () => {
+    const a = join(dir.path, 'i.vhdx');
+    vhdx(['convert', rawPath, a]);
+    const json = JSON.parse(String(vhdx(['info', a, '--json']).stdout));
+    for (const k of ['virtualSize', 'blockSize', 'logicalSectorSize', 'physicalSectorSize', 'type', 'logDirty', 'creator', 'virtualDiskId', 'allocatedBytes', 'regions']) {
+      expect(json).toHaveProperty(k);
+    }
+    expect(String(vhdx(['info', a]).stdout)).toContain('virtual size:');
+  });
+
+  it('check: 0 for a good file, 1 with every problem listed for a damaged one', () => {
+    const a = join(dir.path, 'k.vhdx');
+    vhdx(['convert', rawPath, a]);
+    expect(vhdx(['check', a]).status).toBe(0);
+    const bytes = readFileSync(a);
+    bytes[64 * 1024 + 200]! ^= 1; // header 1 checksum
+    const d = join(dir.path, 'k-bad.vhdx');
+    writeFileSync(d, bytes);
+    const r = vhdx(['check', d, '--json']);
+    expect(r.status).toBe(1);
+    const report = JSON.parse(String(r.stdout));
+    expect(report.ok).toBe(false);
+    expect(report.problems[0]).toMatchObject({ code: 'BAD_CHECKSUM', structure: 'header 1' });
+  });
+
+  it('exit codes and one-line errors', () => {
+    let r = vhdx(['convert', join(dir.path, 'missing.raw'), join(dir.path, 'x.vhdx')]);
+    expect(r.status).toBe(2);
+    oneLineError(r.stderr, 'IO');
+    r = vhdx(['info', rawPath]);
+    expect(r.status).toBe(1);
+    oneLineError(r.stderr, 'NOT_VHDX');
+    r = vhdx(['convert', rawPath, 'x.vhdx', '--block-size', '3M']);
+    expect(r.status).toBe(2);
+    oneLineError(r.stderr, 'INVALID_ARGUMENT');
+    r = vhdx(['frobnicate']);
+    expect(r.status).toBe(2);
+    oneLineError(r.stderr, 'USAGE');
+    r = vhdx(['info', rawPath, '--debug']);
+    expect(r.stderr).toContain('at '); // a stack trace only with --debug
+  });
+
+  it('removes the partial output when a conversion fails', () => {
+    const a = join(dir.path, 't.vhdx');
+    vhdx(['convert', rawPath, a]);
+    const cut = join(dir.path, 'cut.vhdx');
+    writeFileSync(cut, readFileSync(a).subarray(0, 6 * MiB));
+    const out = join(dir.path, 'cut.raw');
+    const r = vhdx(['convert', cut, out]);
+    expect(r.status).toBe(1);
+    oneLineError(r.stderr, 'TRUNCATED');
+    expect(existsSync(out)).toBe(false);
+    const piped = vhdx(['convert', '-', out], readFileSync(cut));
+    expect(piped.status).toBe(1);
+    expect(existsSync(out)).toBe(false);
+  });
+});
+
+describe('HTTP inputs', () => {
+  let server: Server;
+  let base = '';
+  const files = new Map<string, Uint8Array>();
+  beforeAll(async () => {
+    const v = join(dir.path, 'served.vhdx');
+    vhdx(['convert', rawPath, v]);
+    files.set('/disk.raw', raw);
+    files.set('/disk.vhdx', readFileSync(v));
+    server = createServer((req, res) => {
+      const [path, query] = (req.url ?? '').split('?');
+      const body = files.get(path!);
+      if (!body) {
+        res.writeHead(404).end();
+        return;
+      }
+      const range = /bytes=(\d+)-(\d+)/.exec(req.headers.range ?? '');
+      if (range && query !== 'norange') {
+        const start = Number(range[1]);
+        const end = Math.min(body.length - 1, Number(range[2]));
+        res.writeHead(206, { 'content-range': `bytes ${start}-${end}/${body.length}`, 'content-length': end - start + 1 });
+        res.end(Buffer.from(body.subarray(start, end + 1)));
+      } else {
+        res.writeHead(200, { 'content-length': body.length });
+        res.end(Buffer.from(body));
+      }
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
+  afterAll(() => new Promise<void>((r) => server.close(() => r())));
+
+  function vhdxAsync(args: string[]): Promise<{ status: number | null; stdout: Buffer; stderr: string }> {
+    return new Promise((resolve) => {
+      const p = spawn(process.execPath, [BIN, ...args], { cwd: dir.path });
+      const out: Buffer[] = [];
+      let err = '';
+      p.stdout.on('data', (d) => out.push(d));
+      p.stderr.on('data', (d) => (err += d));
+      p.on('close', (status) => resolve({ status, stdout: Buffer.concat(out), stderr: err }));
+    });
+  }
+
+  it.each(['', '?norange'])('VHDX URL -> raw (server %s)', async (q) => {
+    const r = await vhdxAsync(['convert', `${base}/disk.vhdx${q}`, '-']);
+    expect(r.status, r.stderr).toBe(0);
+    expect(sha256(r.stdout)).toBe(sha256(raw));
+  });
+
+  it.each(['', '?norange'])('raw URL -> VHDX file (server %s), and info over Range', async (q) => {
+    const out = join(dir.path, `http${q ? '-nr' : ''}.vhdx`);
+    const r = await vhdxAsync(['convert', `${base}/disk.raw${q}`, out]);
+    expect(r.status, r.stderr).toBe(0);
+    const back = await vhdxAsync(['convert', out, '-']);
+    expect(sha256(back.stdout)).toBe(sha256(raw));
+    const info = await vhdxAsync(['info', `${base}/disk.vhdx`, '--json']);
+    expect(JSON.parse(String(info.stdout)).virtualSize).toBe(raw.length);
+  });
+
+  it('an unreachable URL is an I/O error (exit 2)', async () => {
+    const r = await vhdxAsync(['convert', 'http://127.0.0.1:1/disk.raw', join(dir.path, 'u.vhdx')]);
+    expect(r.status).toBe(2);
+    oneLineError(r.stderr, 'IO');
+  });
+});
+
+describeWith(['qemu-img'], 'vhdx command output checked by qemu-img', () => {
+  it('raw -> VHDX file is identical to the raw image', () => {
+    const out = join(dir.path, 'q.vhdx');
+    expect(vhdx(['convert', rawPath, out]).status).toBe(0);
+    expect(run('qemu-img', ['compare', '-f', 'vhdx', '-F', 'raw', out, rawPath]).status).toBe(0);
+  });
+});
