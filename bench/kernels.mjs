@@ -4,7 +4,8 @@ import { createCRC32 } from 'hash-wasm';
 import { crc32c as nativeCrc32c } from '@node-rs/crc32';
 import { crc32c, isAllZero, init, format } from '../dist/index.js';
 import { decodeBat } from '../dist/wasm/kernels.js';
-import { report, mb } from './report.mjs';
+import { readFileSync } from 'node:fs';
+import { report } from './report.mjs';
 
 // Pure-JS slicing-by-8 CRC-32C: the best a plain JS table method does.
 const T8 = (() => {
@@ -44,7 +45,23 @@ function randomBytes(n) {
   return b;
 }
 
+async function instantiationBench() {
+  console.log('\nModule instantiation (compile + instantiate from bytes, median of 50)');
+  for (const name of ['vhdx.wasm', 'vhdx.simd.wasm']) {
+    const bytes = readFileSync(new URL(`../dist/wasm/${name}`, import.meta.url));
+    const times = [];
+    for (let i = 0; i < 50; i++) {
+      const t0 = performance.now();
+      await WebAssembly.instantiate(bytes, {});
+      times.push(performance.now() - t0);
+    }
+    times.sort((a, b) => a - b);
+    console.log(`  ${name.padEnd(16)} ${bytes.length} bytes, ${times[25].toFixed(2)} ms`);
+  }
+}
+
 export async function kernelBench({ time = 400 } = {}) {
+  await instantiationBench();
   await init();
   const rows = [];
   const hw = await createCRC32(0x82f63b78);
