@@ -1,10 +1,11 @@
 // `npm run bench [kernels|memory|files]`: each section side by side with its peers.
 import os from 'node:os';
-import { kernelBench } from './kernels.mjs';
+import { kernelBench, logBench } from './kernels.mjs';
 import { memoryBench, fileBench } from './e2e.mjs';
 
 const only = process.argv[2];
 console.log(`vhdx-stream bench — node ${process.version}, ${os.cpus()[0]?.model} x${os.cpus().length}, ${new Date().toISOString().slice(0, 10)}`);
 if (!only || only === 'kernels') await kernelBench();
+if (!only || only === 'kernels' || only === 'log') await logBench();
 if (!only || only === 'memory') await memoryBench();
 if (!only || only === 'files') await fileBench();

@@ -8,6 +8,7 @@ import { RS, byteStrategy } from '../streams/web.js';
 import { ready } from '../wasm/instance.js';
 import { resolveLimits, type ReadLimits } from './limits.js';
 import { loadImage, type ImageModel } from './load.js';
+import { overlayReader } from './log-replay.js';
 import type { Extent, Problem, VhdxInfo } from './types.js';
 
 /** Options of {@link openVhdx}. */
@@ -61,6 +62,8 @@ export class VhdxImage {
   /** What the file is. */
   readonly info: VhdxInfo;
   private readonly zeros: Uint8Array;
+  /** File reads as the replayed log leaves them (the source itself when clean). */
+  private readonly patched: { read(offset: number, length: number): Promise<Uint8Array> };
 
   /** @internal use {@link openVhdx} */
   constructor(
@@ -69,6 +72,7 @@ export class VhdxImage {
     private readonly options: OpenVhdxOptions,
   ) {
     this.info = model.info;
+    this.patched = model.overlay ? overlayReader(source, model.overlay) : source;
     this.zeros = new Uint8Array(Math.min(options.chunkSize ?? 4 * MiB, model.virtualSize));
   }
 
@@ -108,7 +112,11 @@ export class VhdxImage {
   private async readData(fileOffset: number, target: Uint8Array): Promise<void> {
     let n: number;
     try {
-      if (this.source.readInto) n = await this.source.readInto(target, fileOffset);
+      if (this.model.overlay) {
+        const got = await this.patched.read(fileOffset, target.length);
+        target.set(got.subarray(0, target.length));
+        n = got.length;
+      } else if (this.source.readInto) n = await this.source.readInto(target, fileOffset);
       else {
         const got = await this.source.read(fileOffset, target.length);
         target.set(got.subarray(0, target.length));

@@ -20,6 +20,7 @@ import {
 import { REGION_TABLE_OFFSETS, REGION_TABLE_SIZE, parseRegionTable, type RegionTable } from '../format/region-table.js';
 import { decodeBat, fileOrder, readBatEntryFromRaw } from './bat-scan.js';
 import { checkLimit, type ResolvedLimits } from './limits.js';
+import { overlayReader, replayLog, type LogOverlay } from './log-replay.js';
 import type { Problem, RegionInfo, VhdxInfo } from './types.js';
 
 /** Where a loader gets bytes. `size` is unknown for streams. */
@@ -44,6 +45,8 @@ export interface ImageModel {
   order: { blocks: Uint32Array; offsetsMiB: Uint32Array };
   /** Problems that did not stop the open (damaged copies, oddities). */
   problems: Problem[];
+  /** The replayed log, for dirty images: every file read goes through it. */
+  overlay?: LogOverlay;
 }
 
 export const HEADER_SECTION_SIZE = MiB;
@@ -185,7 +188,8 @@ async function loadMetadata(r: ByteReader, region: RegionInfo, limits: ResolvedL
 }
 
 /** Loads and validates the structure of an image. Throws VhdxError on anything fatal. */
-export async function loadImage(r: ByteReader, limits: ResolvedLimits, problems: Problem[] = []): Promise<ImageModel> {
+export async function loadImage(source: ByteReader, limits: ResolvedLimits, problems: Problem[] = []): Promise<ImageModel> {
+  let r = source;
   const first = await r.read(0, Math.min(r.size ?? HEADER_SECTION_SIZE, HEADER_SECTION_SIZE));
   if (!hasVhdxSignature(first)) throw new VhdxError('NOT_VHDX', 'no "vhdxfile" signature at offset 0', { structure: 'file identifier', offset: 0 });
   if (first.length < MIN_HEAD) {
@@ -219,8 +223,12 @@ export async function loadImage(r: ByteReader, limits: ResolvedLimits, problems:
       }
     }
   }
+  // A dirty log is replayed into an overlay; everything past the header
+  // section is then read through it. The file itself is never written.
+  let overlay: LogOverlay | undefined;
   if (!isNilGuid(header.logGuid)) {
-    throw new VhdxError('UNSUPPORTED', 'the log holds unreplayed entries (dirty log)', { structure: `header ${index}`, field: 'log_guid', offset: HEADER_OFFSETS[index - 1]! + 48 });
+    overlay = await replayLog(r, header, limits, problems, (o, l) => readExact(r, o, l, 'log'));
+    r = overlayReader(r, overlay);
   }
 
   const meta = await loadMetadata(r, metadata, limits);
@@ -259,7 +267,14 @@ export async function loadImage(r: ByteReader, limits: ResolvedLimits, problems:
     fileWriteGuid: header.fileWriteGuid,
     dataWriteGuid: header.dataWriteGuid,
     virtualDiskId: meta.virtualDiskId,
-    log: { state: 'clean', offset: header.logOffset, length: header.logLength, guid: header.logGuid, entriesReplayed: 0, sectorsReplayed: 0 },
+    log: {
+      state: overlay ? 'dirty' : 'clean',
+      offset: header.logOffset,
+      length: header.logLength,
+      guid: header.logGuid,
+      entriesReplayed: overlay?.entriesReplayed ?? 0,
+      sectorsReplayed: overlay?.sectorsReplayed ?? 0,
+    },
     allocatedBlocks,
     allocatedBytes: allocatedBlocks * blockSize,
     blockCount,
@@ -269,7 +284,9 @@ export async function loadImage(r: ByteReader, limits: ResolvedLimits, problems:
     regions,
   };
   if (meta.parentLocator) info.parentLocator = meta.parentLocator;
-  return { info, header, blockSize, virtualSize: meta.virtualSize, blockCount, chunkRatio: ratio, states, offsetsMiB, order, problems };
+  const model: ImageModel = { info, header, blockSize, virtualSize: meta.virtualSize, blockCount, chunkRatio: ratio, states, offsetsMiB, order, problems };
+  if (overlay) model.overlay = overlay;
+  return model;
 }
 
 /** Every invalid BAT entry from `first` on (the slow path, for reports). */

@@ -13,6 +13,7 @@ import { hasVhdxSignature } from '../format/identifier.js';
 import { resolveLimits, type ReadLimits, type ResolvedLimits } from '../image/limits.js';
 import { HEADER_AREA, HEADER_SECTION_SIZE, loadImage, type ByteReader, type ImageModel } from '../image/load.js';
 import type { VhdxInfo } from '../image/types.js';
+import { applyOverlay, overlayTouches } from '../image/log-replay.js';
 import { parseHeaderSectionRegions } from '../image/regions.js';
 import { ready } from '../wasm/instance.js';
 import { RS, WS, asBytes, byteStrategy } from './web.js';
@@ -179,6 +180,10 @@ class DecoderCore {
       if (!this.model) {
         throw new VhdxError('TRUNCATED', `input ended at ${this.filePos} before the metadata and BAT were complete`, { offset: this.filePos });
       }
+      const flushed = this.model.overlay?.flushedFileOffset ?? 0;
+      if (this.filePos < flushed) {
+        throw new VhdxError('CORRUPT', `the input is ${this.filePos} bytes but the log says ${flushed} were flushed: data was lost`, { structure: 'log entry', field: 'flushed_file_offset' });
+      }
     } catch (err) {
       const e = asVhdxError(err, 'CORRUPT', 'decoding failed');
       this.fail(e);
@@ -297,9 +302,18 @@ class DecoderCore {
       const inBlock = pos - start;
       const n = Math.min(end - pos, start + blockSize - pos);
       const want = this.blockLength(block) - inBlock;
-      if (want > 0) await this.deliver(block, bytes.subarray(pos - base, pos - base + Math.min(n, want)));
+      if (want > 0) await this.deliver(block, this.patch(bytes.subarray(pos - base, pos - base + Math.min(n, want)), pos));
       pos += n;
     }
+  }
+
+  /** Applies a replayed log to payload bytes at file offset `pos` (copying only when it changes them). */
+  private patch(piece: Uint8Array, pos: number): Uint8Array {
+    const o = this.model!.overlay;
+    if (!o || !overlayTouches(o, pos, piece.length)) return piece;
+    const copy = piece.slice();
+    applyOverlay(o, pos, copy);
+    return copy;
   }
 
   private async deliver(block: number, piece: Uint8Array): Promise<void> {
@@ -372,6 +386,13 @@ class DecoderCore {
       }
       if (this.ended) {
         const start = m.offsetsMiB[this.current]! * MiB + this.currentDone;
+        const need = this.blockLength(this.current) - this.currentDone;
+        if (m.overlay && start >= this.filePos && start + need <= m.overlay.lastFileOffset) {
+          // past the input's end but within the log's last_file_offset: zeros
+          this.enqueue(this.patch(new Uint8Array(need), start));
+          this.advance();
+          continue;
+        }
         this.fail(new VhdxError('TRUNCATED', `input ended at ${this.filePos} before block ${this.current} (file offset ${start}) was complete`, { offset: start }));
         return;
       }
