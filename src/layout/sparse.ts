@@ -27,7 +27,15 @@ export class SparseAllocator {
   private writtenEnd = 0;
   private blocksWritten = 0;
 
-  constructor(private readonly opts: ResolvedCreateOptions) {
+  /**
+   * @param holesAreZero the target reads unwritten ranges as zeros (a file
+   *   created or truncated for this run), so zero stretches inside stored
+   *   blocks need not be written either.
+   */
+  constructor(
+    private readonly opts: ResolvedCreateOptions,
+    private readonly holesAreZero = false,
+  ) {
     this.blockSize = opts.blockSize;
     const known = opts.virtualSize;
     this.payloadOffset = known === undefined ? payloadOffsetWithoutBat(opts) : planLayout(opts, known).payloadOffset;
@@ -54,9 +62,9 @@ export class SparseAllocator {
     this.received += piece.length;
     const block = Math.floor(at / this.blockSize);
     let offsetMiB = block < this.offsetsMiB.length ? this.offsetsMiB[block]! : 0;
-    if (offsetMiB === 0) {
+    if (offsetMiB === 0 || this.holesAreZero) {
       if (isAllZero(piece)) return -1;
-      offsetMiB = this.allocate(block);
+      if (offsetMiB === 0) offsetMiB = this.allocate(block);
     }
     const position = offsetMiB * MiB + (at - block * this.blockSize);
     this.writtenEnd = Math.max(this.writtenEnd, position + piece.length);

@@ -8,12 +8,49 @@ import type { VhdxWriterOptions } from '../streams/writer.js';
 import { ready } from '../wasm/instance.js';
 import { readFully, writeFully } from './file-io.js';
 import { pipeline, sequentialChunks } from './pipeline.js';
+import { isAllZero } from '../wasm/kernels.js';
 
 export interface FileConvertOptions extends VhdxWriterOptions {
   /** Called after each chunk with bytes processed and the total. */
   onProgress?(done: number, total: number): void;
   /** Bytes per read (default 4 MiB). */
   chunkSize?: number;
+}
+
+/** Granularity of hole detection in the file paths (qemu-img uses 4 KiB; 64 KiB keeps writes large). */
+const ZERO_GRAIN = 64 * 1024;
+
+/** Coalesces pieces of one buffer that land back to back in the output into single writes. */
+class WriteRun {
+  private start = -1; // output position of the run
+  private from = 0; // its start in the buffer
+  private length = 0;
+  private buffer: Uint8Array | undefined;
+
+  constructor(
+    private readonly out: FileHandle,
+    private readonly pending: Promise<unknown>[],
+  ) {}
+
+  /** `position` -1 means the piece is not written (a hole). */
+  add(piece: Uint8Array, position: number, buffer: Uint8Array, at: number): void {
+    if (position >= 0 && this.start >= 0 && this.buffer === buffer && this.start + this.length === position && this.from + this.length === at) {
+      this.length += piece.length;
+      return;
+    }
+    this.flush();
+    if (position < 0) return;
+    this.start = position;
+    this.from = at;
+    this.length = piece.length;
+    this.buffer = buffer;
+  }
+
+  flush(): void {
+    if (this.start < 0 || !this.buffer) return;
+    this.pending.push(writeFully(this.out, this.buffer.subarray(this.from, this.from + this.length), this.start));
+    this.start = -1;
+  }
 }
 
 /**
@@ -33,7 +70,7 @@ export async function convertRawFileToVhdx(input: string, output: string, option
   const virtualSize = options.virtualSize ?? Math.ceil(size / (options.logicalSectorSize ?? 512)) * (options.logicalSectorSize ?? 512);
   if (size > virtualSize) throw new VhdxError('INVALID_ARGUMENT', `${input} is ${size} bytes, larger than virtualSize ${virtualSize}`);
   const opts = resolveCreateOptions({ ...options, type: 'dynamic', virtualSize }, true);
-  const allocator = new SparseAllocator(opts);
+  const allocator = new SparseAllocator(opts, true); // the output is created fresh
   const chunkSize = Math.min(options.chunkSize ?? 4 * MiB, opts.blockSize);
   let src: FileHandle | undefined;
   let dst: FileHandle | undefined;
@@ -48,13 +85,15 @@ export async function convertRawFileToVhdx(input: string, output: string, option
     const out = dst;
     const inp = src;
     await pipeline(sequentialChunks(size, chunkSize), (t, p) => readFully(inp, t, p), { chunkSize }, (chunk, { position }, slot) => {
+      // zero stretches of ZERO_GRAIN stay holes; neighbouring data goes out as one write
+      const run = new WriteRun(out, slot.pending);
       for (let at = 0; at < chunk.length; ) {
-        const n = allocator.pieceLength(chunk.length - at);
+        const n = allocator.pieceLength(Math.min(chunk.length - at, ZERO_GRAIN));
         const piece = chunk.subarray(at, at + n);
-        const where = allocator.place(piece);
-        if (where >= 0) slot.pending.push(writeFully(out, piece, where));
+        run.add(piece, allocator.place(piece), chunk, at);
         at += n;
       }
+      run.flush();
       options.onProgress?.(position + chunk.length, size);
     });
     // a disk larger than the input (sector rounding, or a larger virtualSize) ends in zeros
@@ -120,8 +159,15 @@ export async function convertVhdxFileToRaw(
     let written = 0;
     await pipeline(chunks(), (t, p) => readFully(inp, t, p), { chunkSize }, (bytes, chunk, slot) => {
       const { virtual } = chunk;
-      slot.pending.push(writeFully(out, bytes, virtual));
-      written += bytes.length;
+      // zero stretches stay holes in the (fresh) output, as qemu-img leaves them
+      const run = new WriteRun(out, slot.pending);
+      for (let at = 0; at < bytes.length; at += ZERO_GRAIN) {
+        const piece = bytes.subarray(at, Math.min(bytes.length, at + ZERO_GRAIN));
+        const zero = isAllZero(piece);
+        run.add(piece, zero ? -1 : virtual + at, bytes, at);
+        if (!zero) written += piece.length;
+      }
+      run.flush();
       options.onProgress?.(virtual + bytes.length, total);
     });
     await out.truncate(total);

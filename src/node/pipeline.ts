@@ -40,7 +40,7 @@ export async function pipeline<C extends PipelineChunk>(
   options: PipelineOptions,
   process: (data: Uint8Array, chunk: C, slot: PipelineSlot) => void | Promise<void>,
 ): Promise<void> {
-  const count = options.buffers ?? 8;
+  const count = options.buffers ?? 6;
   const ahead = Math.min(options.readAhead ?? 3, count - 1);
   const slots: PipelineSlot[] = Array.from({ length: count }, () => ({ buffer: new Uint8Array(options.chunkSize), pending: [] }));
   const queue: { slot: PipelineSlot; chunk: C; done: Promise<number> }[] = [];

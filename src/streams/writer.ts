@@ -61,9 +61,10 @@ export class VhdxWriterStream extends WS<Uint8Array> {
         async start() {
           try {
             await ready();
-            allocator = new SparseAllocator(opts);
             out = await openTarget(target);
             await invalidateTarget(out);
+            // after truncate(0) unwritten ranges read as zeros; otherwise write them
+            allocator = new SparseAllocator(opts, out.truncate !== undefined);
           } catch (err) {
             await fail(err);
           }
