@@ -2,7 +2,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { VhdxDecoderStream, VhdxEncoderStream, VhdxError, checkVhdx, openVhdx, format } from '../src/index.js';
+import { VhdxDecoderStream, VhdxEncoderStream, VhdxError, checkVhdx, openVhdx, format, scanAllocation } from '../src/index.js';
 import { blockPatternRaw, chunkedStream, collect, makeRaw } from './helpers/images.js';
 import { hashStream } from './helpers/hash.js';
 import { buildSynthetic, poke64 } from './helpers/synthetic.js';
@@ -108,6 +108,12 @@ describe('layouts seen in real files', () => {
     const file = buildSynthetic({ raw, layout: 'bat-last' });
     expect(same(await decodeStream(file), raw)).toBe(true);
     expect(await codeOf(decodeStream(file, { maxBufferBytes: 2 * MiB }))).toBe('LIMIT_EXCEEDED');
+  });
+
+  it('an absent first block with payload already held when the BAT is parsed (regression: deadlock found by fuzzing)', async () => {
+    const sparse = blockPatternRaw(6 * MiB, MiB, (b) => b >= 2);
+    const file = await encode(sparse, { allocationMap: await scanAllocation(sparse, { blockSize: MiB }) });
+    expect(same(await decodeStream(file, {}, [file.length]), sparse)).toBe(true);
   });
 
   it('equal header sequence numbers (Disk2vhd) and NOT_PRESENT / ZERO / UNDEFINED states read as zeros', async () => {

@@ -1,6 +1,6 @@
 // The `vhdx` command line: convert, info, check.
 import { createReadStream, createWriteStream } from 'node:fs';
-import { open, rm, stat } from 'node:fs/promises';
+import { open, stat } from 'node:fs/promises';
 import { Readable, Writable } from 'node:stream';
 import { parseArgs } from 'node:util';
 import { VhdxError, asVhdxError, type VhdxErrorCode } from '../errors.js';
@@ -17,7 +17,7 @@ import { VhdxWriterStream } from '../streams/writer.js';
 import { isAllZero } from '../wasm/kernels.js';
 import { ready } from '../wasm/instance.js';
 import { convertRawFileToVhdx, convertVhdxFileToRaw } from './convert.js';
-import { writeFully } from './file-io.js';
+import { removePartialOutput, writeFully } from './file-io.js';
 import { Progress } from './progress.js';
 
 const HELP = `vhdx — convert raw disk images to VHDX and back
@@ -236,7 +236,7 @@ async function convert(inArg: string, outArg: string, flags: ConvertFlags): Prom
       .pipeThrough(encoder)
       .pipeTo(created ? (Writable.toWeb(createWriteStream(created)) as unknown as WritableStream<Uint8Array>) : stdoutSink());
   } catch (err) {
-    if (created) await rm(created, { force: true }).catch(() => {});
+    if (created) await removePartialOutput(created);
     throw err;
   } finally {
     progress?.done();

@@ -6,7 +6,7 @@ import { resolveCreateOptions } from '../layout/options.js';
 import { SparseAllocator, type SparseSummary } from '../layout/sparse.js';
 import type { VhdxWriterOptions } from '../streams/writer.js';
 import { ready } from '../wasm/instance.js';
-import { readFully, writeFully } from './file-io.js';
+import { readFully, removePartialOutput, writeFully } from './file-io.js';
 import { pipeline, sequentialChunks } from './pipeline.js';
 import { isAllZero } from '../wasm/kernels.js';
 
@@ -114,10 +114,7 @@ export async function convertRawFileToVhdx(input: string, output: string, option
   } finally {
     await src?.close().catch(() => {});
     await dst?.close().catch(() => {});
-    if (!ok && dst) {
-      const { rm } = await import('node:fs/promises');
-      await rm(output, { force: true }).catch(() => {});
-    }
+    if (!ok && dst) await removePartialOutput(output);
   }
 }
 
@@ -180,9 +177,6 @@ export async function convertVhdxFileToRaw(
     await image.close();
     await src?.close().catch(() => {});
     await dst?.close().catch(() => {});
-    if (!ok && dst) {
-      const { rm } = await import('node:fs/promises');
-      await rm(output, { force: true }).catch(() => {});
-    }
+    if (!ok && dst) await removePartialOutput(output);
   }
 }

@@ -20,3 +20,16 @@ export async function writeFully(fh: FileHandle, data: Uint8Array, position: num
     done += bytesWritten;
   }
 }
+
+/**
+ * Removes a partial output after a failed conversion, but only a regular
+ * file: never a device such as /dev/full or a FIFO the caller handed us.
+ */
+export async function removePartialOutput(path: string): Promise<void> {
+  const { lstat, rm } = await import('node:fs/promises');
+  try {
+    if ((await lstat(path)).isFile()) await rm(path, { force: true });
+  } catch {
+    // already gone, or not ours to remove
+  }
+}

@@ -47,6 +47,12 @@ export async function pipeline<C extends PipelineChunk>(
   const it = chunks[Symbol.iterator]();
   let slotIndex = 0;
   let exhausted = false;
+  let writeFailure: unknown;
+  // every write handed back is observed at once, so a failure (a full disk)
+  // surfaces at the next chunk instead of as an unhandled rejection
+  const observe = (slot: PipelineSlot, from: number) => {
+    for (let i = from; i < slot.pending.length; i++) slot.pending[i]!.catch((err) => (writeFailure ??= err));
+  };
 
   const issue = async (): Promise<void> => {
     const next = it.next();
@@ -72,8 +78,11 @@ export async function pipeline<C extends PipelineChunk>(
       const head = queue.shift()!;
       const n = await head.done;
       if (n !== head.chunk.length) throw new RangeError(`short read at ${head.chunk.position + n}`);
+      if (writeFailure !== undefined) throw writeFailure;
       if (!exhausted) await issue();
+      const before = head.slot.pending.length;
       await process(head.slot.buffer.subarray(0, head.chunk.length), head.chunk, head.slot);
+      observe(head.slot, before);
     }
     for (const s of slots) await Promise.all(s.pending);
   } finally {

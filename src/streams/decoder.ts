@@ -253,6 +253,9 @@ class DecoderCore {
     }
     this.model = model;
     this.resolveInfo(model.info);
+    // wake the reader first: routing the held bytes may wait for it to
+    // consume zeros of blocks that come before them
+    this.notify();
     const early = this.early;
     this.early = [];
     this.earlyBytes = 0;

@@ -1,0 +1,81 @@
+// The fuzz oracle: any input ends, within a time bound, in correct output or
+// a VhdxError; when both the random-access reader and the stream succeed they
+// give the same bytes. Returns a problem string, or undefined when all is well.
+
+const MiB = 1024 * 1024;
+
+function withTimeout(promise, ms, what) {
+  let timer;
+  return Promise.race([
+    promise.finally(() => clearTimeout(timer)),
+    new Promise((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`TIMEOUT: ${what} took over ${ms} ms`)), ms);
+    }),
+  ]);
+}
+
+function byteStream(bytes, chunk = MiB) {
+  let at = 0;
+  return new ReadableStream({
+    pull(c) {
+      if (at >= bytes.length) return c.close();
+      c.enqueue(bytes.subarray(at, Math.min(bytes.length, at + chunk)));
+      at += chunk;
+    },
+  });
+}
+
+async function streamPrefix(lib, bytes, cap, options) {
+  const input = byteStream(bytes);
+  const reader = input.pipeThrough(new lib.VhdxDecoderStream(options)).getReader();
+  const out = new Uint8Array(cap);
+  let n = 0;
+  while (n < cap) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    const take = Math.min(value.length, cap - n);
+    out.set(value.subarray(0, take), n);
+    n += take;
+  }
+  await reader.cancel().catch(() => {});
+  return out.subarray(0, n);
+}
+
+async function randomPrefix(lib, bytes, cap, options) {
+  const image = await lib.openVhdx(bytes, options);
+  try {
+    const n = Math.min(cap, image.info.virtualSize);
+    image.extents({ start: 0, end: n });
+    await image.check();
+    return await image.read(0, n);
+  } finally {
+    await image.close();
+  }
+}
+
+export async function runCase(lib, bytes, { cap = 2 * MiB, timeoutMs = 10_000, options = { maxBufferBytes: 32 * MiB } } = {}) {
+  const outcome = async (fn, what) => {
+    try {
+      return { data: await withTimeout(fn(), timeoutMs, what) };
+    } catch (err) {
+      if (err instanceof lib.VhdxError) return { code: err.code };
+      return { problem: `${what} threw ${err?.name ?? typeof err}: ${err?.message ?? String(err)}` };
+    }
+  };
+  const a = await outcome(() => randomPrefix(lib, bytes, cap, options), 'openVhdx');
+  if (a.problem) return a.problem;
+  const b = await outcome(() => streamPrefix(lib, bytes, cap, options), 'VhdxDecoderStream');
+  if (b.problem) return b.problem;
+  const c = await outcome(async () => {
+    const report = await lib.checkVhdx(bytes, options);
+    if (typeof report.ok !== 'boolean' || !Array.isArray(report.problems)) throw new Error('malformed report');
+  }, 'checkVhdx');
+  if (c.problem) return c.problem;
+  if (a.data && b.data) {
+    const n = Math.min(a.data.length, b.data.length);
+    for (let i = 0; i < n; i++) {
+      if (a.data[i] !== b.data[i]) return `openVhdx and the stream differ at virtual offset ${i}`;
+    }
+  }
+  return undefined;
+}
