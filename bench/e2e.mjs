@@ -130,13 +130,13 @@ function pair(title, ours, peer, runs) {
 }
 
 /** tmpfs when it has room (measures the converters, not a shared disk), else .bench/. */
-function benchDir(sizeGiB) {
+function benchDir(needGiB) {
   const r = spawnSync('df', ['-B1', '--output=avail', '/dev/shm'], { encoding: 'utf8' });
   const avail = Number((r.stdout ?? '').trim().split('\n').pop());
-  return avail > sizeGiB * 5 * 1024 * MiB ? '/dev/shm/vhdx-stream-bench' : '.bench';
+  return avail > (needGiB + 2) * 1024 * MiB ? '/dev/shm/vhdx-stream-bench' : '.bench';
 }
 
-export async function fileBench({ runs = 5, sizeGiB = 2, dir = process.env.BENCH_DIR ?? benchDir(sizeGiB) } = {}) {
+export async function fileBench({ runs = 5, sizeGiB = 2, dir = process.env.BENCH_DIR ?? benchDir(sizeGiB * 8) } = {}) {
   mkdirSync(dir, { recursive: true });
   const size = sizeGiB * 1024 * MiB;
   const raw = join(dir, 'in.raw');
@@ -158,5 +158,27 @@ export async function fileBench({ runs = 5, sizeGiB = 2, dir = process.env.BENCH
   pair('VHDX -> raw', `${cli} convert ${vhdx} ${join(dir, 'back.raw')}`, qemu ? `qemu-img convert -f vhdx -O raw ${vhdx} ${join(dir, 'q.raw')}` : undefined, runs);
   pair('streaming: cat in.raw | vhdx convert - - --size N > out.vhdx', `cat ${raw} | ${cli} convert - - --size ${size} > ${join(dir, 'piped.vhdx')}`, undefined, Math.max(1, Math.floor(runs / 2)));
   for (const f of ['out.vhdx', 'q.vhdx', 's.vhdx', 'qs.vhdx', 'back.raw', 'q.raw', 'piped.vhdx']) rmSync(join(dir, f), { force: true });
+  if (dir.startsWith('/dev/shm/')) rmSync(dir, { recursive: true, force: true });
+}
+
+/** Peak RSS of each command at 1 GiB and 4 GiB: memory must not depend on the image size. */
+export async function rssBench({ dir = process.env.BENCH_DIR ?? benchDir(16) } = {}) {
+  mkdirSync(dir, { recursive: true });
+  const cli = `node ${join(process.cwd(), 'bin/vhdx.js')}`;
+  console.log('\nPeak RSS by image size (dense input, median of 3)');
+  for (const gib of [1, 4]) {
+    const big = join(dir, `rss-${gib}.raw`);
+    writeMixedFile(big, gib * 1024 * MiB, true);
+    const rows = [
+      ['raw -> VHDX file', `${cli} convert ${big} ${join(dir, 'rss.vhdx')}`],
+      ['VHDX -> raw file', `${cli} convert ${join(dir, 'rss.vhdx')} ${join(dir, 'rss.raw')}`],
+      ['raw stdin -> VHDX stdout', `cat ${big} | ${cli} convert - - --size ${gib * 1024 * MiB} > ${join(dir, 'rss-piped.vhdx')}`],
+    ];
+    for (const [name, cmd] of rows) {
+      const rss = [0, 1, 2].map(() => runCommand(cmd).rssMiB);
+      console.log(`  ${gib} GiB  ${name.padEnd(26)} ${hasTime ? median(rss).toFixed(0) + ' MiB' : 'n/a'}`);
+    }
+    for (const f of [big, join(dir, 'rss.vhdx'), join(dir, 'rss.raw'), join(dir, 'rss-piped.vhdx')]) rmSync(f, { force: true });
+  }
   if (dir.startsWith('/dev/shm/')) rmSync(dir, { recursive: true, force: true });
 }

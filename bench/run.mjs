@@ -1,7 +1,7 @@
-// `npm run bench [kernels|memory|files]`: each section side by side with its peers.
+// `npm run bench [kernels|log|memory|files|rss]`: each section side by side with its peers.
 import os from 'node:os';
 import { kernelBench, logBench } from './kernels.mjs';
-import { memoryBench, fileBench } from './e2e.mjs';
+import { memoryBench, fileBench, rssBench } from './e2e.mjs';
 
 const only = process.argv[2];
 console.log(`vhdx-stream bench — node ${process.version}, ${os.cpus()[0]?.model} x${os.cpus().length}, ${new Date().toISOString().slice(0, 10)}`);
@@ -9,3 +9,4 @@ if (!only || only === 'kernels') await kernelBench();
 if (!only || only === 'kernels' || only === 'log') await logBench();
 if (!only || only === 'memory') await memoryBench();
 if (!only || only === 'files') await fileBench();
+if (!only || only === 'rss') await rssBench();

@@ -37,6 +37,33 @@ describe('fuzzing', () => {
     expect(codes.get('CORRUPT') ?? 0).toBeGreaterThan(CASES / 20);
   });
 
+  it('the command line answers mutated files with exit 0 or 1 and at most one line, never a stack trace', async () => {
+    const { spawnSync } = await import('node:child_process');
+    const { writeFileSync, mkdtempSync, rmSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const bin = new URL('../bin/vhdx.js', import.meta.url).pathname;
+    const corpus = await buildCorpus(lib);
+    const tmp = mkdtempSync(join(tmpdir(), 'vhdx-fuzz-cli-'));
+    try {
+      for (let i = 0; i < 12; i++) {
+        const { file, description } = mutate(corpus[i % corpus.length]!.bytes, 0xc11 + i, lib.crc32c);
+        const path = join(tmp, 'case.vhdx');
+        writeFileSync(path, file);
+        for (const args of [['info', path, '--json'], ['check', path], ['convert', path, join(tmp, 'out.raw')]]) {
+          const r = spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8' });
+          const what = `${args[0]} on seed ${0xc11 + i} (${description})`;
+          expect([0, 1], `${what}: ${r.stderr}`).toContain(r.status);
+          expect(r.stderr, what).not.toMatch(/\n\s+at /);
+          expect(r.stderr.trim().split('\n').filter(Boolean).length, what).toBeLessThanOrEqual(1);
+          if (r.stderr) expect(r.stderr, what).toMatch(/^vhdx: error\[[A-Z_]+\]: /);
+        }
+      }
+    } finally {
+      rmSync(tmp, { recursive: true, force: true });
+    }
+  });
+
   it('replays every saved crash input', async () => {
     const files = readdirSync(CRASHES).filter((f) => f.endsWith('.vhdx'));
     for (const f of files) expect(await runCase(lib, new Uint8Array(readFileSync(new URL(f, CRASHES)))), f).toBeUndefined();
