@@ -1,7 +1,7 @@
 // Stream faults, interrupted writers, full disks, concurrency, and inputs
 // built to loop or amplify.
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { VhdxDecoderStream, VhdxEncoderStream, VhdxError, openVhdx, scanAllocation, format } from '../src/index.js';
@@ -206,6 +206,50 @@ describe('the command line with a full or unwritable disk', () => {
       }
     } finally {
       spawnSync('umount', [mnt]);
+    }
+  });
+});
+
+describe('resources are released', () => {
+  const openFds = () => readdirSync('/proc/self/fd').length;
+
+  it('file handles are closed when opening, decoding or converting fails', async () => {
+    const bad = join(dir.path, 'bad.vhdx');
+    const good = await vhdxOf(makeRaw(3 * MiB, 'mixed', 8));
+    writeFileSync(bad, good.subarray(0, 2 * MiB)); // cut inside the BAT
+    const { convertVhdxFileToRaw } = await import('../src/node/index.js');
+    const before = openFds();
+    for (let i = 0; i < 20; i++) {
+      await expect(openVhdx(bad)).rejects.toBeInstanceOf(VhdxError);
+      await expect(convertVhdxFileToRaw(bad, join(dir.path, 'bad.raw'))).rejects.toBeInstanceOf(VhdxError);
+      await expect(openVhdx(join(dir.path, 'missing.vhdx'))).rejects.toMatchObject({ code: 'IO' });
+    }
+    expect(openFds()).toBeLessThanOrEqual(before + 1);
+  });
+
+  it('a fetch body is cancelled when a URL turns out not to be a VHDX or ignores Range', async () => {
+    const { createServer } = await import('node:http');
+    let closed = 0;
+    const server = createServer((req, res) => {
+      res.on('close', () => closed++);
+      const range = /bytes=(\d+)-(\d+)/.exec(req.headers.range ?? '');
+      const body = Buffer.alloc(8 * MiB, 1);
+      if (req.url === '/ranged' && range) {
+        const start = Number(range[1]);
+        const end = Math.min(body.length - 1, Number(range[2]));
+        res.writeHead(206, { 'content-range': `bytes ${start}-${end}/${body.length}` }).end(body.subarray(start, end + 1));
+      } else res.writeHead(200, { 'content-length': body.length }).end(body);
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const base = `http://127.0.0.1:${(server.address() as import('node:net').AddressInfo).port}`;
+    try {
+      await expect(openVhdx(`${base}/ranged`)).rejects.toMatchObject({ code: 'NOT_VHDX' });
+      await expect(openVhdx(`${base}/plain`)).rejects.toMatchObject({ code: 'UNSUPPORTED' });
+      await new Promise((r) => setTimeout(r, 100));
+      expect(closed).toBeGreaterThanOrEqual(2); // every response finished or was torn down, none left hanging
+    } finally {
+      server.closeAllConnections();
+      await new Promise<void>((r) => server.close(() => r()));
     }
   });
 });

@@ -7,7 +7,7 @@ import { buildCorpus } from './fuzz/corpus.mjs';
 import { mutate } from './fuzz/mutator.mjs';
 import { runCase } from './fuzz/oracle.mjs';
 
-const CASES = Number(process.env.FUZZ_CASES ?? 2000);
+const CASES = Number(process.env.FUZZ_CASES ?? 3000);
 const CRASHES = new URL('./fuzz/crashes/', import.meta.url);
 
 describe('fuzzing', () => {

@@ -37,6 +37,42 @@ describe('round trips', () => {
     );
   });
 
+  it('metadata region and items', () => {
+    const locator = fc.dictionary(fc.constantFrom('parent_linkage', 'parent_linkage2', 'relative_path', 'volume_path', 'absolute_win32_path'), fc.string({ minLength: 1, maxLength: 60 }).filter((v) => !v.includes('\u0000')));
+    fc.assert(
+      fc.property(
+        fc.record({
+          fileParameters: fc.record({ blockSize: fc.integer({ min: 20, max: 28 }).map((k) => 2 ** k), leaveBlocksAllocated: fc.boolean(), hasParent: fc.boolean() }),
+          virtualDiskSize: fc.integer({ min: 1, max: 2 ** 34 }).map((s) => s * 4096),
+          virtualDiskId: guid,
+          logicalSectorSize: fc.constantFrom(512, 4096),
+          physicalSectorSize: fc.constantFrom(512, 4096),
+        }),
+        fc.option(locator, { nil: undefined }),
+        (m, entries) => {
+          const meta = entries && Object.keys(entries).length ? { ...m, parentLocator: { locatorType: format.GUIDS.vhdxParentLocatorType, entries } } : m;
+          const bytes = format.serializeMetadataRegion(meta);
+          const table = format.parseMetadataTable(bytes, 0, MiB);
+          const item = (id: string) => {
+            const e = table.find((x) => x.itemId === id)!;
+            return bytes.subarray(e.offset, e.offset + e.length);
+          };
+          const w = { structure: 'm', offset: 0 };
+          const back = {
+            fileParameters: format.parseFileParameters(item(format.GUIDS.fileParameters), w),
+            virtualDiskSize: format.parseVirtualDiskSize(item(format.GUIDS.virtualDiskSize), w),
+            virtualDiskId: format.parseVirtualDiskId(item(format.GUIDS.virtualDiskId), w),
+            logicalSectorSize: format.parseSectorSize(item(format.GUIDS.logicalSectorSize), w),
+            physicalSectorSize: format.parseSectorSize(item(format.GUIDS.physicalSectorSize), w),
+            ...('parentLocator' in meta ? { parentLocator: format.parseParentLocator(item(format.GUIDS.parentLocator), w) } : {}),
+          };
+          expect(back).toEqual(meta);
+          expect(Buffer.compare(format.serializeMetadataRegion(back), bytes)).toBe(0);
+        },
+      ),
+    );
+  });
+
   it('BAT entry', () => {
     fc.assert(
       fc.property(fc.constantFrom(0, 1, 2, 3, 6, 7), fc.integer({ min: 0, max: 2 ** 44 - 1 }), (state, offsetMiB) => {

@@ -110,7 +110,7 @@ function dirty(lib, clean) {
 
 export async function buildCorpus(lib) {
   await lib.init();
-  const raw = rawImage(4 * MiB + 4096, 1);
+  const raw = rawImage(3 * MiB + 4096, 1);
   const enc = (opts) => collect(new Blob([raw]).stream().pipeThrough(new lib.VhdxEncoderStream({ virtualSize: raw.length, blockSize: MiB, ...opts })));
   const dynamic = await enc({ allocationMap: await lib.scanAllocation(raw, { blockSize: MiB }) });
   const target = memoryTarget();
