@@ -4,7 +4,7 @@ import { MiB } from '../format/bytes.js';
 import { BlockState } from '../format/bat.js';
 import { openSource, type HttpSourceOptions } from '../sources/index.js';
 import type { RandomAccessSource, SourceInput } from '../sources/types.js';
-import { RS, byteStrategy } from '../streams/web.js';
+import { ReadableStreamImpl, byteStrategy } from '../streams/web.js';
 import { ready } from '../wasm/instance.js';
 import { resolveLimits, type ReadLimits } from './limits.js';
 import { loadImage, type ImageModel } from './load.js';
@@ -76,7 +76,7 @@ export class VhdxImage {
     this.zeros = new Uint8Array(Math.min(options.chunkSize ?? 4 * MiB, model.virtualSize));
   }
 
-  private readable(): void {
+  private assertReadable(): void {
     if (this.model.info.type === 'differencing') {
       throw new VhdxError('UNSUPPORTED', 'differencing disks need their parent chain, which is not supported yet', { structure: 'metadata' });
     }
@@ -98,7 +98,7 @@ export class VhdxImage {
 
   /** Reads `length` bytes of the virtual disk at `offset`. */
   async read(offset: number, length: number): Promise<Uint8Array> {
-    this.readable();
+    this.assertReadable();
     this.checkRange(offset, length);
     const out = new Uint8Array(length);
     for (const e of resolveExtents(this.model, offset, offset + length)) {
@@ -134,13 +134,13 @@ export class VhdxImage {
    * chunks as read-only.
    */
   stream(range: VirtualRange = {}): ReadableStream<Uint8Array> {
-    this.readable();
+    this.assertReadable();
     const start = range.start ?? 0;
     const end = range.end ?? this.model.virtualSize;
     this.checkRange(start, end - start);
     const chunk = this.zeros.length;
     let pos = start;
-    return new RS<Uint8Array>(
+    return new ReadableStreamImpl<Uint8Array>(
       {
         pull: async (controller) => {
           if (pos >= end) {

@@ -3,7 +3,7 @@
 // Damage that a second copy repairs is recorded as a problem, not thrown.
 import { VhdxError } from '../errors.js';
 import { KiB, MiB, hex } from '../format/bytes.js';
-import { BLOCK_STATE_NAMES, BlockState, batEntryCount, batIndexOfBlock, chunkRatio, payloadBlockCount } from '../format/bat.js';
+import { BLOCK_STATE_NAMES, BlockState, batEntryCount, batIndexOfBlock, chunkRatio, payloadBlockCount, readBatEntry } from '../format/bat.js';
 import { GUIDS, isNilGuid } from '../format/guid.js';
 import { HEADER_OFFSETS, HEADER_SIZE, parseHeader, type Header } from '../format/header.js';
 import { hasVhdxSignature, parseFileIdentifier } from '../format/identifier.js';
@@ -18,7 +18,7 @@ import {
   type FileParameters,
 } from '../format/metadata.js';
 import { REGION_TABLE_OFFSETS, REGION_TABLE_SIZE, parseRegionTable, type RegionTable } from '../format/region-table.js';
-import { decodeBat, fileOrder, readBatEntryFromRaw } from './bat-scan.js';
+import { decodeBat, fileOrder } from '../wasm/kernels.js';
 import { checkLimit, type ResolvedLimits } from './limits.js';
 import { overlayReader, replayLog, type LogOverlay } from './log-replay.js';
 import type { Problem, RegionInfo, VhdxInfo } from './types.js';
@@ -258,7 +258,7 @@ export async function loadImage(source: ByteReader, limits: ResolvedLimits, prob
   const decoded = decodeBat(batBytes, blockCount, ratio, differencing);
   if (decoded.firstBadEntry >= 0) {
     problems.push(...listBadEntries(batBytes, ratio, differencing, bat.offset, decoded.firstBadEntry));
-    const e = readBatEntryFromRaw(batBytes, decoded.firstBadEntry);
+    const e = readBatEntry(batBytes, decoded.firstBadEntry);
     throw new VhdxError('CORRUPT', `entry ${decoded.firstBadEntry} has state ${e.state} (${BLOCK_STATE_NAMES[e.state] ?? 'invalid'}) at ${e.offsetMiB} MiB`, {
       structure: 'bat',
       offset: bat.offset + decoded.firstBadEntry * 8,
@@ -306,7 +306,7 @@ export async function loadImage(source: ByteReader, limits: ResolvedLimits, prob
 function listBadEntries(bat: Uint8Array, ratio: number, differencing: boolean, batOffset: number, first: number): Problem[] {
   const out: Problem[] = [];
   for (let i = first; i * 8 < bat.length && out.length < 1000; i++) {
-    const { state, offsetMiB } = readBatEntryFromRaw(bat, i);
+    const { state, offsetMiB } = readBatEntry(bat, i);
     const bitmap = i % (ratio + 1) === ratio;
     const ok = bitmap
       ? state === 0 || state === 6

@@ -3,6 +3,7 @@
 // The non-payload structures are produced at the end, header section last.
 import { VhdxError } from '../errors.js';
 import { MiB } from '../format/bytes.js';
+import { MAX_VIRTUAL_SIZE } from '../format/metadata.js';
 import { isAllZero } from '../wasm/kernels.js';
 import type { ResolvedCreateOptions } from './options.js';
 import { batRegion, headerSectionPieces, metadataRegion, payloadOffsetWithoutBat, planLayout, type Layout, type Placed } from './plan.js';
@@ -103,7 +104,7 @@ export class SparseAllocator {
     } else if (this.received < virtualSize) {
       throw new VhdxError('TRUNCATED', `input ended after ${this.received} of ${virtualSize} bytes`, { structure: 'input', offset: this.received });
     }
-    if (virtualSize > 64 * 1024 * 1024 * MiB) throw new VhdxError('INVALID_ARGUMENT', 'input is larger than 64 TiB', { structure: 'input' });
+    if (virtualSize > MAX_VIRTUAL_SIZE) throw new VhdxError('INVALID_ARGUMENT', 'input is larger than 64 TiB', { structure: 'input' });
     const layout = planLayout(opts, virtualSize, opts.virtualSize === undefined ? this.nextFree : undefined);
     const offsets = new Uint32Array(layout.blockCount);
     offsets.set(this.offsetsMiB.subarray(0, layout.blockCount));

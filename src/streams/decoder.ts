@@ -16,7 +16,7 @@ import type { VhdxInfo } from '../image/types.js';
 import { applyOverlay, overlayTouches } from '../image/log-replay.js';
 import { parseHeaderSectionRegions } from '../image/regions.js';
 import { ready } from '../wasm/instance.js';
-import { RS, WS, asBytes, byteStrategy } from './web.js';
+import { ReadableStreamImpl, WritableStreamImpl, asBytes, byteStrategy } from './web.js';
 
 /** Options of {@link VhdxDecoderStream}. */
 export interface VhdxDecoderOptions extends ReadLimits {
@@ -60,7 +60,7 @@ export class VhdxDecoderStream implements GenericTransformStream {
       throw new VhdxError('INVALID_ARGUMENT', 'maxBufferBytes must be a positive integer');
     }
     this.info = core.infoPromise;
-    this.writable = new WS<Uint8Array>(
+    this.writable = new WritableStreamImpl<Uint8Array>(
       {
         start: () => ready().then(() => undefined),
         write: (chunk) => core.write(asBytes(chunk)),
@@ -69,7 +69,7 @@ export class VhdxDecoderStream implements GenericTransformStream {
       },
       byteStrategy(),
     );
-    this.readable = new RS<Uint8Array>(
+    this.readable = new ReadableStreamImpl<Uint8Array>(
       {
         start: (c) => core.attach(c),
         pull: () => core.pull(),

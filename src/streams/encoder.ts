@@ -7,7 +7,7 @@ import { resolveCreateOptions, type VhdxCreateOptions } from '../layout/options.
 import { buildPrefix, planLayout, sequentialOffsets, type Layout } from '../layout/plan.js';
 import { isAllZero } from '../wasm/kernels.js';
 import { ready } from '../wasm/instance.js';
-import { TS, asBytes, byteStrategy } from './web.js';
+import { TransformStreamImpl, asBytes, byteStrategy } from './web.js';
 
 /** Options of {@link VhdxEncoderStream}. */
 export interface VhdxEncoderOptions extends VhdxCreateOptions {
@@ -75,7 +75,7 @@ export class VhdxEncoderStream implements GenericTransformStream {
       presentBlocks,
       payloadOffset: layout.payloadOffset,
     };
-    const stream = new TS<Uint8Array, Uint8Array>(encoderTransformer(layout, present), byteStrategy(), byteStrategy());
+    const stream = new TransformStreamImpl<Uint8Array, Uint8Array>(encoderTransformer(layout, present), byteStrategy(), byteStrategy());
     this.readable = stream.readable;
     this.writable = stream.writable;
   }

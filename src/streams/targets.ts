@@ -38,10 +38,11 @@ function isNodeFileHandle(x: object): x is NodeFileHandle {
   return typeof (x as { fd?: unknown }).fd === 'number' && typeof (x as { stat?: unknown }).stat === 'function';
 }
 
-function nodeHandleTarget(fh: NodeFileHandle, owns: boolean): OpenTarget {
+async function nodeHandleTarget(fh: NodeFileHandle, owns: boolean): Promise<OpenTarget> {
+  // loaded here, not at the top, so browser bundles never pull in Node code
+  const { writeFully } = await import('../node/file-io.js');
   return {
     async write(data, position) {
-      const { writeFully } = await import('../node/file-io.js');
       await writeFully(fh, data, position);
     },
     async truncate(size) {
@@ -58,7 +59,7 @@ export async function openTarget(input: TargetInput): Promise<OpenTarget> {
   if (typeof input === 'string') {
     const { open } = await import('node:fs/promises');
     try {
-      return nodeHandleTarget(await open(input, 'w'), true);
+      return await nodeHandleTarget(await open(input, 'w'), true);
     } catch (err) {
       throw asVhdxError(err, 'IO', `cannot create ${input}`);
     }

@@ -13,9 +13,9 @@ const streams: Streams =
     ? { TransformStream: globalThis.TransformStream, WritableStream: globalThis.WritableStream, ReadableStream: globalThis.ReadableStream }
     : ((await import('web-streams-polyfill')) as unknown as Streams);
 
-export const TS = streams.TransformStream;
-export const WS = streams.WritableStream;
-export const RS = streams.ReadableStream;
+export const TransformStreamImpl = streams.TransformStream;
+export const WritableStreamImpl = streams.WritableStream;
+export const ReadableStreamImpl = streams.ReadableStream;
 
 /** Queue a few MiB on each side so producers and consumers overlap. */
 export const BYTE_QUEUE = 4 * 1024 * 1024;

@@ -8,7 +8,7 @@ import { resolveCreateOptions, type VhdxCreateOptions } from '../layout/options.
 import { SparseAllocator, type SparseSummary } from '../layout/sparse.js';
 import { ready } from '../wasm/instance.js';
 import { openTarget, type OpenTarget, type TargetInput } from './targets.js';
-import { WS, asBytes, byteStrategy } from './web.js';
+import { WritableStreamImpl, asBytes, byteStrategy } from './web.js';
 
 /** Options of {@link VhdxWriterStream}: as for creation, but `virtualSize` may be omitted. */
 export type VhdxWriterOptions = Omit<VhdxCreateOptions, 'type'>;
@@ -39,7 +39,7 @@ export async function invalidateTarget(target: OpenTarget): Promise<void> {
  * With `virtualSize` omitted the disk is as large as the input, rounded up to
  * the logical sector size; with it given, shorter input is an error.
  */
-export class VhdxWriterStream extends WS<Uint8Array> {
+export class VhdxWriterStream extends WritableStreamImpl<Uint8Array> {
   /** Settles when the file is complete (or rejects with the stream's error). */
   readonly result: Promise<SparseSummary>;
 

@@ -1,0 +1,61 @@
+// Loading in other runtimes' conditions: the plain (non-SIMD) build, the
+// init() escape hatch, and the web-streams ponyfill when globals are missing.
+import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { crc32c, isAllZero } from '../src/index.js';
+import { pseudoRandomBytes } from './helpers/reference.js';
+
+const DIST = new URL('../dist/', import.meta.url);
+
+function runModule(code: string) {
+  return spawnSync(process.execPath, ['--input-type=module', '-e', code], { encoding: 'utf8', cwd: new URL('..', import.meta.url).pathname });
+}
+
+describe('the plain build', () => {
+  it('computes what the SIMD build computes', async () => {
+    const bytes = readFileSync(new URL('wasm/vhdx.wasm', DIST));
+    expect(WebAssembly.validate(bytes)).toBe(true);
+    const { instance } = await WebAssembly.instantiate(bytes, {});
+    const e = instance.exports as unknown as { memory: WebAssembly.Memory; inPtr(): number; crc32c(p: number, n: number, s: number): number; isZero(p: number, n: number): number };
+    const data = pseudoRandomBytes(70000, 12);
+    new Uint8Array(e.memory.buffer).set(data, e.inPtr());
+    for (const n of [0, 1, 15, 16, 17, 4095, 65536, 70000]) expect(e.crc32c(e.inPtr(), n, 0) >>> 0).toBe(crc32c(data.subarray(0, n)));
+    const zeros = new Uint8Array(70000);
+    zeros[69999] = 1;
+    new Uint8Array(e.memory.buffer).set(zeros, e.inPtr());
+    for (const n of [0, 1, 64, 69999, 70000]) expect(e.isZero(e.inPtr(), n) === 1).toBe(isAllZero(zeros.subarray(0, n)));
+  });
+});
+
+describe('loading', () => {
+  it('init(bytes) loads a module the caller supplies', () => {
+    const r = runModule(`
+      import { readFileSync } from 'node:fs';
+      import { init, crc32c } from './dist/index.js';
+      await init(readFileSync('./dist/wasm/vhdx.wasm'));
+      console.log(crc32c(new TextEncoder().encode('123456789')).toString(16));
+    `);
+    expect(r.stderr).toBe('');
+    expect(r.stdout.trim()).toBe('e3069283');
+  });
+
+  it('uses the web-streams ponyfill only when the globals are missing, and still converts', () => {
+    const r = runModule(`
+      delete globalThis.TransformStream;
+      delete globalThis.ReadableStream;
+      delete globalThis.WritableStream;
+      const { VhdxEncoderStream, VhdxDecoderStream } = await import('./dist/index.js');
+      const { ReadableStream } = await import('web-streams-polyfill');
+      const raw = new Uint8Array(3 << 20).map((_, i) => (i % 4099 === 0 ? i & 255 : 0));
+      const src = (bytes) => new ReadableStream({ start(c) { c.enqueue(bytes); c.close(); } });
+      const collect = async (s) => { const parts = []; const r = s.getReader(); for (;;) { const { value, done } = await r.read(); if (done) break; parts.push(value); } return Buffer.concat(parts); };
+      const enc = new VhdxEncoderStream({ virtualSize: raw.length, blockSize: 1 << 20 });
+      const vhdx = await collect(src(raw).pipeThrough(enc));
+      const back = await collect(src(new Uint8Array(vhdx)).pipeThrough(new VhdxDecoderStream()));
+      console.log(typeof globalThis.TransformStream, Buffer.compare(back, Buffer.from(raw)) === 0 ? 'same' : 'different');
+    `);
+    expect(r.stderr).toBe('');
+    expect(r.stdout.trim()).toBe('undefined same');
+  });
+});
