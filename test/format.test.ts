@@ -2,6 +2,7 @@
 // precise VhdxErrors for invalid ones.
 import { describe, expect, it } from 'vitest';
 import { VhdxError, format } from '../src/index.js';
+import { parseMetadataItems } from './helpers/metadata.js';
 
 const MiB = 1024 * 1024;
 const g = (n: number) => `${String(n).repeat(8)}-1111-4111-8111-111111111111`;
@@ -76,20 +77,7 @@ describe('round trips', () => {
       },
     };
     const bytes = format.serializeMetadataRegion(m);
-    const entries = format.parseMetadataTable(bytes, 2 * MiB, MiB);
-    const item = (id: string) => {
-      const e = entries.find((x) => x.itemId === id)!;
-      return bytes.subarray(e.offset, e.offset + e.length);
-    };
-    const where = { structure: 'metadata', offset: 0 };
-    const parsed = {
-      fileParameters: format.parseFileParameters(item(format.GUIDS.fileParameters), where),
-      virtualDiskSize: format.parseVirtualDiskSize(item(format.GUIDS.virtualDiskSize), where),
-      virtualDiskId: format.parseVirtualDiskId(item(format.GUIDS.virtualDiskId), where),
-      logicalSectorSize: format.parseSectorSize(item(format.GUIDS.logicalSectorSize), where),
-      physicalSectorSize: format.parseSectorSize(item(format.GUIDS.physicalSectorSize), where),
-      parentLocator: format.parseParentLocator(item(format.GUIDS.parentLocator), where),
-    };
+    const parsed = parseMetadataItems(bytes);
     expect(parsed).toEqual(m);
     expect(Buffer.compare(format.serializeMetadataRegion(parsed), bytes)).toBe(0);
   });

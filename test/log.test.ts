@@ -111,6 +111,22 @@ describe('dirty logs', () => {
     }
   });
 
+  it('the Node file path and the CLI replay the log too', async () => {
+    const { convertVhdxFileToRaw } = await import('../src/node/index.js');
+    const s = scenarios[0]!;
+    const dirty = makeDirty(clean, s.entries, s);
+    const path = join(dir.path, 'dirty-file.vhdx');
+    writeFileSync(path, dirty);
+    const want = sha256((await decodeBoth(dirty)).random);
+    const out = join(dir.path, 'dirty-file.raw');
+    await convertVhdxFileToRaw(path, out);
+    expect(sha256(readFileSync(out))).toBe(want);
+    const cli = run(process.execPath, [new URL('../bin/vhdx.js', import.meta.url).pathname, 'convert', path, out + '2']);
+    expect(cli.status, cli.stderr).toBe(0);
+    expect(sha256(readFileSync(out + '2'))).toBe(want);
+    expect(sha256(readFileSync(path))).toBe(sha256(dirty));
+  });
+
   it('check() reports the torn entry it skipped', async () => {
     const s = scenarios.find((x) => x.name.startsWith('a torn'))!;
     const report = await checkVhdx(makeDirty(clean, s.entries, s));

@@ -109,6 +109,14 @@ export class VhdxImage {
     return out;
   }
 
+  /**
+   * Reads file bytes at `fileOffset` into `target` as the replayed log leaves
+   * them (for callers that map extents themselves, like the Node file path).
+   */
+  async readFileRange(fileOffset: number, target: Uint8Array): Promise<void> {
+    await this.readData(fileOffset, target);
+  }
+
   private async readData(fileOffset: number, target: Uint8Array): Promise<void> {
     let n: number;
     try {

@@ -54,6 +54,36 @@ class WriteRun {
 }
 
 /**
+ * Opens `input` (when given) for reading and creates `output`, runs `body`, and closes
+ * both. On failure the partial output is removed and the error becomes a
+ * VhdxError.
+ */
+async function withFiles<T>(input: string | undefined, output: string, body: (src: FileHandle | undefined, dst: FileHandle) => Promise<T>): Promise<T> {
+  let src: FileHandle | undefined;
+  let dst: FileHandle | undefined;
+  let ok = false;
+  try {
+    if (input !== undefined) {
+      src = await open(input, 'r').catch((err) => {
+        throw asVhdxError(err, 'IO', `cannot open ${input}`);
+      });
+    }
+    dst = await open(output, 'w').catch((err) => {
+      throw asVhdxError(err, 'IO', `cannot create ${output}`);
+    });
+    const result = await body(src, dst);
+    ok = true;
+    return result;
+  } catch (err) {
+    throw asVhdxError(err, 'IO', 'conversion failed');
+  } finally {
+    await src?.close().catch(() => {});
+    await dst?.close().catch(() => {});
+    if (!ok && dst) await removePartialOutput(output);
+  }
+}
+
+/**
  * Converts a raw disk image file into a sparse dynamic VHDX file. Reads run
  * ahead of the zero check and writes stay in flight over a fixed buffer pool.
  * The virtual size defaults to the input's size (rounded up to the logical
@@ -72,19 +102,8 @@ export async function convertRawFileToVhdx(input: string, output: string, option
   const opts = resolveCreateOptions({ ...options, type: 'dynamic', virtualSize }, true);
   const allocator = new SparseAllocator(opts, true); // the output is created fresh
   const chunkSize = Math.min(options.chunkSize ?? 4 * MiB, opts.blockSize);
-  let src: FileHandle | undefined;
-  let dst: FileHandle | undefined;
-  let ok = false;
-  try {
-    src = await open(input, 'r').catch((err) => {
-      throw asVhdxError(err, 'IO', `cannot open ${input}`);
-    });
-    dst = await open(output, 'w').catch((err) => {
-      throw asVhdxError(err, 'IO', `cannot create ${output}`);
-    });
-    const out = dst;
-    const inp = src;
-    await pipeline(sequentialChunks(size, chunkSize), (t, p) => readFully(inp, t, p), { chunkSize }, (chunk, { position }, slot) => {
+  return withFiles(input, output, async (inp, out) => {
+    await pipeline(sequentialChunks(size, chunkSize), (t, p) => readFully(inp!, t, p), { chunkSize }, (chunk, { position }, slot) => {
       // zero stretches of ZERO_GRAIN stay holes; neighbouring data goes out as one write
       const run = new WriteRun(out, slot.pending);
       for (let at = 0; at < chunk.length; ) {
@@ -107,15 +126,8 @@ export async function convertRawFileToVhdx(input: string, output: string, option
     const { writes, summary } = allocator.finish();
     for (const w of writes) await writeFully(out, w.data, w.position);
     await out.truncate(summary.fileSize);
-    ok = true;
     return summary;
-  } catch (err) {
-    throw asVhdxError(err, 'IO', 'conversion failed');
-  } finally {
-    await src?.close().catch(() => {});
-    await dst?.close().catch(() => {});
-    if (!ok && dst) await removePartialOutput(output);
-  }
+  });
 }
 
 /**
@@ -131,19 +143,14 @@ export async function convertVhdxFileToRaw(
   const { openVhdx } = await import('../image/image.js');
   const image = await openVhdx(input, options);
   const chunkSize = options.chunkSize ?? 4 * MiB;
-  let src: FileHandle | undefined;
-  let dst: FileHandle | undefined;
-  let ok = false;
   try {
     await image.read(0, 0); // refuses what cannot be read (differencing) before the output exists
-    src = await open(input, 'r').catch((err) => {
-      throw asVhdxError(err, 'IO', `cannot open ${input}`);
-    });
-    dst = await open(output, 'w').catch((err) => {
-      throw asVhdxError(err, 'IO', `cannot create ${output}`);
-    });
-    const out = dst;
-    const inp = src;
+  } catch (err) {
+    await image.close();
+    throw err;
+  }
+  // payload is read through the image, so a replayed log's changes apply
+  return withFiles(undefined, output, async (_, out) => {
     const total = image.info.virtualSize;
     const data = image.extents().filter((e) => e.kind === 'data');
     const chunks = function* () {
@@ -154,7 +161,8 @@ export async function convertVhdxFileToRaw(
       }
     };
     let written = 0;
-    await pipeline(chunks(), (t, p) => readFully(inp, t, p), { chunkSize }, (bytes, chunk, slot) => {
+    const read = async (target: Uint8Array, position: number) => (await image.readFileRange(position, target), target.length);
+    await pipeline(chunks(), read, { chunkSize }, (bytes, chunk, slot) => {
       const { virtual } = chunk;
       // zero stretches stay holes in the (fresh) output, as qemu-img leaves them
       const run = new WriteRun(out, slot.pending);
@@ -169,14 +177,6 @@ export async function convertVhdxFileToRaw(
     });
     await out.truncate(total);
     options.onProgress?.(total, total);
-    ok = true;
     return { virtualSize: total, bytesWritten: written };
-  } catch (err) {
-    throw asVhdxError(err, 'IO', 'conversion failed');
-  } finally {
-    await image.close();
-    await src?.close().catch(() => {});
-    await dst?.close().catch(() => {});
-    if (!ok && dst) await removePartialOutput(output);
-  }
+  }).finally(() => image.close());
 }
