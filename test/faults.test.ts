@@ -227,26 +227,20 @@ describe('resources are released', () => {
     expect(openFds()).toBeLessThanOrEqual(before + 1);
   });
 
-  it('a fetch body is cancelled when a URL turns out not to be a VHDX or ignores Range', async () => {
+  it('a fetch body is cancelled when a server ignores Range', async () => {
     const { createServer } = await import('node:http');
-    let closed = 0;
+    // an 8 MiB body nobody reads stalls in the socket until the client lets go
+    let plainDone = false;
     const server = createServer((req, res) => {
-      res.on('close', () => closed++);
-      const range = /bytes=(\d+)-(\d+)/.exec(req.headers.range ?? '');
-      const body = Buffer.alloc(8 * MiB, 1);
-      if (req.url === '/ranged' && range) {
-        const start = Number(range[1]);
-        const end = Math.min(body.length - 1, Number(range[2]));
-        res.writeHead(206, { 'content-range': `bytes ${start}-${end}/${body.length}` }).end(body.subarray(start, end + 1));
-      } else res.writeHead(200, { 'content-length': body.length }).end(body);
+      res.on('close', () => (plainDone = true));
+      res.writeHead(200, { 'content-length': 8 * MiB }).end(Buffer.alloc(8 * MiB, 1));
     });
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     const base = `http://127.0.0.1:${(server.address() as import('node:net').AddressInfo).port}`;
     try {
-      await expect(openVhdx(`${base}/ranged`)).rejects.toMatchObject({ code: 'NOT_VHDX' });
       await expect(openVhdx(`${base}/plain`)).rejects.toMatchObject({ code: 'UNSUPPORTED' });
-      await new Promise((r) => setTimeout(r, 100));
-      expect(closed).toBeGreaterThanOrEqual(2); // every response finished or was torn down, none left hanging
+      for (let i = 0; i < 50 && !plainDone; i++) await new Promise((r) => setTimeout(r, 20));
+      expect(plainDone).toBe(true);
     } finally {
       server.closeAllConnections();
       await new Promise<void>((r) => server.close(() => r()));
