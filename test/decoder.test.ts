@@ -4,7 +4,6 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { VhdxDecoderStream, VhdxEncoderStream, VhdxError, checkVhdx, openVhdx, format, scanAllocation } from '../src/index.js';
 import { blockPatternRaw, chunkedStream, collect, makeRaw } from './helpers/images.js';
-import { hashStream } from './helpers/hash.js';
 import { buildSynthetic, poke64 } from './helpers/synthetic.js';
 import { describeWith, pyvhdiRead, sevenZipSha256, sha256, tempDir } from './helpers/tools.js';
 

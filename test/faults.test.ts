@@ -17,6 +17,22 @@ async function vhdxOf(raw: Uint8Array, options: Record<string, unknown> = {}): P
   return collect(chunkedStream(raw).pipeThrough(new VhdxEncoderStream({ virtualSize: raw.length, blockSize: MiB, ...options })));
 }
 
+/** A stream of `file` in 1 MiB chunks that remembers why it was cancelled. */
+function trackedSource(file: Uint8Array): { stream: ReadableStream<Uint8Array>; cancelled: () => unknown } {
+  let reason: unknown;
+  let at = 0;
+  const stream = new ReadableStream<Uint8Array>({
+    pull(c) {
+      c.enqueue(file.subarray(at, at + MiB));
+      at += MiB;
+    },
+    cancel(r) {
+      reason = r;
+    },
+  });
+  return { stream, cancelled: () => reason };
+}
+
 /** A stream of `bytes` that errors with `cause` after `after` bytes. */
 function failingAfter(bytes: Uint8Array, after: number, cause: unknown): ReadableStream<Uint8Array> {
   let at = 0;
@@ -43,45 +59,25 @@ describe('stream faults', () => {
   it('decoder and encoder: an AbortSignal stops both sides and cancels the source', async () => {
     file ??= await vhdxOf(raw);
     for (const make of [() => new VhdxDecoderStream(), () => new VhdxEncoderStream({ virtualSize: file.length - (file.length % 512) })]) {
-      let cancelled: unknown;
-      let sent = 0;
-      const source = new ReadableStream<Uint8Array>({
-        pull(c) {
-          c.enqueue(file.subarray(sent, sent + MiB));
-          sent += MiB;
-        },
-        cancel(r) {
-          cancelled = r;
-        },
-      });
+      const source = trackedSource(file);
       const controller = new AbortController();
-      const reader = source.pipeThrough(make(), { signal: controller.signal }).getReader();
+      const reader = source.stream.pipeThrough(make(), { signal: controller.signal }).getReader();
       await reader.read();
       const reason = new Error('user aborted');
       controller.abort(reason);
       await expect(collect(new ReadableStream({ pull: async (c) => { const r = await reader.read(); if (r.done) c.close(); else c.enqueue(r.value); } }))).rejects.toBe(reason);
-      expect(cancelled).toBe(reason);
+      expect(source.cancelled()).toBe(reason);
     }
   });
 
   it('decoder: a consumer that cancels cancels the input', async () => {
     file ??= await vhdxOf(raw);
-    let cancelled: unknown;
-    let at = 0;
-    const source = new ReadableStream<Uint8Array>({
-      pull(c) {
-        c.enqueue(file.subarray(at, at + MiB));
-        at += MiB;
-      },
-      cancel(r) {
-        cancelled = r;
-      },
-    });
-    const reader = source.pipeThrough(new VhdxDecoderStream()).getReader();
+    const source = trackedSource(file);
+    const reader = source.stream.pipeThrough(new VhdxDecoderStream()).getReader();
     await reader.read();
     await reader.cancel('done reading');
     await new Promise((r) => setTimeout(r, 20));
-    expect(cancelled).toBe('done reading');
+    expect(source.cancelled()).toBe('done reading');
   });
 
   it('a slow consumer holds memory bounded through encoder and decoder while 1 GiB flows', async () => {
@@ -231,7 +227,7 @@ describe('resources are released', () => {
     const { createServer } = await import('node:http');
     // an 8 MiB body nobody reads stalls in the socket until the client lets go
     let plainDone = false;
-    const server = createServer((req, res) => {
+    const server = createServer((_req, res) => {
       res.on('close', () => (plainDone = true));
       res.writeHead(200, { 'content-length': 8 * MiB }).end(Buffer.alloc(8 * MiB, 1));
     });

@@ -8,6 +8,10 @@ import { readGuid, writeGuid } from './guid.js';
 export const REGION_TABLE_SIZE = 64 * KiB;
 export const REGION_TABLE_OFFSETS = [192 * KiB, 256 * KiB] as const;
 export const MAX_REGION_ENTRIES = 2047;
+/** Identifier, both headers and both region tables end here; a file shorter than this cannot be VHDX. */
+export const HEADER_AREA_END = REGION_TABLE_OFFSETS[1] + REGION_TABLE_SIZE;
+/** The header section: everything before the first region may start (1 MiB). */
+export const HEADER_SECTION_SIZE = MiB;
 const SIGNATURE = 'regi';
 const ENTRY_SIZE = 32;
 const FIRST_ENTRY = 16;

@@ -100,8 +100,13 @@ export class VhdxImage {
   async read(offset: number, length: number): Promise<Uint8Array> {
     this.assertReadable();
     this.checkRange(offset, length);
+    return this.readExtents(offset, length, resolveExtents(this.model, offset, offset + length));
+  }
+
+  /** Reads `[offset, offset + length)` given its already resolved extents. */
+  private async readExtents(offset: number, length: number, extents: Extent[]): Promise<Uint8Array> {
     const out = new Uint8Array(length);
-    for (const e of resolveExtents(this.model, offset, offset + length)) {
+    for (const e of extents) {
       if (e.kind !== 'data') continue;
       const target = out.subarray(e.offset - offset, e.offset - offset + e.length);
       await this.readData(e.fileOffset, target);
@@ -159,7 +164,7 @@ export class VhdxImage {
           const extents = resolveExtents(this.model, pos, stop);
           const only = extents.length === 1 ? extents[0]! : undefined;
           if (only && only.kind !== 'data') controller.enqueue(this.zeros.subarray(0, stop - pos));
-          else controller.enqueue(await this.read(pos, stop - pos));
+          else controller.enqueue(await this.readExtents(pos, stop - pos, extents));
           pos = stop;
         },
       },

@@ -2,7 +2,7 @@
 // region table, metadata and BAT, with every field checked before use.
 // Damage that a second copy repairs is recorded as a problem, not thrown.
 import { VhdxError } from '../errors.js';
-import { KiB, MiB, hex } from '../format/bytes.js';
+import { MiB, hex } from '../format/bytes.js';
 import { BLOCK_STATE_NAMES, BlockState, batEntryCount, batIndexOfBlock, chunkRatio, payloadBlockCount, readBatEntry } from '../format/bat.js';
 import { GUIDS, isNilGuid } from '../format/guid.js';
 import { HEADER_OFFSETS, HEADER_SIZE, parseHeader, type Header } from '../format/header.js';
@@ -17,7 +17,7 @@ import {
   parseVirtualDiskSize,
   type FileParameters,
 } from '../format/metadata.js';
-import { REGION_TABLE_OFFSETS, REGION_TABLE_SIZE, parseRegionTable, type RegionTable } from '../format/region-table.js';
+import { HEADER_AREA_END, HEADER_SECTION_SIZE, REGION_TABLE_OFFSETS, REGION_TABLE_SIZE, parseRegionTable, type RegionTable } from '../format/region-table.js';
 import { decodeBat, fileOrder } from '../wasm/kernels.js';
 import { checkLimit, type ResolvedLimits } from './limits.js';
 import { overlayReader, replayLog, type LogOverlay } from './log-replay.js';
@@ -49,8 +49,6 @@ export interface ImageModel {
   overlay?: LogOverlay;
 }
 
-export const HEADER_SECTION_SIZE = MiB;
-const MIN_HEAD = REGION_TABLE_OFFSETS[1] + REGION_TABLE_SIZE;
 
 function describe(err: unknown): Problem {
   if (err instanceof VhdxError) return { code: err.code, message: err.message, structure: err.structure, offset: err.offset };
@@ -205,8 +203,8 @@ export async function loadImage(source: ByteReader, limits: ResolvedLimits, prob
   let r = source;
   const first = await r.read(0, Math.min(r.size ?? HEADER_SECTION_SIZE, HEADER_SECTION_SIZE));
   if (!hasVhdxSignature(first)) throw new VhdxError('NOT_VHDX', 'no "vhdxfile" signature at offset 0', { structure: 'file identifier', offset: 0 });
-  if (first.length < MIN_HEAD) {
-    throw new VhdxError('TRUNCATED', `file is ${first.length} bytes; the headers and region tables need ${MIN_HEAD}`, { structure: 'header section', offset: first.length });
+  if (first.length < HEADER_AREA_END) {
+    throw new VhdxError('TRUNCATED', `file is ${first.length} bytes; the headers and region tables need ${HEADER_AREA_END}`, { structure: 'header section', offset: first.length });
   }
   const { creator } = parseFileIdentifier(first);
   const { header, index } = chooseHeader(first, problems);
@@ -361,4 +359,3 @@ function checkBlockPlacement(
   }
 }
 
-export const HEADER_AREA = 320 * KiB;

@@ -6,7 +6,7 @@
 // Its writes are applied tail to head into an overlay of zeroed intervals and
 // rebuilt 4 KiB sectors, which every later read of the file goes through.
 import { VhdxError } from '../errors.js';
-import { MiB, hex } from '../format/bytes.js';
+import { hex } from '../format/bytes.js';
 import type { Header } from '../format/header.js';
 import {
   DESCRIPTOR_SIZE,
@@ -20,12 +20,12 @@ import {
   type LogEntryHeader,
 } from '../format/log.js';
 import { sameGuid } from '../format/guid.js';
+import { HEADER_SECTION_SIZE } from '../format/region-table.js';
 import { reassembleLogEntry } from '../wasm/kernels.js';
 import { checkLimit, type ResolvedLimits } from './limits.js';
 import type { ByteReader } from './load.js';
 import type { Problem } from './types.js';
 
-const HEADER_SECTION = MiB;
 
 /** The state the log's active sequence leaves the file in. */
 export interface LogOverlay {
@@ -149,7 +149,7 @@ export async function replayLog(
     });
   }
   const forbidden = (start: number, end: number) =>
-    start < HEADER_SECTION || (start < logOffset + logLength && end > logOffset);
+    start < HEADER_SECTION_SIZE || (start < logOffset + logLength && end > logOffset);
   for (const e of chain) {
     const at = logOffset + e.offset;
     const seq = e.header.sequenceNumber;

@@ -1,7 +1,6 @@
 // What a streaming reader must hold before it can map payload: the regions
 // named by the header section, each checked against its limit first.
-import { isNilGuid } from '../format/guid.js';
-import { GUIDS } from '../format/guid.js';
+import { GUIDS, isNilGuid } from '../format/guid.js';
 import { checkLimit, type ResolvedLimits } from './limits.js';
 import { chooseHeader, chooseRegionTable } from './load.js';
 import type { Problem, RegionInfo } from './types.js';

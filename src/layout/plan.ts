@@ -13,7 +13,6 @@ import { serializeMetadataRegion } from '../format/metadata.js';
 import { REGION_TABLE_OFFSETS, serializeRegionTable } from '../format/region-table.js';
 import type { ResolvedCreateOptions } from './options.js';
 
-export const HEADER_SECTION_SIZE = MiB;
 export const LOG_OFFSET = MiB;
 export const METADATA_LENGTH = MiB;
 

@@ -11,7 +11,8 @@ import { MiB } from '../format/bytes.js';
 import { BlockState } from '../format/bat.js';
 import { hasVhdxSignature } from '../format/identifier.js';
 import { resolveLimits, type ReadLimits, type ResolvedLimits } from '../image/limits.js';
-import { HEADER_AREA, HEADER_SECTION_SIZE, loadImage, type ByteReader, type ImageModel } from '../image/load.js';
+import { loadImage, type ByteReader, type ImageModel } from '../image/load.js';
+import { HEADER_AREA_END, HEADER_SECTION_SIZE } from '../format/region-table.js';
 import type { VhdxInfo } from '../image/types.js';
 import { applyOverlay, overlayTouches } from '../image/log-replay.js';
 import { parseHeaderSectionRegions } from '../image/regions.js';
@@ -101,7 +102,6 @@ class DecoderCore {
   private cursor = 0; // index into the file-order arrays
   private ended = false;
   private error: unknown;
-  private cancelled = false;
   private zeros: Uint8Array | undefined;
   private wake: (() => void)[] = [];
 
@@ -149,7 +149,6 @@ class DecoderCore {
   }
 
   cancel(reason: unknown): void {
-    this.cancelled = true;
     this.fail(reason ?? new VhdxError('IO', 'output cancelled'));
   }
 
@@ -234,7 +233,7 @@ class DecoderCore {
   private async tryBuild(): Promise<void> {
     if (!this.regionsKnown) {
       if (this.filePos < HEADER_SECTION_SIZE && !this.ended) return;
-      if (this.filePos < HEADER_AREA) {
+      if (this.filePos < HEADER_AREA_END) {
         const head = await this.earlyReader().read(0, 8);
         if (!hasVhdxSignature(head)) throw new VhdxError('NOT_VHDX', 'no "vhdxfile" signature at offset 0', { structure: 'file identifier', offset: 0 });
         throw new VhdxError('TRUNCATED', `input ended at ${this.filePos}, inside the headers and region tables`, { structure: 'header section', offset: this.filePos });

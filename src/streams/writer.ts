@@ -3,7 +3,7 @@
 // and BAT are written at the end, so an interrupted run never leaves a file
 // that parses as a valid VHDX.
 import { VhdxError, asVhdxError } from '../errors.js';
-import { KiB } from '../format/bytes.js';
+import { HEADER_AREA_END } from '../format/region-table.js';
 import { resolveCreateOptions, type VhdxCreateOptions } from '../layout/options.js';
 import { SparseAllocator, type SparseSummary } from '../layout/sparse.js';
 import { ready } from '../wasm/instance.js';
@@ -15,8 +15,6 @@ export type VhdxWriterOptions = Omit<VhdxCreateOptions, 'type'>;
 
 export type { SparseSummary as VhdxWriteSummary } from '../layout/sparse.js';
 
-/** Bytes that make a file recognisable: identifier, headers, region tables. */
-const HEADER_AREA = 320 * KiB;
 
 /**
  * Makes whatever was in the target before unrecognisable, so a run that
@@ -24,7 +22,7 @@ const HEADER_AREA = 320 * KiB;
  */
 export async function invalidateTarget(target: OpenTarget): Promise<void> {
   if (target.truncate) await target.truncate(0);
-  else await target.write(new Uint8Array(HEADER_AREA), 0);
+  else await target.write(new Uint8Array(HEADER_AREA_END), 0);
 }
 
 /**

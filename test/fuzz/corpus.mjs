@@ -2,6 +2,8 @@
 // sectors, BAT after the payload), a Hyper-V-like layout with blocks in
 // reverse order, and a dirty log. `lib` is the library (src or dist).
 
+import { collect } from '../helpers/collect.mjs';
+
 const MiB = 1024 * 1024;
 
 function rawImage(size, seed) {
@@ -15,22 +17,6 @@ function rawImage(size, seed) {
     }
   }
   return raw;
-}
-
-async function collect(stream) {
-  const parts = [];
-  let n = 0;
-  for await (const c of stream) {
-    parts.push(c);
-    n += c.length;
-  }
-  const out = new Uint8Array(n);
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
 }
 
 function memoryTarget() {

@@ -1,6 +1,8 @@
 // Raw disk images with known contents for the tests.
 import { pseudoRandomBytes } from './reference.js';
 
+export { collect } from './collect.mjs';
+
 export type Contents = 'zero' | 'data' | 'mixed';
 
 const MiB = 1024 * 1024;
@@ -52,23 +54,6 @@ export function blockPatternRaw(size: number, blockSize: number, isData: (block:
     for (let at = start; at < end; at += data.length) raw.set(data.subarray(0, Math.min(data.length, end - at)), at);
   }
   return raw;
-}
-
-/** Collects a ReadableStream of bytes into one Uint8Array. */
-export async function collect(stream: ReadableStream<Uint8Array>): Promise<Uint8Array> {
-  const parts: Uint8Array[] = [];
-  let total = 0;
-  for await (const chunk of stream as unknown as AsyncIterable<Uint8Array>) {
-    parts.push(chunk);
-    total += chunk.length;
-  }
-  const out = new Uint8Array(total);
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
 }
 
 /** A ReadableStream over `bytes` in chunks of varying sizes. */

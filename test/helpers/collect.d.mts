@@ -1,0 +1,1 @@
+export function collect(stream: ReadableStream<Uint8Array>): Promise<Uint8Array>;
