@@ -59,3 +59,58 @@ describe('loading', () => {
     expect(r.stdout.trim()).toBe('undefined same');
   });
 });
+
+describe('workerd', () => {
+  // Node made to refuse compiling from bytes and to import .wasm files as
+  // modules (test/helpers/workerd-like.mjs), then the package imported by
+  // name under the "workerd" condition, as a Worker bundle resolves it.
+  const runWorkerdLike = (code: string) =>
+    spawnSync(process.execPath, ['--conditions=workerd', '--import', './test/helpers/workerd-like.mjs', '--input-type=module', '-e', code], {
+      encoding: 'utf8',
+      cwd: new URL('..', import.meta.url).pathname,
+    });
+
+  it('the harness really refuses compiling from bytes', () => {
+    const r = runWorkerdLike(`
+      const { crc32c } = await import('./dist/index.js');
+      try { crc32c(new Uint8Array(1)); console.log('compiled'); } catch (e) { console.log(e.code); }
+    `);
+    expect(r.stderr).toBe('');
+    expect(r.stdout.trim()).toBe('UNSUPPORTED');
+  });
+
+  it('the workerd entry loads the imported modules and converts both ways', () => {
+    const r = runWorkerdLike(`
+      const { crc32c, VhdxEncoderStream, openVhdx } = await import('vhdx-stream');
+      const data = new Uint8Array(70000).map((_, i) => (i * 31) & 255);
+      const raw = new Uint8Array(2 << 20);
+      raw.set(data, 12345);
+      const parts = [];
+      const enc = new VhdxEncoderStream({ virtualSize: raw.length, blockSize: 1 << 20 });
+      const done = (async () => { for await (const c of enc.readable) parts.push(c); })();
+      const w = enc.writable.getWriter(); await w.write(raw); await w.close(); await done;
+      const image = await openVhdx(new Uint8Array(Buffer.concat(parts)));
+      const back = await image.read(0, raw.length);
+      console.log(crc32c(data).toString(16), Buffer.compare(Buffer.from(back), Buffer.from(raw)) === 0 ? 'same' : 'different');
+    `);
+    expect(r.stderr).toBe('');
+    expect(r.stdout.trim()).toBe(`${crc32c(new Uint8Array(70000).map((_, i) => (i * 31) & 255)).toString(16)} same`);
+  });
+});
+
+describe('browsers that refuse synchronous compiles over 4 KiB', () => {
+  it('fall back to the plain build, which stays under 4 KiB', () => {
+    expect(readFileSync(new URL('wasm/vhdx.wasm', DIST)).length).toBeLessThan(4096);
+    const r = runModule(`
+      const Module = WebAssembly.Module;
+      WebAssembly.Module = function (bytes) {
+        if (bytes.byteLength > 4096) throw new RangeError('WebAssembly.Compile is disallowed on the main thread, if the buffer size is larger than 4KB.');
+        return new Module(bytes);
+      };
+      const { crc32c } = await import('./dist/index.js');
+      console.log(crc32c(new Uint8Array(70000).map((_, i) => (i * 31) & 255)).toString(16));
+    `);
+    expect(r.stderr).toBe('');
+    expect(r.stdout.trim()).toBe(crc32c(new Uint8Array(70000).map((_, i) => (i * 31) & 255)).toString(16));
+  });
+});

@@ -108,13 +108,21 @@ function syncLoad(): Kernels {
   }
   if (preferred?.plain) return fromModule(preferred.plain, false);
   const { bytes, simd } = inlineBytes();
-  return fromModule(new WebAssembly.Module(bytes), simd);
+  try {
+    return fromModule(new WebAssembly.Module(bytes), simd);
+  } catch (err) {
+    // Chrome before 2023 refuses to compile more than 4 KiB synchronously on
+    // the main thread; the SIMD build is larger, the plain build is not.
+    if (!simd) throw err;
+    plainBytes ??= decodeBase64(PLAIN_WASM_BASE64);
+    return fromModule(new WebAssembly.Module(plainBytes), false);
+  }
 }
 
 /**
  * The shared kernels, loading them synchronously if nobody awaited `ready()`
- * yet. The module is under 4 KiB, which every browser allows to compile
- * synchronously on the main thread.
+ * yet. Where a browser refuses the SIMD build synchronously, the plain build
+ * (under 4 KiB, the smallest limit any browser sets) is used instead.
  */
 export function kernels(): Kernels {
   if (loaded) return loaded;

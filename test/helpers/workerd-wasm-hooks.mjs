@@ -1,0 +1,12 @@
+// Module hooks for workerd-like.mjs: a `.wasm` import becomes a module whose
+// default export is the compiled WebAssembly.Module, as in workerd.
+export async function load(url, context, nextLoad) {
+  if (!url.endsWith('.wasm')) return nextLoad(url, context);
+  return {
+    format: 'module',
+    shortCircuit: true,
+    source:
+      `import { readFileSync } from 'node:fs';\n` +
+      `export default globalThis[Symbol.for('vhdx-stream.test.wasmModule')](readFileSync(new URL(${JSON.stringify(url)})));\n`,
+  };
+}
