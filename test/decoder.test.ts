@@ -83,6 +83,25 @@ describeWith(['7zz', 'pyvhdi'], 'decoder agrees with 7-Zip and libvhdi on this p
   });
 });
 
+describe('backpressure', () => {
+  // A block larger than the output queue, fed in small chunks to a consumer
+  // slower than the input: the producer must wait for the consumer without
+  // both sides waiting on each other (this deadlocked once).
+  it('a slow consumer and blocks larger than the output queue finish with the right bytes', async () => {
+    const raw = makeRaw(20 * MiB + 1024, 'mixed', 31);
+    const file = await encode(raw, { blockSize: 16 * MiB });
+    const parts: Uint8Array[] = [];
+    const slowSink = new WritableStream<Uint8Array>({
+      async write(chunk) {
+        parts.push(chunk.slice());
+        await new Promise((r) => setTimeout(r, 1));
+      },
+    });
+    await chunkedStream(file, [65536]).pipeThrough(new VhdxDecoderStream()).pipeTo(slowSink);
+    expect(same(Buffer.concat(parts), raw)).toBe(true);
+  }, 20_000);
+});
+
 describe('layouts seen in real files', () => {
   const raw = blockPatternRaw(12 * MiB + 1024, MiB, (b) => b % 4 !== 1);
   for (const order of ['forward', 'reverse'] as const) {

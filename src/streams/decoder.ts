@@ -329,7 +329,13 @@ class DecoderCore {
       this.enqueue(piece);
       this.currentDone += piece.length;
       if (this.currentDone >= this.blockLength(block)) this.advance();
-      while (this.out.desiredSize !== null && this.out.desiredSize <= 0 && this.error === undefined) await this.changed();
+      // Backpressure: wait for the consumer. A pull() parked waiting for
+      // input is released first; while it stays pending the stream never
+      // calls pull() again, and that call is what reports the consumer's read.
+      while (this.out.desiredSize !== null && this.out.desiredSize <= 0 && this.error === undefined) {
+        this.notify();
+        await this.changed();
+      }
       this.check();
       return;
     }
