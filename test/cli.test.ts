@@ -2,7 +2,7 @@
 // exit codes, one-line errors and removal of partial output.
 import { spawn, spawnSync } from 'node:child_process';
 import { createServer, type Server } from 'node:http';
-import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -55,6 +55,21 @@ describe('vhdx command', () => {
     const dec = vhdx(['convert', '-', '-'], exact.stdout);
     expect(dec.status, dec.stderr).toBe(0);
     expect(sha256(dec.stdout)).toBe(sha256(raw));
+  });
+
+  it('stdout that is a regular file gets the same bytes (written off the main thread), appended when opened for append', () => {
+    const viaPipe = vhdx(['convert', '-', '-', '--size', String(raw.length)], raw).stdout;
+    const outFile = join(dir.path, 'stdout.vhdx');
+    writeFileSync(outFile, 'previous\n');
+    const fd = openSync(outFile, 'a');
+    const r = spawnSync(process.execPath, [BIN, 'convert', '-', '-', '--size', String(raw.length)], { input: raw, stdio: ['pipe', fd, 'pipe'], cwd: dir.path });
+    closeSync(fd);
+    expect(r.status, String(r.stderr)).toBe(0);
+    const written = readFileSync(outFile);
+    expect(written.subarray(0, 9).toString()).toBe('previous\n');
+    // GUIDs are random per run: compare everything from the metadata on, and the payload exactly
+    expect(written.length - 9).toBe(viaPipe.length);
+    expect(sha256(written.subarray(9 + 3 * MiB))).toBe(sha256(viaPipe.subarray(3 * MiB)));
   });
 
   it('raw on stdin to stdout without --size is a usage error', () => {

@@ -1,12 +1,12 @@
 // The `vhdx` command line: convert, info, check.
-import { createReadStream, createWriteStream } from 'node:fs';
+import { createReadStream, createWriteStream, fstatSync } from 'node:fs';
 import { open, stat } from 'node:fs/promises';
 import { Readable, Writable } from 'node:stream';
 import { parseArgs } from 'node:util';
 import { VhdxError, asVhdxError, type VhdxErrorCode } from '../errors.js';
 import { MiB } from '../format/bytes.js';
 import { hasVhdxSignature } from '../format/identifier.js';
-import { checkVhdx, openVhdx } from '../image/image.js';
+import { checkVhdx, openVhdx, type VhdxImage } from '../image/image.js';
 import type { VhdxInfo } from '../image/types.js';
 import { scanAllocation } from '../layout/allocation.js';
 import type { VhdxCreateOptions } from '../layout/options.js';
@@ -17,8 +17,10 @@ import { VhdxWriterStream } from '../streams/writer.js';
 import { isAllZero } from '../wasm/kernels.js';
 import { ready } from '../wasm/instance.js';
 import { convertRawFileToVhdx, convertVhdxFileToRaw } from './convert.js';
-import { removePartialOutput, writeFully } from './file-io.js';
+import { appendFully, removePartialOutput, writeFully } from './file-io.js';
 import { Progress } from './progress.js';
+import { readableToWeb } from './web-readable.js';
+import { WriteBatch } from '../streams/write-batch.js';
 
 const HELP = `vhdx — convert raw disk images to VHDX and back
 
@@ -72,7 +74,7 @@ function classify(arg: string): Input {
 
 /** Reads stdin as a web stream with the first chunk already peeked. */
 async function peekStdin(): Promise<{ first: Uint8Array; stream: ReadableStream<Uint8Array> }> {
-  const web = Readable.toWeb(process.stdin) as unknown as ReadableStream<Uint8Array>;
+  const web = readableToWeb(process.stdin);
   const reader = web.getReader();
   const head = await reader.read();
   const first = head.value ?? new Uint8Array(0);
@@ -123,8 +125,26 @@ async function firstBytes(input: Input): Promise<Uint8Array> {
   }
 }
 
+/**
+ * Standard output as a sink, fed in 1 MiB writes whatever size the chunks
+ * are. When it is a regular file the writes go through the thread pool
+ * (process.stdout would write to a file synchronously, stalling the reads).
+ */
 function stdoutSink(): WritableStream<Uint8Array> {
-  return Writable.toWeb(process.stdout) as unknown as WritableStream<Uint8Array>;
+  let position = 0;
+  const toFile = fstatSync(1).isFile();
+  const batch = new WriteBatch((data) =>
+    toFile
+      ? appendFully(1, data)
+      : new Promise<void>((resolve, reject) => process.stdout.write(data, (err) => (err ? reject(err) : resolve()))),
+  );
+  return new WritableStream<Uint8Array>({
+    async write(chunk) {
+      await batch.add(chunk, position);
+      position += chunk.length;
+    },
+    close: () => batch.flush(),
+  });
 }
 
 /** A sink writing a raw disk to a file, leaving zero chunks as holes. */
@@ -162,6 +182,12 @@ async function convert(inArg: string, outArg: string, flags: ConvertFlags): Prom
   const created = toStdout ? undefined : outArg;
   const progress = flags.progress ? new Progress(process.stderr) : undefined;
   const onProgress = progress ? (d: number, t: number) => progress.update(d, t) : undefined;
+  const images: VhdxImage[] = []; // closed at the end, whatever happens
+  const openImage = async (source: Parameters<typeof openVhdx>[0]) => {
+    const image = await openVhdx(source);
+    images.push(image);
+    return image;
+  };
   try {
     let stdin: { first: Uint8Array; stream: ReadableStream<Uint8Array> } | undefined;
     let head: Uint8Array;
@@ -183,12 +209,12 @@ async function convert(inArg: string, outArg: string, flags: ConvertFlags): Prom
       if (input.kind === 'stdin') raw = stdin!.stream.pipeThrough(new VhdxDecoderStream());
       else if (input.kind === 'url') {
         // Range reads when the server has them; otherwise one streamed pass
-        const image = await openVhdx(input.url).catch((err) => {
+        const image = await openImage(input.url).catch((err) => {
           if (err instanceof VhdxError && err.code === 'UNSUPPORTED' && /Range/.test(err.message)) return undefined;
           throw err;
         });
         raw = image ? image.stream() : (await fetchStream(input.url)).stream.pipeThrough(new VhdxDecoderStream());
-      } else raw = (await openVhdx(input.path)).stream();
+      } else raw = (await openImage(input.path)).stream();
       await raw.pipeTo(created ? sparseRawFileSink(created) : stdoutSink());
       return;
     }
@@ -198,7 +224,7 @@ async function convert(inArg: string, outArg: string, flags: ConvertFlags): Prom
     let rawSize: number | undefined;
     let rawPath: string | undefined;
     if (isVhdx) {
-      const image = await openVhdx(input.kind === 'url' ? input.url : input.kind === 'path' ? input.path : await bufferAll(stdin!.stream));
+      const image = await openImage(input.kind === 'url' ? input.url : input.kind === 'path' ? input.path : await bufferAll(stdin!.stream));
       rawStream = image.stream();
       rawSize = image.info.virtualSize;
       create.blockSize ??= image.info.blockSize;
@@ -239,6 +265,7 @@ async function convert(inArg: string, outArg: string, flags: ConvertFlags): Prom
     if (created) await removePartialOutput(created);
     throw err;
   } finally {
+    for (const image of images) await image.close().catch(() => {});
     progress?.done();
   }
 }

@@ -1,5 +1,6 @@
 // Positional reads and writes on a Node FileHandle that loop until the whole
 // range is done (the OS may transfer less than asked in one call).
+import { write } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 
 /** Reads into `target` from `position`; returns fewer bytes only at end of file. */
@@ -18,6 +19,15 @@ export async function writeFully(fh: FileHandle, data: Uint8Array, position: num
   while (done < data.length) {
     const { bytesWritten } = await fh.write(data, done, data.length - done, position + done);
     done += bytesWritten;
+  }
+}
+
+/** Writes all of `data` to a descriptor at its current offset, off the main thread. */
+export async function appendFully(fd: number, data: Uint8Array): Promise<void> {
+  for (let done = 0; done < data.length; ) {
+    done += await new Promise<number>((resolve, reject) =>
+      write(fd, data, done, data.length - done, null, (err, n) => (err ? reject(err) : resolve(n))),
+    );
   }
 }
 

@@ -9,6 +9,7 @@ import { SparseAllocator, type SparseSummary } from '../layout/sparse.js';
 import { ready } from '../wasm/instance.js';
 import { openTarget, type OpenTarget, type TargetInput } from './targets.js';
 import { WritableStreamImpl, asBytes, byteStrategy } from './web.js';
+import { WriteBatch } from './write-batch.js';
 
 /** Options of {@link VhdxWriterStream}: as for creation, but `virtualSize` may be omitted. */
 export type VhdxWriterOptions = Omit<VhdxCreateOptions, 'type'>;
@@ -48,6 +49,7 @@ export class VhdxWriterStream extends WritableStreamImpl<Uint8Array> {
     result.catch(() => {}); // callers may ignore it; the stream reports the error too
     let out: OpenTarget | undefined;
     let allocator: SparseAllocator;
+    let batch: WriteBatch;
     const fail = async (err: unknown): Promise<never> => {
       const e = asVhdxError(err, 'IO', 'write failed');
       settle.reject(e);
@@ -63,6 +65,8 @@ export class VhdxWriterStream extends WritableStreamImpl<Uint8Array> {
             await invalidateTarget(out);
             // after truncate(0) unwritten ranges read as zeros; otherwise write them
             allocator = new SparseAllocator(opts, out.truncate !== undefined);
+            const opened = out;
+            batch = new WriteBatch((data, position) => opened.write(data, position));
           } catch (err) {
             await fail(err);
           }
@@ -74,7 +78,7 @@ export class VhdxWriterStream extends WritableStreamImpl<Uint8Array> {
               const n = allocator.pieceLength(bytes.length - at);
               const piece = n === bytes.length ? bytes : bytes.subarray(at, at + n);
               const position = allocator.place(piece);
-              if (position >= 0) await out!.write(piece, position);
+              if (position >= 0) await batch.add(piece, position);
               at += n;
             }
           } catch (err) {
@@ -83,6 +87,7 @@ export class VhdxWriterStream extends WritableStreamImpl<Uint8Array> {
         },
         async close() {
           try {
+            await batch.flush();
             const { writes, summary } = allocator.finish();
             for (const w of writes) await out!.write(w.data, w.position);
             if (out!.truncate) await out!.truncate(summary.fileSize);
