@@ -91,6 +91,16 @@ describe('vhdx command', () => {
     expect(vhdx(['convert', rawPath, c, '--logical-sector-size', '4096', '--physical-sector-size', '4096']).status).toBe(0);
     expect(JSON.parse(String(vhdx(['info', c, '--json']).stdout)).logicalSectorSize).toBe(4096);
     expect(sha256(vhdx(['convert', c, '-']).stdout).length).toBe(64);
+    // raw file -> fixed file (the pipelined path), and a larger --size
+    const d = join(dir.path, 'd.vhdx');
+    const big = raw.length + 3 * MiB;
+    const f = vhdx(['convert', rawPath, d, '--type', 'fixed', '--block-size', '1M', '--size', String(big)]);
+    expect(f.status, f.stderr).toBe(0);
+    expect(JSON.parse(String(vhdx(['info', d, '--json']).stdout))).toMatchObject({ type: 'fixed', virtualSize: big, blockSize: MiB });
+    const back = vhdx(['convert', d, '-']).stdout;
+    expect(sha256(back.subarray(0, raw.length))).toBe(sha256(raw));
+    expect(back.length).toBe(big);
+    expect(back.subarray(raw.length).every((x) => x === 0)).toBe(true);
   });
 
   it('info --json has the stable keys; info prints a table', () => {

@@ -3,7 +3,7 @@ import { readFileSync, writeFileSync, existsSync, statSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { VhdxWriterStream, VhdxError, format } from '../src/index.js';
+import { VhdxEncoderStream, VhdxWriterStream, VhdxError, format, openVhdx } from '../src/index.js';
 import { convertRawFileToVhdx } from '../src/node/index.js';
 import { blockPatternRaw, chunkedStream, makeRaw } from './helpers/images.js';
 import { describeWith, pyvhdiRead, run, sevenZipSha256, sha256, tempDir } from './helpers/tools.js';
@@ -208,6 +208,31 @@ describeWith(['qemu-img', '7zz', 'pyvhdi'], 'positional writer and Node file pat
     expect(summary.virtualSize).toBe(raw.length);
     expect(run('qemu-img', ['check', '-f', 'vhdx', out]).status).toBe(0);
     expect(run('qemu-img', ['compare', '-f', 'vhdx', '-F', 'raw', out, rawPath]).status).toBe(0);
+    expect(pyvhdiRead(out).sha256).toBe(sha256(raw));
+  });
+
+  it('convertRawFileToVhdx writes a fixed disk: every block in order, the encoder\'s size, zero stretches as holes', async () => {
+    const raw = makeRaw(12 * MiB + 4096, 'mixed', 6);
+    raw.fill(0, 2 * MiB, 7 * MiB); // whole zero blocks, which a fixed disk still stores
+    const rawPath = join(dir.path, 'fixed.raw');
+    const out = join(dir.path, 'fixed.vhdx');
+    writeFileSync(rawPath, raw);
+    const summary = await convertRawFileToVhdx(rawPath, out, { blockSize: MiB, type: 'fixed' });
+    const expectedSize = new VhdxEncoderStream({ virtualSize: raw.length, blockSize: MiB, type: 'fixed' }).outputSize;
+    expect(summary.fileSize).toBe(expectedSize);
+    expect(statSync(out).size).toBe(expectedSize);
+    expect(statSync(out).blocks * 512).toBeLessThan(expectedSize - 4 * MiB); // the zero MiBs were not written
+    const bytes = readFileSync(out);
+    const stored = storedBlocks(bytes, MiB, 512, 13);
+    expect([...stored.keys()]).toEqual([...Array(13).keys()]);
+    const offsets = [...stored.values()];
+    expect(offsets.every((off, i) => i === 0 || off === offsets[i - 1]! + MiB)).toBe(true);
+    const image = await openVhdx(out);
+    expect(image.info.type).toBe('fixed');
+    await image.close();
+    expect(run('qemu-img', ['check', '-f', 'vhdx', out]).status).toBe(0);
+    expect(run('qemu-img', ['compare', '-f', 'vhdx', '-F', 'raw', out, rawPath]).status).toBe(0);
+    expect(sevenZipSha256(out).sha256).toBe(sha256(raw));
     expect(pyvhdiRead(out).sha256).toBe(sha256(raw));
   });
 

@@ -1,19 +1,20 @@
 // Block placement for writers that can seek: blocks get file space only when
-// their first non-zero byte arrives, so all-zero blocks are never written.
-// The non-payload structures are produced at the end, header section last.
+// their first non-zero byte arrives, so all-zero blocks are never written
+// (a fixed disk places every block up front instead). The non-payload
+// structures are produced at the end, header section last.
 import { VhdxError } from '../errors.js';
 import { MiB } from '../format/bytes.js';
 import { MAX_VIRTUAL_SIZE } from '../format/metadata.js';
 import { isAllZero } from '../wasm/kernels.js';
 import type { ResolvedCreateOptions } from './options.js';
-import { batRegion, headerSectionPieces, metadataRegion, payloadOffsetWithoutBat, planLayout, type Layout, type Placed } from './plan.js';
+import { batRegion, headerSectionPieces, metadataRegion, payloadOffsetWithoutBat, planLayout, sequentialOffsets, type Layout, type Placed } from './plan.js';
 
 /** What a finished sparse file looks like. */
 export interface SparseSummary {
   virtualSize: number;
   blockSize: number;
   blockCount: number;
-  /** Blocks that hold data and were written. */
+  /** Blocks stored in the file (every block of a fixed disk; a dynamic disk stores only blocks with data). */
   blocksWritten: number;
   /** Final length of the file. */
   fileSize: number;
@@ -42,6 +43,14 @@ export class SparseAllocator {
     this.payloadOffset = known === undefined ? payloadOffsetWithoutBat(opts) : planLayout(opts, known).payloadOffset;
     this.nextFree = this.payloadOffset;
     this.offsetsMiB = new Uint32Array(known === undefined ? 64 : Math.ceil(known / this.blockSize));
+    if (opts.type === 'fixed') {
+      // every block has its place from the start, in virtual order; with
+      // holesAreZero its zero stretches still need not be written
+      const layout = planLayout(opts, known!);
+      this.offsetsMiB = sequentialOffsets(layout);
+      this.nextFree = layout.payloadOffset + layout.blockCount * this.blockSize;
+      this.blocksWritten = layout.blockCount;
+    }
   }
 
   /** Virtual bytes accepted so far. */

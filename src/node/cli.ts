@@ -1,7 +1,6 @@
 // The `vhdx` command line: convert, info, check.
-import { createReadStream, createWriteStream, fstatSync } from 'node:fs';
+import { createReadStream, fstatSync } from 'node:fs';
 import { open, stat } from 'node:fs/promises';
-import { Readable, Writable } from 'node:stream';
 import { parseArgs } from 'node:util';
 import { VhdxError, asVhdxError, type VhdxErrorCode } from '../errors.js';
 import { MiB } from '../format/bytes.js';
@@ -125,26 +124,43 @@ async function firstBytes(input: Input): Promise<Uint8Array> {
   }
 }
 
-/**
- * Standard output as a sink, fed in 1 MiB writes whatever size the chunks
- * are. When it is a regular file the writes go through the thread pool
- * (process.stdout would write to a file synchronously, stalling the reads).
- */
-function stdoutSink(): WritableStream<Uint8Array> {
+/** A sink that hands `write` its bytes in order, small chunks gathered into 1 MiB writes. */
+function batchedSink(write: (data: Uint8Array, position: number) => Promise<void>, end?: () => Promise<void>): WritableStream<Uint8Array> {
   let position = 0;
-  const toFile = fstatSync(1).isFile();
-  const batch = new WriteBatch((data) =>
-    toFile
-      ? appendFully(1, data)
-      : new Promise<void>((resolve, reject) => process.stdout.write(data, (err) => (err ? reject(err) : resolve()))),
-  );
+  const batch = new WriteBatch(write);
   return new WritableStream<Uint8Array>({
     async write(chunk) {
       await batch.add(chunk, position);
       position += chunk.length;
     },
-    close: () => batch.flush(),
+    async close() {
+      await batch.flush();
+      await end?.();
+    },
+    abort: () => end?.(),
   });
+}
+
+/**
+ * Standard output as a sink. When it is a regular file the writes go
+ * through the thread pool at its current offset (process.stdout would write
+ * to a file synchronously, stalling the reads).
+ */
+function stdoutSink(): WritableStream<Uint8Array> {
+  if (fstatSync(1).isFile()) return batchedSink((data) => appendFully(1, data));
+  return batchedSink((data) => new Promise<void>((resolve, reject) => process.stdout.write(data, (err) => (err ? reject(err) : resolve()))));
+}
+
+/** A new file as a sink, written in order. */
+function fileSink(path: string): WritableStream<Uint8Array> {
+  const opened = open(path, 'w').catch((err) => {
+    throw asVhdxError(err, 'IO', `cannot create ${path}`);
+  });
+  opened.catch(() => {}); // reported by the first write
+  return batchedSink(
+    async (data, position) => writeFully(await opened, data, position),
+    async () => (await opened).close(),
+  );
 }
 
 /** A sink writing a raw disk to a file, leaving zero chunks as holes. */
@@ -233,7 +249,7 @@ async function convert(inArg: string, outArg: string, flags: ConvertFlags): Prom
     } else if (input.kind === 'path') {
       rawPath = input.path;
       rawSize = (await stat(input.path)).size;
-      rawStream = Readable.toWeb(createReadStream(input.path, { highWaterMark: 4 * MiB })) as unknown as ReadableStream<Uint8Array>;
+      rawStream = readableToWeb(createReadStream(input.path, { highWaterMark: 4 * MiB }), 8 * MiB);
     } else if (input.kind === 'url') {
       const f = await fetchStream(input.url);
       rawStream = f.stream;
@@ -244,11 +260,11 @@ async function convert(inArg: string, outArg: string, flags: ConvertFlags): Prom
     const sector = create.logicalSectorSize ?? 512;
     const virtualSize = create.virtualSize ?? (rawSize === undefined ? undefined : Math.ceil(rawSize / sector) * sector);
 
+    if (created && rawPath) {
+      await convertRawFileToVhdx(rawPath, created, { ...create, ...(onProgress ? { onProgress } : {}) });
+      return;
+    }
     if (created && create.type !== 'fixed') {
-      if (rawPath) {
-        await convertRawFileToVhdx(rawPath, created, { ...create, ...(onProgress ? { onProgress } : {}) });
-        return;
-      }
       const sink = new VhdxWriterStream(created, { ...create, ...(virtualSize === undefined ? {} : { virtualSize }) });
       await counted(rawStream, virtualSize, onProgress).pipeTo(sink);
       return;
@@ -260,7 +276,7 @@ async function convert(inArg: string, outArg: string, flags: ConvertFlags): Prom
     const padded = rawSize !== undefined && rawSize < virtualSize && create.virtualSize === undefined ? padTo(rawStream, virtualSize - rawSize) : rawStream;
     await counted(padded, virtualSize, onProgress)
       .pipeThrough(encoder)
-      .pipeTo(created ? (Writable.toWeb(createWriteStream(created)) as unknown as WritableStream<Uint8Array>) : stdoutSink());
+      .pipeTo(created ? fileSink(created) : stdoutSink());
   } catch (err) {
     if (created) await removePartialOutput(created);
     throw err;

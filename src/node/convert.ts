@@ -11,6 +11,8 @@ import { pipeline, sequentialChunks } from './pipeline.js';
 import { isAllZero } from '../wasm/kernels.js';
 
 export interface FileConvertOptions extends VhdxWriterOptions {
+  /** `'dynamic'` (default) or `'fixed'`; both leave zero stretches as holes. */
+  type?: 'dynamic' | 'fixed';
   /** Called after each chunk with bytes processed and the total. */
   onProgress?(done: number, total: number): void;
   /** Bytes per read (default 4 MiB). */
@@ -84,8 +86,10 @@ async function withFiles<T>(input: string | undefined, output: string, body: (sr
 }
 
 /**
- * Converts a raw disk image file into a sparse dynamic VHDX file. Reads run
- * ahead of the zero check and writes stay in flight over a fixed buffer pool.
+ * Converts a raw disk image file into a VHDX file: dynamic (all-zero blocks
+ * not stored) or fixed (every block stored, in order), zero stretches left as
+ * holes either way. Reads run ahead of the zero check and writes stay in
+ * flight over a fixed buffer pool.
  * The virtual size defaults to the input's size (rounded up to the logical
  * sector). On failure the partial output is removed.
  */
@@ -99,7 +103,7 @@ export async function convertRawFileToVhdx(input: string, output: string, option
   }
   const virtualSize = options.virtualSize ?? Math.ceil(size / (options.logicalSectorSize ?? 512)) * (options.logicalSectorSize ?? 512);
   if (size > virtualSize) throw new VhdxError('INVALID_ARGUMENT', `${input} is ${size} bytes, larger than virtualSize ${virtualSize}`);
-  const opts = resolveCreateOptions({ ...options, type: 'dynamic', virtualSize }, true);
+  const opts = resolveCreateOptions({ ...options, type: options.type ?? 'dynamic', virtualSize }, true);
   const allocator = new SparseAllocator(opts, true); // the output is created fresh
   const chunkSize = Math.min(options.chunkSize ?? 4 * MiB, opts.blockSize);
   return withFiles(input, output, async (inp, out) => {
