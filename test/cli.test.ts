@@ -72,6 +72,23 @@ describe('vhdx command', () => {
     expect(sha256(written.subarray(9 + 3 * MiB))).toBe(sha256(viaPipe.subarray(3 * MiB)));
   });
 
+  it('stdin -> a file: sparse dynamic without --size, fixed with it, and fixed without it is a usage error', () => {
+    const dyn = join(dir.path, 'from-stdin.vhdx');
+    const r = vhdx(['convert', '-', dyn, '--block-size', '1M'], raw);
+    expect(r.status, r.stderr).toBe(0);
+    expect(JSON.parse(String(vhdx(['info', dyn, '--json']).stdout))).toMatchObject({ type: 'dynamic', virtualSize: raw.length });
+    expect(sha256(vhdx(['convert', dyn, '-']).stdout)).toBe(sha256(raw));
+    const fixed = join(dir.path, 'from-stdin-fixed.vhdx');
+    const f = vhdx(['convert', '-', fixed, '--type', 'fixed', '--size', String(raw.length)], raw);
+    expect(f.status, f.stderr).toBe(0);
+    expect(JSON.parse(String(vhdx(['info', fixed, '--json']).stdout))).toMatchObject({ type: 'fixed', virtualSize: raw.length });
+    expect(sha256(vhdx(['convert', fixed, '-']).stdout)).toBe(sha256(raw));
+    const bad = vhdx(['convert', '-', join(dir.path, 'nosize.vhdx'), '--type', 'fixed'], raw);
+    expect(bad.status).toBe(2);
+    oneLineError(bad.stderr, 'USAGE');
+    expect(existsSync(join(dir.path, 'nosize.vhdx'))).toBe(false);
+  });
+
   it('raw on stdin to stdout without --size is a usage error', () => {
     const r = vhdx(['convert', '-', '-'], raw.subarray(0, MiB));
     expect(r.status).toBe(2);

@@ -15,10 +15,11 @@ import { VhdxEncoderStream } from '../streams/encoder.js';
 import { VhdxWriterStream } from '../streams/writer.js';
 import { isAllZero } from '../wasm/kernels.js';
 import { ready } from '../wasm/instance.js';
-import { convertRawFileToVhdx, convertVhdxFileToRaw } from './convert.js';
+import { convertRawChunksToVhdx, convertRawFileToVhdx, convertVhdxFileToRaw, encodeRawChunks } from './convert.js';
 import { appendFully, removePartialOutput, writeFully } from './file-io.js';
 import { Progress } from './progress.js';
 import { readableToWeb } from './web-readable.js';
+import { readChunks } from './fd-reader.js';
 import { WriteBatch } from '../streams/write-batch.js';
 
 const HELP = `vhdx — convert raw disk images to VHDX and back
@@ -71,27 +72,39 @@ function classify(arg: string): Input {
   return { kind: 'path', path: arg };
 }
 
-/** Reads stdin as a web stream with the first chunk already peeked. */
-async function peekStdin(): Promise<{ first: Uint8Array; stream: ReadableStream<Uint8Array> }> {
-  const web = readableToWeb(process.stdin);
-  const reader = web.getReader();
-  const head = await reader.read();
-  const first = head.value ?? new Uint8Array(0);
-  const stream = new ReadableStream<Uint8Array>({
-    start(c) {
-      if (first.length) c.enqueue(first);
-      if (head.done) c.close();
+/** Standard input, read into reused buffers, with its first chunk in hand. */
+interface Stdin {
+  first: Uint8Array;
+  /** Every chunk, the first included; each valid until the next is asked for. */
+  chunks: AsyncIterable<Uint8Array>;
+}
+
+async function openStdin(): Promise<Stdin> {
+  const rest = readChunks(0);
+  const head = await rest.next();
+  const first = head.done ? new Uint8Array(0) : head.value;
+  return {
+    first,
+    chunks: (async function* () {
+      if (first.length) yield first;
+      yield* rest;
+    })(),
+  };
+}
+
+/** Chunks as a web stream of copies, for consumers that keep chunks (the decoder's reorder buffer). */
+function copiedStream(chunks: AsyncIterable<Uint8Array>): ReadableStream<Uint8Array> {
+  const it = chunks[Symbol.asyncIterator]();
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      const { value, done } = await it.next();
+      if (done) controller.close();
+      else controller.enqueue(value.slice());
     },
-    async pull(c) {
-      const { value, done } = await reader.read();
-      if (done) c.close();
-      else c.enqueue(value);
-    },
-    cancel(reason) {
-      return reader.cancel(reason);
+    async cancel() {
+      await it.return?.();
     },
   });
-  return { first, stream };
 }
 
 async function fetchStream(url: string, range?: string): Promise<{ stream: ReadableStream<Uint8Array>; size: number | undefined }> {
@@ -124,31 +137,38 @@ async function firstBytes(input: Input): Promise<Uint8Array> {
   }
 }
 
-/** A sink that hands `write` its bytes in order, small chunks gathered into 1 MiB writes. */
-function batchedSink(write: (data: Uint8Array, position: number) => Promise<void>, end?: () => Promise<void>): WritableStream<Uint8Array> {
+/** Writes in order at explicit positions, small pieces gathered into 1 MiB writes. */
+function sequentialWriter(write: (data: Uint8Array, position: number) => Promise<void>, end?: () => Promise<void>) {
   let position = 0;
   const batch = new WriteBatch(write);
-  return new WritableStream<Uint8Array>({
-    async write(chunk) {
-      await batch.add(chunk, position);
-      position += chunk.length;
+  return {
+    async write(data: Uint8Array): Promise<void> {
+      await batch.add(data, position);
+      position += data.length;
     },
-    async close() {
+    async end(): Promise<void> {
       await batch.flush();
       await end?.();
     },
-    abort: () => end?.(),
-  });
+  };
 }
 
 /**
- * Standard output as a sink. When it is a regular file the writes go
- * through the thread pool at its current offset (process.stdout would write
- * to a file synchronously, stalling the reads).
+ * Standard output as a sequential writer. When it is a regular file the
+ * writes go through the thread pool at its current offset (process.stdout
+ * would write to a file synchronously, stalling the reads).
  */
+function stdoutWriter(): ReturnType<typeof sequentialWriter> {
+  if (fstatSync(1).isFile()) return sequentialWriter((data) => appendFully(1, data));
+  return sequentialWriter((data) => new Promise<void>((resolve, reject) => process.stdout.write(data, (err) => (err ? reject(err) : resolve()))));
+}
+
+function asSink(writer: ReturnType<typeof sequentialWriter>, abort?: () => Promise<void>): WritableStream<Uint8Array> {
+  return new WritableStream<Uint8Array>({ write: (chunk) => writer.write(chunk), close: () => writer.end(), abort: () => abort?.() });
+}
+
 function stdoutSink(): WritableStream<Uint8Array> {
-  if (fstatSync(1).isFile()) return batchedSink((data) => appendFully(1, data));
-  return batchedSink((data) => new Promise<void>((resolve, reject) => process.stdout.write(data, (err) => (err ? reject(err) : resolve()))));
+  return asSink(stdoutWriter());
 }
 
 /** A new file as a sink, written in order. */
@@ -157,10 +177,8 @@ function fileSink(path: string): WritableStream<Uint8Array> {
     throw asVhdxError(err, 'IO', `cannot create ${path}`);
   });
   opened.catch(() => {}); // reported by the first write
-  return batchedSink(
-    async (data, position) => writeFully(await opened, data, position),
-    async () => (await opened).close(),
-  );
+  const close = async () => (await opened).close();
+  return asSink(sequentialWriter(async (data, position) => writeFully(await opened, data, position), close), close);
 }
 
 /** A sink writing a raw disk to a file, leaving zero chunks as holes. */
@@ -205,10 +223,10 @@ async function convert(inArg: string, outArg: string, flags: ConvertFlags): Prom
     return image;
   };
   try {
-    let stdin: { first: Uint8Array; stream: ReadableStream<Uint8Array> } | undefined;
+    let stdin: Stdin | undefined;
     let head: Uint8Array;
     if (input.kind === 'stdin') {
-      stdin = await peekStdin();
+      stdin = await openStdin();
       head = stdin.first;
     } else head = await firstBytes(input);
     const isVhdx = hasVhdxSignature(head);
@@ -222,7 +240,7 @@ async function convert(inArg: string, outArg: string, flags: ConvertFlags): Prom
         return;
       }
       let raw: ReadableStream<Uint8Array>;
-      if (input.kind === 'stdin') raw = stdin!.stream.pipeThrough(new VhdxDecoderStream());
+      if (input.kind === 'stdin') raw = copiedStream(stdin!.chunks).pipeThrough(new VhdxDecoderStream());
       else if (input.kind === 'url') {
         // Range reads when the server has them; otherwise one streamed pass
         const image = await openImage(input.url).catch((err) => {
@@ -235,12 +253,28 @@ async function convert(inArg: string, outArg: string, flags: ConvertFlags): Prom
       return;
     }
 
-    // to VHDX: the raw source is either the input itself or a VHDX's disk
+    if (!isVhdx && input.kind === 'stdin') {
+      // raw on stdin goes from reused buffers straight into the file or the
+      // encoder, with no allocation per chunk
+      const withProgress = { ...create, ...(onProgress ? { onProgress } : {}) };
+      if (created) {
+        if (create.type === 'fixed' && create.virtualSize === undefined) throw new UsageError('--size is needed for a fixed disk from stdin');
+        await convertRawChunksToVhdx(stdin!.chunks, created, withProgress);
+        return;
+      }
+      if (create.virtualSize === undefined) throw new UsageError('--size is needed: the input size cannot be known up front');
+      const out = stdoutWriter();
+      await encodeRawChunks(stdin!.chunks, { ...create, virtualSize: create.virtualSize }, out.write, onProgress);
+      await out.end();
+      return;
+    }
+
+    // to VHDX: the raw source is a file, a URL, or a VHDX's disk
     let rawStream: ReadableStream<Uint8Array>;
     let rawSize: number | undefined;
     let rawPath: string | undefined;
     if (isVhdx) {
-      const image = await openImage(input.kind === 'url' ? input.url : input.kind === 'path' ? input.path : await bufferAll(stdin!.stream));
+      const image = await openImage(input.kind === 'url' ? input.url : input.kind === 'path' ? input.path : await bufferAll(copiedStream(stdin!.chunks)));
       rawStream = image.stream();
       rawSize = image.info.virtualSize;
       create.blockSize ??= image.info.blockSize;
@@ -250,12 +284,10 @@ async function convert(inArg: string, outArg: string, flags: ConvertFlags): Prom
       rawPath = input.path;
       rawSize = (await stat(input.path)).size;
       rawStream = readableToWeb(createReadStream(input.path, { highWaterMark: 4 * MiB }), 8 * MiB);
-    } else if (input.kind === 'url') {
-      const f = await fetchStream(input.url);
+    } else {
+      const f = await fetchStream((input as { url: string }).url);
       rawStream = f.stream;
       rawSize = f.size;
-    } else {
-      rawStream = stdin!.stream;
     }
     const sector = create.logicalSectorSize ?? 512;
     const virtualSize = create.virtualSize ?? (rawSize === undefined ? undefined : Math.ceil(rawSize / sector) * sector);

@@ -5,6 +5,7 @@ import { MiB } from '../format/bytes.js';
 import { resolveCreateOptions } from '../layout/options.js';
 import { SparseAllocator, type SparseSummary } from '../layout/sparse.js';
 import type { VhdxWriterOptions } from '../streams/writer.js';
+import { encoderTransformer, planEncoder, type VhdxEncoderOptions } from '../streams/encoder.js';
 import { ready } from '../wasm/instance.js';
 import { readFully, removePartialOutput, writeFully } from './file-io.js';
 import { pipeline, sequentialChunks } from './pipeline.js';
@@ -108,15 +109,7 @@ export async function convertRawFileToVhdx(input: string, output: string, option
   const chunkSize = Math.min(options.chunkSize ?? 4 * MiB, opts.blockSize);
   return withFiles(input, output, async (inp, out) => {
     await pipeline(sequentialChunks(size, chunkSize), (t, p) => readFully(inp!, t, p), { chunkSize }, (chunk, { position }, slot) => {
-      // zero stretches of ZERO_GRAIN stay holes; neighbouring data goes out as one write
-      const run = new WriteRun(out, slot.pending);
-      for (let at = 0; at < chunk.length; ) {
-        const n = allocator.pieceLength(Math.min(chunk.length - at, ZERO_GRAIN));
-        const piece = chunk.subarray(at, at + n);
-        run.add(piece, allocator.place(piece), chunk, at);
-        at += n;
-      }
-      run.flush();
+      placeChunk(allocator, out, chunk, slot.pending);
       options.onProgress?.(position + chunk.length, size);
     });
     // a disk larger than the input (sector rounding, or a larger virtualSize) ends in zeros
@@ -127,11 +120,91 @@ export async function convertRawFileToVhdx(input: string, output: string, option
       if (where >= 0) await writeFully(out, piece, where);
       remaining -= piece.length;
     }
-    const { writes, summary } = allocator.finish();
-    for (const w of writes) await writeFully(out, w.data, w.position);
-    await out.truncate(summary.fileSize);
-    return summary;
+    return finishVhdx(allocator, out);
   });
+}
+
+/**
+ * Converts raw chunks of unknown total size (stdin, a pipe) into a VHDX
+ * file, placed as convertRawFileToVhdx places them. Each chunk is finished
+ * with before the next is asked for, so a reader may reuse its buffers
+ * (see readChunks). With `virtualSize` given, shorter input is an error
+ * (TRUNCATED); without it the disk is as large as the input, rounded up to
+ * the logical sector. On failure the partial output is removed.
+ */
+export async function convertRawChunksToVhdx(chunks: AsyncIterable<Uint8Array>, output: string, options: FileConvertOptions = {}): Promise<SparseSummary> {
+  await ready();
+  const opts = resolveCreateOptions({ ...options, type: options.type ?? 'dynamic' }, false);
+  const allocator = new SparseAllocator(opts, true); // the output is created fresh
+  return withFiles(undefined, output, async (_, out) => {
+    const pending: Promise<unknown>[] = [];
+    for await (const chunk of chunks) {
+      placeChunk(allocator, out, chunk, pending);
+      await Promise.all(pending);
+      pending.length = 0;
+      options.onProgress?.(allocator.bytesReceived, opts.virtualSize ?? 0);
+    }
+    return finishVhdx(allocator, out);
+  });
+}
+
+/** Places one chunk: zero stretches of ZERO_GRAIN stay holes; neighbouring data goes out as one write. */
+function placeChunk(allocator: SparseAllocator, out: FileHandle, chunk: Uint8Array, pending: Promise<unknown>[]): void {
+  const run = new WriteRun(out, pending);
+  for (let at = 0; at < chunk.length; ) {
+    const n = allocator.pieceLength(Math.min(chunk.length - at, ZERO_GRAIN));
+    const piece = chunk.subarray(at, at + n);
+    run.add(piece, allocator.place(piece), chunk, at);
+    at += n;
+  }
+  run.flush();
+}
+
+/** Writes the structures (header section last) and cuts the file to its size. */
+async function finishVhdx(allocator: SparseAllocator, out: FileHandle): Promise<SparseSummary> {
+  const { writes, summary } = allocator.finish();
+  for (const w of writes) await writeFully(out, w.data, w.position);
+  await out.truncate(summary.fileSize);
+  return summary;
+}
+
+/**
+ * Encodes raw chunks into exactly the bytes VhdxEncoderStream produces and
+ * hands them to `write` in order. Each chunk is finished with (every write
+ * of it settled) before the next is asked for, so a reader may reuse its
+ * buffers. Returns the number of bytes written.
+ */
+export async function encodeRawChunks(
+  chunks: AsyncIterable<Uint8Array>,
+  options: VhdxEncoderOptions,
+  write: (data: Uint8Array) => Promise<void>,
+  onProgress?: (done: number, total: number) => void,
+): Promise<number> {
+  await ready();
+  const plan = planEncoder(options);
+  const transformer = encoderTransformer(plan.layout, plan.present);
+  const pieces: Uint8Array[] = [];
+  const controller = { enqueue: (piece: Uint8Array) => void pieces.push(piece) } as TransformStreamDefaultController<Uint8Array>;
+  let written = 0;
+  const drain = async () => {
+    for (const piece of pieces) {
+      await write(piece);
+      written += piece.length;
+    }
+    pieces.length = 0;
+  };
+  await transformer.start?.(controller);
+  await drain();
+  let received = 0;
+  for await (const chunk of chunks) {
+    await transformer.transform!(chunk, controller);
+    await drain();
+    received += chunk.length;
+    onProgress?.(received, plan.info.virtualSize);
+  }
+  await transformer.flush?.(controller);
+  await drain();
+  return written;
 }
 
 /**

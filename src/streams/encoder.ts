@@ -51,34 +51,48 @@ export class VhdxEncoderStream implements GenericTransformStream {
   readonly layout: EncoderLayoutInfo;
 
   constructor(options: VhdxEncoderOptions) {
-    const map = options?.allocationMap;
-    const merged: VhdxCreateOptions = map
-      ? { ...options, virtualSize: options.virtualSize ?? map.virtualSize, blockSize: options.blockSize ?? map.blockSize }
-      : options;
-    const opts = resolveCreateOptions(merged, true);
-    const virtualSize = opts.virtualSize!;
-    const layout = planLayout(opts, virtualSize);
-    const present = map ? checkMap(map, layout) : undefined;
-    if (present && opts.type === 'fixed') {
-      throw new VhdxError('INVALID_ARGUMENT', 'a fixed disk stores every block; allocationMap applies to dynamic disks', {
-        structure: 'options',
-        field: 'allocationMap',
-      });
-    }
-    let presentBlocks = layout.blockCount;
-    if (present) presentBlocks = present.reduce((n, p) => n + (p ? 1 : 0), 0);
-    this.outputSize = layout.payloadOffset + presentBlocks * layout.blockSize;
-    this.layout = {
-      virtualSize,
-      blockSize: layout.blockSize,
-      blockCount: layout.blockCount,
-      presentBlocks,
-      payloadOffset: layout.payloadOffset,
-    };
-    const stream = new TransformStreamImpl<Uint8Array, Uint8Array>(encoderTransformer(layout, present), byteStrategy(), byteStrategy());
+    const plan = planEncoder(options);
+    this.outputSize = plan.outputSize;
+    this.layout = plan.info;
+    const stream = new TransformStreamImpl<Uint8Array, Uint8Array>(encoderTransformer(plan.layout, plan.present), byteStrategy(), byteStrategy());
     this.readable = stream.readable;
     this.writable = stream.writable;
   }
+}
+
+/** What an encoder will produce, checked against its options. */
+export interface EncoderPlan {
+  layout: Layout;
+  /** Per block: stored (1) or left out (0); undefined when every block is stored. */
+  present: Uint8Array | undefined;
+  outputSize: number;
+  info: EncoderLayoutInfo;
+}
+
+/** Resolves and checks encoder options (throws VhdxError INVALID_ARGUMENT). */
+export function planEncoder(options: VhdxEncoderOptions): EncoderPlan {
+  const map = options?.allocationMap;
+  const merged: VhdxCreateOptions = map
+    ? { ...options, virtualSize: options.virtualSize ?? map.virtualSize, blockSize: options.blockSize ?? map.blockSize }
+    : options;
+  const opts = resolveCreateOptions(merged, true);
+  const virtualSize = opts.virtualSize!;
+  const layout = planLayout(opts, virtualSize);
+  const present = map ? checkMap(map, layout) : undefined;
+  if (present && opts.type === 'fixed') {
+    throw new VhdxError('INVALID_ARGUMENT', 'a fixed disk stores every block; allocationMap applies to dynamic disks', {
+      structure: 'options',
+      field: 'allocationMap',
+    });
+  }
+  let presentBlocks = layout.blockCount;
+  if (present) presentBlocks = present.reduce((n, p) => n + (p ? 1 : 0), 0);
+  return {
+    layout,
+    present,
+    outputSize: layout.payloadOffset + presentBlocks * layout.blockSize,
+    info: { virtualSize, blockSize: layout.blockSize, blockCount: layout.blockCount, presentBlocks, payloadOffset: layout.payloadOffset },
+  };
 }
 
 function checkMap(map: AllocationMap, layout: Layout): Uint8Array {
@@ -93,7 +107,12 @@ function checkMap(map: AllocationMap, layout: Layout): Uint8Array {
   return map.present;
 }
 
-function encoderTransformer(layout: Layout, present: Uint8Array | undefined): Transformer<Uint8Array, Uint8Array> {
+/**
+ * The encoder's work as a Transformer: the prefix at start, payload chunks
+ * passed through as views (never copied), the last block's padding at flush.
+ * Also driven directly by the Node CLI over pooled buffers.
+ */
+export function encoderTransformer(layout: Layout, present: Uint8Array | undefined): Transformer<Uint8Array, Uint8Array> {
   const { virtualSize, blockSize } = layout;
   let received = 0;
   return {

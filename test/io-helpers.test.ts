@@ -1,0 +1,197 @@
+// The Node I/O helpers: write batching, the zero-copy Readable adapter, the
+// pooled descriptor reader, and the chunk-driven converters built on them.
+import { spawnSync } from 'node:child_process';
+import { closeSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { PassThrough, Readable } from 'node:stream';
+import { afterAll, describe, expect, it } from 'vitest';
+import { VhdxEncoderStream, openVhdx } from '../src/index.js';
+import { convertRawChunksToVhdx, encodeRawChunks } from '../src/node/convert.js';
+import { readChunks } from '../src/node/fd-reader.js';
+import { WriteBatch } from '../src/streams/write-batch.js';
+import { readableToWeb } from '../src/node/web-readable.js';
+import { chunkedStream, collect, makeRaw } from './helpers/images.js';
+import { pseudoRandomBytes } from './helpers/reference.js';
+import { sha256, tempDir } from './helpers/tools.js';
+
+const MiB = 1024 * 1024;
+const dir = tempDir();
+afterAll(() => dir.cleanup());
+
+/** Applies writes to a growing file and counts them. */
+function recorder() {
+  const file = new Uint8Array(1 << 22);
+  const sizes: number[] = [];
+  return {
+    file,
+    sizes,
+    async write(data: Uint8Array, position: number) {
+      sizes.push(data.length);
+      file.set(data, position);
+      await new Promise((r) => setTimeout(r, 0));
+      data.fill(0xee); // the batch must not rely on data after the write settled
+    },
+  };
+}
+
+describe('WriteBatch', () => {
+  it('gathers back-to-back small writes into full buffers and ends with the same bytes', async () => {
+    const src = pseudoRandomBytes(3 << 20, 5);
+    const rec = recorder();
+    const batch = new WriteBatch(rec.write, 1 << 20);
+    for (let at = 0; at < src.length; at += 65536) await batch.add(src.slice(at, at + 65536), at);
+    await batch.flush();
+    expect(rec.sizes).toEqual([1 << 20, 1 << 20, 1 << 20]);
+    expect(Buffer.compare(rec.file.subarray(0, src.length), src)).toBe(0);
+  });
+
+  it('flushes on a gap, passes large pieces straight through, and keeps every byte', async () => {
+    const rec = recorder();
+    const want = new Uint8Array(rec.file.length);
+    const batch = new WriteBatch(rec.write, 1 << 16);
+    const pieces: [number, number][] = [
+      [0, 1000], [1000, 3000], [10000, 500], // a gap after 4000
+      [10500, 40000], [50500, 30000], // the second does not fit: flush, then start over
+      [200000, 1 << 16], // large: written as it is
+      [200000 + (1 << 16), 7], [300000, 1],
+    ];
+    let seed = 1;
+    for (const [position, length] of pieces) {
+      const data = pseudoRandomBytes(length, seed++);
+      want.set(data, position);
+      await batch.add(data.slice(), position);
+    }
+    await batch.flush();
+    expect(Buffer.compare(rec.file, want)).toBe(0);
+    expect(rec.sizes).toEqual([4000, 40500, 30000, 1 << 16, 7, 1]);
+  });
+});
+
+describe('readableToWeb', () => {
+  it('hands on chunks that own their memory and copies views into a shared pool', async () => {
+    const owned = new Uint8Array(new ArrayBuffer(64));
+    owned.fill(1);
+    const pooled = Buffer.from('pooled bytes'); // a view into Node's Buffer pool
+    const reader = readableToWeb(Readable.from([owned, pooled], { objectMode: false })).getReader();
+    const first = await reader.read();
+    const second = await reader.read();
+    expect(first.value!.buffer).toBe(owned.buffer); // the same memory, not a copy
+    expect(second.value).not.toBe(pooled);
+    expect(second.value!.buffer).not.toBe(pooled.buffer);
+    expect(Buffer.from(second.value!).toString()).toBe('pooled bytes');
+    expect((await reader.read()).done).toBe(true);
+  });
+
+  it('pauses the source at the high-water mark and resumes as it is read', async () => {
+    const source = new PassThrough();
+    const stream = readableToWeb(source, 4096);
+    for (let i = 0; i < 8; i++) source.write(new Uint8Array(new ArrayBuffer(1024)));
+    await new Promise((r) => setTimeout(r, 20));
+    expect(source.isPaused()).toBe(true);
+    const reader = stream.getReader();
+    let total = 0;
+    source.end();
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      total += value.length;
+    }
+    expect(total).toBe(8 * 1024);
+  });
+
+  it('passes a source error on, and cancelling destroys the source', async () => {
+    const failing = new PassThrough();
+    const reader = readableToWeb(failing).getReader();
+    failing.destroy(new Error('disk gone'));
+    await expect(reader.read()).rejects.toThrow('disk gone');
+
+    const source = new PassThrough();
+    const r2 = readableToWeb(source).getReader();
+    await r2.cancel();
+    expect(source.destroyed).toBe(true);
+  });
+});
+
+describe('readChunks', () => {
+  it('reads a pipe to its end in full chunks, reusing two buffers', () => {
+    const data = pseudoRandomBytes(5 * 65536 + 123, 9);
+    const path = join(dir.path, 'piped.bin');
+    writeFileSync(path, data);
+    // stdin of a child is a pipe that dd fills 4 KiB at a time
+    const script = `
+      import { createHash } from 'node:crypto';
+      import { readChunks } from './dist/node/fd-reader.js';
+      const hash = createHash('sha256'); const lengths = []; const buffers = new Set();
+      for await (const c of readChunks(0, 65536)) { hash.update(c); lengths.push(c.length); buffers.add(c.buffer); }
+      console.log(JSON.stringify({ lengths, buffers: buffers.size, sha256: hash.digest('hex') }));`;
+    const r = spawnSync('sh', ['-c', `dd if=${path} bs=4096 status=none | "${process.execPath}" --input-type=module -e "$SCRIPT"`], {
+      encoding: 'utf8',
+      cwd: new URL('..', import.meta.url).pathname,
+      env: { ...process.env, SCRIPT: script },
+    });
+    expect(r.stderr).toBe('');
+    expect(JSON.parse(r.stdout)).toEqual({ lengths: [65536, 65536, 65536, 65536, 65536, 123], buffers: 2, sha256: sha256(data) });
+  });
+
+  it('yields nothing for empty input and stops cleanly when abandoned', async () => {
+    const empty = join(dir.path, 'empty.bin');
+    writeFileSync(empty, '');
+    const fd = openSync(empty, 'r');
+    const chunks = [];
+    for await (const c of readChunks(fd)) chunks.push(c);
+    closeSync(fd);
+    expect(chunks).toEqual([]);
+    const big = join(dir.path, 'big.bin');
+    writeFileSync(big, new Uint8Array(3 * 65536));
+    const fd2 = openSync(big, 'r');
+    for await (const c of readChunks(fd2, 65536)) {
+      expect(c.length).toBe(65536);
+      break;
+    }
+    closeSync(fd2);
+  });
+});
+
+describe('chunk-driven converters (stdin paths of the CLI)', () => {
+  const guids = {
+    fileWrite: '11111111-2222-4333-8444-555555555555',
+    dataWrite: '21111111-2222-4333-8444-555555555555',
+    virtualDisk: '31111111-2222-4333-8444-555555555555',
+  };
+
+  /** Yields `data` in `size` pieces from one reused buffer, as readChunks does. */
+  async function* reusedChunks(data: Uint8Array, size: number) {
+    const buf = new Uint8Array(size);
+    for (let at = 0; at < data.length; at += size) {
+      const n = Math.min(size, data.length - at);
+      buf.set(data.subarray(at, at + n));
+      yield buf.subarray(0, n);
+      buf.fill(0xee); // whatever still pointed at it would now see garbage
+    }
+  }
+
+  it('encodeRawChunks writes exactly what VhdxEncoderStream produces', async () => {
+    const raw = makeRaw(5 * MiB + 512, 'mixed', 12);
+    const options = { virtualSize: raw.length, blockSize: MiB, guids };
+    const want = await collect(chunkedStream(raw, [MiB]).pipeThrough(new VhdxEncoderStream(options)));
+    const parts: Uint8Array[] = [];
+    const progress: number[] = [];
+    const n = await encodeRawChunks(reusedChunks(raw, 300000), options, async (d) => void parts.push(d.slice()), (done) => progress.push(done));
+    expect(n).toBe(want.length);
+    expect(Buffer.compare(Buffer.concat(parts), want)).toBe(0);
+    expect(progress.at(-1)).toBe(raw.length);
+  });
+
+  it('convertRawChunksToVhdx makes a sparse disk of the input size, and TRUNCATED when short of virtualSize', async () => {
+    const raw = makeRaw(6 * MiB + 1024, 'mixed', 13);
+    const out = join(dir.path, 'chunks.vhdx');
+    const summary = await convertRawChunksToVhdx(reusedChunks(raw, 1 << 20), out, { blockSize: MiB });
+    expect(summary.virtualSize).toBe(raw.length);
+    const image = await openVhdx(out);
+    expect(Buffer.compare(await image.read(0, raw.length), raw)).toBe(0);
+    await image.close();
+    const short = join(dir.path, 'short.vhdx');
+    await expect(convertRawChunksToVhdx(reusedChunks(raw, 1 << 20), short, { virtualSize: raw.length + 512 })).rejects.toMatchObject({ code: 'TRUNCATED' });
+    expect(() => readFileSync(short)).toThrow(); // the partial output was removed
+  });
+});
