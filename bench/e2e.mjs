@@ -107,14 +107,20 @@ function runCommand(cmd) {
   return { wall, rssMiB: kb / 1024 };
 }
 
-function pair(title, ours, peer, runs) {
+/**
+ * Runs `ours` and `peer` alternately. Each command's output file (`outputs`)
+ * is deleted, untimed, before it runs, so no run pays for truncating the last.
+ */
+function pair(title, ours, peer, runs, outputs = {}) {
   const a = [];
   const b = [];
   const ratios = [];
   for (let i = 0; i < runs; i++) {
+    if (outputs.ours) rmSync(outputs.ours, { force: true });
     const x = runCommand(ours);
     a.push(x);
     if (peer) {
+      if (outputs.peer) rmSync(outputs.peer, { force: true });
       const y = runCommand(peer);
       b.push(y);
       ratios.push(x.wall / y.wall);
@@ -146,18 +152,23 @@ export async function fileBench({ runs = 5, sizeGiB = 2, dir = process.env.BENCH
   const qemu = spawnSync('qemu-img', ['--version']).status === 0;
   if (!qemu) console.log('\nqemu-img not installed: the qemu-img rows are skipped');
   const cli = `node ${join(process.cwd(), 'bin/vhdx.js')}`;
-  const vhdx = join(dir, 'out.vhdx');
   console.log(`\nFiles in ${dir}: ${sizeGiB} GiB mixed image, ${runs} runs each, alternating${hasTime ? '' : ' (/usr/bin/time missing: no RSS)'}`);
-  pair('raw -> VHDX (dynamic), dense raw input', `${cli} convert ${raw} ${vhdx}`, qemu ? `qemu-img convert -f raw -O vhdx ${raw} ${join(dir, 'q.vhdx')}` : undefined, runs);
-  pair(
-    'raw -> VHDX (dynamic), sparse raw input (qemu-img skips its holes with SEEK_DATA; Node cannot)',
-    `${cli} convert ${sparse} ${join(dir, 's.vhdx')}`,
-    qemu ? `qemu-img convert -f raw -O vhdx ${sparse} ${join(dir, 'qs.vhdx')}` : undefined,
-    runs,
-  );
-  pair('VHDX -> raw', `${cli} convert ${vhdx} ${join(dir, 'back.raw')}`, qemu ? `qemu-img convert -f vhdx -O raw ${vhdx} ${join(dir, 'q.raw')}` : undefined, runs);
-  pair('streaming: cat in.raw | vhdx convert - - --size N > out.vhdx', `cat ${raw} | ${cli} convert - - --size ${size} > ${join(dir, 'piped.vhdx')}`, undefined, Math.max(1, Math.floor(runs / 2)));
-  for (const f of ['out.vhdx', 'q.vhdx', 's.vhdx', 'qs.vhdx', 'back.raw', 'q.raw', 'piped.vhdx']) rmSync(join(dir, f), { force: true });
+  const out = (name) => join(dir, name);
+  // one row: `vhdx convert <input> <ours> [flags]` beside `qemu-img convert <qemuArgs> <input> <theirs>`
+  const row = (title, input, [ours, flags = ''], [qemuArgs, theirs]) =>
+    pair(
+      title,
+      `${cli} convert ${input} ${out(ours)} ${flags}`,
+      qemu ? `qemu-img convert ${qemuArgs} ${input} ${out(theirs)}` : undefined,
+      runs,
+      { ours: out(ours), peer: out(theirs) },
+    );
+  row('raw -> VHDX (dynamic), dense raw input', raw, ['out.vhdx'], ['-f raw -O vhdx', 'q.vhdx']);
+  row('raw -> VHDX (dynamic), sparse raw input (qemu-img skips its holes with SEEK_DATA; Node cannot)', sparse, ['s.vhdx'], ['-f raw -O vhdx', 'qs.vhdx']);
+  row('raw -> VHDX (fixed), dense raw input', raw, ['f.vhdx', '--type fixed'], ['-f raw -O vhdx -o subformat=fixed', 'qf.vhdx']);
+  row('VHDX -> raw', out('out.vhdx'), ['back.raw'], ['-f vhdx -O raw', 'q.raw']);
+  pair('streaming: cat in.raw | vhdx convert - - --size N > out.vhdx', `cat ${raw} | ${cli} convert - - --size ${size} > ${out('piped.vhdx')}`, undefined, Math.max(1, Math.floor(runs / 2)));
+  for (const f of ['out.vhdx', 'q.vhdx', 's.vhdx', 'qs.vhdx', 'f.vhdx', 'qf.vhdx', 'back.raw', 'q.raw', 'piped.vhdx']) rmSync(join(dir, f), { force: true });
   if (dir.startsWith('/dev/shm/')) rmSync(dir, { recursive: true, force: true });
 }
 
