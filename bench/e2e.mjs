@@ -111,7 +111,7 @@ function runCommand(cmd) {
  * Runs `ours` and `peer` alternately. Each command's output file (`outputs`)
  * is deleted, untimed, before it runs, so no run pays for truncating the last.
  */
-function pair(title, ours, peer, runs, outputs = {}) {
+function pair(title, ours, peer, runs, outputs = {}, label = 'vhdx-stream') {
   const a = [];
   const b = [];
   const ratios = [];
@@ -128,10 +128,10 @@ function pair(title, ours, peer, runs, outputs = {}) {
   }
   const fmt = (xs) => `${median(xs.map((x) => x.wall)).toFixed(3)} s, peak RSS ${hasTime ? median(xs.map((x) => x.rssMiB)).toFixed(0) + ' MiB' : 'n/a'}`;
   console.log(`\n${title}`);
-  console.log(`  vhdx-stream   ${fmt(a)}`);
+  console.log(`  ${label.padEnd(13)} ${fmt(a)}`);
   if (peer) {
     console.log(`  qemu-img      ${fmt(b)}`);
-    console.log(`  ratio vhdx-stream / qemu-img: median ${median(ratios).toFixed(2)} (min ${Math.min(...ratios).toFixed(2)}, max ${Math.max(...ratios).toFixed(2)})`);
+    console.log(`  ratio ${label} / qemu-img: median ${median(ratios).toFixed(2)} (min ${Math.min(...ratios).toFixed(2)}, max ${Math.max(...ratios).toFixed(2)})`);
   }
 }
 
@@ -167,8 +167,16 @@ export async function fileBench({ runs = 5, sizeGiB = 2, dir = process.env.BENCH
   row('raw -> VHDX (dynamic), sparse raw input (qemu-img skips its holes with SEEK_DATA; Node cannot)', sparse, ['s.vhdx'], ['-f raw -O vhdx', 'qs.vhdx']);
   row('raw -> VHDX (fixed), dense raw input', raw, ['f.vhdx', '--type fixed'], ['-f raw -O vhdx -o subformat=fixed', 'qf.vhdx']);
   row('VHDX -> raw', out('out.vhdx'), ['back.raw'], ['-f vhdx -O raw', 'q.raw']);
+  pair(
+    'I/O floor: bench/io-floor.mjs (reads, zero checks, writes; no VHDX work) beside qemu-img raw -> VHDX',
+    `node ${join(process.cwd(), 'bench/io-floor.mjs')} ${raw} ${out('floor.out')}`,
+    qemu ? `qemu-img convert -f raw -O vhdx ${raw} ${out('q.vhdx')}` : undefined,
+    runs,
+    { ours: out('floor.out'), peer: out('q.vhdx') },
+    'io-floor',
+  );
   pair('streaming: cat in.raw | vhdx convert - - --size N > out.vhdx', `cat ${raw} | ${cli} convert - - --size ${size} > ${out('piped.vhdx')}`, undefined, Math.max(1, Math.floor(runs / 2)));
-  for (const f of ['out.vhdx', 'q.vhdx', 's.vhdx', 'qs.vhdx', 'f.vhdx', 'qf.vhdx', 'back.raw', 'q.raw', 'piped.vhdx']) rmSync(join(dir, f), { force: true });
+  for (const f of ['out.vhdx', 'q.vhdx', 's.vhdx', 'qs.vhdx', 'f.vhdx', 'qf.vhdx', 'back.raw', 'q.raw', 'piped.vhdx', 'floor.out']) rmSync(join(dir, f), { force: true });
   if (dir.startsWith('/dev/shm/')) rmSync(dir, { recursive: true, force: true });
 }
 
