@@ -15,12 +15,12 @@ import { VhdxEncoderStream } from '../streams/encoder.js';
 import { VhdxWriterStream } from '../streams/writer.js';
 import { isAllZero } from '../wasm/kernels.js';
 import { ready } from '../wasm/instance.js';
+import { WriteBatch } from '../streams/write-batch.js';
 import { convertRawChunksToVhdx, convertRawFileToVhdx, convertVhdxFileToRaw, encodeRawChunks } from './convert.js';
+import { readChunks } from './fd-reader.js';
 import { appendFully, removePartialOutput, writeFully } from './file-io.js';
 import { Progress } from './progress.js';
 import { readableToWeb } from './web-readable.js';
-import { readChunks } from './fd-reader.js';
-import { WriteBatch } from '../streams/write-batch.js';
 
 const HELP = `vhdx — convert raw disk images to VHDX and back
 
@@ -281,21 +281,23 @@ async function convert(inArg: string, outArg: string, flags: ConvertFlags): Prom
       create.logicalSectorSize ??= image.info.logicalSectorSize as 512 | 4096;
       create.physicalSectorSize ??= image.info.physicalSectorSize as 512 | 4096;
     } else if (input.kind === 'path') {
+      if (created) {
+        await convertRawFileToVhdx(input.path, created, { ...create, ...(onProgress ? { onProgress } : {}) });
+        return;
+      }
       rawPath = input.path;
       rawSize = (await stat(input.path)).size;
       rawStream = readableToWeb(createReadStream(input.path, { highWaterMark: 4 * MiB }), 8 * MiB);
-    } else {
-      const f = await fetchStream((input as { url: string }).url);
+    } else if (input.kind === 'url') {
+      const f = await fetchStream(input.url);
       rawStream = f.stream;
       rawSize = f.size;
+    } else {
+      throw new Error('unreachable: raw on stdin is handled above');
     }
     const sector = create.logicalSectorSize ?? 512;
     const virtualSize = create.virtualSize ?? (rawSize === undefined ? undefined : Math.ceil(rawSize / sector) * sector);
 
-    if (created && rawPath) {
-      await convertRawFileToVhdx(rawPath, created, { ...create, ...(onProgress ? { onProgress } : {}) });
-      return;
-    }
     if (created && create.type !== 'fixed') {
       const sink = new VhdxWriterStream(created, { ...create, ...(virtualSize === undefined ? {} : { virtualSize }) });
       await counted(rawStream, virtualSize, onProgress).pipeTo(sink);
