@@ -8,6 +8,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { VhdxEncoderStream, openVhdx } from '../src/index.js';
 import { convertRawChunksToVhdx, encodeRawChunks } from '../src/node/convert.js';
 import { readChunks } from '../src/node/fd-reader.js';
+import { Progress } from '../src/node/progress.js';
 import { WriteBatch } from '../src/streams/write-batch.js';
 import { readableToWeb } from '../src/node/web-readable.js';
 import { chunkedStream, collect, makeRaw } from './helpers/images.js';
@@ -193,5 +194,35 @@ describe('chunk-driven converters (stdin paths of the CLI)', () => {
     const short = join(dir.path, 'short.vhdx');
     await expect(convertRawChunksToVhdx(reusedChunks(raw, 1 << 20), short, { virtualSize: raw.length + 512 })).rejects.toMatchObject({ code: 'TRUNCATED' });
     expect(() => readFileSync(short)).toThrow(); // the partial output was removed
+  });
+});
+
+describe('Progress', () => {
+  const MiB_ = 1024 * 1024;
+  function capture() {
+    const lines: string[] = [];
+    return { lines, out: { write: (t: string) => lines.push(t) } };
+  }
+
+  it('draws a bar with percent and time left when the total is known, the final state always', () => {
+    const { lines, out } = capture();
+    const p = new Progress(out);
+    p.update(4 * MiB_, 48 * MiB_);
+    p.update(5 * MiB_, 48 * MiB_); // within the redraw interval: skipped
+    p.update(48 * MiB_, 48 * MiB_); // final: drawn anyway
+    p.done();
+    expect(lines).toHaveLength(3);
+    expect(lines[0]).toMatch(/^\r\[#{3}\.{27}\]\s+8% 4\/48 MiB \d+ MiB\/s/);
+    expect(lines[1]).toMatch(/100% 48\/48 MiB/);
+    expect(lines[2]).toBe('\n');
+  });
+
+  it('shows bytes and rate only when the total is unknown, and still throttles', () => {
+    const { lines, out } = capture();
+    const p = new Progress(out);
+    for (let i = 1; i <= 50; i++) p.update(i * MiB_, 0);
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(/^\r1 MiB \d+ MiB\/s\s+$/);
+    expect(lines[0]).not.toMatch(/%|\/0/);
   });
 });
