@@ -224,5 +224,7 @@ describe('Progress', () => {
     expect(lines).toHaveLength(1);
     expect(lines[0]).toMatch(/^\r1 MiB \d+ MiB\/s\s+$/);
     expect(lines[0]).not.toMatch(/%|\/0/);
+    p.done(); // the last state is drawn before the line ends
+    expect(lines.slice(1)).toEqual([expect.stringMatching(/^\r50 MiB /), '\n']);
   });
 });

@@ -7,6 +7,7 @@ const REDRAW_MS = 100;
 export class Progress {
   private readonly started = performance.now();
   private last = 0;
+  private skipped: [number, number | undefined] | undefined; // the latest state not drawn yet
 
   constructor(private readonly out: NodeJS.WriteStream | WriteStream | { write(text: string): unknown }) {}
 
@@ -15,7 +16,11 @@ export class Progress {
     const known = total !== undefined && total > 0;
     const now = performance.now();
     // the final state is always drawn; the rest at most every REDRAW_MS
-    if (now - this.last < REDRAW_MS && !(known && done >= total)) return;
+    if (now - this.last < REDRAW_MS && !(known && done >= total)) {
+      this.skipped = [done, total];
+      return;
+    }
+    this.skipped = undefined;
     this.last = now;
     const seconds = (now - this.started) / 1000;
     const rate = seconds > 0 ? done / seconds : 0;
@@ -31,7 +36,12 @@ export class Progress {
     this.out.write(`\r[${bar}] ${(frac * 100).toFixed(0).padStart(3)}% ${mb(done)}/${mb(total)} MiB ${mb(rate)} MiB/s ${eta}   `);
   }
 
+  /** Draws the final state if it was skipped, and ends the line. */
   done(): void {
+    if (this.skipped) {
+      this.last = 0;
+      this.update(...this.skipped);
+    }
     if (this.last > 0) this.out.write('\n');
   }
 }
