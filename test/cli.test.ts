@@ -89,6 +89,19 @@ describe('vhdx command', () => {
     expect(existsSync(join(dir.path, 'nosize.vhdx'))).toBe(false);
   });
 
+  it('a reader that goes away (| head) ends the conversion with one IO line, exit 2, no stack trace', async () => {
+    const vhdxPath = join(dir.path, 'for-epipe.vhdx');
+    expect(vhdx(['convert', rawPath, vhdxPath]).status).toBe(0);
+    const child = spawn(process.execPath, [BIN, 'convert', vhdxPath, '-'], { cwd: dir.path });
+    let stderr = '';
+    child.stderr.on('data', (d) => (stderr += d));
+    child.stdout.once('data', () => child.stdout.destroy()); // read a little, then hang up
+    const status = await new Promise<number | null>((resolve) => child.on('close', resolve));
+    expect(status).toBe(2);
+    oneLineError(stderr, 'IO');
+    expect(stderr).toMatch(/standard output/);
+  });
+
   it('raw on stdin to stdout without --size is a usage error', () => {
     const r = vhdx(['convert', '-', '-'], raw.subarray(0, MiB));
     expect(r.status).toBe(2);

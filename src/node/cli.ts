@@ -160,7 +160,12 @@ function sequentialWriter(write: (data: Uint8Array, position: number) => Promise
  */
 function stdoutWriter(): ReturnType<typeof sequentialWriter> {
   if (fstatSync(1).isFile()) return sequentialWriter((data) => appendFully(1, data));
-  return sequentialWriter((data) => new Promise<void>((resolve, reject) => process.stdout.write(data, (err) => (err ? reject(err) : resolve()))));
+  return sequentialWriter(
+    (data) =>
+      new Promise<void>((resolve, reject) =>
+        process.stdout.write(data, (err) => (err ? reject(asVhdxError(err, 'IO', 'cannot write to standard output')) : resolve())),
+      ),
+  );
 }
 
 function asSink(writer: ReturnType<typeof sequentialWriter>, abort?: () => Promise<void>): WritableStream<Uint8Array> {
@@ -442,6 +447,11 @@ async function check(arg: string, json: boolean): Promise<number> {
 /** Runs the command line; returns the exit code. */
 export async function main(argv: string[]): Promise<number> {
   let debug = argv.includes('--debug');
+  // A reader that goes away (`| head`) makes stdout emit EPIPE as an 'error'
+  // event, which would crash the process with a stack trace. The write that
+  // hit it rejects on its own (a conversion then ends with one IO line);
+  // output of info/check that nobody reads is simply dropped.
+  process.stdout.on('error', () => {});
   try {
     const { values, positionals } = parseArgs({
       args: argv,
