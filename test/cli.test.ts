@@ -2,7 +2,7 @@
 // exit codes, one-line errors and removal of partial output.
 import { spawn, spawnSync } from 'node:child_process';
 import { createServer, type Server } from 'node:http';
-import { closeSync, existsSync, openSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -188,6 +188,30 @@ describe('vhdx command', () => {
     const piped = vhdx(['convert', '-', out], readFileSync(cut));
     expect(piped.status).toBe(1);
     expect(existsSync(out)).toBe(false);
+  });
+
+  it('a failed conversion leaves an existing output file as it was, and no temporary file behind', () => {
+    const cut = join(dir.path, 'cut2.vhdx');
+    const good = join(dir.path, 't2.vhdx');
+    expect(vhdx(['convert', rawPath, good]).status).toBe(0);
+    writeFileSync(cut, readFileSync(good).subarray(0, 6 * MiB));
+    const precious = join(dir.path, 'precious.raw');
+    writeFileSync(precious, 'keep me');
+    for (const args of [[cut, precious], ['-', precious]]) {
+      const r = vhdx(['convert', ...args], args[0] === '-' ? readFileSync(cut) : undefined);
+      expect(r.status).toBe(1);
+      expect(readFileSync(precious, 'utf8')).toBe('keep me');
+    }
+    expect(readdirSync(dir.path).filter((f) => f.includes('.partial-'))).toEqual([]);
+  });
+
+  it('converts a file onto itself safely: the whole input is read before it is replaced', () => {
+    const f = join(dir.path, 'inplace.vhdx');
+    expect(vhdx(['convert', rawPath, f, '--block-size', '1M']).status).toBe(0);
+    const r = vhdx(['convert', f, f, '--to', 'vhdx', '--block-size', '4M']);
+    expect(r.status, r.stderr).toBe(0);
+    expect(JSON.parse(String(vhdx(['info', f, '--json']).stdout)).blockSize).toBe(4 * MiB);
+    expect(sha256(vhdx(['convert', f, '-']).stdout)).toBe(sha256(raw));
   });
 });
 

@@ -1,10 +1,10 @@
 // VhdxWriterStream (positional, sparse) and the Node file-to-file helper.
-import { readFileSync, writeFileSync, existsSync, statSync } from 'node:fs';
+import { readFileSync, writeFileSync, existsSync, statSync, symlinkSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { VhdxEncoderStream, VhdxWriterStream, VhdxError, format, openVhdx } from '../src/index.js';
-import { convertRawFileToVhdx } from '../src/node/index.js';
+import { convertRawFileToVhdx, convertVhdxFileToRaw } from '../src/node/index.js';
 import { blockPatternRaw, chunkedStream, makeRaw } from './helpers/images.js';
 import { describeWith, pyvhdiRead, run, sevenZipSha256, sha256, tempDir } from './helpers/tools.js';
 import { storedBlocks } from './helpers/vhdx-inspect.js';
@@ -234,6 +234,22 @@ describeWith(['qemu-img', '7zz', 'pyvhdi'], 'positional writer and Node file pat
     expect(run('qemu-img', ['compare', '-f', 'vhdx', '-F', 'raw', out, rawPath]).status).toBe(0);
     expect(sevenZipSha256(out).sha256).toBe(sha256(raw));
     expect(pyvhdiRead(out).sha256).toBe(sha256(raw));
+  });
+
+  it('convertRawFileToVhdx and convertVhdxFileToRaw refuse an output that is the input, and leave it intact', async () => {
+    const rawPath = join(dir.path, 'self.raw');
+    const raw = makeRaw(2 * MiB, 'mixed', 8);
+    writeFileSync(rawPath, raw);
+    await expect(convertRawFileToVhdx(rawPath, rawPath)).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+    const link = join(dir.path, 'self-link.raw');
+    symlinkSync(rawPath, link);
+    await expect(convertRawFileToVhdx(link, rawPath)).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+    expect(Buffer.compare(readFileSync(rawPath), raw)).toBe(0);
+    const vhdxPath = join(dir.path, 'self.vhdx');
+    await convertRawFileToVhdx(rawPath, vhdxPath);
+    const before = readFileSync(vhdxPath);
+    await expect(convertVhdxFileToRaw(vhdxPath, vhdxPath)).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+    expect(Buffer.compare(readFileSync(vhdxPath), before)).toBe(0);
   });
 
   it('convertRawFileToVhdx removes its partial output on failure', async () => {

@@ -18,7 +18,8 @@ import { ready } from '../wasm/instance.js';
 import { WriteBatch } from '../streams/write-batch.js';
 import { convertRawChunksToVhdx, convertRawFileToVhdx, convertVhdxFileToRaw, encodeRawChunks } from './convert.js';
 import { readChunks } from './fd-reader.js';
-import { appendFully, removePartialOutput, writeFully } from './file-io.js';
+import { appendFully, writeFully } from './file-io.js';
+import { prepareOutput } from './output.js';
 import { Progress } from './progress.js';
 import { readableToWeb } from './web-readable.js';
 
@@ -217,11 +218,12 @@ interface ConvertFlags extends VhdxCreateOptions {
 
 async function convert(inArg: string, outArg: string, flags: ConvertFlags): Promise<void> {
   const input = classify(inArg);
-  const toStdout = outArg === '-';
-  const created = toStdout ? undefined : outArg;
+  const output = outArg === '-' ? undefined : await prepareOutput(outArg);
+  const created = output?.path;
   const progress = flags.progress ? new Progress(process.stderr) : undefined;
   const onProgress = progress ? (d: number, t: number) => progress.update(d, t) : undefined;
   const images: VhdxImage[] = []; // closed at the end, whatever happens
+  let failed = false;
   const openImage = async (source: Parameters<typeof openVhdx>[0]) => {
     const image = await openVhdx(source);
     images.push(image);
@@ -317,11 +319,20 @@ async function convert(inArg: string, outArg: string, flags: ConvertFlags): Prom
       .pipeThrough(encoder)
       .pipeTo(created ? fileSink(created) : stdoutSink());
   } catch (err) {
-    if (created) await removePartialOutput(created);
+    failed = true;
+    await output?.discard();
     throw err;
   } finally {
     for (const image of images) await image.close().catch(() => {});
     progress?.done();
+    if (!failed) {
+      try {
+        await output?.commit();
+      } catch (err) {
+        await output?.discard();
+        throw asVhdxError(err, 'IO', `cannot put ${outArg} in place`);
+      }
+    }
   }
 }
 

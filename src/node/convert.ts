@@ -7,7 +7,7 @@ import { SparseAllocator, type SparseSummary } from '../layout/sparse.js';
 import type { VhdxWriterOptions } from '../streams/writer.js';
 import { encoderTransformer, planEncoder, type VhdxEncoderOptions } from '../streams/encoder.js';
 import { ready } from '../wasm/instance.js';
-import { readFully, removePartialOutput, writeFully } from './file-io.js';
+import { readFully, refuseSameFile, removePartialOutput, writeFully } from './file-io.js';
 import { pipeline, sequentialChunks } from './pipeline.js';
 import { isAllZero } from '../wasm/kernels.js';
 
@@ -105,6 +105,7 @@ export async function convertRawFileToVhdx(input: string, output: string, option
   const virtualSize = options.virtualSize ?? Math.ceil(size / (options.logicalSectorSize ?? 512)) * (options.logicalSectorSize ?? 512);
   if (size > virtualSize) throw new VhdxError('INVALID_ARGUMENT', `${input} is ${size} bytes, larger than virtualSize ${virtualSize}`);
   const opts = resolveCreateOptions({ ...options, type: options.type ?? 'dynamic', virtualSize }, true);
+  await refuseSameFile(input, output);
   const allocator = new SparseAllocator(opts, true); // the output is created fresh
   const chunkSize = Math.min(options.chunkSize ?? 4 * MiB, opts.blockSize);
   return withFiles(input, output, async (inp, out) => {
@@ -218,6 +219,7 @@ export async function convertVhdxFileToRaw(
   options: { onProgress?(done: number, total: number): void; chunkSize?: number } & import('../image/limits.js').ReadLimits = {},
 ): Promise<{ virtualSize: number; bytesWritten: number }> {
   const { openVhdx } = await import('../image/image.js');
+  await refuseSameFile(input, output);
   const image = await openVhdx(input, options);
   const chunkSize = options.chunkSize ?? 4 * MiB;
   try {

@@ -2,6 +2,7 @@
 // range is done (the OS may transfer less than asked in one call).
 import { write } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
+import { VhdxError } from '../errors.js';
 
 /** Reads into `target` from `position`; returns fewer bytes only at end of file. */
 export async function readFully(fh: FileHandle, target: Uint8Array, position: number): Promise<number> {
@@ -28,6 +29,18 @@ export async function appendFully(fd: number, data: Uint8Array): Promise<void> {
     done += await new Promise<number>((resolve, reject) =>
       write(fd, data, done, data.length - done, null, (err, n) => (err ? reject(err) : resolve(n))),
     );
+  }
+}
+
+/**
+ * Refuses an output that is the input itself (the same file under any name):
+ * creating the output truncates it, and the input would be lost.
+ */
+export async function refuseSameFile(input: string, output: string): Promise<void> {
+  const { stat } = await import('node:fs/promises');
+  const [a, b] = await Promise.all([stat(input).catch(() => undefined), stat(output).catch(() => undefined)]);
+  if (a && b && a.dev === b.dev && a.ino === b.ino) {
+    throw new VhdxError('INVALID_ARGUMENT', `the output ${output} is the input file ${input}; converting in place would destroy it`);
   }
 }
 

@@ -1,0 +1,30 @@
+// Where a CLI conversion writes. A regular file (or a new one) is written
+// under a temporary name beside it and renamed over it only once complete:
+// a failed or interrupted run leaves the old file as it was (or nothing),
+// and converting a file onto itself reads the whole input before replacing
+// it. Devices, FIFOs and symlinks are written in place, and never removed.
+import { randomBytes } from 'node:crypto';
+import { lstat, rename, rm } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+
+export interface OutputFile {
+  /** The path to write to. */
+  readonly path: string;
+  /** Puts the written file in place. */
+  commit(): Promise<void>;
+  /** Removes what was written (only a temporary file of ours). */
+  discard(): Promise<void>;
+}
+
+export async function prepareOutput(path: string): Promise<OutputFile> {
+  const existing = await lstat(path).catch(() => undefined);
+  if (existing && !existing.isFile()) {
+    return { path, commit: async () => {}, discard: async () => {} };
+  }
+  const temp = join(dirname(path), `.${basename(path)}.partial-${randomBytes(4).toString('hex')}`);
+  return {
+    path: temp,
+    commit: () => rename(temp, path),
+    discard: () => rm(temp, { force: true }),
+  };
+}
