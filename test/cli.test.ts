@@ -205,6 +205,21 @@ describe('vhdx command', () => {
     expect(readdirSync(dir.path).filter((f) => f.includes('.partial-'))).toEqual([]);
   });
 
+  it.each(['SIGINT', 'SIGTERM'] as const)('%s during a conversion: the process dies of it, the temporary output is removed, an existing output kept', async (signal) => {
+    const out = join(dir.path, `kept-${signal}.vhdx`);
+    writeFileSync(out, 'old contents');
+    // stdin fed slowly, so the conversion is surely running when the signal comes
+    const child = spawn(process.execPath, [BIN, 'convert', '-', out], { cwd: dir.path, stdio: ['pipe', 'ignore', 'pipe'] });
+    child.stdin.write(makeRaw(8 * MiB, 'data', 3)); // and then nothing: a silent writer
+    await new Promise((r) => setTimeout(r, 500));
+    expect(readdirSync(dir.path).some((f) => f.startsWith(`.kept-${signal}.vhdx.partial-`))).toBe(true);
+    child.kill(signal);
+    const ended = await new Promise<[number | null, string | null]>((resolve) => child.on('close', (c, s) => resolve([c, s])));
+    expect(ended).toEqual([null, signal]);
+    expect(readdirSync(dir.path).filter((f) => f.includes('.partial-'))).toEqual([]);
+    expect(readFileSync(out, 'utf8')).toBe('old contents');
+  });
+
   it('converts a file onto itself safely: the whole input is read before it is replaced', () => {
     const f = join(dir.path, 'inplace.vhdx');
     expect(vhdx(['convert', rawPath, f, '--block-size', '1M']).status).toBe(0);

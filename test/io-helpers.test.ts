@@ -114,16 +114,21 @@ describe('readableToWeb', () => {
 });
 
 describe('readChunks', () => {
-  it('reads a pipe to its end in full chunks, reusing two buffers', () => {
-    const data = pseudoRandomBytes(5 * 65536 + 123, 9);
-    const path = join(dir.path, 'piped.bin');
+  // stdin of a child is a pipe that dd fills; the child reads it with
+  // readChunks, quickly or with a pause per chunk (so the socket must stop
+  // with both buffers taken and resume through the spare buffer)
+  it.each([0, 15])('reads a pipe to its end in full chunks through two buffers (consumer pause %i ms)', (pauseMs) => {
+    const data = pseudoRandomBytes(9 * 65536 + 123, 9);
+    const path = join(dir.path, `piped-${pauseMs}.bin`);
     writeFileSync(path, data);
-    // stdin of a child is a pipe that dd fills 4 KiB at a time
     const script = `
       import { createHash } from 'node:crypto';
       import { readChunks } from './dist/node/fd-reader.js';
       const hash = createHash('sha256'); const lengths = []; const buffers = new Set();
-      for await (const c of readChunks(0, 65536)) { hash.update(c); lengths.push(c.length); buffers.add(c.buffer); }
+      for await (const c of readChunks(0, 65536)) {
+        hash.update(c); lengths.push(c.length); buffers.add(c.buffer);
+        if (${pauseMs}) await new Promise((r) => setTimeout(r, ${pauseMs}));
+      }
       console.log(JSON.stringify({ lengths, buffers: buffers.size, sha256: hash.digest('hex') }));`;
     const r = spawnSync('sh', ['-c', `dd if=${path} bs=4096 status=none | "${process.execPath}" --input-type=module -e "$SCRIPT"`], {
       encoding: 'utf8',
@@ -131,7 +136,7 @@ describe('readChunks', () => {
       env: { ...process.env, SCRIPT: script },
     });
     expect(r.stderr).toBe('');
-    expect(JSON.parse(r.stdout)).toEqual({ lengths: [65536, 65536, 65536, 65536, 65536, 123], buffers: 2, sha256: sha256(data) });
+    expect(JSON.parse(r.stdout)).toEqual({ lengths: [...Array(9).fill(65536), 123], buffers: 2, sha256: sha256(data) });
   });
 
   it('yields nothing for empty input and stops cleanly when abandoned', async () => {

@@ -220,6 +220,16 @@ async function convert(inArg: string, outArg: string, flags: ConvertFlags): Prom
   const input = classify(inArg);
   const output = outArg === '-' ? undefined : await prepareOutput(outArg);
   const created = output?.path;
+  // Ctrl-C or a kill: drop the temporary output, then die of the same
+  // signal (what shells and callers expect from an interrupted command)
+  const onSignal = (signal: NodeJS.Signals) => {
+    output?.discardSync();
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    process.kill(process.pid, signal);
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
   const progress = flags.progress ? new Progress(process.stderr) : undefined;
   const onProgress = progress ? (d: number, t: number) => progress.update(d, t) : undefined;
   const images: VhdxImage[] = []; // closed at the end, whatever happens
@@ -323,6 +333,8 @@ async function convert(inArg: string, outArg: string, flags: ConvertFlags): Prom
     await output?.discard();
     throw err;
   } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
     for (const image of images) await image.close().catch(() => {});
     progress?.done();
     if (!failed) {

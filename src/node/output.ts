@@ -4,6 +4,7 @@
 // and converting a file onto itself reads the whole input before replacing
 // it. Devices, FIFOs and symlinks are written in place, and never removed.
 import { randomBytes } from 'node:crypto';
+import { rmSync } from 'node:fs';
 import { lstat, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 
@@ -14,17 +15,20 @@ export interface OutputFile {
   commit(): Promise<void>;
   /** Removes what was written (only a temporary file of ours). */
   discard(): Promise<void>;
+  /** The same, synchronously: for a signal handler about to exit. */
+  discardSync(): void;
 }
 
 export async function prepareOutput(path: string): Promise<OutputFile> {
   const existing = await lstat(path).catch(() => undefined);
   if (existing && !existing.isFile()) {
-    return { path, commit: async () => {}, discard: async () => {} };
+    return { path, commit: async () => {}, discard: async () => {}, discardSync: () => {} };
   }
   const temp = join(dirname(path), `.${basename(path)}.partial-${randomBytes(4).toString('hex')}`);
   return {
     path: temp,
     commit: () => rename(temp, path),
     discard: () => rm(temp, { force: true }),
+    discardSync: () => rmSync(temp, { force: true }),
   };
 }
