@@ -174,9 +174,11 @@ describe('the command line with a full or unwritable disk', () => {
   });
 
   it('an unwritable output path: exit 2', () => {
-    const r = cli(['convert', rawPath, join(dir.path, 'no', 'such', 'dir', 'x.vhdx')]);
+    const target = join(dir.path, 'no', 'such', 'dir', 'x.vhdx');
+    const r = cli(['convert', rawPath, target]);
     expect(r.status).toBe(2);
     expect(r.stderr).toMatch(/^vhdx: error\[IO\]: /);
+    expect(r.stderr).toContain(`cannot create ${target}:`); // the user's path, not a temporary name
   });
 
   it('a filesystem that fills up: exit 2 and the partial output is removed', () => {

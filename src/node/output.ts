@@ -5,8 +5,9 @@
 // it. Devices, FIFOs and symlinks are written in place, and never removed.
 import { randomBytes } from 'node:crypto';
 import { rmSync } from 'node:fs';
-import { lstat, rename, rm } from 'node:fs/promises';
+import { access, constants, lstat, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
+import { asVhdxError } from '../errors.js';
 
 export interface OutputFile {
   /** The path to write to. */
@@ -24,6 +25,10 @@ export async function prepareOutput(path: string): Promise<OutputFile> {
   if (existing && !existing.isFile()) {
     return { path, commit: async () => {}, discard: async () => {}, discardSync: () => {} };
   }
+  // checked here so that an error names the user's path, not the temporary one
+  await access(dirname(path), constants.W_OK).catch((err) => {
+    throw asVhdxError(err, 'IO', `cannot create ${path}`);
+  });
   const temp = join(dirname(path), `.${basename(path)}.partial-${randomBytes(4).toString('hex')}`);
   return {
     path: temp,
