@@ -1,16 +1,14 @@
-// The Node I/O helpers: write batching, the zero-copy Readable adapter, the
-// pooled descriptor reader, and the chunk-driven converters built on them.
+// The Node I/O helpers: write batching, the pooled descriptor reader, the
+// chunk-driven converters built on them, and the progress line.
 import { spawnSync } from 'node:child_process';
 import { closeSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { PassThrough, Readable } from 'node:stream';
 import { afterAll, describe, expect, it } from 'vitest';
 import { VhdxEncoderStream, openVhdx } from '../src/index.js';
 import { convertRawChunksToVhdx, encodeRawChunks } from '../src/node/convert.js';
 import { readChunks } from '../src/node/fd-reader.js';
 import { Progress } from '../src/node/progress.js';
 import { WriteBatch } from '../src/streams/write-batch.js';
-import { readableToWeb } from '../src/node/web-readable.js';
 import { chunkedStream, collect, makeRaw } from './helpers/images.js';
 import { pseudoRandomBytes } from './helpers/reference.js';
 import { sha256, tempDir } from './helpers/tools.js';
@@ -65,51 +63,6 @@ describe('WriteBatch', () => {
     await batch.flush();
     expect(Buffer.compare(rec.file, want)).toBe(0);
     expect(rec.sizes).toEqual([4000, 40500, 30000, 1 << 16, 7, 1]);
-  });
-});
-
-describe('readableToWeb', () => {
-  it('hands on chunks that own their memory and copies views into a shared pool', async () => {
-    const owned = new Uint8Array(new ArrayBuffer(64));
-    owned.fill(1);
-    const pooled = Buffer.from('pooled bytes'); // a view into Node's Buffer pool
-    const reader = readableToWeb(Readable.from([owned, pooled], { objectMode: false })).getReader();
-    const first = await reader.read();
-    const second = await reader.read();
-    expect(first.value!.buffer).toBe(owned.buffer); // the same memory, not a copy
-    expect(second.value).not.toBe(pooled);
-    expect(second.value!.buffer).not.toBe(pooled.buffer);
-    expect(Buffer.from(second.value!).toString()).toBe('pooled bytes');
-    expect((await reader.read()).done).toBe(true);
-  });
-
-  it('pauses the source at the high-water mark and resumes as it is read', async () => {
-    const source = new PassThrough();
-    const stream = readableToWeb(source, 4096);
-    for (let i = 0; i < 8; i++) source.write(new Uint8Array(new ArrayBuffer(1024)));
-    await new Promise((r) => setTimeout(r, 20));
-    expect(source.isPaused()).toBe(true);
-    const reader = stream.getReader();
-    let total = 0;
-    source.end();
-    for (;;) {
-      const { value, done } = await reader.read();
-      if (done) break;
-      total += value.length;
-    }
-    expect(total).toBe(8 * 1024);
-  });
-
-  it('passes a source error on, and cancelling destroys the source', async () => {
-    const failing = new PassThrough();
-    const reader = readableToWeb(failing).getReader();
-    failing.destroy(new Error('disk gone'));
-    await expect(reader.read()).rejects.toThrow('disk gone');
-
-    const source = new PassThrough();
-    const r2 = readableToWeb(source).getReader();
-    await r2.cancel();
-    expect(source.destroyed).toBe(true);
   });
 });
 

@@ -1,5 +1,5 @@
 // The `vhdx` command line: convert, info, check.
-import { createReadStream, fstatSync } from 'node:fs';
+import { fstatSync } from 'node:fs';
 import { open, stat } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { VhdxError, asVhdxError, type VhdxErrorCode } from '../errors.js';
@@ -21,7 +21,6 @@ import { readChunks } from './fd-reader.js';
 import { appendFully, writeFully } from './file-io.js';
 import { prepareOutput } from './output.js';
 import { Progress } from './progress.js';
-import { readableToWeb } from './web-readable.js';
 
 const HELP = `vhdx — convert raw disk images to VHDX and back
 
@@ -289,7 +288,6 @@ async function convert(inArg: string, outArg: string, flags: ConvertFlags): Prom
     // to VHDX: the raw source is a file, a URL, or a VHDX's disk
     let rawStream: ReadableStream<Uint8Array>;
     let rawSize: number | undefined;
-    let rawPath: string | undefined;
     if (isVhdx) {
       const image = await openImage(input.kind === 'url' ? input.url : input.kind === 'path' ? input.path : await bufferAll(copiedStream(stdin!.chunks)));
       rawStream = image.stream();
@@ -302,9 +300,8 @@ async function convert(inArg: string, outArg: string, flags: ConvertFlags): Prom
         await convertRawFileToVhdx(input.path, created, { ...create, ...(onProgress ? { onProgress } : {}) });
         return;
       }
-      rawPath = input.path;
-      rawSize = (await stat(input.path)).size;
-      rawStream = readableToWeb(createReadStream(input.path, { highWaterMark: 4 * MiB }), 8 * MiB);
+      await rawFileToStdout(input.path, create, onProgress);
+      return;
     } else if (input.kind === 'url') {
       const f = await fetchStream(input.url);
       rawStream = f.stream;
@@ -321,9 +318,7 @@ async function convert(inArg: string, outArg: string, flags: ConvertFlags): Prom
       return;
     }
     if (virtualSize === undefined) throw new UsageError('--size is needed: the input size cannot be known up front');
-    const allocationMap =
-      create.type !== 'fixed' && rawPath ? await scanAllocation(rawPath, create.blockSize ? { blockSize: create.blockSize } : {}) : undefined;
-    const encoder = new VhdxEncoderStream({ ...create, virtualSize, ...(allocationMap ? { allocationMap } : {}) });
+    const encoder = new VhdxEncoderStream({ ...create, virtualSize });
     const padded = rawSize !== undefined && rawSize < virtualSize && create.virtualSize === undefined ? padTo(rawStream, virtualSize - rawSize) : rawStream;
     await counted(padded, virtualSize, onProgress)
       .pipeThrough(encoder)
@@ -346,6 +341,33 @@ async function convert(inArg: string, outArg: string, flags: ConvertFlags): Prom
       }
     }
   }
+}
+
+/**
+ * A raw file as a VHDX on stdout: scanned first, so that a dynamic disk
+ * leaves its all-zero blocks out, then read into reused buffers.
+ */
+async function rawFileToStdout(path: string, create: VhdxCreateOptions, onProgress?: (d: number, t: number) => void): Promise<void> {
+  const size = (await stat(path)).size;
+  const sector = create.logicalSectorSize ?? 512;
+  const virtualSize = create.virtualSize ?? Math.ceil(size / sector) * sector;
+  const allocationMap = create.type !== 'fixed' ? await scanAllocation(path, create.blockSize ? { blockSize: create.blockSize } : {}) : undefined;
+  // a file that is not a whole number of sectors ends in zeros, unless --size asked for more
+  const tail = create.virtualSize === undefined ? virtualSize - size : 0;
+  const fh = await open(path, 'r');
+  try {
+    const out = stdoutWriter();
+    const options = { ...create, virtualSize, ...(allocationMap ? { allocationMap } : {}) };
+    await encodeRawChunks(withZeroTail(readChunks(fh.fd), tail), options, out.write, onProgress);
+    await out.end();
+  } finally {
+    await fh.close();
+  }
+}
+
+async function* withZeroTail(chunks: AsyncIterable<Uint8Array>, zeros: number): AsyncGenerator<Uint8Array, void, undefined> {
+  yield* chunks;
+  if (zeros > 0) yield new Uint8Array(zeros);
 }
 
 async function bufferAll(stream: ReadableStream<Uint8Array>): Promise<Uint8Array> {
