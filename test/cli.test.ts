@@ -102,6 +102,21 @@ describe('vhdx command', () => {
     expect(stderr).toMatch(/standard output/);
   });
 
+  it('a raw file that is not a whole number of sectors converts to stdout, dynamic and fixed', () => {
+    const odd = join(dir.path, 'odd.raw');
+    writeFileSync(odd, raw.subarray(0, 5 * MiB + 1000));
+    for (const type of ['dynamic', 'fixed']) {
+      const r = vhdx(['convert', odd, '-', '--type', type, '--block-size', '1M']);
+      expect(r.status, r.stderr).toBe(0);
+      const out = join(dir.path, `odd-${type}.vhdx`);
+      writeFileSync(out, r.stdout);
+      const back = vhdx(['convert', out, '-']).stdout;
+      expect(back.length).toBe(5 * MiB + 1024);
+      expect(sha256(back.subarray(0, 5 * MiB + 1000))).toBe(sha256(raw.subarray(0, 5 * MiB + 1000)));
+      expect(back.subarray(5 * MiB + 1000).every((b) => b === 0)).toBe(true);
+    }
+  });
+
   it('raw on stdin to stdout without --size is a usage error', () => {
     const r = vhdx(['convert', '-', '-'], raw.subarray(0, MiB));
     expect(r.status).toBe(2);

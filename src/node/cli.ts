@@ -351,9 +351,11 @@ async function rawFileToStdout(path: string, create: VhdxCreateOptions, onProgre
   const size = (await stat(path)).size;
   const sector = create.logicalSectorSize ?? 512;
   const virtualSize = create.virtualSize ?? Math.ceil(size / sector) * sector;
-  const allocationMap = create.type !== 'fixed' ? await scanAllocation(path, create.blockSize ? { blockSize: create.blockSize } : {}) : undefined;
   // a file that is not a whole number of sectors ends in zeros, unless --size asked for more
   const tail = create.virtualSize === undefined ? virtualSize - size : 0;
+  const scanned = create.type !== 'fixed' ? await scanAllocation(path, create.blockSize ? { blockSize: create.blockSize } : {}) : undefined;
+  // the map describes the file; those zeros never change which blocks hold data
+  const allocationMap = scanned && { ...scanned, virtualSize: scanned.virtualSize + tail };
   const fh = await open(path, 'r');
   try {
     const out = stdoutWriter();
