@@ -13,8 +13,8 @@ export type { VhdxEncoderOptions, EncoderLayoutInfo } from './streams/encoder.js
 export { VhdxWriterStream } from './streams/writer.js';
 export type { VhdxWriterOptions, VhdxWriteSummary } from './streams/writer.js';
 export type { PositionalTarget, TargetInput, SyncAccessHandleLike } from './streams/targets.js';
-export { scanAllocation } from './layout/allocation.js';
-export type { AllocationMap, ScanOptions } from './layout/allocation.js';
+export { scanAllocation } from './sources/scan.js';
+export type { AllocationMap, ScanOptions } from './sources/scan.js';
 export type { VhdxCreateOptions } from './layout/options.js';
 
 export { VhdxDecoderStream } from './streams/decoder.js';

@@ -4,7 +4,7 @@ import { MiB } from '../format/bytes.js';
 import { BlockState } from '../format/bat.js';
 import { openSource, type HttpSourceOptions } from '../sources/index.js';
 import type { RandomAccessSource, SourceInput } from '../sources/types.js';
-import { ReadableStreamImpl, byteStrategy } from '../streams/web.js';
+import { ReadableStreamImpl, byteStrategy } from '../runtime/web-streams.js';
 import { ready } from '../wasm/instance.js';
 import { resolveLimits, type ReadLimits } from './limits.js';
 import { loadImage, type ImageModel } from './load.js';

@@ -29,11 +29,11 @@ export async function openSource(input: SourceInput, http: HttpSourceOptions = {
     return httpSource(String(input), http);
   }
   if (typeof input === 'string') {
-    const { pathSource } = await import('./node-file.js');
+    const { pathSource } = await import('../node/file-source.js');
     return pathSource(input);
   }
   if (isFileHandle(input)) {
-    const { fileHandleSource } = await import('./node-file.js');
+    const { fileHandleSource } = await import('../node/file-source.js');
     return fileHandleSource(input, false);
   }
   if (isRandomAccessSource(input)) return input;

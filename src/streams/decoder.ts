@@ -17,7 +17,7 @@ import type { VhdxInfo } from '../image/types.js';
 import { applyOverlay, overlayTouches } from '../image/log-replay.js';
 import { parseHeaderSectionRegions } from '../image/regions.js';
 import { ready } from '../wasm/instance.js';
-import { ReadableStreamImpl, WritableStreamImpl, asBytes, byteStrategy } from './web.js';
+import { ReadableStreamImpl, WritableStreamImpl, asBytes, byteStrategy } from '../runtime/web-streams.js';
 
 /** Options of {@link VhdxDecoderStream}. */
 export interface VhdxDecoderOptions extends ReadLimits {

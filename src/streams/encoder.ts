@@ -2,12 +2,12 @@
 // payload (headers, metadata, BAT) is known from the options, so it goes out
 // first; payload chunks then pass through untouched.
 import { VhdxError } from '../errors.js';
-import type { AllocationMap } from '../layout/allocation.js';
+import type { AllocationMap } from '../sources/scan.js';
 import { resolveCreateOptions, type VhdxCreateOptions } from '../layout/options.js';
 import { buildPrefix, planLayout, sequentialOffsets, type Layout } from '../layout/plan.js';
 import { isAllZero } from '../wasm/kernels.js';
 import { ready } from '../wasm/instance.js';
-import { TransformStreamImpl, asBytes, byteStrategy } from './web.js';
+import { TransformStreamImpl, asBytes, byteStrategy } from '../runtime/web-streams.js';
 
 /** Options of {@link VhdxEncoderStream}. */
 export interface VhdxEncoderOptions extends VhdxCreateOptions {

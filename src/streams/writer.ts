@@ -8,7 +8,7 @@ import { resolveCreateOptions, type VhdxCreateOptions } from '../layout/options.
 import { SparseAllocator, type SparseSummary } from '../layout/sparse.js';
 import { ready } from '../wasm/instance.js';
 import { openTarget, type OpenTarget, type TargetInput } from './targets.js';
-import { WritableStreamImpl, asBytes, byteStrategy } from './web.js';
+import { WritableStreamImpl, asBytes, byteStrategy } from '../runtime/web-streams.js';
 import { WriteBatch } from './write-batch.js';
 
 /** Options of {@link VhdxWriterStream}: as for creation, but `virtualSize` may be omitted. */

@@ -3,11 +3,11 @@
 // it comes from a pre-scan of a re-readable source.
 import { VhdxError } from '../errors.js';
 import { MiB } from '../format/bytes.js';
-import { openSource } from '../sources/index.js';
-import type { SourceInput } from '../sources/types.js';
+import { openSource } from './index.js';
+import type { SourceInput } from './types.js';
 import { isAllZero } from '../wasm/kernels.js';
 import { ready } from '../wasm/instance.js';
-import { defaultBlockSize } from './options.js';
+import { defaultBlockSize } from '../layout/options.js';
 
 /** Per-block allocation of a raw disk. */
 export interface AllocationMap {

@@ -7,7 +7,7 @@ import { MiB } from '../format/bytes.js';
 import { hasVhdxSignature } from '../format/identifier.js';
 import { checkVhdx, openVhdx, type VhdxImage } from '../image/image.js';
 import type { VhdxInfo } from '../image/types.js';
-import { scanAllocation } from '../layout/allocation.js';
+import { scanAllocation } from '../sources/scan.js';
 import type { VhdxCreateOptions } from '../layout/options.js';
 import { openSource } from '../sources/index.js';
 import { VhdxDecoderStream } from '../streams/decoder.js';
@@ -16,11 +16,11 @@ import { VhdxWriterStream } from '../streams/writer.js';
 import { isAllZero } from '../wasm/kernels.js';
 import { ready } from '../wasm/instance.js';
 import { WriteBatch } from '../streams/write-batch.js';
-import { convertRawChunksToVhdx, convertRawFileToVhdx, convertVhdxFileToRaw, encodeRawChunks } from './convert.js';
-import { readChunks } from './fd-reader.js';
-import { appendFully, writeFully } from './file-io.js';
-import { prepareOutput } from './output.js';
-import { Progress } from './progress.js';
+import { convertRawChunksToVhdx, convertRawFileToVhdx, convertVhdxFileToRaw, encodeRawChunks } from '../node/convert.js';
+import { readChunks } from '../node/fd-reader.js';
+import { appendFully, writeFully } from '../node/file-io.js';
+import { prepareOutput } from '../node/output.js';
+import { Progress } from '../node/progress.js';
 
 const HELP = `vhdx — convert raw disk images to VHDX and back
 

@@ -2,8 +2,8 @@
 import type { FileHandle } from 'node:fs/promises';
 import { open } from 'node:fs/promises';
 import { asVhdxError } from '../errors.js';
-import { readFully } from '../node/file-io.js';
-import type { RandomAccessSource } from './types.js';
+import { readFully } from './file-io.js';
+import type { RandomAccessSource } from '../sources/types.js';
 
 export async function fileHandleSource(fh: FileHandle, ownsHandle: boolean): Promise<RandomAccessSource> {
   const { size } = await fh.stat();
