@@ -1,29 +1,161 @@
 /**
- * What went wrong, as a stable string a caller can switch on.
+ * What went wrong, as a stable string a caller can switch on. Each
+ * {@link VhdxErrorReason} belongs to exactly one code.
  *
  * - `NOT_VHDX`: the input does not start with a VHDX file identifier.
  * - `BAD_CHECKSUM`: a structure's CRC-32C does not match.
  * - `CORRUPT`: a field holds a value the format does not allow.
- * - `UNSUPPORTED`: valid VHDX that this library cannot handle (yet).
+ * - `UNSUPPORTED`: valid VHDX (or a valid request) that this library cannot handle (yet).
  * - `TRUNCATED`: the input ended before a structure or block it needs.
  * - `LIMIT_EXCEEDED`: the input would need more memory than the options allow.
  * - `INVALID_ARGUMENT`: a caller-supplied option or argument is wrong.
  * - `IO`: reading the source or writing the target failed.
  */
-export type VhdxErrorCode =
-  | 'NOT_VHDX'
-  | 'BAD_CHECKSUM'
-  | 'CORRUPT'
-  | 'UNSUPPORTED'
-  | 'TRUNCATED'
-  | 'LIMIT_EXCEEDED'
-  | 'INVALID_ARGUMENT'
-  | 'IO';
+export type VhdxErrorCode = 'NOT_VHDX' | 'BAD_CHECKSUM' | 'CORRUPT' | 'UNSUPPORTED' | 'TRUNCATED' | 'LIMIT_EXCEEDED' | 'INVALID_ARGUMENT' | 'IO';
+
+/**
+ * Every reason the library gives, with the code it belongs to. The keys are
+ * the closed set of {@link VhdxErrorReason} values; tests switch on them,
+ * never on message text.
+ */
+export const REASON_CODES = {
+  // the file identifier
+  'not-vhdx': 'NOT_VHDX',
+  // headers
+  'header-checksum': 'BAD_CHECKSUM',
+  'header-signature': 'CORRUPT',
+  'header-log-length': 'CORRUPT',
+  'header-log-offset': 'CORRUPT',
+  'header-version': 'UNSUPPORTED',
+  'header-log-version': 'UNSUPPORTED',
+  'headers-invalid': 'CORRUPT',
+  // region tables
+  'region-table-checksum': 'BAD_CHECKSUM',
+  'region-table-signature': 'CORRUPT',
+  'region-table-entry-count': 'CORRUPT',
+  'region-offset': 'CORRUPT',
+  'region-length': 'CORRUPT',
+  'region-duplicate': 'CORRUPT',
+  'region-tables-invalid': 'CORRUPT',
+  'region-tables-differ': 'CORRUPT',
+  'region-missing': 'CORRUPT',
+  'region-overlap': 'CORRUPT',
+  'region-unknown-required': 'UNSUPPORTED',
+  'region-past-eof': 'TRUNCATED',
+  // metadata
+  'metadata-signature': 'CORRUPT',
+  'metadata-entry-count': 'CORRUPT',
+  'metadata-item-length': 'CORRUPT',
+  'metadata-item-offset': 'CORRUPT',
+  'metadata-item-duplicate': 'CORRUPT',
+  'metadata-item-missing': 'CORRUPT',
+  'metadata-item-size': 'CORRUPT',
+  'metadata-unknown-required': 'UNSUPPORTED',
+  'block-size-invalid': 'CORRUPT',
+  'virtual-size-invalid': 'CORRUPT',
+  'virtual-size-unaligned': 'CORRUPT',
+  'sector-size-invalid': 'CORRUPT',
+  'locator-malformed': 'CORRUPT',
+  // BAT and payload placement
+  'bat-region-too-small': 'CORRUPT',
+  'bat-entry-state': 'CORRUPT',
+  'bat-entry-overlap': 'CORRUPT',
+  'bat-entry-in-region': 'CORRUPT',
+  'bat-entry-past-eof': 'TRUNCATED',
+  'differencing-unsupported': 'UNSUPPORTED',
+  // the log
+  'log-entry-signature': 'CORRUPT',
+  'log-entry-skipped': 'CORRUPT',
+  'log-no-sequence': 'CORRUPT',
+  'log-flushed-past-eof': 'CORRUPT',
+  'log-descriptor-invalid': 'CORRUPT',
+  'log-descriptor-target': 'CORRUPT',
+  'log-data-overflow': 'CORRUPT',
+  // reading past the end
+  'structure-truncated': 'TRUNCATED',
+  'header-section-truncated': 'TRUNCATED',
+  'payload-truncated': 'TRUNCATED',
+  'input-truncated': 'TRUNCATED',
+  'source-truncated': 'TRUNCATED',
+  // memory limits
+  'bat-over-limit': 'LIMIT_EXCEEDED',
+  'metadata-over-limit': 'LIMIT_EXCEEDED',
+  'log-over-limit': 'LIMIT_EXCEEDED',
+  'reorder-buffer-full': 'LIMIT_EXCEEDED',
+  'wasm-memory': 'LIMIT_EXCEEDED',
+  // the caller's arguments
+  'invalid-option': 'INVALID_ARGUMENT',
+  'input-too-long': 'INVALID_ARGUMENT',
+  'input-empty': 'INVALID_ARGUMENT',
+  'input-over-64-tib': 'INVALID_ARGUMENT',
+  'map-mismatch': 'INVALID_ARGUMENT',
+  'map-contradicts-input': 'INVALID_ARGUMENT',
+  'range-outside-disk': 'INVALID_ARGUMENT',
+  'unsupported-source': 'INVALID_ARGUMENT',
+  'unsupported-target': 'INVALID_ARGUMENT',
+  'unsupported-chunk': 'INVALID_ARGUMENT',
+  'output-is-input': 'INVALID_ARGUMENT',
+  'value-unencodable': 'INVALID_ARGUMENT',
+  // the runtime
+  'wasm-unavailable': 'UNSUPPORTED',
+  'range-not-supported': 'UNSUPPORTED',
+  // I/O
+  'open-failed': 'IO',
+  'create-failed': 'IO',
+  'read-failed': 'IO',
+  'write-failed': 'IO',
+  'request-failed': 'IO',
+  'http-status': 'IO',
+  'http-no-size': 'IO',
+  'http-short-body': 'IO',
+  cancelled: 'IO',
+} as const satisfies Record<string, VhdxErrorCode>;
+
+/** Why an operation failed: a closed set, each belonging to one {@link VhdxErrorCode}. */
+export type VhdxErrorReason = keyof typeof REASON_CODES;
+
+/** The structures a {@link VhdxError} or a problem report can name. */
+export type VhdxStructure =
+  | 'file identifier'
+  | 'header section'
+  | 'headers'
+  | 'header 1'
+  | 'header 2'
+  | 'region tables'
+  | 'region table 1'
+  | 'region table 2'
+  | 'metadata table'
+  | 'metadata item'
+  | 'metadata region'
+  | 'parent locator'
+  | 'bat'
+  | 'log'
+  | 'log entry'
+  | 'payload'
+  | 'options'
+  | 'input'
+  | 'source'
+  | 'target';
+
+// MIGRATION: stand-in reasons for call sites that still pass a code
+const LEGACY_REASONS: Partial<Record<VhdxErrorCode, VhdxErrorReason>> = {
+  NOT_VHDX: 'not-vhdx',
+  BAD_CHECKSUM: 'header-checksum',
+  CORRUPT: 'headers-invalid',
+  UNSUPPORTED: 'wasm-unavailable',
+  TRUNCATED: 'structure-truncated',
+  LIMIT_EXCEEDED: 'bat-over-limit',
+  INVALID_ARGUMENT: 'invalid-option',
+  IO: 'read-failed',
+};
+
+// MIGRATION: free-text structure names until every call site uses VhdxStructure
+type MigratingStructure = string & Record<never, never>;
 
 /** Where in the file a problem sits, for messages and reports. */
 export interface VhdxErrorLocation {
-  /** The structure concerned, e.g. `header 1` or `BAT`. */
-  structure?: string;
+  /** The structure concerned. */
+  structure?: VhdxStructure | MigratingStructure;
   /** The field within the structure, e.g. `log_offset`. */
   field?: string;
   /** Absolute byte offset in the input file (or virtual disk, where stated). */
@@ -36,17 +168,26 @@ export interface VhdxErrorLocation {
 export class VhdxError extends Error {
   /** Machine-readable category. */
   readonly code: VhdxErrorCode;
+  /** The precise reason, from a closed set; `code` follows from it. */
+  readonly reason: VhdxErrorReason;
   /** Absolute byte offset of the offending structure or field, when known. */
   readonly offset: number | undefined;
   /** Structure name, when known. */
-  readonly structure: string | undefined;
+  readonly structure: VhdxStructure | MigratingStructure | undefined;
   /** Field name, when known. */
   readonly field: string | undefined;
 
-  constructor(code: VhdxErrorCode, message: string, where: VhdxErrorLocation = {}) {
+  /**
+   * @param reason why it failed; the code is the reason's (see {@link REASON_CODES})
+   * @param message what a person reads; never parsed by code
+   */
+  constructor(reason: VhdxErrorReason | VhdxErrorCode, message: string, where: VhdxErrorLocation = {}) {
     super(formatMessage(message, where), where.cause === undefined ? undefined : { cause: where.cause });
     this.name = 'VhdxError';
-    this.code = code;
+    // MIGRATION: a bare code is accepted until every call site names its reason
+    const legacy = LEGACY_REASONS[reason as VhdxErrorCode];
+    this.reason = legacy ?? (reason as VhdxErrorReason);
+    this.code = legacy ? (reason as VhdxErrorCode) : REASON_CODES[reason as VhdxErrorReason];
     this.offset = where.offset;
     this.structure = where.structure;
     this.field = where.field;
@@ -60,9 +201,9 @@ function formatMessage(message: string, where: VhdxErrorLocation): string {
   return parts.length ? `${parts.join(' ')}: ${message}` : message;
 }
 
-/** Wraps anything thrown by I/O into a VhdxError, leaving VhdxErrors as they are. */
-export function asVhdxError(err: unknown, code: VhdxErrorCode = 'IO', context = 'I/O failed'): VhdxError {
+/** Wraps anything thrown by I/O into a VhdxError with `reason`, leaving VhdxErrors as they are. */
+export function asVhdxError(err: unknown, reason: VhdxErrorReason | VhdxErrorCode = 'read-failed', context = 'I/O failed'): VhdxError {
   if (err instanceof VhdxError) return err;
   const text = err instanceof Error ? err.message : String(err);
-  return new VhdxError(code, `${context}: ${text}`, { cause: err });
+  return new VhdxError(reason, `${context}: ${text}`, { cause: err });
 }
