@@ -3,7 +3,7 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, openSync, writeSync, closeSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { VhdxEncoderStream, VhdxDecoderStream, scanAllocation } from '../dist/index.js';
+import { VhdxEncoderStream, VhdxDecoderStream, scanAllocation } from '../dist/node/index.js';
 
 const MiB = 1024 * 1024;
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];

@@ -4,7 +4,7 @@ import { spawnSync } from 'node:child_process';
 import { writeFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { VhdxEncoderStream, VhdxDecoderStream, scanAllocation, openVhdx, crc32c } from '../dist/index.js';
+import { VhdxEncoderStream, VhdxDecoderStream, scanAllocation, openVhdx, crc32c } from '../dist/node/index.js';
 
 const MiB = 1024 * 1024;
 const size = 64 * MiB;

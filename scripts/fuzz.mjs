@@ -4,7 +4,7 @@
 import { createHash } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import * as lib from '../dist/index.js';
+import * as lib from '../dist/node/index.js';
 import { buildCorpus } from '../test/fuzz/corpus.mjs';
 import { mutate } from '../test/fuzz/mutator.mjs';
 import { runCase } from '../test/fuzz/oracle.mjs';

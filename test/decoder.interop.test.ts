@@ -4,7 +4,7 @@ import { createReadStream, readFileSync, writeFileSync } from 'node:fs';
 import { Readable } from 'node:stream';
 import { join } from 'node:path';
 import { afterAll, expect, it } from 'vitest';
-import { VhdxDecoderStream, openVhdx } from '../src/index.js';
+import { VhdxDecoderStream, openVhdx } from '../src/node/index.js';
 import { makeRaw } from './helpers/images.js';
 import { hashStream } from './helpers/hash.js';
 import { pseudoRandomBytes } from './helpers/reference.js';

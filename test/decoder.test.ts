@@ -2,7 +2,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { VhdxDecoderStream, VhdxEncoderStream, VhdxError, checkVhdx, openVhdx, format, scanAllocation } from '../src/index.js';
+import { VhdxDecoderStream, VhdxEncoderStream, VhdxError, checkVhdx, openVhdx, format, scanAllocation } from '../src/node/index.js';
 import { blockPatternRaw, chunkedStream, collect, makeRaw } from './helpers/images.js';
 import { buildSynthetic, poke64 } from './helpers/synthetic.js';
 import { describeWith, pyvhdiRead, sevenZipSha256, sha256, tempDir } from './helpers/tools.js';

@@ -2,7 +2,7 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, expect, it } from 'vitest';
-import { VhdxEncoderStream, scanAllocation } from '../src/index.js';
+import { VhdxEncoderStream, scanAllocation } from '../src/node/index.js';
 import { collect, chunkedStream, makeRaw, type Contents } from './helpers/images.js';
 import { describeWith, pyvhdiRead, qemuInfo, run, sevenZipSha256, sha256, tempDir } from './helpers/tools.js';
 import { storedBlocks } from './helpers/vhdx-inspect.js';

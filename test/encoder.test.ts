@@ -1,6 +1,6 @@
 // VhdxEncoderStream behaviour: options, errors, backpressure and cancellation.
 import { describe, expect, it } from 'vitest';
-import { VhdxEncoderStream, VhdxError, scanAllocation } from '../src/index.js';
+import { VhdxEncoderStream, VhdxError, scanAllocation } from '../src/node/index.js';
 import { blockPatternRaw, chunkedStream, collect, makeRaw } from './helpers/images.js';
 import { storedBlocks } from './helpers/vhdx-inspect.js';
 

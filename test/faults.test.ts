@@ -4,7 +4,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { VhdxDecoderStream, VhdxEncoderStream, VhdxError, openVhdx, scanAllocation, format } from '../src/index.js';
+import { VhdxDecoderStream, VhdxEncoderStream, VhdxError, openVhdx, scanAllocation, format } from '../src/node/index.js';
 import { chunkedStream, collect, makeRaw } from './helpers/images.js';
 import { applyDirectly, logRegion, makeDirty, type EntrySpec } from './helpers/dirty-log.js';
 import { IN_CI, sha256, tempDir } from './helpers/tools.js';
@@ -119,7 +119,7 @@ describe('interrupted positional writer', () => {
   it.each([2, 20, 60])('a process killed after %i MiB leaves a file that does not open as a VHDX', async (killAtMiB) => {
     const out = join(dir.path, `killed-${killAtMiB}.vhdx`);
     const script = `
-      import { VhdxWriterStream } from ${JSON.stringify(new URL('../dist/index.js', import.meta.url).href)};
+      import { VhdxWriterStream } from ${JSON.stringify(new URL('../dist/node/index.js', import.meta.url).href)};
       let sent = 0;
       const data = new Uint8Array(1 << 20).fill(7);
       const source = new ReadableStream({ async pull(c) {

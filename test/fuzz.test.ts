@@ -2,7 +2,7 @@
 // `npm run fuzz -- --time 600` runs longer and saves failures to test/fuzz/crashes.
 import { readdirSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import * as lib from '../src/index.js';
+import * as lib from '../src/node/index.js';
 import { buildCorpus } from './fuzz/corpus.mjs';
 import { mutate } from './fuzz/mutator.mjs';
 import { runCase } from './fuzz/oracle.mjs';

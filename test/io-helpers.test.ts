@@ -4,7 +4,7 @@ import { spawnSync } from 'node:child_process';
 import { closeSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { VhdxEncoderStream, openVhdx } from '../src/index.js';
+import { VhdxEncoderStream, openVhdx } from '../src/node/index.js';
 import { convertRawChunksToVhdx, encodeRawChunks } from '../src/node/convert.js';
 import { readChunks } from '../src/node/fd-reader.js';
 import { Progress } from '../src/node/progress.js';

@@ -27,7 +27,7 @@ function examples(): string[] {
 const PRELUDES: [string, string][] = [
   [
     'const allocationMap = await scanAllocation(file)',
-    `import { VhdxEncoderStream, VhdxWriterStream, scanAllocation } from 'vhdx-stream';
+    `import { VhdxEncoderStream, VhdxWriterStream, scanAllocation } from 'vhdx-stream/node';
      const file = new Blob([readFileSync('disk.raw')]);
      const res = await fetch('https://example.com/disk.raw');`,
   ],

@@ -5,18 +5,17 @@ import { parseArgs } from 'node:util';
 import { VhdxError, asVhdxError, type VhdxErrorCode } from '../errors.js';
 import { MiB } from '../format/bytes.js';
 import { hasVhdxSignature } from '../format/identifier.js';
-import { checkVhdx, openVhdx, type VhdxImage } from '../image/image.js';
+import type { VhdxImage } from '../image/image.js';
 import type { VhdxInfo } from '../image/types.js';
-import { scanAllocation } from '../sources/scan.js';
 import type { VhdxCreateOptions } from '../layout/options.js';
-import { openSource } from '../sources/index.js';
 import { VhdxDecoderStream } from '../streams/decoder.js';
 import { VhdxEncoderStream } from '../streams/encoder.js';
-import { VhdxWriterStream } from '../streams/writer.js';
 import { isAllZero } from '../wasm/kernels.js';
 import { ready } from '../wasm/instance.js';
 import { WriteBatch } from '../streams/write-batch.js';
 import { convertRawChunksToVhdx, convertRawFileToVhdx, convertVhdxFileToRaw, encodeRawChunks } from '../node/convert.js';
+import { openNodeSource } from '../node/file-source.js';
+import { VhdxWriterStream, checkVhdx, openVhdx, scanAllocation } from '../node/index.js';
 import { readChunks } from '../node/fd-reader.js';
 import { appendFully, writeFully } from '../node/file-io.js';
 import { prepareOutput } from '../node/output.js';
@@ -129,7 +128,7 @@ async function firstBytes(input: Input): Promise<Uint8Array> {
     await reader.cancel();
     return value ?? new Uint8Array(0);
   }
-  const src = await openSource(input.path);
+  const src = await openNodeSource(input.path);
   try {
     return await src.read(0, Math.min(8, src.size));
   } finally {

@@ -8,8 +8,9 @@ import { ReadableStreamImpl, byteStrategy } from '../runtime/web-streams.js';
 import { ready } from '../wasm/instance.js';
 import { resolveLimits, type ReadLimits } from './limits.js';
 import { loadImage, type ImageModel } from './load.js';
-import { overlayReader } from './log-replay.js';
-import type { Extent, Problem, VhdxInfo } from './types.js';
+import { overlayReader } from './overlay.js';
+import type { ByteReader } from './reader.js';
+import { problemOf, type Extent, type Problem, type VhdxInfo } from './types.js';
 
 /** Options of {@link openVhdx}. */
 export interface OpenVhdxOptions extends ReadLimits, HttpSourceOptions {
@@ -63,7 +64,7 @@ export class VhdxImage {
   readonly info: VhdxInfo;
   private readonly zeros: Uint8Array;
   /** File reads as the replayed log leaves them (the source itself when clean). */
-  private readonly patched: { read(offset: number, length: number): Promise<Uint8Array> };
+  private readonly file: ByteReader;
 
   /** @internal use {@link openVhdx} */
   constructor(
@@ -72,19 +73,19 @@ export class VhdxImage {
     private readonly options: OpenVhdxOptions,
   ) {
     this.info = model.info;
-    this.patched = model.overlay ? overlayReader(source, model.overlay) : source;
+    this.file = overlayReader(source, model.overlay);
     this.zeros = new Uint8Array(Math.min(options.chunkSize ?? 4 * MiB, model.virtualSize));
   }
 
   private assertReadable(): void {
     if (this.model.info.type === 'differencing') {
-      throw new VhdxError('UNSUPPORTED', 'differencing disks need their parent chain, which is not supported yet', { structure: 'metadata' });
+      throw new VhdxError('differencing-unsupported', 'differencing disks need their parent chain, which is not supported yet', { structure: 'metadata' });
     }
   }
 
   private checkRange(offset: number, length: number): void {
     if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length < 0 || offset + length > this.model.virtualSize) {
-      throw new VhdxError('INVALID_ARGUMENT', `range [${offset}, +${length}) is outside the ${this.model.virtualSize}-byte disk`);
+      throw new VhdxError('range-outside-disk', `range [${offset}, +${length}) is outside the ${this.model.virtualSize}-byte disk`);
     }
   }
 
@@ -125,20 +126,16 @@ export class VhdxImage {
   private async readData(fileOffset: number, target: Uint8Array): Promise<void> {
     let n: number;
     try {
-      if (this.model.overlay) {
-        const got = await this.patched.read(fileOffset, target.length);
-        target.set(got.subarray(0, target.length));
-        n = got.length;
-      } else if (this.source.readInto) n = await this.source.readInto(target, fileOffset);
+      if (this.file.readInto) n = await this.file.readInto(target, fileOffset);
       else {
-        const got = await this.source.read(fileOffset, target.length);
+        const got = await this.file.read(fileOffset, target.length);
         target.set(got.subarray(0, target.length));
         n = got.length;
       }
     } catch (err) {
-      throw asVhdxError(err, 'IO', `reading payload at file offset ${fileOffset}`);
+      throw asVhdxError(err, 'read-failed', `reading payload at file offset ${fileOffset}`);
     }
-    if (n < target.length) throw new VhdxError('TRUNCATED', `payload at ${fileOffset} cut short after ${n} bytes`, { offset: fileOffset + n });
+    if (n < target.length) throw new VhdxError('payload-truncated', `payload at ${fileOffset} cut short after ${n} bytes`, { offset: fileOffset + n });
   }
 
   /**
@@ -185,15 +182,14 @@ export class VhdxImage {
 }
 
 /**
- * Opens a VHDX for random access: bytes, a Blob/File, a Node path or
- * FileHandle, an http(s) URL (Range requests), or any `{ size, read }`.
+ * Opens a VHDX for random access from a source you already opened; the image
+ * owns it from then on (closed by {@link VhdxImage.close}, or at once when
+ * opening fails).
  */
-export async function openVhdx(input: SourceInput, options: OpenVhdxOptions = {}): Promise<VhdxImage> {
-  await ready();
-  const limits = resolveLimits(options);
-  const source = await openSource(input, options);
+export async function openVhdxSource(source: RandomAccessSource, options: OpenVhdxOptions = {}): Promise<VhdxImage> {
   try {
-    const model = await loadImage(source, limits);
+    await ready();
+    const model = await loadImage(source, resolveLimits(options));
     return new VhdxImage(source, model, options);
   } catch (err) {
     await source.close?.();
@@ -202,24 +198,39 @@ export async function openVhdx(input: SourceInput, options: OpenVhdxOptions = {}
 }
 
 /**
- * Checks a VHDX and reports every problem found, without throwing for a
- * damaged file (only for an unreadable source).
+ * Opens a VHDX for random access: bytes, a Blob/File, an http(s) URL (Range
+ * requests), or any `{ size, read }`. File paths and FileHandles: the same
+ * function from `vhdx-stream/node`.
  */
-export async function checkVhdx(input: SourceInput, options: OpenVhdxOptions = {}): Promise<CheckReport & { info?: VhdxInfo }> {
-  await ready();
-  const limits = resolveLimits(options);
-  const source = await openSource(input, options);
+export async function openVhdx(input: SourceInput, options: OpenVhdxOptions = {}): Promise<VhdxImage> {
+  return openVhdxSource(await openSource(input, options), options);
+}
+
+/**
+ * Checks a VHDX read from `source` and reports every problem found, without
+ * throwing for a damaged file (only for an unreadable source). Closes the source.
+ */
+export async function checkVhdxSource(source: RandomAccessSource, options: OpenVhdxOptions = {}): Promise<CheckReport & { info?: VhdxInfo }> {
   const problems: Problem[] = [];
   try {
-    const model = await loadImage(source, limits, problems);
+    await ready();
+    const model = await loadImage(source, resolveLimits(options), problems);
     const report = await new VhdxImage(source, model, options).check();
     return { ...report, info: model.info };
   } catch (err) {
     const e = asVhdxError(err, 'IO', 'check failed');
-    if (e.code === 'IO') throw e;
-    problems.unshift({ code: e.code, message: e.message, structure: e.structure, offset: e.offset });
+    if (e.code === 'IO' || e.code === 'INVALID_ARGUMENT') throw e;
+    problems.unshift(problemOf(e));
     return { ok: false, problems };
   } finally {
     await source.close?.();
   }
+}
+
+/**
+ * Checks a VHDX and reports every problem found, without throwing for a
+ * damaged file (only for an unreadable source). Inputs as for {@link openVhdx}.
+ */
+export async function checkVhdx(input: SourceInput, options: OpenVhdxOptions = {}): Promise<CheckReport & { info?: VhdxInfo }> {
+  return checkVhdxSource(await openSource(input, options), options);
 }

@@ -4,7 +4,8 @@
 // its head (the valid entry with the highest sequence number whose tail leads,
 // in circular order and through consecutive sequence numbers, back to it).
 // Its writes are applied tail to head into an overlay of zeroed intervals and
-// rebuilt 4 KiB sectors, which every later read of the file goes through.
+// rebuilt 4 KiB sectors (overlay.ts), which every later read of the file goes
+// through.
 import { VhdxError } from '../errors.js';
 import { hex } from '../format/bytes.js';
 import type { Header } from '../format/header.js';
@@ -23,25 +24,10 @@ import { sameGuid } from '../format/guid.js';
 import { HEADER_SECTION_SIZE } from '../format/region-table.js';
 import { reassembleLogEntry } from '../wasm/kernels.js';
 import { checkLimit, type ResolvedLimits } from './limits.js';
-import type { ByteReader } from './load.js';
+import { readExact, type ByteReader } from './reader.js';
+import { emptyOverlay, type LogOverlay } from './overlay.js';
 import type { Problem } from './types.js';
 
-
-/** The state the log's active sequence leaves the file in. */
-export interface LogOverlay {
-  /** Zeroed byte intervals [start, end), sorted and disjoint. */
-  zeros: { start: number; end: number }[];
-  /** Rebuilt 4 KiB sectors by file offset (applied after the zeros). */
-  sectors: Map<number, Uint8Array>;
-  /** Their offsets, ascending, for range lookups. */
-  sectorOffsets: number[];
-  /** The file reads as at least this long (zeros past the real end). */
-  lastFileOffset: number;
-  /** The file must be at least this long, or data was lost. */
-  flushedFileOffset: number;
-  entriesReplayed: number;
-  sectorsReplayed: number;
-}
 
 interface ValidEntry {
   offset: number;
@@ -115,34 +101,36 @@ function insertZeros(o: LogOverlay, start: number, end: number): void {
  * Reads and replays the log of a dirty image. Invalid entries outside the
  * active sequence are reported as problems and skipped.
  */
-export async function replayLog(
-  r: ByteReader,
-  header: Header,
-  limits: ResolvedLimits,
-  problems: Problem[],
-  read: (offset: number, length: number) => Promise<Uint8Array>,
-): Promise<LogOverlay> {
+export async function replayLog(r: ByteReader, header: Header, limits: ResolvedLimits, problems: Problem[]): Promise<LogOverlay> {
   const { logOffset, logLength, logGuid } = header;
   checkLimit(logLength, limits.maxLogBytes, 'log', 'maxLogBytes', logOffset);
-  const log = await read(logOffset, logLength);
+  const log = await readExact(r, logOffset, logLength, 'log');
   const valid = new Map<number, ValidEntry>();
   for (let off = 0; off < logLength; off += LOG_SECTOR) {
     if (!hasLogEntrySignature(log.subarray(off, off + 4))) continue;
     const got = validateEntry(log, off, logGuid, logOffset);
-    if (typeof got === 'string') problems.push({ code: 'CORRUPT', message: `log entry skipped: ${got}`, structure: 'log entry', offset: logOffset + off });
+    if (typeof got === 'string') {
+      problems.push({ code: 'CORRUPT', reason: 'log-entry-skipped', message: `log entry skipped: ${got}`, structure: 'log entry', offset: logOffset + off });
+    }
     else valid.set(off, got);
   }
-  const overlay: LogOverlay = { zeros: [], sectors: new Map(), sectorOffsets: [], lastFileOffset: 0, flushedFileOffset: 0, entriesReplayed: 0, sectorsReplayed: 0 };
+  const overlay = emptyOverlay();
   const chain = activeSequence(valid, logLength);
   if (!chain) {
-    problems.push({ code: 'CORRUPT', message: 'the log is marked dirty but holds no valid sequence; nothing was replayed', structure: 'log', offset: logOffset });
+    problems.push({
+      code: 'CORRUPT',
+      reason: 'log-no-sequence',
+      message: 'the log is marked dirty but holds no valid sequence; nothing was replayed',
+      structure: 'log',
+      offset: logOffset,
+    });
     return overlay;
   }
   const head = chain[chain.length - 1]!.header;
   overlay.flushedFileOffset = head.flushedFileOffset;
   overlay.lastFileOffset = head.lastFileOffset;
   if (r.size !== undefined && r.size < head.flushedFileOffset) {
-    throw new VhdxError('CORRUPT', `the file is ${r.size} bytes but the log says ${head.flushedFileOffset} were flushed: data was lost`, {
+    throw new VhdxError('log-flushed-past-eof', `the file is ${r.size} bytes but the log says ${head.flushedFileOffset} were flushed: data was lost`, {
       structure: 'log entry',
       field: 'flushed_file_offset',
       offset: logOffset + chain[chain.length - 1]!.offset + 48,
@@ -161,18 +149,18 @@ export async function replayLog(
       descs.push(d);
     }
     if ((descriptorSectors(e.header.descriptorCount) + dataCount) * LOG_SECTOR > e.header.entryLength) {
-      throw new VhdxError('CORRUPT', `${dataCount} data sectors do not fit in the entry`, { structure: 'log entry', offset: at });
+      throw new VhdxError('log-data-overflow', `${dataCount} data sectors do not fit in the entry`, { structure: 'log entry', offset: at });
     }
     const rebuilt = reassembleLogEntry(e.bytes, e.header.descriptorCount, descriptorSectors(e.header.descriptorCount) * LOG_SECTOR, Number(seq & 0xffffffffn), Number(seq >> 32n), dataCount);
     if (!rebuilt.ok) {
-      throw new VhdxError('CORRUPT', `descriptor ${rebuilt.descriptor}: ${rebuilt.reason}`, { structure: 'log entry', offset: at + LOG_ENTRY_HEADER_SIZE + rebuilt.descriptor * DESCRIPTOR_SIZE });
+      throw new VhdxError('log-descriptor-invalid', `descriptor ${rebuilt.descriptor}: ${rebuilt.reason}`, { structure: 'log entry', offset: at + LOG_ENTRY_HEADER_SIZE + rebuilt.descriptor * DESCRIPTOR_SIZE });
     }
     let dataIndex = 0;
     descs.forEach((d, i) => {
       if (!d) return;
       const end = d.kind === 'data' ? d.fileOffset + LOG_SECTOR : d.fileOffset + d.length;
       if (forbidden(d.fileOffset, end)) {
-        throw new VhdxError('CORRUPT', `descriptor ${i} targets ${hex(d.fileOffset)}, inside the header section or the log`, {
+        throw new VhdxError('log-descriptor-target', `descriptor ${i} targets ${hex(d.fileOffset)}, inside the header section or the log`, {
           structure: 'log entry',
           offset: at + LOG_ENTRY_HEADER_SIZE + i * DESCRIPTOR_SIZE,
         });
@@ -191,57 +179,3 @@ export async function replayLog(
   overlay.sectorOffsets = [...overlay.sectors.keys()].sort((a, b) => a - b);
   return overlay;
 }
-
-function lowerBound(xs: number[], x: number): number {
-  let lo = 0;
-  let hi = xs.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if (xs[mid]! < x) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
-}
-
-/** True when the overlay changes any byte of [offset, offset + length). */
-export function overlayTouches(o: LogOverlay, offset: number, length: number): boolean {
-  const end = offset + length;
-  for (const z of o.zeros) if (z.start < end && z.end > offset) return true;
-  const i = lowerBound(o.sectorOffsets, offset - LOG_SECTOR + 1);
-  return i < o.sectorOffsets.length && o.sectorOffsets[i]! < end;
-}
-
-/** Applies the overlay to `bytes` (file bytes at `offset`) in place. */
-export function applyOverlay(o: LogOverlay, offset: number, bytes: Uint8Array): void {
-  const end = offset + bytes.length;
-  for (const z of o.zeros) {
-    if (z.start < end && z.end > offset) bytes.fill(0, Math.max(0, z.start - offset), Math.min(bytes.length, z.end - offset));
-  }
-  for (let i = lowerBound(o.sectorOffsets, offset - LOG_SECTOR + 1); i < o.sectorOffsets.length; i++) {
-    const s = o.sectorOffsets[i]!;
-    if (s >= end) break;
-    const sector = o.sectors.get(s)!;
-    const from = Math.max(offset, s);
-    const to = Math.min(end, s + LOG_SECTOR);
-    bytes.set(sector.subarray(from - s, to - s), from - offset);
-  }
-}
-
-/** A reader that sees the file as the log leaves it. */
-export function overlayReader(r: ByteReader, o: LogOverlay): ByteReader {
-  const size = r.size === undefined ? undefined : Math.max(r.size, o.lastFileOffset);
-  return {
-    size,
-    async read(offset, length) {
-      const real = r.size === undefined ? length : Math.max(0, Math.min(length, r.size - offset));
-      const base = real > 0 ? await r.read(offset, real) : new Uint8Array(0);
-      const want = size === undefined ? base.length : Math.min(length, size - offset);
-      if (base.length >= want && !overlayTouches(o, offset, want)) return base;
-      const out = new Uint8Array(Math.max(want, base.length));
-      out.set(base);
-      applyOverlay(o, offset, out);
-      return out;
-    },
-  };
-}
-

@@ -1,11 +1,25 @@
-import type { VhdxErrorCode } from '../errors.js';
+import { VhdxError, type VhdxErrorCode, type VhdxErrorLocation, type VhdxErrorReason } from '../errors.js';
 
-/** One problem found in a file, for {@link VhdxImage.check} and `info`. */
+/** One problem found in a file, for `check()` reports. */
 export interface Problem {
+  /** The category, as a thrown error would carry it. */
   code: VhdxErrorCode;
+  /** The precise reason (a closed set; see `VhdxErrorReason`). */
+  reason: VhdxErrorReason;
+  /** What a person reads. */
   message: string;
-  structure?: string;
+  /** The structure concerned, when known. */
+  structure?: VhdxErrorLocation['structure'];
+  /** Absolute file offset, when known. */
   offset?: number;
+}
+
+/** The problem a thrown error describes. */
+export function problemOf(err: VhdxError): Problem {
+  const p: Problem = { code: err.code, reason: err.reason, message: err.message };
+  if (err.structure !== undefined) p.structure = err.structure;
+  if (err.offset !== undefined) p.offset = err.offset;
+  return p;
 }
 
 /** A region of the file, as the region table and header describe it. */

@@ -10,6 +10,8 @@ import { ready } from '../wasm/instance.js';
 import { readFully, refuseSameFile, removePartialOutput, writeFully } from './file-io.js';
 import { pipeline, sequentialChunks } from './pipeline.js';
 import { isAllZero } from '../wasm/kernels.js';
+import { openVhdxSource } from '../image/image.js';
+import { openNodeSource } from './file-source.js';
 
 export interface FileConvertOptions extends VhdxWriterOptions {
   /** `'dynamic'` (default) or `'fixed'`; both leave zero stretches as holes. */
@@ -218,9 +220,8 @@ export async function convertVhdxFileToRaw(
   output: string,
   options: { onProgress?(done: number, total: number): void; chunkSize?: number } & import('../image/limits.js').ReadLimits = {},
 ): Promise<{ virtualSize: number; bytesWritten: number }> {
-  const { openVhdx } = await import('../image/image.js');
   await refuseSameFile(input, output);
-  const image = await openVhdx(input, options);
+  const image = await openVhdxSource(await openNodeSource(input), options);
   const chunkSize = options.chunkSize ?? 4 * MiB;
   try {
     await image.read(0, 0); // refuses what cannot be read (differencing) before the output exists

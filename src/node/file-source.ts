@@ -2,8 +2,11 @@
 import type { FileHandle } from 'node:fs/promises';
 import { open } from 'node:fs/promises';
 import { asVhdxError } from '../errors.js';
+import { openSource, type HttpSourceOptions, type RandomAccessSource, type SourceInput } from '../sources/index.js';
 import { readFully } from './file-io.js';
-import type { RandomAccessSource } from '../sources/types.js';
+
+/** What the Node entry's `openVhdx()` and `scanAllocation()` accept: every runtime's inputs, plus paths and FileHandles. */
+export type NodeSourceInput = SourceInput | string | FileHandle;
 
 export async function fileHandleSource(fh: FileHandle, ownsHandle: boolean): Promise<RandomAccessSource> {
   const { size } = await fh.stat();
@@ -35,4 +38,15 @@ export async function pathSource(path: string): Promise<RandomAccessSource> {
     throw asVhdxError(err, 'IO', `cannot open ${path}`);
   }
   return fileHandleSource(fh, true);
+}
+
+function isFileHandle(x: unknown): x is FileHandle {
+  return typeof x === 'object' && x !== null && typeof (x as { fd?: unknown }).fd === 'number' && typeof (x as { stat?: unknown }).stat === 'function';
+}
+
+/** Opens a path or FileHandle, or anything {@link openSource} takes. The caller closes it. */
+export async function openNodeSource(input: NodeSourceInput, http: HttpSourceOptions = {}): Promise<RandomAccessSource> {
+  if (typeof input === 'string' && !/^https?:\/\//i.test(input)) return pathSource(input);
+  if (isFileHandle(input)) return fileHandleSource(input, false);
+  return openSource(input as SourceInput, http);
 }

@@ -1,6 +1,62 @@
 /**
- * Node-only helpers: fast file-to-file conversion with pipelined I/O.
+ * The Node entry, `vhdx-stream/node`: everything the default entry exports,
+ * with the functions that take inputs or targets also accepting file paths
+ * and FileHandles, plus fast file-to-file conversion with pipelined I/O.
+ *
+ * ```ts
+ * import { openVhdx, convertRawFileToVhdx } from 'vhdx-stream/node';
+ * ```
  * @packageDocumentation
  */
+import type { AllocationMap, ScanOptions } from '../sources/scan.js';
+import { scanSource } from '../sources/scan.js';
+import { checkVhdxSource, openVhdxSource, type CheckReport, type OpenVhdxOptions, type VhdxImage } from '../image/image.js';
+import type { VhdxInfo } from '../image/types.js';
+import { VhdxWriterStream as WebVhdxWriterStream, type VhdxWriterOptions } from '../streams/writer.js';
+import type { TargetInput } from '../streams/targets.js';
+import { openNodeSource, type NodeSourceInput } from './file-source.js';
+import { openNodeTarget, type NodeTargetInput } from './file-target.js';
+
+export * from '../index.js';
 export { convertRawFileToVhdx, convertVhdxFileToRaw } from './convert.js';
 export type { FileConvertOptions } from './convert.js';
+export type { NodeSourceInput } from './file-source.js';
+export type { NodeTargetInput } from './file-target.js';
+
+/**
+ * Opens a VHDX for random access: a file path or FileHandle, or anything the
+ * default entry's `openVhdx` takes (bytes, Blob/File, http(s) URL, `{ size, read }`).
+ * @throws VhdxError for a file that is not a valid VHDX (`NOT_VHDX`, `CORRUPT`,
+ *   `BAD_CHECKSUM`, `TRUNCATED`, `UNSUPPORTED`, `LIMIT_EXCEEDED`) or cannot be read (`IO`).
+ */
+export async function openVhdx(input: NodeSourceInput, options: OpenVhdxOptions = {}): Promise<VhdxImage> {
+  return openVhdxSource(await openNodeSource(input, options), options);
+}
+
+/**
+ * Checks a VHDX (path, FileHandle, or any default-entry input) and reports
+ * every problem found; throws only when the input cannot be read (`IO`) or
+ * the arguments are wrong (`INVALID_ARGUMENT`).
+ */
+export async function checkVhdx(input: NodeSourceInput, options: OpenVhdxOptions = {}): Promise<CheckReport & { info?: VhdxInfo }> {
+  return checkVhdxSource(await openNodeSource(input, options), options);
+}
+
+/**
+ * Which blocks of a raw disk (path, FileHandle, or any default-entry input)
+ * hold data; see the default entry's `scanAllocation`.
+ * @throws VhdxError `TRUNCATED` (`source-truncated`) when the source ends early, `IO` when it cannot be read.
+ */
+export async function scanAllocation(input: NodeSourceInput, options: ScanOptions = {}): Promise<AllocationMap> {
+  return scanSource(await openNodeSource(input), options);
+}
+
+/**
+ * The positional VHDX writer, also accepting a file path (created or
+ * truncated) or a FileHandle as its target. See the default entry's class.
+ */
+export class VhdxWriterStream extends WebVhdxWriterStream {
+  constructor(target: NodeTargetInput, options: VhdxWriterOptions = {}) {
+    super(target as TargetInput, options, (t) => openNodeTarget(t as NodeTargetInput));
+  }
+}

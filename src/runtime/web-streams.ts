@@ -1,7 +1,11 @@
+import * as ponyfill from 'web-streams-polyfill';
 import { VhdxError } from '../errors.js';
 
-// The WHATWG stream classes: the runtime's own when it has them, otherwise
-// the web-streams-polyfill ponyfill (which never touches globals).
+// The WHATWG stream classes: the runtime's own when it has them (every
+// supported runtime does), otherwise the web-streams-polyfill ponyfill, which
+// never touches globals. Imported statically: a top-level await would break
+// bundles and runtimes that refuse it, and the classes are needed
+// synchronously (VhdxWriterStream extends WritableStream at load time).
 type Streams = {
   TransformStream: typeof TransformStream;
   WritableStream: typeof WritableStream;
@@ -11,7 +15,7 @@ type Streams = {
 const streams: Streams =
   typeof globalThis.TransformStream === 'function'
     ? { TransformStream: globalThis.TransformStream, WritableStream: globalThis.WritableStream, ReadableStream: globalThis.ReadableStream }
-    : ((await import('web-streams-polyfill')) as unknown as Streams);
+    : (ponyfill as unknown as Streams);
 
 export const TransformStreamImpl = streams.TransformStream;
 export const WritableStreamImpl = streams.WritableStream;

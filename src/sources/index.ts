@@ -1,5 +1,6 @@
-// Turns any supported input into a RandomAccessSource. Node-only sources are
-// imported lazily so that browser and edge bundles never load node:fs.
+// Turns any input a browser, Worker or Node program can hand over without a
+// file system into a RandomAccessSource. Paths and FileHandles are the Node
+// entry's business (src/node/file-source.ts), so nothing here reaches `node:`.
 import { VhdxError } from '../errors.js';
 import { blobSource } from './blob.js';
 import { httpSource, type HttpSourceOptions } from './http.js';
@@ -12,15 +13,17 @@ export { blobSource } from './blob.js';
 export { httpSource } from './http.js';
 export type { HttpSourceOptions } from './http.js';
 
-function isRandomAccessSource(x: unknown): x is RandomAccessSource {
+/** True for a caller's own `{ size, read }` source. */
+export function isRandomAccessSource(x: unknown): x is RandomAccessSource {
   return typeof x === 'object' && x !== null && typeof (x as RandomAccessSource).read === 'function' && typeof (x as RandomAccessSource).size === 'number';
 }
 
-function isFileHandle(x: unknown): x is import('node:fs/promises').FileHandle {
-  return typeof x === 'object' && x !== null && typeof (x as { fd?: unknown }).fd === 'number' && typeof (x as { stat?: unknown }).stat === 'function';
-}
-
-/** Opens `input` for random access. The caller closes it when done. */
+/**
+ * Opens `input` for random access: bytes, a Blob/File, an http(s) URL (Range
+ * requests) or a `{ size, read }` source. The caller closes it when done.
+ * @throws VhdxError `INVALID_ARGUMENT` (`unsupported-source`) for anything else,
+ *   such as a file path (use `vhdx-stream/node`); the http source's errors for URLs.
+ */
 export async function openSource(input: SourceInput, http: HttpSourceOptions = {}): Promise<RandomAccessSource> {
   if (input instanceof Uint8Array) return memorySource(input);
   if (input instanceof ArrayBuffer) return memorySource(new Uint8Array(input));
@@ -28,14 +31,7 @@ export async function openSource(input: SourceInput, http: HttpSourceOptions = {
   if (input instanceof URL || (typeof input === 'string' && /^https?:\/\//i.test(input))) {
     return httpSource(String(input), http);
   }
-  if (typeof input === 'string') {
-    const { pathSource } = await import('../node/file-source.js');
-    return pathSource(input);
-  }
-  if (isFileHandle(input)) {
-    const { fileHandleSource } = await import('../node/file-source.js');
-    return fileHandleSource(input, false);
-  }
   if (isRandomAccessSource(input)) return input;
-  throw new VhdxError('INVALID_ARGUMENT', 'unsupported source: pass bytes, a Blob, a path, a URL, a FileHandle or { size, read(offset, length) }');
+  const hint = typeof input === 'string' ? `: "${input}" is not an http(s) URL; file paths need the Node entry, 'vhdx-stream/node'` : '';
+  throw new VhdxError('unsupported-source', `unsupported source${hint}; pass bytes, a Blob, a URL or { size, read(offset, length) }`);
 }

@@ -4,7 +4,7 @@
 import { VhdxError } from '../errors.js';
 import { MiB } from '../format/bytes.js';
 import { openSource } from './index.js';
-import type { SourceInput } from './types.js';
+import type { RandomAccessSource, SourceInput } from './types.js';
 import { isAllZero } from '../wasm/kernels.js';
 import { ready } from '../wasm/instance.js';
 import { defaultBlockSize } from '../layout/options.js';
@@ -32,9 +32,13 @@ export interface ScanOptions {
  * first non-zero byte, so data-heavy disks scan at memory speed.
  */
 export async function scanAllocation(input: SourceInput, options: ScanOptions = {}): Promise<AllocationMap> {
-  await ready();
-  const source = await openSource(input);
+  return scanSource(await openSource(input), options);
+}
+
+/** {@link scanAllocation} over a source you opened; closes it when done. */
+export async function scanSource(source: RandomAccessSource, options: ScanOptions = {}): Promise<AllocationMap> {
   try {
+    await ready();
     const virtualSize = source.size;
     const blockSize = options.blockSize ?? defaultBlockSize(virtualSize);
     const readSize = Math.min(blockSize, options.readSize ?? 4 * MiB);

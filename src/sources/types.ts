@@ -19,12 +19,11 @@ export interface RandomAccessSource {
   close?(): Promise<void> | void;
 }
 
-/** What `openVhdx()` and the scanner accept as input. */
+/** What `openVhdx()` and `scanAllocation()` accept in every runtime. */
 export type SourceInput =
   | Uint8Array
   | ArrayBuffer
   | Blob
   | URL
-  | string // a file path (Node) or an http(s) URL
-  | RandomAccessSource
-  | { readonly fd: number; read: unknown; stat: unknown }; // a Node FileHandle
+  | string // an http(s) URL; file paths are accepted by the Node entry
+  | RandomAccessSource;

@@ -11,11 +11,12 @@ import { MiB } from '../format/bytes.js';
 import { BlockState } from '../format/bat.js';
 import { hasVhdxSignature } from '../format/identifier.js';
 import { resolveLimits, type ReadLimits, type ResolvedLimits } from '../image/limits.js';
-import { loadImage, type ByteReader, type ImageModel } from '../image/load.js';
+import { loadImage, type ImageModel } from '../image/load.js';
+import type { ByteReader } from '../image/reader.js';
+import { parseHeaderSection, structureRegions, type HeaderSection } from '../image/header-section.js';
 import { HEADER_AREA_END, HEADER_SECTION_SIZE } from '../format/region-table.js';
 import type { VhdxInfo } from '../image/types.js';
-import { applyOverlay, overlayTouches } from '../image/log-replay.js';
-import { parseHeaderSectionRegions } from '../image/regions.js';
+import { patchedBytes } from '../image/overlay.js';
 import { ready } from '../wasm/instance.js';
 import { ReadableStreamImpl, WritableStreamImpl, asBytes, byteStrategy } from '../runtime/web-streams.js';
 
@@ -229,6 +230,7 @@ class DecoderCore {
   }
 
   private regionsKnown = false;
+  private section: HeaderSection | undefined;
 
   private async tryBuild(): Promise<void> {
     if (!this.regionsKnown) {
@@ -240,13 +242,14 @@ class DecoderCore {
       }
       const reader = this.earlyReader();
       const head = await reader.read(0, HEADER_SECTION_SIZE);
-      const needed = parseHeaderSectionRegions(head, this.limits);
+      this.section = parseHeaderSection(head, []);
+      const needed = structureRegions(this.section, this.limits);
       this.structureEnd = Math.max(HEADER_SECTION_SIZE, ...needed.map((r) => r.offset + r.length));
       this.structureBytes = needed.reduce((n, r) => n + r.length, 0);
       this.regionsKnown = true;
     }
     if (this.filePos < this.structureEnd && !this.ended) return;
-    const model = await loadImage(this.earlyReader(), this.limits);
+    const model = await loadImage(this.earlyReader(), this.limits, [], this.section);
     if (model.info.type === 'differencing') {
       throw new VhdxError('UNSUPPORTED', 'differencing disks need their parent chain, which is not supported yet', { structure: 'metadata' });
     }
@@ -311,11 +314,7 @@ class DecoderCore {
 
   /** Applies a replayed log to payload bytes at file offset `pos` (copying only when it changes them). */
   private patch(piece: Uint8Array, pos: number): Uint8Array {
-    const o = this.model!.overlay;
-    if (!o || !overlayTouches(o, pos, piece.length)) return piece;
-    const copy = piece.slice();
-    applyOverlay(o, pos, copy);
-    return copy;
+    return patchedBytes(this.model!.overlay, pos, piece);
   }
 
   private async deliver(block: number, piece: Uint8Array): Promise<void> {

@@ -1,5 +1,5 @@
 // Adapters from every kind of seekable sink to one shape: write at a position.
-import { VhdxError, asVhdxError } from '../errors.js';
+import { VhdxError } from '../errors.js';
 
 /** A sink that accepts writes at byte positions. */
 export interface PositionalTarget {
@@ -17,13 +17,8 @@ export interface SyncAccessHandleLike {
   close(): void;
 }
 
-/** Every kind of target the positional writer accepts. */
-export type TargetInput =
-  | PositionalTarget
-  | string // a Node file path (created or truncated)
-  | { readonly fd: number; write: unknown; truncate: unknown } // a Node FileHandle
-  | FileSystemWritableFileStream
-  | SyncAccessHandleLike;
+/** Every kind of target the positional writer accepts in every runtime (the Node entry adds paths and FileHandles). */
+export type TargetInput = PositionalTarget | FileSystemWritableFileStream | SyncAccessHandleLike;
 
 /** The normalized target. */
 export interface OpenTarget {
@@ -32,42 +27,19 @@ export interface OpenTarget {
   close(): Promise<void>;
 }
 
-type NodeFileHandle = import('node:fs/promises').FileHandle;
-
-function isNodeFileHandle(x: object): x is NodeFileHandle {
-  return typeof (x as { fd?: unknown }).fd === 'number' && typeof (x as { stat?: unknown }).stat === 'function';
-}
-
-async function nodeHandleTarget(fh: NodeFileHandle, owns: boolean): Promise<OpenTarget> {
-  // loaded here, not at the top, so browser bundles never pull in Node code
-  const { writeFully } = await import('../node/file-io.js');
-  return {
-    async write(data, position) {
-      await writeFully(fh, data, position);
-    },
-    async truncate(size) {
-      await fh.truncate(size);
-    },
-    async close() {
-      if (owns) await fh.close();
-    },
-  };
-}
-
-/** Opens any supported target. Errors become VhdxError IO. */
+/**
+ * Opens any target a browser, Worker or Node program can hand over without a
+ * file system. Paths and FileHandles are the Node entry's (src/node/file-target.ts).
+ * @throws VhdxError `INVALID_ARGUMENT` (`unsupported-target`) for anything else.
+ */
 export async function openTarget(input: TargetInput): Promise<OpenTarget> {
-  if (typeof input === 'string') {
-    const { open } = await import('node:fs/promises');
-    try {
-      return await nodeHandleTarget(await open(input, 'w'), true);
-    } catch (err) {
-      throw asVhdxError(err, 'IO', `cannot create ${input}`);
-    }
-  }
   if (typeof input !== 'object' || input === null || typeof (input as { write?: unknown }).write !== 'function') {
-    throw new VhdxError('INVALID_ARGUMENT', 'target must be a path, a FileHandle, a FileSystemWritableFileStream, an access handle or { write(data, position) }');
+    const hint = typeof input === 'string' ? ': file paths need the Node entry, \'vhdx-stream/node\'' : '';
+    throw new VhdxError(
+      'unsupported-target',
+      `unsupported target${hint}; pass a FileSystemWritableFileStream, an OPFS access handle or { write(data, position) }`,
+    );
   }
-  if (isNodeFileHandle(input)) return nodeHandleTarget(input, false);
   if (typeof (input as SyncAccessHandleLike).getSize === 'function') {
     const h = input as SyncAccessHandleLike;
     return {

@@ -42,7 +42,11 @@ export class VhdxWriterStream extends WritableStreamImpl<Uint8Array> {
   /** Settles when the file is complete (or rejects with the stream's error). */
   readonly result: Promise<SparseSummary>;
 
-  constructor(target: TargetInput, options: VhdxWriterOptions = {}) {
+  /**
+   * @param target where the file goes (the Node entry's class also takes a path or FileHandle)
+   * @param open how the target is opened; @internal for the Node entry's subclass
+   */
+  constructor(target: TargetInput, options: VhdxWriterOptions = {}, open: (target: TargetInput) => Promise<OpenTarget> = openTarget) {
     const opts = resolveCreateOptions({ ...options, type: 'dynamic' }, false);
     let settle!: { resolve(s: SparseSummary): void; reject(e: unknown): void };
     const result = new Promise<SparseSummary>((resolve, reject) => (settle = { resolve, reject }));
@@ -61,7 +65,7 @@ export class VhdxWriterStream extends WritableStreamImpl<Uint8Array> {
         async start() {
           try {
             await ready();
-            out = await openTarget(target);
+            out = await open(target);
             await invalidateTarget(out);
             // after truncate(0) unwritten ranges read as zeros; otherwise write them
             allocator = new SparseAllocator(opts, out.truncate !== undefined);

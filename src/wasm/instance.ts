@@ -3,7 +3,7 @@
 // streams can use it without locking.
 import { VhdxError } from '../errors.js';
 import type { KernelExports } from './exports.js';
-import { PLAIN_WASM_BASE64, SIMD_WASM_BASE64 } from './generated/wasm-bytes.js';
+import { kernelSource } from '#wasm-source';
 
 /** A compiled module, or the bytes of one. */
 export type ModuleOrBytes = WebAssembly.Module | BufferSource;
@@ -22,24 +22,6 @@ export interface Kernels {
 
 let loaded: Kernels | undefined;
 let pending: Promise<Kernels> | undefined;
-let preferred: { plain?: WebAssembly.Module; simd?: WebAssembly.Module } | undefined;
-
-function decodeBase64(text: string): Uint8Array<ArrayBuffer> {
-  const bin = atob(text);
-  const out = new Uint8Array(bin.length);
-  for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
-  return out;
-}
-
-let simdBytes: Uint8Array<ArrayBuffer> | undefined;
-let plainBytes: Uint8Array<ArrayBuffer> | undefined;
-
-function inlineBytes(): { bytes: Uint8Array<ArrayBuffer>; simd: boolean } {
-  simdBytes ??= decodeBase64(SIMD_WASM_BASE64);
-  if (WebAssembly.validate(simdBytes)) return { bytes: simdBytes, simd: true };
-  plainBytes ??= decodeBase64(PLAIN_WASM_BASE64);
-  return { bytes: plainBytes, simd: false };
-}
 
 function wrap(instance: WebAssembly.Instance, simd: boolean): Kernels {
   const exports = instance.exports as unknown as KernelExports;
@@ -59,14 +41,6 @@ function wrap(instance: WebAssembly.Instance, simd: boolean): Kernels {
 
 function fromModule(module: WebAssembly.Module, simd: boolean): Kernels {
   return wrap(new WebAssembly.Instance(module, {}), simd);
-}
-
-/**
- * Supplies pre-compiled modules (used by the `workerd` entry, where compiling
- * from bytes is forbidden). Must run before the first kernel call.
- */
-export function provideModules(modules: { plain?: WebAssembly.Module; simd?: WebAssembly.Module }): void {
-  preferred = modules;
 }
 
 /**
@@ -90,32 +64,32 @@ export async function init(moduleOrBytes?: ModuleOrBytes): Promise<void> {
 export function ready(): Promise<Kernels> {
   if (loaded) return Promise.resolve(loaded);
   pending ??= (async () => {
-    if (preferred?.simd || preferred?.plain) return (loaded ??= syncLoad());
-    const { bytes, simd } = inlineBytes();
-    const { instance } = await WebAssembly.instantiate(bytes, {});
+    // modules handed over by the runtime instantiate synchronously anyway
+    if (kernelSource.kind === 'modules') return (loaded ??= syncLoad());
+    const simd = WebAssembly.validate(kernelSource.simd());
+    const { instance } = await WebAssembly.instantiate(simd ? kernelSource.simd() : kernelSource.plain(), {});
     return (loaded ??= wrap(instance, simd));
   })();
   return pending;
 }
 
 function syncLoad(): Kernels {
-  if (preferred?.simd) {
+  if (kernelSource.kind === 'modules') {
     try {
-      return fromModule(preferred.simd, true);
+      return fromModule(kernelSource.simd, true);
     } catch {
-      // fall through to the plain build
+      // a runtime without SIMD: fall through to the plain build
     }
+    return fromModule(kernelSource.plain, false);
   }
-  if (preferred?.plain) return fromModule(preferred.plain, false);
-  const { bytes, simd } = inlineBytes();
+  const simd = WebAssembly.validate(kernelSource.simd());
   try {
-    return fromModule(new WebAssembly.Module(bytes), simd);
+    return fromModule(new WebAssembly.Module(simd ? kernelSource.simd() : kernelSource.plain()), simd);
   } catch (err) {
     // Chrome before 2023 refuses to compile more than 4 KiB synchronously on
     // the main thread; the SIMD build is larger, the plain build is not.
     if (!simd) throw err;
-    plainBytes ??= decodeBase64(PLAIN_WASM_BASE64);
-    return fromModule(new WebAssembly.Module(plainBytes), false);
+    return fromModule(new WebAssembly.Module(kernelSource.plain()), false);
   }
 }
 
