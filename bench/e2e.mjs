@@ -100,7 +100,7 @@ function runCommand(cmd) {
   spawnSync('sync');
   const wrapped = hasTime ? ['/usr/bin/time', ['-f', '%M', 'sh', '-c', cmd]] : ['sh', ['-c', cmd]];
   const t0 = performance.now();
-  const r = spawnSync(wrapped[0], wrapped[1], { encoding: 'utf8' });
+  const r = spawnSync(/** @type {string} */ (wrapped[0]), /** @type {string[]} */ (wrapped[1]), { encoding: 'utf8' });
   const wall = (performance.now() - t0) / 1000;
   if (r.status !== 0) throw new Error(`${cmd} failed: ${r.stderr}`);
   const kb = hasTime ? Number(r.stderr.trim().split('\n').pop()) : NaN;

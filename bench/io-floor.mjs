@@ -36,7 +36,7 @@ while (reads.length) {
   const mine = [];
   for (let m = 0; m < n; m += MiB) {
     const piece = b.subarray(m, Math.min(n, m + MiB));
-    if (!isAllZero(piece)) mine.push((writing = writing.then(() => dst.write(piece, 0, piece.length, at + m))));
+    if (!isAllZero(piece)) mine.push((writing = writing.then(async () => void (await dst.write(piece, 0, piece.length, at + m)))));
   }
   Promise.all(mine).then(() => give(b));
 }

@@ -75,7 +75,7 @@ export function checkLayers(root) {
     const name = relative(root, file);
     if (rank === undefined) problems.push(`${name}: folder "${unit}" has no layer (add it to LAYERS in scripts/check-layers.mjs)`);
     const edges = [];
-    for (const [, spec] of stripComments(readFileSync(file, 'utf8')).matchAll(SPECIFIER)) {
+    for (const [, spec = ''] of stripComments(readFileSync(file, 'utf8')).matchAll(SPECIFIER)) {
       if (BUILTINS.has(spec) || spec.startsWith('node:')) {
         if (!NODE_ONLY.has(unit)) problems.push(`${name}: imports "${spec}", but only ${[...NODE_ONLY].join('/')} may use Node built-ins`);
         continue;

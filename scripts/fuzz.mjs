@@ -4,7 +4,10 @@
 import { createHash } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import * as lib from '../dist/node/index.js';
+import * as built from '../dist/node/index.js';
+
+/** @type {any} the built library, typed by its sources in the helpers */
+const lib = built;
 import { buildCorpus } from '../test/fuzz/corpus.mjs';
 import { mutate } from '../test/fuzz/mutator.mjs';
 import { runCase } from '../test/fuzz/oracle.mjs';

@@ -18,6 +18,7 @@ import {
   logEntryChecksum,
   parseDescriptor,
   parseLogEntryHeader,
+  type LogDescriptor,
   type LogEntryHeader,
 } from '../format/log.js';
 import { sameGuid } from '../format/guid.js';
@@ -141,7 +142,7 @@ export async function replayLog(r: ByteReader, header: Header, limits: ResolvedL
   for (const e of chain) {
     const at = logOffset + e.offset;
     const seq = e.header.sequenceNumber;
-    const descs = [];
+    const descs: (LogDescriptor | undefined)[] = [];
     let dataCount = 0;
     for (let i = 0; i < e.header.descriptorCount; i++) {
       const d = parseDescriptor(e.bytes, LOG_ENTRY_HEADER_SIZE + i * DESCRIPTOR_SIZE);

@@ -83,7 +83,9 @@ export function structureFields(file) {
     for (let o = 0; o < Math.min(logLength, 64 * 4 * KiB); o += 4 * KiB) {
       const e = logOffset + o;
       if (!sig(file, e, 'loge')) continue;
-      for (const [rel, width, name] of [[8, 4, 'entry_length'], [12, 4, 'tail'], [16, 8, 'sequence_number'], [24, 4, 'descriptor_count'], [48, 8, 'flushed_file_offset'], [56, 8, 'last_file_offset']]) {
+      /** @type {[number, number, string][]} */
+      const fields = [[8, 4, 'entry_length'], [12, 4, 'tail'], [16, 8, 'sequence_number'], [24, 4, 'descriptor_count'], [48, 8, 'flushed_file_offset'], [56, 8, 'last_file_offset']];
+      for (const [rel, width, name] of fields) {
         add(e + rel, width, `log entry @${o} ${name}`);
       }
       const count = Math.min(u32(file, e + 24), 16);

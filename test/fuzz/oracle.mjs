@@ -57,9 +57,10 @@ export async function runCase(lib, bytes, { cap = MiB, timeoutMs = 10_000, optio
   const outcome = async (fn, what) => {
     try {
       return { data: await withTimeout(fn(), timeoutMs, what) };
-    } catch (err) {
+    } catch (/** @type {any} */ err) {
       if (err instanceof lib.VhdxError) return { code: err.code };
-      return { problem: `${what} threw ${err?.name ?? typeof err}: ${err?.message ?? String(err)}` };
+      const e = /** @type {any} */ (err);
+      return { problem: `${what} threw ${e?.name ?? typeof e}: ${e?.message ?? String(e)}` };
     }
   };
   const a = await outcome(() => randomPrefix(lib, bytes, cap, options), 'openVhdx');

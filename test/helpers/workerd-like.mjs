@@ -9,12 +9,12 @@ globalThis[Symbol.for('vhdx-stream.test.wasmModule')] = (bytes) => new Module(by
 const refuse = () => {
   throw new WebAssembly.CompileError('Wasm code generation disallowed by embedder');
 };
-WebAssembly.Module = function () {
+/** @type {any} */ (WebAssembly).Module = function () {
   refuse();
 };
 WebAssembly.compile = async () => refuse();
 const instantiate = WebAssembly.instantiate;
-WebAssembly.instantiate = (source, imports) => (source instanceof Module ? instantiate(source, imports) : refuse());
+/** @type {any} */ (WebAssembly).instantiate = (source, imports) => (source instanceof Module ? instantiate(source, imports) : refuse());
 WebAssembly.compileStreaming = WebAssembly.instantiateStreaming = async () => refuse();
 
 register('./workerd-wasm-hooks.mjs', import.meta.url);
