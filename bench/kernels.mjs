@@ -2,7 +2,8 @@
 import { Bench } from 'tinybench';
 import { createCRC32 } from 'hash-wasm';
 import { crc32c as nativeCrc32c } from '@node-rs/crc32';
-import { crc32c, isAllZero, init, format } from '../dist/index.js';
+import { crc32c, isAllZero, init } from '../dist/index.js';
+import * as format from '../dist/format/index.js';
 import { decodeBat } from '../dist/wasm/kernels.js';
 import { readFileSync } from 'node:fs';
 import { report } from './report.mjs';

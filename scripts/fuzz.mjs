@@ -5,6 +5,7 @@ import { createHash } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import * as built from '../dist/node/index.js';
+import * as format from '../dist/format/index.js';
 
 /** @type {any} the built library, typed by its sources in the helpers */
 const lib = built;
@@ -18,7 +19,7 @@ let seed = values.seed === undefined ? (Date.now() & 0x7fffffff) : Number(values
 const crashes = new URL('../test/fuzz/crashes/', import.meta.url);
 mkdirSync(crashes, { recursive: true });
 
-const corpus = await buildCorpus(lib);
+const corpus = await buildCorpus(lib, format);
 const start = performance.now();
 let cases = 0;
 let failures = 0;

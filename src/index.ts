@@ -1,9 +1,14 @@
 /**
  * vhdx-stream: raw disk images to Microsoft VHDX and back, as WHATWG streams.
+ *
+ * This entry runs in every runtime (browsers, Workers, Deno, Bun, Node) and
+ * imports nothing from `node:`. In Node, `vhdx-stream/node` adds file paths,
+ * FileHandles and file-to-file converters; the on-disk structure codecs are
+ * in `vhdx-stream/format`.
  * @packageDocumentation
  */
 export { VhdxError } from './errors.js';
-export type { VhdxErrorCode, VhdxErrorLocation } from './errors.js';
+export type { VhdxErrorCode, VhdxErrorReason, VhdxErrorLocation, VhdxStructure } from './errors.js';
 export { init } from './wasm/instance.js';
 export type { ModuleOrBytes } from './wasm/instance.js';
 export { crc32c, isAllZero } from './wasm/kernels.js';
@@ -23,8 +28,4 @@ export { openVhdx, checkVhdx, VhdxImage } from './image/image.js';
 export type { OpenVhdxOptions, CheckReport, VirtualRange } from './image/image.js';
 export type { VhdxInfo, LogInfo, RegionInfo, Extent, Problem } from './image/types.js';
 export type { ReadLimits } from './image/limits.js';
-
-export { openSource, memorySource, blobSource, httpSource } from './sources/index.js';
 export type { RandomAccessSource, SourceInput, HttpSourceOptions } from './sources/index.js';
-
-export * as format from './format/index.js';

@@ -2,7 +2,9 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { VhdxDecoderStream, VhdxEncoderStream, VhdxError, checkVhdx, openVhdx, format, scanAllocation } from '../src/node/index.js';
+import { VhdxDecoderStream, VhdxEncoderStream, VhdxError, checkVhdx, openVhdx, scanAllocation } from '../src/node/index.js';
+import * as format from '../src/format/index.js';
+import { dataView } from '../src/format/bytes.js';
 import { blockPatternRaw, chunkedStream, collect, makeRaw } from './helpers/images.js';
 import { buildSynthetic, poke64 } from './helpers/synthetic.js';
 import { describeWith, pyvhdiRead, sevenZipSha256, sha256, tempDir } from './helpers/tools.js';
@@ -230,12 +232,12 @@ describe('bad input: a VhdxError with the right code', () => {
   }
 
   it.each([
-    ['region entry count over 2047', (t: Uint8Array) => format.dataView(t).setUint32(8, 2048, true), 'CORRUPT'],
+    ['region entry count over 2047', (t: Uint8Array) => dataView(t).setUint32(8, 2048, true), 'CORRUPT'],
     ['region overlapping the log', (t: Uint8Array) => poke64(t, 16 + 16, MiB), 'CORRUPT'],
     ['regions overlapping each other', (t: Uint8Array) => poke64(t, 16 + 32 + 16, 2 * MiB), 'CORRUPT'],
     ['region not 1 MiB aligned', (t: Uint8Array) => poke64(t, 16 + 16, 2 * MiB + 4096), 'CORRUPT'],
     ['region past the end of the file', (t: Uint8Array) => poke64(t, 16 + 32 + 16, 400 * MiB), 'TRUNCATED'],
-    ['BAT region smaller than the BAT', (t: Uint8Array) => format.dataView(t).setUint32(16 + 32 + 24, 0, true), 'CORRUPT'],
+    ['BAT region smaller than the BAT', (t: Uint8Array) => dataView(t).setUint32(16 + 32 + 24, 0, true), 'CORRUPT'],
   ])('%s', async (_, mutate, code) => {
     const file = withRegionTable(mutate);
     expect(await codeOf(openVhdx(file))).toBe(code);
@@ -256,7 +258,7 @@ describe('bad input: a VhdxError with the right code', () => {
     ['metadata item length over 1 MiB', META + 32 + 20, 4, MiB + 1],
   ])('metadata: %s is CORRUPT', async (_, at, width, value) => {
     const file = base();
-    const dv = format.dataView(file);
+    const dv = dataView(file);
     if (width === 2) dv.setUint16(at, value, true);
     else if (width === 4) dv.setUint32(at, value, true);
     else poke64(file, at, value);

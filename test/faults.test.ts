@@ -4,7 +4,9 @@ import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { VhdxDecoderStream, VhdxEncoderStream, VhdxError, openVhdx, scanAllocation, format } from '../src/node/index.js';
+import { VhdxDecoderStream, VhdxEncoderStream, VhdxError, openVhdx, scanAllocation } from '../src/node/index.js';
+import * as format from '../src/format/index.js';
+import { dataView } from '../src/format/bytes.js';
 import { chunkedStream, collect, makeRaw } from './helpers/images.js';
 import { applyDirectly, logRegion, makeDirty, type EntrySpec } from './helpers/dirty-log.js';
 import { IN_CI, sha256, tempDir } from './helpers/tools.js';
@@ -290,7 +292,7 @@ describe('inputs built to loop or amplify', () => {
     ] as const) {
       const dirty = makeDirty(clean, [entry]);
       const at = logRegion(clean).offset;
-      format.dataView(dirty).setUint32(at + field, value, true);
+      dataView(dirty).setUint32(at + field, value, true);
       format.storeChecksum(dirty.subarray(at, at + 4096), 4);
       const report = await (await import('../src/index.js')).checkVhdx(dirty);
       expect(report.problems.some((p) => p.structure === 'log entry' || p.structure === 'log')).toBe(true);

@@ -1,7 +1,8 @@
 // The structure codec: serialize(parse(x)) == x for valid structures, and
 // precise VhdxErrors for invalid ones.
 import { describe, expect, it } from 'vitest';
-import { VhdxError, format } from '../src/index.js';
+import { VhdxError } from '../src/index.js';
+import * as format from '../src/format/index.js';
 import { parseMetadataItems } from './helpers/metadata.js';
 
 const MiB = 1024 * 1024;

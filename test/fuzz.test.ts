@@ -3,6 +3,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import * as lib from '../src/node/index.js';
+import * as format from '../src/format/index.js';
 import { buildCorpus } from './fuzz/corpus.mjs';
 import { mutate } from './fuzz/mutator.mjs';
 import { runCase } from './fuzz/oracle.mjs';
@@ -12,7 +13,7 @@ const CRASHES = new URL('./fuzz/crashes/', import.meta.url);
 
 describe('fuzzing', () => {
   it(`survives ${CASES} structure-aware mutations of the corpus`, async () => {
-    const corpus = await buildCorpus(lib);
+    const corpus = await buildCorpus(lib, format);
     for (const c of corpus) expect(await runCase(lib, c.bytes), c.name).toBeUndefined(); // the corpus itself is valid
     const rssBefore = process.memoryUsage().rss;
     const problems: string[] = [];
@@ -43,7 +44,7 @@ describe('fuzzing', () => {
     const { tmpdir } = await import('node:os');
     const { join } = await import('node:path');
     const bin = new URL('../bin/vhdx.js', import.meta.url).pathname;
-    const corpus = await buildCorpus(lib);
+    const corpus = await buildCorpus(lib, format);
     const tmp = mkdtempSync(join(tmpdir(), 'vhdx-fuzz-cli-'));
     try {
       for (let i = 0; i < 12; i++) {

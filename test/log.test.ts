@@ -4,7 +4,8 @@
 import { readFileSync, writeFileSync, copyFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { VhdxDecoderStream, VhdxError, checkVhdx, openVhdx, format } from '../src/node/index.js';
+import { VhdxDecoderStream, VhdxError, checkVhdx, openVhdx } from '../src/node/index.js';
+import * as format from '../src/format/index.js';
 import { chunkedStream, collect, makeRaw } from './helpers/images.js';
 import { applyDirectly, batSectorWith, makeDirty, logRegion, type EntrySpec } from './helpers/dirty-log.js';
 import { pseudoRandomBytes } from './helpers/reference.js';

@@ -2,7 +2,8 @@
 // arbitrary bytes throw nothing but VhdxError.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { VhdxError, format, openVhdx } from '../src/index.js';
+import { VhdxError, openVhdx } from '../src/index.js';
+import * as format from '../src/format/index.js';
 import { reassembleLogEntry } from '../src/wasm/kernels.js';
 import { parseMetadataItems } from './helpers/metadata.js';
 

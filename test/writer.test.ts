@@ -3,7 +3,8 @@ import { readFileSync, writeFileSync, existsSync, statSync, symlinkSync } from '
 import { open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { VhdxEncoderStream, VhdxWriterStream, VhdxError, format, openVhdx } from '../src/node/index.js';
+import { VhdxEncoderStream, VhdxWriterStream, VhdxError, openVhdx } from '../src/node/index.js';
+import * as format from '../src/format/index.js';
 import { convertRawFileToVhdx, convertVhdxFileToRaw } from '../src/node/index.js';
 import { blockPatternRaw, chunkedStream, makeRaw } from './helpers/images.js';
 import { describeWith, pyvhdiRead, run, sevenZipSha256, sha256, tempDir } from './helpers/tools.js';

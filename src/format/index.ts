@@ -1,5 +1,10 @@
-// The structure codec: pure parse/serialize functions over Uint8Array.
-export * from './bytes.js';
+/**
+ * `vhdx-stream/format`: the on-disk structure codecs, pure functions over
+ * bytes (parse(bytes) -> value, serialize(value) -> bytes), for tools that
+ * inspect or build VHDX structures themselves. Parsers throw `VhdxError`
+ * with the reason and the file offset of the field at fault.
+ * @packageDocumentation
+ */
 export * from './guid.js';
 export * from './identifier.js';
 export * from './header.js';

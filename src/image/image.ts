@@ -1,12 +1,12 @@
 // The random-access reader: openVhdx() over any source.
 import { VhdxError, asVhdxError } from '../errors.js';
 import { MiB } from '../format/bytes.js';
-import { BlockState } from '../format/bat.js';
 import { openSource, type HttpSourceOptions } from '../sources/index.js';
 import type { RandomAccessSource, SourceInput } from '../sources/types.js';
 import { ReadableStreamImpl, byteStrategy } from '../runtime/web-streams.js';
 import { ready } from '../wasm/instance.js';
 import { resolveLimits, type ReadLimits } from './limits.js';
+import { resolveExtents } from './extents.js';
 import { loadImage, type ImageModel } from './load.js';
 import { overlayReader } from './overlay.js';
 import type { ByteReader } from './reader.js';
@@ -33,32 +33,14 @@ export interface VirtualRange {
   end?: number;
 }
 
-/** Maps a virtual range onto extents, merging neighbours of the same kind. */
-export function resolveExtents(model: ImageModel, start: number, end: number): Extent[] {
-  const out: Extent[] = [];
-  const { blockSize, states, offsetsMiB } = model;
-  let pos = start;
-  while (pos < end) {
-    const block = Math.floor(pos / blockSize);
-    const inBlock = pos - block * blockSize;
-    const length = Math.min(end - pos, blockSize - inBlock);
-    const state = states[block]!;
-    const last = out[out.length - 1];
-    if (state >= BlockState.FULLY_PRESENT) {
-      const fileOffset = offsetsMiB[block]! * MiB + inBlock;
-      if (last?.kind === 'data' && last.fileOffset + last.length === fileOffset) last.length += length;
-      else out.push({ kind: 'data', offset: pos, length, fileOffset });
-    } else {
-      const kind = state === BlockState.UNMAPPED ? 'unmapped' : 'zero';
-      if (last?.kind === kind) last.length += length;
-      else out.push({ kind, offset: pos, length });
-    }
-    pos += length;
-  }
-  return out;
-}
-
-/** An open VHDX file, read at random offsets. */
+/**
+ * An open VHDX file, read at random offsets; made by {@link openVhdx}.
+ * A dirty log has been replayed in memory: every read sees the disk as the
+ * log leaves it, and the file is never written.
+ * @throws VhdxError from `read` and `stream`: `INVALID_ARGUMENT`
+ *   (`range-outside-disk`), `UNSUPPORTED` (`differencing-unsupported`),
+ *   `TRUNCATED` (`payload-truncated`), `IO` (`read-failed`).
+ */
 export class VhdxImage {
   /** What the file is. */
   readonly info: VhdxInfo;
@@ -201,6 +183,11 @@ export async function openVhdxSource(source: RandomAccessSource, options: OpenVh
  * Opens a VHDX for random access: bytes, a Blob/File, an http(s) URL (Range
  * requests), or any `{ size, read }`. File paths and FileHandles: the same
  * function from `vhdx-stream/node`.
+ * @throws VhdxError `NOT_VHDX`, `CORRUPT`, `BAD_CHECKSUM`, `TRUNCATED`,
+ *   `UNSUPPORTED` or `LIMIT_EXCEEDED` for a file that cannot be opened (each
+ *   with its reason, structure and offset); `INVALID_ARGUMENT`
+ *   (`unsupported-source`, `invalid-option`); `IO` when the source fails,
+ *   and `UNSUPPORTED` (`range-not-supported`) for a server without Range requests.
  */
 export async function openVhdx(input: SourceInput, options: OpenVhdxOptions = {}): Promise<VhdxImage> {
   return openVhdxSource(await openSource(input, options), options);
@@ -219,7 +206,7 @@ export async function checkVhdxSource(source: RandomAccessSource, options: OpenV
     return { ...report, info: model.info };
   } catch (err) {
     const e = asVhdxError(err, 'IO', 'check failed');
-    if (e.code === 'IO' || e.code === 'INVALID_ARGUMENT') throw e;
+    if (e.code === 'IO') throw e;
     problems.unshift(problemOf(e));
     return { ok: false, problems };
   } finally {
@@ -229,7 +216,9 @@ export async function checkVhdxSource(source: RandomAccessSource, options: OpenV
 
 /**
  * Checks a VHDX and reports every problem found, without throwing for a
- * damaged file (only for an unreadable source). Inputs as for {@link openVhdx}.
+ * damaged file. Inputs as for {@link openVhdx}.
+ * @throws VhdxError `IO` only, when the source cannot be read; every other
+ *   failure is reported as a problem (with its code, reason and offset).
  */
 export async function checkVhdx(input: SourceInput, options: OpenVhdxOptions = {}): Promise<CheckReport & { info?: VhdxInfo }> {
   return checkVhdxSource(await openSource(input, options), options);

@@ -35,8 +35,9 @@ export async function openVhdx(input: NodeSourceInput, options: OpenVhdxOptions 
 
 /**
  * Checks a VHDX (path, FileHandle, or any default-entry input) and reports
- * every problem found; throws only when the input cannot be read (`IO`) or
- * the arguments are wrong (`INVALID_ARGUMENT`).
+ * every problem found.
+ * @throws VhdxError `IO` only, when the input cannot be read; every other
+ *   failure is reported as a problem.
  */
 export async function checkVhdx(input: NodeSourceInput, options: OpenVhdxOptions = {}): Promise<CheckReport & { info?: VhdxInfo }> {
   return checkVhdxSource(await openNodeSource(input, options), options);
@@ -54,6 +55,7 @@ export async function scanAllocation(input: NodeSourceInput, options: ScanOption
 /**
  * The positional VHDX writer, also accepting a file path (created or
  * truncated) or a FileHandle as its target. See the default entry's class.
+ * @throws VhdxError as the default entry's class; `IO` (`create-failed`) for a path that cannot be created.
  */
 export class VhdxWriterStream extends WebVhdxWriterStream {
   constructor(target: NodeTargetInput, options: VhdxWriterOptions = {}) {

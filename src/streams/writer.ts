@@ -37,6 +37,10 @@ export async function invalidateTarget(target: OpenTarget): Promise<void> {
  *
  * With `virtualSize` omitted the disk is as large as the input, rounded up to
  * the logical sector size; with it given, shorter input is an error.
+ * @throws VhdxError from the constructor: `INVALID_ARGUMENT` (`invalid-option`).
+ *   The stream (and `result`) errors with `INVALID_ARGUMENT` (`unsupported-target`,
+ *   `input-too-long`, `input-empty`, `input-over-64-tib`), `TRUNCATED`
+ *   (`input-truncated`) or `IO` (`write-failed`).
  */
 export class VhdxWriterStream extends WritableStreamImpl<Uint8Array> {
   /** Settles when the file is complete (or rejects with the stream's error). */

@@ -94,7 +94,9 @@ function dirty(lib, clean) {
   return file;
 }
 
-export async function buildCorpus(lib) {
+export async function buildCorpus(entry, format) {
+  // the builders below take the library and its codecs as one object
+  const lib = { ...entry, format };
   await lib.init();
   const raw = rawImage(3 * MiB + 4096, 1);
   const enc = (opts) => collect(new Blob([raw]).stream().pipeThrough(new lib.VhdxEncoderStream({ virtualSize: raw.length, blockSize: MiB, ...opts })));

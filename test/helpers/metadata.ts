@@ -1,4 +1,4 @@
-import { format } from '../../src/index.js';
+import * as format from '../../src/format/index.js';
 
 /** Parses every system item of a metadata region (for round-trip assertions). */
 export function parseMetadataItems(bytes: Uint8Array) {
