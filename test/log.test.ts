@@ -86,11 +86,15 @@ beforeAll(async () => {
   const wrapC = e(22n, 8192, logLen - 8192, [zero]);
   const older = [e(3n, 512 * 1024, 512 * 1024, [{ fileOffset: dataBlock[1], data: new Uint8Array(4096).fill(0xee) }]), e(4n, 520 * 1024, 512 * 1024, [{ fileOffset: dataBlock[1] + 4096, zeroLength: 4096 }])];
   const torn = [e(30n, 0, 0, [allocate, overwrite]), e(31n, 12288, 0, [zero], { torn: true })];
+  // what an earlier session of the log left: valid entries under another LogGuid, even a higher sequence number
+  const earlierGuid = '0badc0de-1234-4abc-8def-0123456789ab';
+  const earlier = [e(40n, 256 * 1024, 256 * 1024, [overwrite], { logGuid: earlierGuid }), e(41n, 264 * 1024, 256 * 1024, [zero], { logGuid: earlierGuid })];
   scenarios = [
     { name: 'one entry: BAT update for a new block, payload overwrite, zero descriptor', entries: [one], active: [one], wraps: false, ...grown },
     { name: 'a sequence of three entries', entries: three, active: three, wraps: false, ...grown },
     { name: 'an older sequence left in the log', entries: [...older, one], active: [one], wraps: false, ...grown },
     { name: 'a torn last entry (bad checksum) is not replayed', entries: torn, active: [torn[0]!], wraps: false, ...grown },
+    { name: 'entries of an earlier log (another LogGuid) are left alone', entries: [...earlier, one], active: [one], wraps: false, ...grown },
     { name: 'a sequence that wraps past the end of the log', entries: [wrapA, wrapB, wrapC], active: [wrapA, wrapB, wrapC], wraps: true, ...grown },
   ];
 });
@@ -128,10 +132,18 @@ describe('dirty logs', () => {
     expect(sha256(readFileSync(path))).toBe(sha256(dirty));
   });
 
+  it('check() finds nothing wrong with entries an earlier log left behind (MS-VHDX 2.3.2: the LogGuid keeps them out)', async () => {
+    const s = scenarios.find((x) => x.name.startsWith('entries of an earlier log'))!;
+    const report = await checkVhdx(makeDirty(clean, s.entries, s));
+    expect(report.problems).toEqual([]);
+    expect(report.ok).toBe(true);
+    expect(report.info?.log).toMatchObject({ state: 'dirty', entriesReplayed: 1 });
+  });
+
   it('check() reports the torn entry it skipped', async () => {
     const s = scenarios.find((x) => x.name.startsWith('a torn'))!;
     const report = await checkVhdx(makeDirty(clean, s.entries, s));
-    expect(report.problems.some((p) => p.structure === 'log entry' && /checksum/.test(p.message))).toBe(true);
+    expect(report.problems.some((p) => p.structure === 'log entry' && p.reason === 'log-entry-skipped')).toBe(true);
   });
 
   it('is CORRUPT when the file is shorter than flushed_file_offset', async () => {

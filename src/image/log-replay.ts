@@ -46,13 +46,18 @@ function entryBytes(log: Uint8Array, offset: number, length: number): Uint8Array
   return out;
 }
 
-/** Validates the entry at `offset`; returns it, or a reason it is invalid. */
-function validateEntry(log: Uint8Array, offset: number, logGuid: string, logFileOffset: number): ValidEntry | string {
+/**
+ * Validates the entry at `offset`; returns it, a reason it is invalid, or
+ * undefined for an entry of an earlier log (another LogGuid). Those are in
+ * every log that was ever reused and are not damage: the LogGuid is exactly
+ * what keeps them out of replay (MS-VHDX 2.3.2), whatever else they hold.
+ */
+function validateEntry(log: Uint8Array, offset: number, logGuid: string, logFileOffset: number): ValidEntry | string | undefined {
   const h = parseLogEntryHeader(log.subarray(offset, offset + LOG_ENTRY_HEADER_SIZE), logFileOffset + offset);
+  if (!sameGuid(h.logGuid, logGuid)) return undefined;
   if (h.entryLength === 0 || h.entryLength % LOG_SECTOR !== 0 || h.entryLength > log.length) return `entry length ${h.entryLength} is not a 4 KiB multiple within the log`;
   if (h.sequenceNumber === 0n) return 'sequence number is zero';
   if (h.tail % LOG_SECTOR !== 0 || h.tail >= log.length) return `tail ${h.tail} is not a 4 KiB-aligned offset in the log`;
-  if (!sameGuid(h.logGuid, logGuid)) return 'log GUID differs from the header';
   const descSectors = descriptorSectors(h.descriptorCount);
   if (descSectors * LOG_SECTOR > h.entryLength) return `${h.descriptorCount} descriptors do not fit in ${h.entryLength} bytes`;
   const bytes = entryBytes(log, offset, h.entryLength);
@@ -110,6 +115,7 @@ export async function replayLog(r: ByteReader, header: Header, limits: ResolvedL
   for (let off = 0; off < logLength; off += LOG_SECTOR) {
     if (!hasLogEntrySignature(log.subarray(off, off + 4))) continue;
     const got = validateEntry(log, off, logGuid, logOffset);
+    if (got === undefined) continue;
     if (typeof got === 'string') {
       problems.push({ code: 'CORRUPT', reason: 'log-entry-skipped', message: `log entry skipped: ${got}`, structure: 'log entry', offset: logOffset + off });
     }

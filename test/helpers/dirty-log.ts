@@ -18,6 +18,8 @@ export interface EntrySpec {
   lastFileOffset: number;
   /** Damage the checksum (a torn write). */
   torn?: boolean;
+  /** Written by an earlier log (another LogGuid): never part of this log's sequence. */
+  logGuid?: string;
 }
 
 function currentHeader(file: Uint8Array) {
@@ -49,7 +51,7 @@ export function makeDirty(clean: Uint8Array, entries: EntrySpec[], extra: { size
   const log = logRegion(file);
   setLogGuid(file, LOG_GUID);
   for (const e of entries) {
-    const bytes = buildLogEntry({ ...e, logGuid: LOG_GUID });
+    const bytes = buildLogEntry({ ...e, logGuid: e.logGuid ?? LOG_GUID });
     if (e.torn) bytes[4] = bytes[4]! ^ 0xff;
     for (let i = 0; i < bytes.length; i++) file[log.offset + ((e.at + i) % log.length)] = bytes[i]!;
   }
