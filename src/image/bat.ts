@@ -8,7 +8,7 @@ import { decodeBat, fileOrder } from '../wasm/kernels.js';
 import { checkLimit, type ResolvedLimits } from './limits.js';
 import type { Metadata } from './metadata.js';
 import { readExact, type ByteReader } from './reader.js';
-import type { Problem, RegionInfo } from './types.js';
+import { reportAll, type Problem, type RegionInfo } from './types.js';
 
 /** Where every payload block of the disk is. */
 export interface BlockMap {
@@ -44,36 +44,37 @@ export async function loadBat(r: ByteReader, bat: RegionInfo, meta: Metadata, re
   const batBytes = await readExact(r, bat.offset, entries * 8, 'bat');
   const decoded = decodeBat(batBytes, blockCount, ratio, differencing);
   if (decoded.firstBadEntry >= 0) {
-    const at = bat.offset + decoded.firstBadEntry * 8;
-    problems.push(...badEntries(batBytes, ratio, differencing, bat.offset, decoded.firstBadEntry).filter((p) => p.offset !== at)); // that one is thrown
-    const e = readBatEntry(batBytes, decoded.firstBadEntry);
-    throw new VhdxError('bat-entry-state', `entry ${decoded.firstBadEntry} has state ${e.state} (${BLOCK_STATE_NAMES[e.state] ?? 'invalid'}) at ${e.offsetMiB} MiB`, {
-      structure: 'bat',
-      offset: at,
-    });
+    const bad = badEntries(batBytes, ratio, differencing, bat.offset, decoded.firstBadEntry);
+    if (bad.length === 0) {
+      // the kernel and the slow path disagree: still fail on what the kernel found
+      const e = readBatEntry(batBytes, decoded.firstBadEntry);
+      const at = bat.offset + decoded.firstBadEntry * 8;
+      bad.push(new VhdxError('bat-entry-state', `entry ${decoded.firstBadEntry} has state ${e.state} at ${e.offsetMiB} MiB`, { structure: 'bat', offset: at }));
+    }
+    throw reportAll(problems, bad);
   }
   const { states, offsetsMiB } = decoded;
   const order = fileOrder(states, offsetsMiB);
-  checkPlacement(order, blockSize, meta.virtualSize, regions, r.size, bat.offset, ratio);
+  const misplaced = checkPlacement(order, blockSize, meta.virtualSize, regions, r.size, bat.offset, ratio);
+  if (misplaced.length) throw reportAll(problems, misplaced);
   return { blockCount, chunkRatio: ratio, states, offsetsMiB, order };
 }
 
 /** Every invalid BAT entry from `first` on, at most 1000 (the slow path, for reports). */
-function badEntries(bat: Uint8Array, ratio: number, differencing: boolean, batOffset: number, first: number): Problem[] {
-  const out: Problem[] = [];
+function badEntries(bat: Uint8Array, ratio: number, differencing: boolean, batOffset: number, first: number): VhdxError[] {
+  const out: VhdxError[] = [];
   for (let i = first; i * 8 < bat.length && out.length < 1000; i++) {
     const { state, offsetMiB } = readBatEntry(bat, i);
     const bitmap = i % (ratio + 1) === ratio;
     const ok = bitmap ? state === 0 || state === 6 : state <= 3 || state === 6 || (state === 7 && differencing);
     const offsetOk = state < 6 || (offsetMiB > 0 && offsetMiB <= 0xffffffff);
     if (!ok || !offsetOk) {
-      out.push({
-        code: 'CORRUPT',
-        reason: 'bat-entry-state',
-        message: `${bitmap ? 'sector bitmap' : 'payload'} entry ${i} has state ${state} (${BLOCK_STATE_NAMES[state] ?? 'invalid'}) at ${offsetMiB} MiB`,
-        structure: 'bat',
-        offset: batOffset + i * 8,
-      });
+      out.push(
+        new VhdxError('bat-entry-state', `${bitmap ? 'sector bitmap' : 'payload'} entry ${i} has state ${state} (${BLOCK_STATE_NAMES[state] ?? 'invalid'}) at ${offsetMiB} MiB`, {
+          structure: 'bat',
+          offset: batOffset + i * 8,
+        }),
+      );
     }
   }
   return out;
@@ -82,6 +83,7 @@ function badEntries(bat: Uint8Array, ratio: number, differencing: boolean, batOf
 /**
  * Present blocks may not overlap each other or any region, and (when the
  * file size is known) must lie in the file up to the end of the disk.
+ * Returns every block that breaks a rule (at most 1000), in file order.
  */
 function checkPlacement(
   order: BlockMap['order'],
@@ -91,27 +93,29 @@ function checkPlacement(
   fileSize: number | undefined,
   batOffset: number,
   ratio: number,
-): void {
+): VhdxError[] {
+  const out: VhdxError[] = [];
   const blockMiB = blockSize / MiB;
   const sorted = [...regions].sort((a, b) => a.offset - b.offset);
   let ri = 0;
-  for (let i = 0; i < order.blocks.length; i++) {
+  for (let i = 0; i < order.blocks.length && out.length < 1000; i++) {
     const block = order.blocks[i]!;
     const start = order.offsetsMiB[i]! * MiB;
     const where = { structure: 'bat' as const, offset: batOffset + batIndexOfBlock(block, ratio) * 8 };
     if (i + 1 < order.blocks.length && order.offsetsMiB[i]! + blockMiB > order.offsetsMiB[i + 1]!) {
-      throw new VhdxError('bat-entry-overlap', `block ${block} at ${hex(start)} overlaps block ${order.blocks[i + 1]} at ${hex(order.offsetsMiB[i + 1]! * MiB)}`, where);
+      out.push(new VhdxError('bat-entry-overlap', `block ${block} at ${hex(start)} overlaps block ${order.blocks[i + 1]} at ${hex(order.offsetsMiB[i + 1]! * MiB)}`, where));
     }
     while (ri < sorted.length && sorted[ri]!.offset + sorted[ri]!.length <= start) ri++;
     const reg = sorted[ri];
     if (reg && reg.offset < start + blockSize) {
-      throw new VhdxError('bat-entry-in-region', `block ${block} at ${hex(start)} overlaps the ${reg.name} region at ${hex(reg.offset)}`, where);
+      out.push(new VhdxError('bat-entry-in-region', `block ${block} at ${hex(start)} overlaps the ${reg.name} region at ${hex(reg.offset)}`, where));
     }
     if (fileSize !== undefined) {
       const needed = Math.min(blockSize, virtualSize - block * blockSize);
       if (start + needed > fileSize) {
-        throw new VhdxError('bat-entry-past-eof', `block ${block} at ${hex(start)} needs ${needed} bytes but the file ends at ${fileSize}`, where);
+        out.push(new VhdxError('bat-entry-past-eof', `block ${block} at ${hex(start)} needs ${needed} bytes but the file ends at ${fileSize}`, where));
       }
     }
   }
+  return out;
 }

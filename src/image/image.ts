@@ -10,7 +10,7 @@ import { resolveExtents } from './extents.js';
 import { loadImage, type ImageModel } from './load.js';
 import { overlayReader } from './overlay.js';
 import type { ByteReader } from './reader.js';
-import { problemOf, type Extent, type Problem, type VhdxInfo } from './types.js';
+import { problemOf, wasReported, type Extent, type Problem, type VhdxInfo } from './types.js';
 
 /** Options of {@link openVhdx}. */
 export interface OpenVhdxOptions extends ReadLimits, HttpSourceOptions {
@@ -207,7 +207,8 @@ export async function checkVhdxSource(source: RandomAccessSource, options: OpenV
   } catch (err) {
     const e = asVhdxError(err, 'IO', 'check failed');
     if (e.code === 'IO') throw e;
-    problems.unshift(problemOf(e));
+    // a fatal problem comes last: nothing after it was looked at
+    if (!wasReported(e)) problems.push(problemOf(e));
     return { ok: false, problems };
   } finally {
     await source.close?.();

@@ -14,6 +14,25 @@ export interface Problem {
   offset?: number;
 }
 
+const reported = new WeakSet<VhdxError>();
+
+/**
+ * Records every problem a step found in `problems`, in file order, and
+ * returns the first as the error to throw; `check()` knows it is listed.
+ */
+export function reportAll(problems: Problem[], errors: VhdxError[]): VhdxError {
+  for (const e of errors) {
+    problems.push(problemOf(e));
+    reported.add(e);
+  }
+  return errors[0]!;
+}
+
+/** True when `err` is already among the problems a step recorded. */
+export function wasReported(err: VhdxError): boolean {
+  return reported.has(err);
+}
+
 /** The problem a thrown error describes. */
 export function problemOf(err: VhdxError): Problem {
   const p: Problem = { code: err.code, reason: err.reason, message: err.message };
