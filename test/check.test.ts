@@ -2,6 +2,7 @@
 // valid file reports none.
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { VhdxEncoderStream, checkVhdx } from '../src/node/index.js';
 import { chunkedStream, collect, makeRaw } from './helpers/images.js';
@@ -47,5 +48,20 @@ describe('check()', () => {
       expect(corruptions).toBe(3);
       expect(ours).toBe(corruptions);
     });
+  });
+});
+
+describe('inputs', () => {
+  it('openVhdx from the Node entry opens a file: URL; the default entry refuses it with a reason', async () => {
+    const { file } = await fixedImage();
+    const path = join(dir.path, 'url.vhdx');
+    writeFileSync(path, file);
+    const { openVhdx } = await import('../src/node/index.js');
+    const image = await openVhdx(pathToFileURL(path));
+    expect(image.info.virtualSize).toBe(6 * MiB);
+    await image.close();
+    const web = await import('../src/index.js');
+    const err = await web.openVhdx(pathToFileURL(path)).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: 'INVALID_ARGUMENT', reason: 'unsupported-source' });
   });
 });

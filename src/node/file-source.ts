@@ -1,6 +1,7 @@
 // Node file sources: a path or an open FileHandle, read with positional reads.
 import type { FileHandle } from 'node:fs/promises';
 import { open } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
 import { asVhdxError } from '../errors.js';
 import { openSource, type HttpSourceOptions, type RandomAccessSource, type SourceInput } from '../sources/index.js';
 import { readFully } from './file-io.js';
@@ -44,8 +45,10 @@ function isFileHandle(x: unknown): x is FileHandle {
   return typeof x === 'object' && x !== null && typeof (x as { fd?: unknown }).fd === 'number' && typeof (x as { stat?: unknown }).stat === 'function';
 }
 
-/** Opens a path or FileHandle, or anything {@link openSource} takes. The caller closes it. */
+/** Opens a path, a `file:` URL or a FileHandle, or anything {@link openSource} takes. The caller closes it. */
 export async function openNodeSource(input: NodeSourceInput, http: HttpSourceOptions = {}): Promise<RandomAccessSource> {
+  if (input instanceof URL && input.protocol === 'file:') return pathSource(fileURLToPath(input));
+  if (typeof input === 'string' && /^file:/i.test(input)) return pathSource(fileURLToPath(input));
   if (typeof input === 'string' && !/^https?:\/\//i.test(input)) return pathSource(input);
   if (isFileHandle(input)) return fileHandleSource(input, false);
   return openSource(input as SourceInput, http);

@@ -28,6 +28,9 @@ export async function openSource(input: SourceInput, http: HttpSourceOptions = {
   if (input instanceof Uint8Array) return memorySource(input);
   if (input instanceof ArrayBuffer) return memorySource(new Uint8Array(input));
   if (typeof Blob !== 'undefined' && input instanceof Blob) return blobSource(input);
+  if (input instanceof URL && input.protocol !== 'http:' && input.protocol !== 'https:') {
+    throw new VhdxError('unsupported-source', `unsupported source: ${input.protocol} URLs cannot be read here${input.protocol === 'file:' ? "; file: URLs need the Node entry, 'vhdx-stream/node'" : ''}`);
+  }
   if (input instanceof URL || (typeof input === 'string' && /^https?:\/\//i.test(input))) {
     return httpSource(String(input), http);
   }
