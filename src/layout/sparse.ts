@@ -6,6 +6,7 @@ import { VhdxError } from '../errors.js';
 import { MiB } from '../format/bytes.js';
 import { MAX_VIRTUAL_SIZE } from '../format/metadata.js';
 import { isAllZero } from '../wasm/kernels.js';
+import { diskSizeFor } from './disk-size.js';
 import type { ResolvedCreateOptions } from './options.js';
 import { batRegion, headerSectionPieces, metadataRegion, payloadOffsetWithoutBat, planLayout, sequentialOffsets, type Layout, type Placed } from './plan.js';
 
@@ -109,7 +110,7 @@ export class SparseAllocator {
     let virtualSize = opts.virtualSize;
     if (virtualSize === undefined) {
       if (this.received === 0) throw new VhdxError('INVALID_ARGUMENT', 'no input: a virtual disk cannot be empty', { structure: 'input' });
-      virtualSize = Math.ceil(this.received / opts.logicalSectorSize) * opts.logicalSectorSize;
+      virtualSize = diskSizeFor(this.received, opts.logicalSectorSize);
     } else if (this.received < virtualSize) {
       throw new VhdxError('TRUNCATED', `input ended after ${this.received} of ${virtualSize} bytes`, { structure: 'input', offset: this.received });
     }

@@ -2,6 +2,7 @@
 import { open, stat, type FileHandle } from 'node:fs/promises';
 import { VhdxError, asVhdxError } from '../errors.js';
 import { MiB } from '../format/bytes.js';
+import { diskSizeFor, zeroPieces } from '../layout/disk-size.js';
 import { resolveCreateOptions } from '../layout/options.js';
 import { SparseAllocator, type SparseSummary } from '../layout/sparse.js';
 import type { VhdxWriterOptions } from '../streams/writer.js';
@@ -104,7 +105,7 @@ export async function convertRawFileToVhdx(input: string, output: string, option
   } catch (err) {
     throw asVhdxError(err, 'IO', `cannot read ${input}`);
   }
-  const virtualSize = options.virtualSize ?? Math.ceil(size / (options.logicalSectorSize ?? 512)) * (options.logicalSectorSize ?? 512);
+  const virtualSize = options.virtualSize ?? diskSizeFor(size, options.logicalSectorSize ?? 512);
   if (size > virtualSize) throw new VhdxError('INVALID_ARGUMENT', `${input} is ${size} bytes, larger than virtualSize ${virtualSize}`);
   const opts = resolveCreateOptions({ ...options, type: options.type ?? 'dynamic', virtualSize }, true);
   await refuseSameFile(input, output);
@@ -116,13 +117,9 @@ export async function convertRawFileToVhdx(input: string, output: string, option
       options.onProgress?.(position + chunk.length, size);
     });
     // a disk larger than the input (sector rounding, or a larger virtualSize) ends in zeros
-    const zeros = new Uint8Array(Math.min(virtualSize - size, MiB));
-    for (let remaining = virtualSize - size; remaining > 0; ) {
-      const piece = zeros.subarray(0, allocator.pieceLength(Math.min(remaining, zeros.length)));
-      const where = allocator.place(piece);
-      if (where >= 0) await writeFully(out, piece, where);
-      remaining -= piece.length;
-    }
+    const pending: Promise<unknown>[] = [];
+    for (const zeros of zeroPieces(virtualSize - size)) placeChunk(allocator, out, zeros, pending);
+    await Promise.all(pending);
     return finishVhdx(allocator, out);
   });
 }
