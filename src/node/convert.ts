@@ -10,9 +10,10 @@ import { encoderTransformer, planEncoder, type VhdxEncoderOptions } from '../str
 import { ready } from '../wasm/instance.js';
 import { readFully, refuseSameFile, removePartialOutput, writeFully } from './file-io.js';
 import { pipeline, sequentialChunks } from './pipeline.js';
-import { isAllZero } from '../wasm/kernels.js';
 import { openVhdxSource } from '../image/image.js';
 import { openNodeSource } from './file-source.js';
+import { SparseRawOutput } from './sparse-raw.js';
+import { HOLE_GRAIN, WriteRun } from './write-run.js';
 
 export interface FileConvertOptions extends VhdxWriterOptions {
   /** `'dynamic'` (default) or `'fixed'`; both leave zero stretches as holes. */
@@ -23,46 +24,11 @@ export interface FileConvertOptions extends VhdxWriterOptions {
   chunkSize?: number;
 }
 
-/** Granularity of hole detection in the file paths (qemu-img uses 4 KiB; 64 KiB keeps writes large). */
-const ZERO_GRAIN = 64 * 1024;
-
-/** Coalesces pieces of one buffer that land back to back in the output into single writes. */
-class WriteRun {
-  private start = -1; // output position of the run
-  private from = 0; // its start in the buffer
-  private length = 0;
-  private buffer: Uint8Array | undefined;
-
-  constructor(
-    private readonly out: FileHandle,
-    private readonly pending: Promise<unknown>[],
-  ) {}
-
-  /** `position` -1 means the piece is not written (a hole). */
-  add(piece: Uint8Array, position: number, buffer: Uint8Array, at: number): void {
-    if (position >= 0 && this.start >= 0 && this.buffer === buffer && this.start + this.length === position && this.from + this.length === at) {
-      this.length += piece.length;
-      return;
-    }
-    this.flush();
-    if (position < 0) return;
-    this.start = position;
-    this.from = at;
-    this.length = piece.length;
-    this.buffer = buffer;
-  }
-
-  flush(): void {
-    if (this.start < 0 || !this.buffer) return;
-    this.pending.push(writeFully(this.out, this.buffer.subarray(this.from, this.from + this.length), this.start));
-    this.start = -1;
-  }
-}
-
 /**
  * Opens `input` (when given) for reading and creates `output`, runs `body`, and closes
  * both. On failure the partial output is removed and the error becomes a
- * VhdxError.
+ * VhdxError: reason 'open-failed' or 'create-failed' for the files
+ * themselves, and 'write-failed' for anything `body` did not name itself.
  */
 async function withFiles<T>(input: string | undefined, output: string, body: (src: FileHandle | undefined, dst: FileHandle) => Promise<T>): Promise<T> {
   let src: FileHandle | undefined;
@@ -71,17 +37,17 @@ async function withFiles<T>(input: string | undefined, output: string, body: (sr
   try {
     if (input !== undefined) {
       src = await open(input, 'r').catch((err) => {
-        throw asVhdxError(err, 'IO', `cannot open ${input}`);
+        throw asVhdxError(err, 'open-failed', `cannot open ${input}`);
       });
     }
     dst = await open(output, 'w').catch((err) => {
-      throw asVhdxError(err, 'IO', `cannot create ${output}`);
+      throw asVhdxError(err, 'create-failed', `cannot create ${output}`);
     });
     const result = await body(src, dst);
     ok = true;
     return result;
   } catch (err) {
-    throw asVhdxError(err, 'IO', 'conversion failed');
+    throw asVhdxError(err, 'write-failed', 'conversion failed');
   } finally {
     await src?.close().catch(() => {});
     await dst?.close().catch(() => {});
@@ -96,6 +62,8 @@ async function withFiles<T>(input: string | undefined, output: string, body: (sr
  * flight over a fixed buffer pool.
  * The virtual size defaults to the input's size (rounded up to the logical
  * sector). On failure the partial output is removed.
+ * @throws VhdxError 'open-failed', 'read-failed', 'create-failed', 'write-failed';
+ *   'input-too-long' when the input is larger than `virtualSize`; 'output-is-input'.
  */
 export async function convertRawFileToVhdx(input: string, output: string, options: FileConvertOptions = {}): Promise<SparseSummary> {
   await ready();
@@ -103,16 +71,20 @@ export async function convertRawFileToVhdx(input: string, output: string, option
   try {
     size = (await stat(input)).size;
   } catch (err) {
-    throw asVhdxError(err, 'IO', `cannot read ${input}`);
+    throw asVhdxError(err, 'open-failed', `cannot read ${input}`);
   }
   const virtualSize = options.virtualSize ?? diskSizeFor(size, options.logicalSectorSize ?? 512);
-  if (size > virtualSize) throw new VhdxError('INVALID_ARGUMENT', `${input} is ${size} bytes, larger than virtualSize ${virtualSize}`);
+  if (size > virtualSize) throw new VhdxError('input-too-long', `${input} is ${size} bytes, larger than virtualSize ${virtualSize}`);
   const opts = resolveCreateOptions({ ...options, type: options.type ?? 'dynamic', virtualSize }, true);
   await refuseSameFile(input, output);
   const allocator = new SparseAllocator(opts, true); // the output is created fresh
   const chunkSize = Math.min(options.chunkSize ?? 4 * MiB, opts.blockSize);
   return withFiles(input, output, async (inp, out) => {
-    await pipeline(sequentialChunks(size, chunkSize), (t, p) => readFully(inp!, t, p), { chunkSize }, (chunk, { position }, slot) => {
+    const read = (target: Uint8Array, position: number) =>
+      readFully(inp!, target, position).catch((err) => {
+        throw asVhdxError(err, 'read-failed', 'conversion failed');
+      });
+    await pipeline(sequentialChunks(size, chunkSize), read, { chunkSize }, (chunk, { position }, slot) => {
       placeChunk(allocator, out, chunk, slot.pending);
       options.onProgress?.(position + chunk.length, size);
     });
@@ -148,11 +120,11 @@ export async function convertRawChunksToVhdx(chunks: AsyncIterable<Uint8Array>, 
   });
 }
 
-/** Places one chunk: zero stretches of ZERO_GRAIN stay holes; neighbouring data goes out as one write. */
+/** Places one chunk: zero stretches of HOLE_GRAIN stay holes; neighbouring data goes out as one write. */
 function placeChunk(allocator: SparseAllocator, out: FileHandle, chunk: Uint8Array, pending: Promise<unknown>[]): void {
   const run = new WriteRun(out, pending);
   for (let at = 0; at < chunk.length; ) {
-    const n = allocator.pieceLength(Math.min(chunk.length - at, ZERO_GRAIN));
+    const n = allocator.pieceLength(Math.min(chunk.length - at, HOLE_GRAIN));
     const piece = chunk.subarray(at, at + n);
     run.add(piece, allocator.place(piece), chunk, at);
     at += n;
@@ -239,20 +211,12 @@ export async function convertVhdxFileToRaw(
     };
     let written = 0;
     const read = async (target: Uint8Array, position: number) => (await image.readFileRange(position, target), target.length);
-    await pipeline(chunks(), read, { chunkSize }, (bytes, chunk, slot) => {
-      const { virtual } = chunk;
-      // zero stretches stay holes in the (fresh) output, as qemu-img leaves them
-      const run = new WriteRun(out, slot.pending);
-      for (let at = 0; at < bytes.length; at += ZERO_GRAIN) {
-        const piece = bytes.subarray(at, Math.min(bytes.length, at + ZERO_GRAIN));
-        const zero = isAllZero(piece);
-        run.add(piece, zero ? -1 : virtual + at, bytes, at);
-        if (!zero) written += piece.length;
-      }
-      run.flush();
+    const raw = new SparseRawOutput(out);
+    await pipeline(chunks(), read, { chunkSize }, (bytes, { virtual }, slot) => {
+      written += raw.place(bytes, virtual, slot.pending);
       options.onProgress?.(virtual + bytes.length, total);
     });
-    await out.truncate(total);
+    await raw.finish(total);
     options.onProgress?.(total, total);
     return { virtualSize: total, bytesWritten: written };
   }).finally(() => image.close());

@@ -35,12 +35,13 @@ export async function appendFully(fd: number, data: Uint8Array): Promise<void> {
 /**
  * Refuses an output that is the input itself (the same file under any name):
  * creating the output truncates it, and the input would be lost.
+ * @throws VhdxError 'output-is-input'
  */
 export async function refuseSameFile(input: string, output: string): Promise<void> {
   const { stat } = await import('node:fs/promises');
   const [a, b] = await Promise.all([stat(input).catch(() => undefined), stat(output).catch(() => undefined)]);
   if (a && b && a.dev === b.dev && a.ino === b.ino) {
-    throw new VhdxError('INVALID_ARGUMENT', `the output ${output} is the input file ${input}; converting in place would destroy it`);
+    throw new VhdxError('output-is-input', `the output ${output} is the input file ${input}; converting in place would destroy it`);
   }
 }
 

@@ -20,6 +20,11 @@ export interface OutputFile {
   discardSync(): void;
 }
 
+/**
+ * Where to write the output named `path`: a temporary file beside it, or
+ * the path itself when it exists and is not a regular file.
+ * @throws VhdxError 'create-failed' when its directory is not writable
+ */
 export async function prepareOutput(path: string): Promise<OutputFile> {
   const existing = await lstat(path).catch(() => undefined);
   if (existing && !existing.isFile()) {
@@ -27,7 +32,7 @@ export async function prepareOutput(path: string): Promise<OutputFile> {
   }
   // checked here so that an error names the user's path, not the temporary one
   await access(dirname(path), constants.W_OK).catch((err) => {
-    throw asVhdxError(err, 'IO', `cannot create ${path}`);
+    throw asVhdxError(err, 'create-failed', `cannot create ${path}`);
   });
   const temp = join(dirname(path), `.${basename(path)}.partial-${randomBytes(4).toString('hex')}`);
   return {

@@ -2,6 +2,7 @@
 // writes left in flight: the building block of the Node file-to-file paths.
 // No buffer is allocated per chunk; a buffer is reused only after every write
 // that references it has finished.
+import { VhdxError } from '../errors.js';
 
 export interface PipelineSlot {
   buffer: Uint8Array;
@@ -33,6 +34,8 @@ export function* sequentialChunks(total: number, size: number): Generator<Pipeli
  * Reads `chunks` in order through a buffer pool and calls `process` on each
  * in order. `process` may start writes from the chunk's buffer and hand their
  * promises back through `slot.pending`.
+ * @throws VhdxError 'read-failed' when a read returns fewer bytes than its chunk
+ *   (the input shrank); whatever `read`, `process` or a write rejects with.
  */
 export async function pipeline<C extends PipelineChunk>(
   chunks: Iterable<C>,
@@ -77,7 +80,7 @@ export async function pipeline<C extends PipelineChunk>(
     while (queue.length) {
       const head = queue.shift()!;
       const n = await head.done;
-      if (n !== head.chunk.length) throw new RangeError(`short read at ${head.chunk.position + n}`);
+      if (n !== head.chunk.length) throw new VhdxError('read-failed', `short read at ${head.chunk.position + n}: the input ended early`);
       if (writeFailure !== undefined) throw writeFailure;
       if (!exhausted) await issue();
       const before = head.slot.pending.length;
