@@ -235,6 +235,19 @@ describe('vhdx command', () => {
     expect(readFileSync(out, 'utf8')).toBe('old contents');
   });
 
+  it('re-blocks a VHDX from stdin into a file and onto stdout', () => {
+    const a = join(dir.path, 'from-stdin-src.vhdx');
+    expect(vhdx(['convert', rawPath, a, '--block-size', '1M']).status).toBe(0);
+    const b = join(dir.path, 'from-stdin-reblocked.vhdx');
+    const r = vhdx(['convert', '-', b, '--to', 'vhdx', '--block-size', '2M'], readFileSync(a));
+    expect(r.status, r.stderr).toBe(0);
+    expect(JSON.parse(String(vhdx(['info', b, '--json']).stdout))).toMatchObject({ blockSize: 2 * MiB, virtualSize: raw.length });
+    expect(sha256(vhdx(['convert', b, '-']).stdout)).toBe(sha256(raw));
+    const piped = vhdx(['convert', '-', '-', '--to', 'vhdx', '--type', 'fixed'], readFileSync(a));
+    expect(piped.status, piped.stderr).toBe(0);
+    expect(sha256(vhdx(['convert', '-', '-'], piped.stdout).stdout)).toBe(sha256(raw));
+  });
+
   it('converts a file onto itself safely: the whole input is read before it is replaced', () => {
     const f = join(dir.path, 'inplace.vhdx');
     expect(vhdx(['convert', rawPath, f, '--block-size', '1M']).status).toBe(0);
@@ -253,6 +266,7 @@ describe('HTTP inputs', () => {
     const v = join(dir.path, 'served.vhdx');
     vhdx(['convert', rawPath, v]);
     files.set('/disk.raw', raw);
+    files.set('/odd.raw', raw.subarray(0, 5 * MiB + 1000));
     files.set('/disk.vhdx', readFileSync(v));
     server = createServer((req, res) => {
       const [path, query] = (req.url ?? '').split('?');
@@ -302,6 +316,17 @@ describe('HTTP inputs', () => {
     expect(sha256(back.stdout)).toBe(sha256(raw));
     const info = await vhdxAsync(['info', `${base}/disk.vhdx`, '--json']);
     expect(JSON.parse(String(info.stdout)).virtualSize).toBe(raw.length);
+  });
+
+  it('a raw URL that is not a whole number of sectors becomes a VHDX on stdout, its last sector filled with zeros', async () => {
+    const r = await vhdxAsync(['convert', `${base}/odd.raw`, '-', '--block-size', '1M']);
+    expect(r.status, r.stderr).toBe(0);
+    const out = join(dir.path, 'http-odd.vhdx');
+    writeFileSync(out, r.stdout);
+    const back = (await vhdxAsync(['convert', out, '-'])).stdout;
+    expect(back.length).toBe(5 * MiB + 1024);
+    expect(sha256(back.subarray(0, 5 * MiB + 1000))).toBe(sha256(raw.subarray(0, 5 * MiB + 1000)));
+    expect(back.subarray(5 * MiB + 1000).every((b) => b === 0)).toBe(true);
   });
 
   it('an unreachable URL is an I/O error (exit 2)', async () => {
