@@ -54,7 +54,11 @@ describe('SparseRawOutput', () => {
     try {
       const pending: Promise<unknown>[] = [];
       new SparseRawOutput(fh, 'cannot write ro.raw').place(new Uint8Array(10).fill(1), 0, pending);
-      await expect(Promise.all(pending)).rejects.toMatchObject({ code: 'IO', reason: 'write-failed', message: expect.stringMatching(/^cannot write ro.raw: /) });
+      await expect(Promise.all(pending)).rejects.toMatchObject({
+        code: 'IO',
+        reason: 'write-failed',
+        message: expect.stringMatching(/^cannot write ro.raw: /),
+      });
     } finally {
       await fh.close();
     }

@@ -17,7 +17,11 @@ import type { ConversionJob } from './routes/types.js';
  * `flags` describe, then commits or discards the output.
  * @throws whatever the route throws; VhdxError 'create-failed' when the output cannot be put in place
  */
-export async function runConversion(outArg: string, flags: ConvertFlags, route: (output: Output, job: ConversionJob) => Promise<void>): Promise<void> {
+export async function runConversion(
+  outArg: string,
+  flags: ConvertFlags,
+  route: (output: Output, job: ConversionJob) => Promise<void>,
+): Promise<void> {
   const prepared = outArg === '-' ? undefined : await prepareOutput(outArg);
   const output: Output = prepared ? { kind: 'file', path: prepared.path, name: outArg } : { kind: 'stdout' };
   // shells and callers expect an interrupted command to die of its signal
@@ -41,11 +45,9 @@ export async function runConversion(outArg: string, flags: ConvertFlags, route: 
       return image;
     },
   };
-  let failed = false;
   try {
     await route(output, job);
   } catch (err) {
-    failed = true;
     await prepared?.discard();
     throw err;
   } finally {
@@ -53,13 +55,11 @@ export async function runConversion(outArg: string, flags: ConvertFlags, route: 
     process.off('SIGTERM', onSignal);
     for (const image of images) await image.close().catch(() => {});
     progress?.done();
-    if (!failed) {
-      try {
-        await prepared?.commit();
-      } catch (err) {
-        await prepared?.discard();
-        throw asVhdxError(err, 'create-failed', `cannot put ${outArg} in place`);
-      }
-    }
+  }
+  try {
+    await prepared?.commit();
+  } catch (err) {
+    await prepared?.discard();
+    throw asVhdxError(err, 'create-failed', `cannot put ${outArg} in place`);
   }
 }

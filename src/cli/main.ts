@@ -36,7 +36,7 @@ export async function main(argv: string[]): Promise<number> {
 
 async function run(command: Command): Promise<number> {
   if (command.name === 'help') {
-    process.stdout.write(HELP + '\n');
+    process.stdout.write(`${HELP}\n`);
     return command.exitCode;
   }
   await ready();

@@ -31,7 +31,8 @@ export function infoJson(info: VhdxInfo): Record<string, unknown> {
 
 /** `info` as a table, one property a line. */
 export function infoLines(i: VhdxInfo): string[] {
-  const dirtyLog = i.log.state === 'dirty' ? ` (${i.log.entriesReplayed} entries, ${i.log.sectorsReplayed} sectors replayed in memory)` : '';
+  const dirtyLog =
+    i.log.state === 'dirty' ? ` (${i.log.entriesReplayed} entries, ${i.log.sectorsReplayed} sectors replayed in memory)` : '';
   return [
     `virtual size:      ${human(i.virtualSize)} (${i.virtualSize} bytes)`,
     `type:              ${i.type}`,
@@ -58,7 +59,7 @@ export async function info(arg: string, json: boolean): Promise<number> {
   const image = await openVhdx(reportInput(arg));
   try {
     const text = json ? JSON.stringify(infoJson(image.info), null, 2) : infoLines(image.info).join('\n');
-    process.stdout.write(text + '\n');
+    process.stdout.write(`${text}\n`);
     return 0;
   } finally {
     await image.close();
@@ -72,7 +73,7 @@ export async function info(arg: string, json: boolean): Promise<number> {
 export async function check(arg: string, json: boolean): Promise<number> {
   const report = await checkVhdx(reportInput(arg));
   if (json) {
-    process.stdout.write(JSON.stringify({ ok: report.ok, problems: report.problems }, null, 2) + '\n');
+    process.stdout.write(`${JSON.stringify({ ok: report.ok, problems: report.problems }, null, 2)}\n`);
   } else if (report.ok) {
     process.stdout.write('No problems found.\n');
   } else {

@@ -210,7 +210,10 @@ export async function convertVhdxFileToRaw(
       }
     };
     let written = 0;
-    const read = async (target: Uint8Array, position: number) => (await image.readFileRange(position, target), target.length);
+    const read = async (target: Uint8Array, position: number) => {
+      await image.readFileRange(position, target);
+      return target.length;
+    };
     const raw = new SparseRawOutput(out);
     await pipeline(chunks(), read, { chunkSize }, (bytes, { virtual }, slot) => {
       written += raw.place(bytes, virtual, slot.pending);

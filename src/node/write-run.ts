@@ -30,7 +30,13 @@ export class WriteRun {
 
   /** Adds `piece` (bytes `at`.. of `buffer`) at file `position`; -1 means it is not written (a hole). */
   add(piece: Uint8Array, position: number, buffer: Uint8Array, at: number): void {
-    if (position >= 0 && this.start >= 0 && this.buffer === buffer && this.start + this.length === position && this.from + this.length === at) {
+    if (
+      position >= 0 &&
+      this.start >= 0 &&
+      this.buffer === buffer &&
+      this.start + this.length === position &&
+      this.from + this.length === at
+    ) {
       this.length += piece.length;
       return;
     }

@@ -23,7 +23,12 @@ export interface RawStream {
  * input rounded up to whole sectors, the rounding filled with zeros.
  * @throws UsageError when neither size is known and the output needs it up front
  */
-export async function encodeRawStream(raw: RawStream, create: VhdxCreateOptions, output: Output, onProgress?: ProgressCallback): Promise<void> {
+export async function encodeRawStream(
+  raw: RawStream,
+  create: VhdxCreateOptions,
+  output: Output,
+  onProgress?: ProgressCallback,
+): Promise<void> {
   const sizeFromInput = raw.size === undefined ? undefined : diskSizeFor(raw.size, create.logicalSectorSize ?? 512);
   const virtualSize = create.virtualSize ?? sizeFromInput;
   if (output.kind === 'file' && create.type !== 'fixed') {

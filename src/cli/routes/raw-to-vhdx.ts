@@ -39,7 +39,8 @@ export async function rawFileToVhdxStdout(input: PathInput, _stdout: StdoutOutpu
     const virtualSize = create.virtualSize ?? diskSizeFor(size, create.logicalSectorSize ?? 512);
     // a file that is not a whole number of sectors ends in zeros, unless --size asked for more
     const tail = create.virtualSize === undefined ? virtualSize - size : 0;
-    const scanned = create.type !== 'fixed' ? await scanAllocation(input.path, create.blockSize ? { blockSize: create.blockSize } : {}) : undefined;
+    const scanned =
+      create.type !== 'fixed' ? await scanAllocation(input.path, create.blockSize ? { blockSize: create.blockSize } : {}) : undefined;
     // the map describes the file; those zeros never change which blocks hold data
     const allocationMap = scanned && { ...scanned, virtualSize: scanned.virtualSize + tail };
     const out = stdoutWriter();
@@ -55,7 +56,8 @@ export async function rawFileToVhdxStdout(input: PathInput, _stdout: StdoutOutpu
 
 /** A disk as large as the input, or --size; a fixed disk must know its size before the first block. */
 export async function rawStdinToVhdxFile(stdin: Stdin, output: FileOutput, job: ConversionJob): Promise<void> {
-  if (job.create.type === 'fixed' && job.create.virtualSize === undefined) throw new UsageError('--size is needed for a fixed disk from stdin');
+  if (job.create.type === 'fixed' && job.create.virtualSize === undefined)
+    throw new UsageError('--size is needed for a fixed disk from stdin');
   await convertRawChunksToVhdx(stdin.chunks, output.path, withProgress(job));
 }
 

@@ -27,4 +27,8 @@ export interface OutputOfKind {
 }
 
 /** One conversion route: input kind I, output kind O. */
-export type Route<I extends InputKind, O extends OutputKind> = (input: InputOfKind[I], output: OutputOfKind[O], job: ConversionJob) => Promise<void>;
+export type Route<I extends InputKind, O extends OutputKind> = (
+  input: InputOfKind[I],
+  output: OutputOfKind[O],
+  job: ConversionJob,
+) => Promise<void>;
