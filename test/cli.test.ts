@@ -226,8 +226,10 @@ describe('vhdx command', () => {
     // stdin fed slowly, so the conversion is surely running when the signal comes
     const child = spawn(process.execPath, [BIN, 'convert', '-', out], { cwd: dir.path, stdio: ['pipe', 'ignore', 'pipe'] });
     child.stdin.write(makeRaw(8 * MiB, 'data', 3)); // and then nothing: a silent writer
-    await new Promise((r) => setTimeout(r, 500));
-    expect(readdirSync(dir.path).some((f) => f.startsWith(`.kept-${signal}.vhdx.partial-`))).toBe(true);
+    // wait (bounded) until the conversion has created its temporary output: startup is slow on a loaded machine
+    const started = () => readdirSync(dir.path).some((f) => f.startsWith(`.kept-${signal}.vhdx.partial-`));
+    for (let waited = 0; !started() && waited < 20_000; waited += 50) await new Promise((r) => setTimeout(r, 50));
+    expect(started()).toBe(true);
     child.kill(signal);
     const ended = await new Promise<[number | null, string | null]>((resolve) => child.on('close', (c, s) => resolve([c, s])));
     expect(ended).toEqual([null, signal]);
