@@ -126,7 +126,7 @@ function pair(title, ours, peer, runs, outputs = {}, label = 'vhdx-stream') {
       ratios.push(x.wall / y.wall);
     }
   }
-  const fmt = (xs) => `${median(xs.map((x) => x.wall)).toFixed(3)} s, peak RSS ${hasTime ? median(xs.map((x) => x.rssMiB)).toFixed(0) + ' MiB' : 'n/a'}`;
+  const fmt = (xs) => `${median(xs.map((x) => x.wall)).toFixed(3)} s, peak RSS ${hasTime ? `${median(xs.map((x) => x.rssMiB)).toFixed(0)} MiB` : 'n/a'}`;
   console.log(`\n${title}`);
   console.log(`  ${label.padEnd(13)} ${fmt(a)}`);
   if (peer) {
@@ -195,7 +195,7 @@ export async function rssBench({ dir = process.env.BENCH_DIR ?? benchDir(16) } =
     ];
     for (const [name, cmd] of rows) {
       const rss = [0, 1, 2].map(() => runCommand(cmd).rssMiB);
-      console.log(`  ${gib} GiB  ${name.padEnd(26)} ${hasTime ? median(rss).toFixed(0) + ' MiB' : 'n/a'}`);
+      console.log(`  ${gib} GiB  ${name.padEnd(26)} ${hasTime ? `${median(rss).toFixed(0)} MiB` : 'n/a'}`);
     }
     for (const f of [big, join(dir, 'rss.vhdx'), join(dir, 'rss.raw'), join(dir, 'rss-piped.vhdx')]) rmSync(f, { force: true });
   }

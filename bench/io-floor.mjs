@@ -25,7 +25,14 @@ const issue = () => {
   const at = next;
   const n = Math.min(CHUNK, size - at);
   next += n;
-  reads.push({ at, n, buf: take().then(async (b) => (await src.read(b, 0, n, at), b)) });
+  reads.push({
+    at,
+    n,
+    buf: take().then(async (b) => {
+      await src.read(b, 0, n, at);
+      return b;
+    }),
+  });
 };
 let writing = Promise.resolve();
 for (let i = 0; i < AHEAD; i++) issue();
@@ -36,7 +43,9 @@ while (reads.length) {
   const mine = [];
   for (let m = 0; m < n; m += MiB) {
     const piece = b.subarray(m, Math.min(n, m + MiB));
-    if (!isAllZero(piece)) mine.push((writing = writing.then(async () => void (await dst.write(piece, 0, piece.length, at + m)))));
+    if (isAllZero(piece)) continue;
+    writing = writing.then(async () => void (await dst.write(piece, 0, piece.length, at + m)));
+    mine.push(writing);
   }
   Promise.all(mine).then(() => give(b));
 }

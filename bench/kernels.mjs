@@ -96,7 +96,8 @@ export async function kernelBench({ time = 400 } = {}) {
     let off = 4;
     for (let e = 0; e < entries; e++) {
       if ((e + 1) % (ratio + 1) === 0) continue;
-      format.writeBatEntry(bat, e, e % 3 ? { state: 6, offsetMiB: (off += 32) } : { state: 2, offsetMiB: 0 });
+      if (e % 3) off += 32;
+      format.writeBatEntry(bat, e, e % 3 ? { state: 6, offsetMiB: off } : { state: 2, offsetMiB: 0 });
     }
     const bench = new Bench({ time, warmup: true });
     bench.add('vhdx-stream decodeBat (wasm)', () => decodeBat(bat, blocks, ratio, false));

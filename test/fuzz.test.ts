@@ -25,7 +25,13 @@ describe('fuzzing', () => {
       const problem = await runCase(lib, file);
       if (problem) problems.push(`${base.name}, seed ${seed} (${description}): ${problem}`);
       else {
-        const code = await lib.openVhdx(file).then((img) => (img.close(), 'ok'), (e: lib.VhdxError) => e.code);
+        const code = await lib.openVhdx(file).then(
+          async (img) => {
+            await img.close();
+            return 'ok';
+          },
+          (e: lib.VhdxError) => e.code,
+        );
         codes.set(code, (codes.get(code) ?? 0) + 1);
       }
     }

@@ -4,7 +4,7 @@
 import { readFileSync, writeFileSync, copyFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { VhdxDecoderStream, VhdxError, checkVhdx, openVhdx } from '../src/node/index.js';
+import { VhdxDecoderStream, type VhdxError, checkVhdx, openVhdx } from '../src/node/index.js';
 import * as format from '../src/format/index.js';
 import { chunkedStream, collect, makeRaw } from './helpers/images.js';
 import { applyDirectly, batSectorWith, makeDirty, logRegion, type EntrySpec } from './helpers/dirty-log.js';
@@ -126,9 +126,9 @@ describe('dirty logs', () => {
     const out = join(dir.path, 'dirty-file.raw');
     await convertVhdxFileToRaw(path, out);
     expect(sha256(readFileSync(out))).toBe(want);
-    const cli = run(process.execPath, [new URL('../bin/vhdx.js', import.meta.url).pathname, 'convert', path, out + '2']);
+    const cli = run(process.execPath, [new URL('../bin/vhdx.js', import.meta.url).pathname, 'convert', path, `${out}2`]);
     expect(cli.status, cli.stderr).toBe(0);
-    expect(sha256(readFileSync(out + '2'))).toBe(want);
+    expect(sha256(readFileSync(`${out}2`))).toBe(want);
     expect(sha256(readFileSync(path))).toBe(sha256(dirty));
   });
 

@@ -144,7 +144,10 @@ describe('VhdxWriterStream', () => {
     let closed = false;
     const handle = {
       getSize: () => viaHandle.bytes.length,
-      write: (d: Uint8Array, o: { at: number }) => (viaHandle.write(d, o.at), d.length),
+      write: (d: Uint8Array, o: { at: number }) => {
+        viaHandle.write(d, o.at);
+        return d.length;
+      },
       truncate() {},
       flush() {},
       close() {
@@ -166,7 +169,7 @@ describeWith(['qemu-img', '7zz', 'pyvhdi'], 'positional writer and Node file pat
   it.each(cases)('VhdxWriterStream to a path: sectors $lss, $size bytes, block $blockSize', async (c) => {
     const raw = makeRaw(c.size, 'mixed', 9);
     const path = join(dir.path, `w-${c.lss}-${c.size}.vhdx`);
-    const rawPath = path + '.raw';
+    const rawPath = `${path}.raw`;
     writeFileSync(rawPath, raw);
     const sink = new VhdxWriterStream(path, { blockSize: c.blockSize, logicalSectorSize: c.lss, virtualSize: c.size });
     await chunkedStream(raw, [MiB + 7]).pipeTo(sink);
@@ -190,10 +193,10 @@ describeWith(['qemu-img', '7zz', 'pyvhdi'], 'positional writer and Node file pat
   it('VhdxWriterStream with virtualSize omitted puts the BAT after the payload, and readers agree', async () => {
     const raw = makeRaw(9 * MiB, 'mixed', 4);
     const path = join(dir.path, 'nosize.vhdx');
-    writeFileSync(path + '.raw', raw);
+    writeFileSync(`${path}.raw`, raw);
     await chunkedStream(raw).pipeTo(new VhdxWriterStream(path, { blockSize: MiB }));
     expect(run('qemu-img', ['check', '-f', 'vhdx', path]).status).toBe(0);
-    expect(run('qemu-img', ['compare', '-f', 'vhdx', '-F', 'raw', path, path + '.raw']).status).toBe(0);
+    expect(run('qemu-img', ['compare', '-f', 'vhdx', '-F', 'raw', path, `${path}.raw`]).status).toBe(0);
     expect(sevenZipSha256(path).sha256).toBe(sha256(raw));
     expect(pyvhdiRead(path).sha256).toBe(sha256(raw));
   });

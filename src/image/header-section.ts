@@ -151,9 +151,13 @@ export function parseHeaderSection(head: Uint8Array, problems: Problem[]): Heade
   const regions: RegionInfo[] = [log];
   for (const e of table.entries) {
     const info: RegionInfo = { name: e.guid, offset: e.fileOffset, length: e.length, required: e.required };
-    if (e.guid === GUIDS.batRegion) regions.push((bat = { ...info, name: 'bat' }));
-    else if (e.guid === GUIDS.metadataRegion) regions.push((metadata = { ...info, name: 'metadata' }));
-    else if (e.required) {
+    if (e.guid === GUIDS.batRegion) {
+      bat = { ...info, name: 'bat' };
+      regions.push(bat);
+    } else if (e.guid === GUIDS.metadataRegion) {
+      metadata = { ...info, name: 'metadata' };
+      regions.push(metadata);
+    } else if (e.required) {
       throw new VhdxError('region-unknown-required', `required region ${e.guid} is unknown`, { structure: 'region tables', offset: e.fileOffset });
     }
     // unknown optional regions are ignored, as the format asks

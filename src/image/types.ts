@@ -1,4 +1,4 @@
-import { VhdxError, type VhdxErrorCode, type VhdxErrorLocation, type VhdxErrorReason } from '../errors.js';
+import type { VhdxError, VhdxErrorCode, VhdxErrorLocation, VhdxErrorReason } from '../errors.js';
 
 /** One problem found in a file, for `check()` reports. */
 export interface Problem {

@@ -9,7 +9,7 @@ globalThis[Symbol.for('vhdx-stream.test.wasmModule')] = (bytes) => new Module(by
 const refuse = () => {
   throw new WebAssembly.CompileError('Wasm code generation disallowed by embedder');
 };
-/** @type {any} */ (WebAssembly).Module = function () {
+/** @type {any} */ (WebAssembly).Module = () => {
   refuse();
 };
 WebAssembly.compile = async () => refuse();
