@@ -6,7 +6,7 @@ import { diskSizeFor, zeroPieces } from '../layout/disk-size.js';
 import { resolveCreateOptions } from '../layout/options.js';
 import { SparseAllocator, type SparseSummary } from '../layout/sparse.js';
 import type { VhdxWriterOptions } from '../streams/writer.js';
-import { encoderTransformer, planEncoder, type VhdxEncoderOptions } from '../streams/encoder.js';
+import { EncoderCore, type VhdxEncoderOptions } from '../streams/encoder-core.js';
 import { ready } from '../wasm/instance.js';
 import { readFully, refuseSameFile, removePartialOutput, writeFully } from './file-io.js';
 import { pipeline, sequentialChunks } from './pipeline.js';
@@ -144,7 +144,9 @@ async function finishVhdx(allocator: SparseAllocator, out: FileHandle): Promise<
  * Encodes raw chunks into exactly the bytes VhdxEncoderStream produces and
  * hands them to `write` in order. Each chunk is finished with (every write
  * of it settled) before the next is asked for, so a reader may reuse its
- * buffers. Returns the number of bytes written.
+ * buffers: payload goes to `write` as views of the chunk, never copied.
+ * Returns the number of bytes written.
+ * @throws VhdxError as {@link EncoderCore} does (options, input too long or short, map contradicted); errors of `write` as they are
  */
 export async function encodeRawChunks(
   chunks: AsyncIterable<Uint8Array>,
@@ -153,10 +155,8 @@ export async function encodeRawChunks(
   onProgress?: (done: number, total: number) => void,
 ): Promise<number> {
   await ready();
-  const plan = planEncoder(options);
-  const transformer = encoderTransformer(plan.layout, plan.present);
   const pieces: Uint8Array[] = [];
-  const controller = { enqueue: (piece: Uint8Array) => void pieces.push(piece) } as TransformStreamDefaultController<Uint8Array>;
+  const core = new EncoderCore(options, (piece) => void pieces.push(piece));
   let written = 0;
   const drain = async () => {
     for (const piece of pieces) {
@@ -165,16 +165,16 @@ export async function encodeRawChunks(
     }
     pieces.length = 0;
   };
-  await transformer.start?.(controller);
+  core.start();
   await drain();
   let received = 0;
   for await (const chunk of chunks) {
-    await transformer.transform!(chunk, controller);
+    core.push(chunk);
     await drain();
     received += chunk.length;
-    onProgress?.(received, plan.info.virtualSize);
+    onProgress?.(received, core.plan.info.virtualSize);
   }
-  await transformer.flush?.(controller);
+  core.finish();
   await drain();
   return written;
 }

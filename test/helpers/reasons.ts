@@ -1,0 +1,14 @@
+// The reason a call fails with, for tests that switch on reasons rather than message text.
+import { expect } from 'vitest';
+import { VhdxError } from '../../src/index.js';
+
+/** The VhdxError reason `work` (a function, or a promise) fails with, or 'no error'. */
+export async function reasonOf(work: (() => unknown) | Promise<unknown>): Promise<string> {
+  try {
+    await (typeof work === 'function' ? work() : work);
+  } catch (err) {
+    expect(err).toBeInstanceOf(VhdxError);
+    return (err as VhdxError).reason;
+  }
+  return 'no error';
+}
