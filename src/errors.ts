@@ -71,6 +71,8 @@ export const REASON_CODES = {
   'log-descriptor-invalid': 'CORRUPT',
   'log-descriptor-target': 'CORRUPT',
   'log-data-overflow': 'CORRUPT',
+  // anything else met while loading a file's structures (a bug, not a known defect)
+  'structure-unreadable': 'CORRUPT',
   // reading past the end
   'structure-truncated': 'TRUNCATED',
   'header-section-truncated': 'TRUNCATED',
