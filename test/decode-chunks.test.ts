@@ -106,6 +106,8 @@ describe('decodeVhdxChunks from a reused buffer', () => {
     expect(info.log.state).toBe('dirty');
     expect(same(decoded, await randomRead(dirty))).toBe(true);
     expect(same(decoded, raw)).toBe(false); // the log changed something
+    const lost = makeDirty(clean, [{ ...entry, flushedFileOffset: clean.length + MiB, lastFileOffset: clean.length + MiB }]);
+    expect(await reasonOf(decodeReused(lost))).toBe('log-flushed-past-eof');
   });
 
   it('fails with input-truncated on a cut file, and passes a write error through as it is', async () => {

@@ -8,6 +8,7 @@ import { dataView } from '../src/format/bytes.js';
 import { blockPatternRaw, chunkedStream, collect, makeRaw } from './helpers/images.js';
 import { buildSynthetic, poke64 } from './helpers/synthetic.js';
 import { describeWith, pyvhdiRead, sevenZipSha256, sha256, tempDir } from './helpers/tools.js';
+import { reasonOf } from './helpers/reasons.js';
 
 const MiB = 1024 * 1024;
 const dir = tempDir();
@@ -298,5 +299,33 @@ describe('bad input: a VhdxError with the right code', () => {
     const image = await openVhdx(base());
     expect(await codeOf(image.read(6 * MiB - 1, 2))).toBe('INVALID_ARGUMENT');
     expect(await codeOf(image.read(-1, 2))).toBe('INVALID_ARGUMENT');
+  });
+});
+
+describe('VhdxDecoderStream error reasons', () => {
+  const raw = blockPatternRaw(6 * MiB, MiB, (b) => b !== 3);
+  const base = () => buildSynthetic({ raw, layout: 'hyperv' });
+
+  it.each([
+    ['not-vhdx', () => makeRaw(2 * MiB, 'data'), {}],
+    ['header-section-truncated', () => base().subarray(0, 130 * 1024), {}],
+    ['input-truncated', () => base().subarray(0, 6 * MiB + 5), {}],
+    ['reorder-buffer-full', () => buildSynthetic({ raw, order: 'reverse' }), { maxBufferBytes: 2 * MiB }],
+    ['reorder-buffer-full', () => buildSynthetic({ raw, layout: 'bat-last' }), { maxBufferBytes: MiB }],
+    ['differencing-unsupported', () => buildSynthetic({ raw, hasParent: true }), {}],
+  ] as const)('%s', async (reason, file, options) => {
+    expect(await reasonOf(decodeStream(file(), options))).toBe(reason);
+  });
+
+  it('invalid-option for a bad maxBufferBytes, before any byte flows', async () => {
+    for (const maxBufferBytes of [0, -1, 1.5]) {
+      expect(await reasonOf(() => new VhdxDecoderStream({ maxBufferBytes }))).toBe('invalid-option');
+    }
+  });
+
+  it('cancelled when the consumer cancels without a reason', async () => {
+    const decoder = new VhdxDecoderStream();
+    await decoder.readable.cancel();
+    expect(await reasonOf(decoder.info)).toBe('cancelled');
   });
 });

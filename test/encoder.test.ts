@@ -81,6 +81,7 @@ describe('stream errors', () => {
     const enc = new VhdxEncoderStream({ virtualSize: 4 * MiB });
     const err = await rejectionOf(collect(chunkedStream(raw).pipeThrough(enc)));
     expect(err.code).toBe('TRUNCATED');
+    expect(err.reason).toBe('input-truncated');
     expect(err.offset).toBe(3 * MiB);
   });
 
@@ -88,6 +89,7 @@ describe('stream errors', () => {
     const raw = makeRaw(3 * MiB, 'mixed');
     const err = await rejectionOf(collect(chunkedStream(raw).pipeThrough(new VhdxEncoderStream({ virtualSize: 2 * MiB }))));
     expect(err.code).toBe('INVALID_ARGUMENT');
+    expect(err.reason).toBe('input-too-long');
   });
 
   it('errors when a block the map calls zero holds data', async () => {
@@ -97,6 +99,7 @@ describe('stream errors', () => {
     changed[2 * MiB + 10] = 1;
     const err = await rejectionOf(collect(chunkedStream(changed).pipeThrough(new VhdxEncoderStream({ allocationMap: map }))));
     expect(err.code).toBe('INVALID_ARGUMENT');
+    expect(err.reason).toBe('map-contradicts-input');
     expect(err.offset).toBe(2 * MiB);
   });
 
