@@ -165,15 +165,12 @@ export class DecoderCore {
 
   /** Emits every piece available now; a promise when the consumer asks to wait. */
   private drain(emit: EmitPiece): Promise<void> | undefined {
+    this.throwIfFailed();
     const reorder = this.reorder!;
     for (let piece = reorder.next(); piece; piece = reorder.next()) {
       const wait = emit(piece);
-      if (wait) {
-        return wait.then(() => {
-          this.throwIfFailed();
-          return this.drain(emit);
-        });
-      }
+      if (wait) return wait.then(() => this.drain(emit));
+      this.throwIfFailed(); // an emit may have stopped the core (a consumer that cancels)
     }
     return undefined;
   }

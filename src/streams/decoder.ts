@@ -62,7 +62,11 @@ export class VhdxDecoderStream implements GenericTransformStream {
     const emit: EmitPiece = (piece) => {
       if (failed) return;
       out.enqueue(piece);
-      if (out.desiredSize !== null && out.desiredSize <= 0) return new Promise<void>((resolve) => (wakeProducer = resolve));
+      if (out.desiredSize !== null && out.desiredSize <= 0) {
+        return new Promise<void>((resolve) => {
+          wakeProducer = resolve;
+        });
+      }
     };
     this.writable = new WritableStreamImpl<Uint8Array>(
       {
@@ -75,7 +79,9 @@ export class VhdxDecoderStream implements GenericTransformStream {
     );
     this.readable = new ReadableStreamImpl<Uint8Array>(
       {
-        start: (c) => void (out = c),
+        start: (controller) => {
+          out = controller;
+        },
         pull: wake,
         cancel: (reason) => void core.fail(reason ?? new VhdxError('cancelled', 'output cancelled', { structure: 'target' })),
       },

@@ -206,7 +206,10 @@ export class ReorderBuffer {
 
   private hold(block: number, piece: Uint8Array, position: number): void {
     let h = this.held.get(block);
-    if (!h) this.held.set(block, (h = { pieces: [], bytes: 0 }));
+    if (!h) {
+      h = { pieces: [], bytes: 0 };
+      this.held.set(block, h);
+    }
     h.pieces.push(piece);
     h.bytes += piece.length;
     this.heldTotal += piece.length;
