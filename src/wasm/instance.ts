@@ -47,6 +47,7 @@ function fromModule(module: WebAssembly.Module, simd: boolean): Kernels {
  * Loads the kernels from a module or its bytes you supply (escape hatch for
  * runtimes with unusual loading rules). Without an argument, loads the built-in
  * module asynchronously. Idempotent: later calls return the same instance.
+ * @throws VhdxError `wasm-unavailable` (UNSUPPORTED) when the runtime refuses to compile the built-in bytes
  */
 export async function init(moduleOrBytes?: ModuleOrBytes): Promise<void> {
   if (loaded) return;
@@ -60,15 +61,30 @@ export async function init(moduleOrBytes?: ModuleOrBytes): Promise<void> {
   await ready();
 }
 
-/** Resolves when the shared instance is ready; starts loading on first call. */
+/**
+ * Resolves when the shared instance is ready; starts loading on first call.
+ * Rejects with VhdxError `wasm-unavailable` (UNSUPPORTED) where the runtime
+ * refuses to compile the inlined bytes (Workers bundled without `workerd`).
+ */
 export function ready(): Promise<Kernels> {
   if (loaded) return Promise.resolve(loaded);
   pending ??= (async () => {
     // modules handed over by the runtime instantiate synchronously anyway
     if (kernelSource.kind === 'modules') return (loaded ??= syncLoad());
     const simd = WebAssembly.validate(kernelSource.simd());
-    const { instance } = await WebAssembly.instantiate(simd ? kernelSource.simd() : kernelSource.plain(), {});
-    return (loaded ??= wrap(instance, simd));
+    try {
+      const { instance } = await WebAssembly.instantiate(simd ? kernelSource.simd() : kernelSource.plain(), {});
+      return (loaded ??= wrap(instance, simd));
+    } catch (err) {
+      // Cloudflare Workers refuse to compile bytes at run time; the bundle
+      // missed the condition that imports the .wasm files as modules instead
+      throw new VhdxError(
+        'wasm-unavailable',
+        "this runtime refused to compile the WebAssembly kernels from bytes; in Cloudflare Workers bundle with the 'workerd' " +
+          'condition (wrangler does) so they load as .wasm modules, or pass a compiled WebAssembly.Module to init()',
+        { cause: err },
+      );
+    }
   })();
   return pending;
 }

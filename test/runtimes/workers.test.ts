@@ -155,6 +155,27 @@ describeRuntime('workerd', 'the package bundled for workerd (single file plus th
     });
   }
 
+  it('without the workerd condition (inlined bytes, which workerd refuses to compile), init() fails with wasm-unavailable', async () => {
+    const code = `import { init } from 'vhdx-stream';
+export default {
+  async fetch() {
+    try { await init(); return Response.json({ loaded: true }); }
+    catch (err) { return Response.json({ name: err.name, code: err.code, reason: err.reason, message: err.message }); }
+  },
+};`;
+    const config = await bundleForWorkerd('default-condition', code, '2026-11-01', ['worker', 'browser']);
+    const workerd = await startWorkerd(config, 'config');
+    try {
+      const res = await fetch(workerd.url);
+      expect(res.status, workerd.output()).toBe(200);
+      const error = await res.json();
+      expect(error).toMatchObject({ name: 'VhdxError', code: 'UNSUPPORTED', reason: 'wasm-unavailable' });
+      expect(error.message).toMatch(/'workerd' condition/);
+    } finally {
+      await workerd.stop();
+    }
+  });
+
   // (recent compatibility dates provide node: modules even without the flag; 2024-01-01 does not)
   it('(control) the Node entry, which imports node:fs, does not load at 2024-01-01: the failure the default entry avoids', async () => {
     const code =
