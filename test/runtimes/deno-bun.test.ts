@@ -1,0 +1,122 @@
+// Deno and Bun run the built package: the default entry from bytes and from
+// a Blob, the Node entry from paths (both runtimes provide node:fs), and the
+// `vhdx` command both ways; every output is compared with the source, VHDX
+// files by qemu-img. Needs `npm run build` and `npm ci --prefix test/runtimes`.
+import { spawnSync } from 'node:child_process';
+import { copyFileSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { makeRaw } from '../helpers/images.js';
+import { describeWith, sha256, tempDir } from '../helpers/tools.js';
+import { describeRuntime, ROOT, runtimeBin, type Runtime } from './workers/harness.js';
+
+const MiB = 1024 * 1024;
+const dir = tempDir('vhdx-deno-bun-');
+// 6 MiB + 1000 bytes: not whole blocks, not whole sectors (the disk is rounded up to 6 MiB + 1024)
+const raw = makeRaw(6 * MiB + 1000, 'mixed', 9);
+const padded = new Uint8Array(6 * MiB + 1024);
+padded.set(raw);
+const nonZeroMiBs = Array.from({ length: padded.length / MiB + 1 }, (_, i) => padded.subarray(i * MiB, (i + 1) * MiB).some((b) => b !== 0));
+
+// a user's project: package.json and node_modules/vhdx-stream (this repository)
+const project = join(dir.path, 'project');
+const work = join(project, 'work');
+const rawPath = join(work, 'disk.raw');
+beforeAll(() => {
+  mkdirSync(join(project, 'node_modules'), { recursive: true });
+  mkdirSync(work);
+  symlinkSync(ROOT, join(project, 'node_modules', 'vhdx-stream'), 'dir');
+  writeFileSync(join(project, 'package.json'), JSON.stringify({ type: 'module', dependencies: { 'vhdx-stream': '*' } }));
+  copyFileSync(new URL('./workers/roundtrip-script.mjs', import.meta.url), join(project, 'roundtrip-script.mjs'));
+  writeFileSync(rawPath, raw);
+});
+afterAll(() => dir.cleanup());
+
+/** How each runtime runs a script with its arguments. */
+const command: Record<Exclude<Runtime, 'workerd'>, (script: string, args: string[], flags?: string[]) => string[]> = {
+  deno: (script, args, flags = ['-A']) => ['run', ...flags, script, ...args],
+  bun: (script, args) => [script, ...args],
+};
+
+function runIn(runtime: 'deno' | 'bun', script: string, args: string[], flags?: string[]) {
+  const r = spawnSync(runtimeBin(runtime), command[runtime](script, args, flags), {
+    cwd: project,
+    encoding: 'utf8',
+    env: { ...process.env, NO_COLOR: '1' },
+    timeout: 60_000,
+  });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+function expectIdentical(rawFile: string, vhdxFile: string): void {
+  const cmp = spawnSync('qemu-img', ['compare', '-f', 'raw', '-F', 'vhdx', rawFile, vhdxFile], { encoding: 'utf8' });
+  expect(cmp.stdout + cmp.stderr).toContain('Images are identical');
+  expect(cmp.status).toBe(0);
+}
+
+for (const runtime of ['deno', 'bun'] as const) {
+  describeRuntime(runtime, `${runtime} runs the built package`, () => {
+    describeWith(['qemu-img'], `${runtime}: round trips compared with the source`, () => {
+      it('default entry from bytes and from a Blob, Node entry from paths', () => {
+        const r = runIn(runtime, 'roundtrip-script.mjs', [work]);
+        expect(r.status, r.stderr).toBe(0);
+        expect(JSON.parse(r.stdout)).toEqual({
+          runtime,
+          outputSize: true,
+          presentBlocks: nonZeroMiBs.filter(Boolean).length,
+          blockCount: 7,
+          check: true,
+        });
+        for (const kind of ['bytes', 'blob', 'path']) {
+          expect(sha256(readFileSync(join(work, `${runtime}-${kind}.raw`))), kind).toBe(sha256(padded));
+          expectIdentical(rawPath, join(work, `${runtime}-${kind}.vhdx`));
+        }
+      });
+
+      it('the vhdx command converts raw -> VHDX -> raw', () => {
+        const vhdx = join(work, `${runtime}-cli.vhdx`);
+        const back = join(work, `${runtime}-cli.raw`);
+        const bin = join(ROOT, 'bin/vhdx.js');
+        const encode = runIn(runtime, bin, ['convert', rawPath, vhdx, '--block-size', '1M']);
+        expect(encode.status, encode.stderr).toBe(0);
+        expectIdentical(rawPath, vhdx);
+        const decode = runIn(runtime, bin, ['convert', vhdx, back]);
+        expect(decode.status, decode.stderr).toBe(0);
+        expect(sha256(readFileSync(back))).toBe(sha256(padded));
+        const info = runIn(runtime, bin, ['info', vhdx, '--json']);
+        expect(info.status, info.stderr).toBe(0);
+        expect(JSON.parse(info.stdout)).toMatchObject({ virtualSize: padded.length, blockSize: MiB });
+      });
+    });
+  });
+}
+
+describeRuntime('deno', 'deno with only the permissions docs/runtimes/deno-bun.md names', () => {
+  it('the default entry needs none (imported here by file: URL rather than from node_modules)', () => {
+    const script = join(project, 'no-permissions.mjs');
+    writeFileSync(
+      script,
+      `import { VhdxEncoderStream, VhdxDecoderStream, crc32c } from '${pathToFileURL(join(ROOT, 'dist/index.js')).href}';
+const raw = new Uint8Array(3 << 20).map((_, i) => (i % 4093 === 0 ? i & 255 : 0));
+const vhdx = new Uint8Array(await new Response(new Blob([raw]).stream().pipeThrough(new VhdxEncoderStream({ virtualSize: raw.length }))).arrayBuffer());
+const back = new Uint8Array(await new Response(new Blob([vhdx]).stream().pipeThrough(new VhdxDecoderStream())).arrayBuffer());
+console.log(back.length === raw.length && crc32c(back) === crc32c(raw));
+`,
+    );
+    const r = runIn('deno', script, [], ['--no-prompt']);
+    expect(r.stderr).toBe('');
+    expect(r.stdout.trim()).toBe('true');
+  });
+
+  it('the vhdx command needs --allow-read and --allow-write on its files and --allow-sys=uid', () => {
+    const flags = ['--no-prompt', `--allow-read=${work}`, `--allow-write=${work}`, '--allow-sys=uid'];
+    const vhdx = join(work, 'deno-minimal.vhdx');
+    const encode = runIn('deno', join(ROOT, 'bin/vhdx.js'), ['convert', rawPath, vhdx], flags);
+    expect(encode.status, encode.stderr).toBe(0);
+    const back = join(work, 'deno-minimal.raw');
+    const decode = runIn('deno', join(ROOT, 'bin/vhdx.js'), ['convert', vhdx, back], flags);
+    expect(decode.status, decode.stderr).toBe(0);
+    expect(sha256(readFileSync(back))).toBe(sha256(padded));
+  });
+});
