@@ -19,7 +19,9 @@ function fillMixed(buf, mibIndex) {
     let x = mibIndex + 1;
     const words = new Uint32Array(buf.buffer, buf.byteOffset, buf.length / 4);
     for (let i = 0; i < words.length; i++) {
-      x ^= x << 13; x ^= x >>> 17; x ^= x << 5;
+      x ^= x << 13;
+      x ^= x >>> 17;
+      x ^= x << 5;
       words[i] = x >>> 0;
     }
     return;
@@ -131,7 +133,9 @@ function pair(title, ours, peer, runs, outputs = {}, label = 'vhdx-stream') {
   console.log(`  ${label.padEnd(13)} ${fmt(a)}`);
   if (peer) {
     console.log(`  qemu-img      ${fmt(b)}`);
-    console.log(`  ratio ${label} / qemu-img: median ${median(ratios).toFixed(2)} (min ${Math.min(...ratios).toFixed(2)}, max ${Math.max(...ratios).toFixed(2)})`);
+    console.log(
+      `  ratio ${label} / qemu-img: median ${median(ratios).toFixed(2)} (min ${Math.min(...ratios).toFixed(2)}, max ${Math.max(...ratios).toFixed(2)})`,
+    );
   }
 }
 
@@ -152,7 +156,9 @@ export async function fileBench({ runs = 5, sizeGiB = 2, dir = process.env.BENCH
   const qemu = spawnSync('qemu-img', ['--version']).status === 0;
   if (!qemu) console.log('\nqemu-img not installed: the qemu-img rows are skipped');
   const cli = `node ${join(process.cwd(), 'bin/vhdx.js')}`;
-  console.log(`\nFiles in ${dir}: ${sizeGiB} GiB mixed image, ${runs} runs each, alternating${hasTime ? '' : ' (/usr/bin/time missing: no RSS)'}`);
+  console.log(
+    `\nFiles in ${dir}: ${sizeGiB} GiB mixed image, ${runs} runs each, alternating${hasTime ? '' : ' (/usr/bin/time missing: no RSS)'}`,
+  );
   const out = (name) => join(dir, name);
   // one row: `vhdx convert <input> <ours> [flags]` beside `qemu-img convert <qemuArgs> <input> <theirs>`
   const row = (title, input, [ours, flags = ''], [qemuArgs, theirs]) =>
@@ -164,7 +170,12 @@ export async function fileBench({ runs = 5, sizeGiB = 2, dir = process.env.BENCH
       { ours: out(ours), peer: out(theirs) },
     );
   row('raw -> VHDX (dynamic), dense raw input', raw, ['out.vhdx'], ['-f raw -O vhdx', 'q.vhdx']);
-  row('raw -> VHDX (dynamic), sparse raw input (qemu-img skips its holes with SEEK_DATA; Node cannot)', sparse, ['s.vhdx'], ['-f raw -O vhdx', 'qs.vhdx']);
+  row(
+    'raw -> VHDX (dynamic), sparse raw input (qemu-img skips its holes with SEEK_DATA; Node cannot)',
+    sparse,
+    ['s.vhdx'],
+    ['-f raw -O vhdx', 'qs.vhdx'],
+  );
   row('raw -> VHDX (fixed), dense raw input', raw, ['f.vhdx', '--type fixed'], ['-f raw -O vhdx -o subformat=fixed', 'qf.vhdx']);
   row('VHDX -> raw', out('out.vhdx'), ['back.raw'], ['-f vhdx -O raw', 'q.raw']);
   pair(
@@ -175,8 +186,14 @@ export async function fileBench({ runs = 5, sizeGiB = 2, dir = process.env.BENCH
     { ours: out('floor.out'), peer: out('q.vhdx') },
     'io-floor',
   );
-  pair('streaming: cat in.raw | vhdx convert - - --size N > out.vhdx', `cat ${raw} | ${cli} convert - - --size ${size} > ${out('piped.vhdx')}`, undefined, Math.max(1, Math.floor(runs / 2)));
-  for (const f of ['out.vhdx', 'q.vhdx', 's.vhdx', 'qs.vhdx', 'f.vhdx', 'qf.vhdx', 'back.raw', 'q.raw', 'piped.vhdx', 'floor.out']) rmSync(join(dir, f), { force: true });
+  pair(
+    'streaming: cat in.raw | vhdx convert - - --size N > out.vhdx',
+    `cat ${raw} | ${cli} convert - - --size ${size} > ${out('piped.vhdx')}`,
+    undefined,
+    Math.max(1, Math.floor(runs / 2)),
+  );
+  for (const f of ['out.vhdx', 'q.vhdx', 's.vhdx', 'qs.vhdx', 'f.vhdx', 'qf.vhdx', 'back.raw', 'q.raw', 'piped.vhdx', 'floor.out'])
+    rmSync(join(dir, f), { force: true });
   if (dir.startsWith('/dev/shm/')) rmSync(dir, { recursive: true, force: true });
 }
 

@@ -27,8 +27,14 @@ function jsCrc32c(buf) {
     const a = (buf[i] | (buf[i + 1] << 8) | (buf[i + 2] << 16) | (buf[i + 3] << 24)) ^ crc;
     const b = buf[i + 4] | (buf[i + 5] << 8) | (buf[i + 6] << 16) | (buf[i + 7] << 24);
     crc =
-      T8[1792 + (a & 0xff)] ^ T8[1536 + ((a >>> 8) & 0xff)] ^ T8[1280 + ((a >>> 16) & 0xff)] ^ T8[1024 + (a >>> 24)] ^
-      T8[768 + (b & 0xff)] ^ T8[512 + ((b >>> 8) & 0xff)] ^ T8[256 + ((b >>> 16) & 0xff)] ^ T8[b >>> 24];
+      T8[1792 + (a & 0xff)] ^
+      T8[1536 + ((a >>> 8) & 0xff)] ^
+      T8[1280 + ((a >>> 16) & 0xff)] ^
+      T8[1024 + (a >>> 24)] ^
+      T8[768 + (b & 0xff)] ^
+      T8[512 + ((b >>> 8) & 0xff)] ^
+      T8[256 + ((b >>> 16) & 0xff)] ^
+      T8[b >>> 24];
   }
   for (; i < buf.length; i++) crc = (crc >>> 8) ^ T8[(crc ^ buf[i]) & 0xff];
   return ~crc >>> 0;
@@ -146,7 +152,12 @@ export async function logBench({ time = 400 } = {}) {
     .add('vhdx-stream reassembly (wasm)', () => reassembleLogEntry(entry, count, 2 * 4096, Number(seq), 0, count))
     .add('pure TypeScript reassembly', () => jsReassemble(entry, count, seq));
   await bench.run();
-  report(`log reassembly, one entry of ${count} data sectors (${(entry.length / 1024).toFixed(0)} KiB)`, bench, count * 4096, 'vhdx-stream reassembly (wasm)');
+  report(
+    `log reassembly, one entry of ${count} data sectors (${(entry.length / 1024).toFixed(0)} KiB)`,
+    bench,
+    count * 4096,
+    'vhdx-stream reassembly (wasm)',
+  );
   const full = new Bench({ time, warmup: true });
   full.add('full replay (scan, checksum, reassemble, overlay)', () => replayLog(reader, header, limits, []));
   await full.run();

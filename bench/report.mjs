@@ -7,7 +7,7 @@ export function report(title, bench, bytesPerOp, subject) {
   const results = bench.tasks.map((t) => {
     const r = t.result;
     const median = r.latency?.p50 ?? r.period; // ms per op
-    return { name: t.name, mbps: (bytesPerOp / (median / 1000)) };
+    return { name: t.name, mbps: bytesPerOp / (median / 1000) };
   });
   const base = results.find((r) => r.name === subject);
   console.log(`\n${title}`);

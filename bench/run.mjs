@@ -1,12 +1,16 @@
-// `npm run bench [kernels|log|memory|files|rss]`: each section side by side with its peers.
+// `npm run bench [kernels|log|memory|files|rss|workerd]`: each section side by side with its peers.
 import os from 'node:os';
 import { kernelBench, logBench } from './kernels.mjs';
 import { memoryBench, fileBench, rssBench } from './e2e.mjs';
+import { workerdBench } from './workerd.mjs';
 
 const only = process.argv[2];
-console.log(`vhdx-stream bench — node ${process.version}, ${os.cpus()[0]?.model} x${os.cpus().length}, ${new Date().toISOString().slice(0, 10)}`);
+console.log(
+  `vhdx-stream bench — node ${process.version}, ${os.cpus()[0]?.model} x${os.cpus().length}, ${new Date().toISOString().slice(0, 10)}`,
+);
 if (!only || only === 'kernels') await kernelBench();
 if (!only || only === 'kernels' || only === 'log') await logBench();
 if (!only || only === 'memory') await memoryBench();
 if (!only || only === 'files') await fileBench();
 if (!only || only === 'rss') await rssBench();
+if (!only || only === 'workerd') await workerdBench();

@@ -28,7 +28,7 @@ beforeAll(() => {
   mkdirSync(work);
   symlinkSync(ROOT, join(project, 'node_modules', 'vhdx-stream'), 'dir');
   writeFileSync(join(project, 'package.json'), JSON.stringify({ type: 'module', dependencies: { 'vhdx-stream': '*' } }));
-  copyFileSync(new URL('./workers/roundtrip-script.mjs', import.meta.url), join(project, 'roundtrip-script.mjs'));
+  copyFileSync(new URL('./workers/roundtrip-script.js', import.meta.url), join(project, 'roundtrip-script.js'));
   writeFileSync(rawPath, raw);
 });
 afterAll(() => dir.cleanup());
@@ -59,7 +59,7 @@ for (const runtime of ['deno', 'bun'] as const) {
   describeRuntime(runtime, `${runtime} runs the built package`, () => {
     describeWith(['qemu-img'], `${runtime}: round trips compared with the source`, () => {
       it('default entry from bytes and from a Blob, Node entry from paths', () => {
-        const r = runIn(runtime, 'roundtrip-script.mjs', [work]);
+        const r = runIn(runtime, 'roundtrip-script.js', [work]);
         expect(r.status, r.stderr).toBe(0);
         expect(JSON.parse(r.stdout)).toEqual({
           runtime,

@@ -3,13 +3,12 @@
 // from a local origin; and the package bundled for workerd without
 // nodejs_compat. Needs `npm run build` and `npm ci --prefix test/runtimes`.
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { build } from 'esbuild';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { makeRaw } from '../helpers/images.js';
 import { describeWith, tempDir } from '../helpers/tools.js';
-import { describeRuntime, ROOT, serve, startWorkerd, type LocalServer } from './workers/harness.js';
+import { bundleWorker, describeRuntime, ROOT, serve, startWorkerd, type LocalServer } from './workers/harness.js';
 
 const MiB = 1024 * 1024;
 const dir = tempDir('vhdx-workers-');
@@ -103,48 +102,12 @@ describeRuntime('workerd', 'the example Worker in workerd', () => {
   });
 });
 
-/** A workerd config for one Worker: `worker.js` plus the two kernel modules, no compatibility flags. */
-function capnpFor(date: string): string {
-  return `using Workerd = import "/workerd/workerd.capnp";
-const config :Workerd.Config = (
-  services = [ (name = "main", worker = (
-    modules = [
-      (name = "worker.js", esModule = embed "worker.js"),
-      (name = "vhdx.wasm", wasm = embed "vhdx.wasm"),
-      (name = "vhdx.simd.wasm", wasm = embed "vhdx.simd.wasm"),
-    ],
-    compatibilityDate = "${date}",
-  )) ],
-  sockets = [ (name = "http", address = "127.0.0.1:0", http = (), service = "main") ],
-);
-`;
-}
-
-/** Bundles `code` (importing the built package) for workerd into a fresh folder with its config. */
-async function bundleForWorkerd(name: string, code: string, date: string, conditions = ['workerd', 'worker', 'browser']): Promise<string> {
-  const outdir = join(dir.path, name);
-  mkdirSync(outdir, { recursive: true });
-  await build({
-    stdin: { contents: code, resolveDir: ROOT, loader: 'js', sourcefile: `${name}.js` },
-    outfile: join(outdir, 'worker.js'),
-    bundle: true,
-    format: 'esm',
-    platform: 'browser',
-    conditions,
-    external: ['*.wasm', 'node:*'],
-    logLevel: 'silent',
-  });
-  for (const wasm of ['vhdx.wasm', 'vhdx.simd.wasm']) writeFileSync(join(outdir, wasm), readFileSync(join(ROOT, 'dist/wasm', wasm)));
-  writeFileSync(join(outdir, 'config.capnp'), capnpFor(date));
-  return join(outdir, 'config.capnp');
-}
-
 describeRuntime('workerd', 'the package bundled for workerd (single file plus the .wasm modules)', () => {
   const fixture = readFileSync(new URL('./workers/roundtrip-worker.js', import.meta.url), 'utf8');
 
   for (const date of ['2024-01-01', '2026-11-01']) {
     it(`encodes, opens, decodes and checks in workerd with compatibility date ${date} and no nodejs_compat`, async () => {
-      const workerd = await startWorkerd(await bundleForWorkerd(`roundtrip-${date}`, fixture, date), 'config');
+      const workerd = await startWorkerd(await bundleWorker(fixture, join(dir.path, `roundtrip-${date}`), { date }), 'config');
       try {
         const res = await fetch(workerd.url);
         expect(res.status, workerd.output()).toBe(200);
@@ -163,7 +126,7 @@ export default {
     catch (err) { return Response.json({ name: err.name, code: err.code, reason: err.reason, message: err.message }); }
   },
 };`;
-    const config = await bundleForWorkerd('default-condition', code, '2026-11-01', ['worker', 'browser']);
+    const config = await bundleWorker(code, join(dir.path, 'default-condition'), { conditions: ['worker', 'browser'] });
     const workerd = await startWorkerd(config, 'config');
     try {
       const res = await fetch(workerd.url);
@@ -180,7 +143,7 @@ export default {
   it('(control) the Node entry, which imports node:fs, does not load at 2024-01-01: the failure the default entry avoids', async () => {
     const code =
       "import { convertRawFileToVhdx } from 'vhdx-stream/node';\nexport default { fetch: () => new Response(typeof convertRawFileToVhdx) };\n";
-    const config = await bundleForWorkerd('node-entry', code, '2024-01-01');
+    const config = await bundleWorker(code, join(dir.path, 'node-entry'), { date: '2024-01-01' });
     await expect(startWorkerd(config, 'config')).rejects.toThrow(/No such module "node:fs/);
   });
 });

@@ -3,7 +3,7 @@
 // default entry from bytes and from a Blob, and with the Node entry from
 // paths, writing every result into <dir>/<runtime>-*.{vhdx,raw} for the test
 // to compare; prints a JSON summary on stdout.
-//   deno run -A roundtrip-script.mjs <dir>      bun roundtrip-script.mjs <dir>
+//   deno run -A roundtrip-script.js <dir>      bun roundtrip-script.js <dir>
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { VhdxDecoderStream, VhdxEncoderStream, openVhdx, scanAllocation } from 'vhdx-stream';
