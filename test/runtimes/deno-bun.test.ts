@@ -109,6 +109,13 @@ console.log(back.length === raw.length && crc32c(back) === crc32c(raw));
     expect(r.stdout.trim()).toBe('true');
   });
 
+  it('the Node entry with paths needs --allow-read and --allow-write on its files', () => {
+    const r = runIn('deno', 'roundtrip-script.js', [work], ['--no-prompt', `--allow-read=${work}`, `--allow-write=${work}`]);
+    expect(r.status, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ runtime: 'deno', check: true });
+    expect(sha256(readFileSync(join(work, 'deno-path.raw')))).toBe(sha256(padded));
+  });
+
   it('the vhdx command needs --allow-read and --allow-write on its files and --allow-sys=uid', () => {
     const flags = ['--no-prompt', `--allow-read=${work}`, `--allow-write=${work}`, '--allow-sys=uid'];
     const vhdx = join(work, 'deno-minimal.vhdx');

@@ -35,6 +35,10 @@ describeRuntime('workerd', 'the example Worker in workerd', () => {
       if (req.url === '/disk.raw') {
         res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': raw.length });
         res.end(raw);
+      } else if (req.url === '/short.raw') {
+        // promises the whole disk, sends 1 MiB, then drops the connection
+        res.writeHead(200, { 'content-length': raw.length });
+        res.write(raw.subarray(0, MiB), () => setTimeout(() => req.socket.destroy(), 50));
       } else if (req.url === '/chunked.raw') {
         res.writeHead(200, { 'content-type': 'application/octet-stream' }); // no length: sent chunked
         res.end(raw.subarray(0, MiB));
@@ -81,6 +85,17 @@ describeRuntime('workerd', 'the example Worker in workerd', () => {
           await workerd.stop();
         }
       });
+    }
+  });
+
+  it('fails the download, rather than completing it, when the origin cuts the body short', async () => {
+    const workerd = await startWorkerd(join(out, 'config.capnp'), 'config');
+    try {
+      const res = await fetch(`${workerd.url}/?url=${encodeURIComponent(`${origin.url}/short.raw`)}`);
+      expect(res.status).toBe(200); // the headers went out before the body failed
+      await expect(res.arrayBuffer()).rejects.toThrow();
+    } finally {
+      await workerd.stop();
     }
   });
 
