@@ -1,6 +1,6 @@
 # workerd configuration for the example Worker (what `wrangler dev` would
 # generate from wrangler.toml). Serve it from the build folder:
-#   workerd serve build/config.capnp                 # compatibility date 2026-11-01
+#   workerd serve build/config.capnp                 # compatibility date 2026-10-01
 #   workerd serve build/config.capnp compat2024      # compatibility date 2024-01-01
 # Override the address with --socket-addr http=127.0.0.1:PORT.
 using Workerd = import "/workerd/workerd.capnp";
@@ -40,7 +40,7 @@ const bindings :List(Workerd.Worker.Binding) = [
 const vhdxWorker :Workerd.Worker = (
   modules = .modules,
   bindings = .bindings,
-  compatibilityDate = "2026-11-01",
+  compatibilityDate = "2026-10-01",
 );
 
 const vhdxWorker2024 :Workerd.Worker = (

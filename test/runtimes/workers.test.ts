@@ -62,7 +62,7 @@ describeRuntime('workerd', 'the example Worker in workerd', () => {
   describeWith(['qemu-img'], 'answers ?url= with a VHDX that qemu-img finds identical to the raw disk', () => {
     for (const [constName, date] of [
       ['compat2024', '2024-01-01'],
-      ['config', '2026-11-01'],
+      ['config', '2026-10-01'],
     ] as const) {
       it(`with compatibility date ${date}, without nodejs_compat`, async () => {
         const config = join(out, 'config.capnp');
@@ -120,7 +120,7 @@ describeRuntime('workerd', 'the example Worker in workerd', () => {
 describeRuntime('workerd', 'the package bundled for workerd (single file plus the .wasm modules)', () => {
   const fixture = readFileSync(new URL('./workers/roundtrip-worker.js', import.meta.url), 'utf8');
 
-  for (const date of ['2024-01-01', '2026-11-01']) {
+  for (const date of ['2024-01-01', '2026-10-01']) {
     it(`encodes, opens, decodes and checks in workerd with compatibility date ${date} and no nodejs_compat`, async () => {
       const workerd = await startWorkerd(await bundleWorker(fixture, join(dir.path, `roundtrip-${date}`), { date }), 'config');
       try {

@@ -45,7 +45,7 @@ const config :Workerd.Config = (
  * @param {string} outdir
  * @param {{ date?: string, conditions?: string[] }} [options]
  */
-export async function bundleWorker(code, outdir, { date = '2026-11-01', conditions = ['workerd', 'worker', 'browser'] } = {}) {
+export async function bundleWorker(code, outdir, { date = '2026-10-01', conditions = ['workerd', 'worker', 'browser'] } = {}) {
   mkdirSync(outdir, { recursive: true });
   await build({
     stdin: { contents: code, resolveDir: ROOT, loader: 'js', sourcefile: 'worker-source.js' },
