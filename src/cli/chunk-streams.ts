@@ -1,5 +1,5 @@
 // Chunks between async iterables and web streams, so that one
-// iterable-based helper (a zero tail, a copy per chunk) serves both.
+// iterable-based helper (such as a zero tail) serves both.
 /** The chunks of `stream`; stopping early cancels it. */
 export async function* chunksOf<T>(stream: ReadableStream<T>): AsyncGenerator<T, void, undefined> {
   const reader = stream.getReader();
@@ -32,9 +32,4 @@ export function streamOf<T>(chunks: AsyncIterable<T>): ReadableStream<T> {
       await it.return?.();
     },
   });
-}
-
-/** Each chunk copied, for consumers that keep chunks while the source reuses its buffers. */
-export async function* copies(chunks: AsyncIterable<Uint8Array>): AsyncGenerator<Uint8Array, void, undefined> {
-  for await (const chunk of chunks) yield chunk.slice();
 }

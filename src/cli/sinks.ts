@@ -93,21 +93,21 @@ export function fileSink(output: FileOutput): WritableStream<Uint8Array> {
 }
 
 /**
- * A sink writing a raw disk into a new file, its all-zero grains left as
- * holes (see SparseRawOutput). Failures are VhdxError 'create-failed' or 'write-failed'.
+ * A raw disk written in order into a new file, its all-zero grains left as
+ * holes (see SparseRawOutput). Each write is finished with before it
+ * returns, so the caller may reuse its buffer. Failures are VhdxError
+ * 'create-failed' or 'write-failed'; `abort` closes the file after a failure.
  */
-export function sparseRawFileSink(output: FileOutput): WritableStream<Uint8Array> {
-  let file: { handle: FileHandle; raw: SparseRawOutput } | undefined;
+export function sparseRawFileWriter(output: FileOutput): SequentialWriter & { abort(): Promise<void> } {
+  const opened = create(output).then((handle) => ({ handle, raw: new SparseRawOutput(handle, `cannot write ${output.name}`) }));
+  opened.catch(() => {}); // reported by the first write
   let position = 0;
   const pending: Promise<unknown>[] = [];
-  return new WritableStream<Uint8Array>({
-    async start() {
-      const handle = await create(output);
-      file = { handle, raw: new SparseRawOutput(handle, `cannot write ${output.name}`) };
-    },
+  return {
     async write(chunk) {
+      const file = await opened;
       // the writes read from `chunk`: all settled before it is given back
-      file?.raw.place(chunk, position, pending);
+      file.raw.place(chunk, position, pending);
       position += chunk.length;
       try {
         await Promise.all(pending);
@@ -116,12 +116,24 @@ export function sparseRawFileSink(output: FileOutput): WritableStream<Uint8Array
         pending.length = 0;
       }
     },
-    async close() {
-      await file?.raw.finish(position);
-      await file?.handle.close();
+    async end() {
+      const file = await opened;
+      await file.raw.finish(position);
+      await file.handle.close();
     },
     async abort() {
-      await file?.handle.close().catch(() => {});
+      await (await opened.catch(() => undefined))?.handle.close().catch(() => {});
     },
-  });
+  };
+}
+
+/** A sink writing a raw disk into a new file, its all-zero grains left as holes. */
+export function sparseRawFileSink(output: FileOutput): WritableStream<Uint8Array> {
+  const writer = sparseRawFileWriter(output);
+  return asSink(writer, () => writer.abort());
+}
+
+/** Where a raw disk goes: a sparse new file, or standard output. */
+export function rawWriter(output: Output): SequentialWriter & { abort?(): Promise<void> } {
+  return output.kind === 'file' ? sparseRawFileWriter(output) : stdoutWriter();
 }

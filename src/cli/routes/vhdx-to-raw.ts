@@ -3,9 +3,9 @@
 import { VhdxError } from '../../errors.js';
 import { VhdxDecoderStream } from '../../streams/decoder.js';
 import { convertVhdxFileToRaw } from '../../node/convert.js';
-import { copies, streamOf } from '../chunk-streams.js';
+import { decodeVhdxChunks } from '../../node/decode-chunks.js';
 import { fetchStream, type PathInput, type Stdin, type UrlInput } from '../inputs.js';
-import { sparseRawFileSink, stdoutSink, type FileOutput, type Output, type StdoutOutput } from '../sinks.js';
+import { rawWriter, sparseRawFileSink, stdoutSink, type FileOutput, type Output, type StdoutOutput } from '../sinks.js';
 import type { ConversionJob } from './types.js';
 
 /** Raw disks go to a file with their zero grains left as holes. */
@@ -34,11 +34,18 @@ export async function vhdxUrlToRaw(input: UrlInput, output: Output, job: Convers
 }
 
 /**
- * One streamed pass through the decoder. The decoder keeps chunks in its
- * reorder buffer while stdin reuses its buffers, so each chunk is copied.
+ * One streamed pass through the decoder core, straight from stdin's reused
+ * buffers: only bytes the decoder must hold for later are copied.
  */
 export async function vhdxStdinToRaw(stdin: Stdin, output: Output): Promise<void> {
-  await streamOf(copies(stdin.chunks)).pipeThrough(new VhdxDecoderStream()).pipeTo(rawSink(output));
+  const out = rawWriter(output);
+  try {
+    await decodeVhdxChunks(stdin.chunks, (piece) => out.write(piece));
+    await out.end();
+  } catch (err) {
+    await out.abort?.();
+    throw err;
+  }
 }
 
 /** Whether opening a URL failed only because its server ignores Range requests. */
