@@ -137,6 +137,7 @@ describe('invalid structures', () => {
     h[100] = 1;
     const e = errorOf(() => format.parseHeader(h, 65536, 'header 1'));
     expect(e.code).toBe('BAD_CHECKSUM');
+    expect(e.reason).toBe('header-checksum');
     expect(e.structure).toBe('header 1');
     expect(e.field).toBe('checksum');
     expect(e.offset).toBe(65540);
@@ -145,10 +146,11 @@ describe('invalid structures', () => {
 
   it('rejects bad header fields after a good checksum', () => {
     const base = { sequenceNumber: 1n, fileWriteGuid: g(1), dataWriteGuid: g(2), logGuid: format.NIL_GUID, logVersion: 0, version: 1, logLength: MiB, logOffset: MiB };
-    expect(errorOf(() => format.parseHeader(format.serializeHeader({ ...base, version: 2 }), 0)).code).toBe('UNSUPPORTED');
-    expect(errorOf(() => format.parseHeader(format.serializeHeader({ ...base, logLength: 4096 }), 0)).code).toBe('CORRUPT');
-    expect(errorOf(() => format.parseHeader(format.serializeHeader({ ...base, logOffset: 0 }), 0)).code).toBe('CORRUPT');
-    expect(errorOf(() => format.parseHeader(new Uint8Array(100), 0)).code).toBe('TRUNCATED');
+    const parsed = (h: Partial<typeof base>) => errorOf(() => format.parseHeader(format.serializeHeader({ ...base, ...h }), 0));
+    expect(parsed({ version: 2 })).toMatchObject({ code: 'UNSUPPORTED', reason: 'header-version' });
+    expect(parsed({ logLength: 4096 })).toMatchObject({ code: 'CORRUPT', reason: 'header-log-length' });
+    expect(parsed({ logOffset: 0 })).toMatchObject({ code: 'CORRUPT', reason: 'header-log-offset' });
+    expect(errorOf(() => format.parseHeader(new Uint8Array(100), 0))).toMatchObject({ code: 'TRUNCATED', reason: 'structure-truncated' });
   });
 
   it('rejects a region table that names a known region twice', () => {
@@ -158,13 +160,13 @@ describe('invalid structures', () => {
         { guid: format.GUIDS.batRegion, fileOffset: 5 * MiB, length: MiB, required: true },
       ],
     });
-    expect(errorOf(() => format.parseRegionTable(t, 0)).code).toBe('CORRUPT');
+    expect(errorOf(() => format.parseRegionTable(t, 0))).toMatchObject({ code: 'CORRUPT', reason: 'region-duplicate' });
   });
 
   it('rejects a parent locator whose entries point outside the item', () => {
     const item = new Uint8Array(32);
     new DataView(item.buffer).setUint16(18, 1, true);
     new DataView(item.buffer).setUint32(20, 1000, true);
-    expect(errorOf(() => format.parseParentLocator(item, { structure: 'x', offset: 0 })).code).toBe('CORRUPT');
+    expect(errorOf(() => format.parseParentLocator(item, { offset: 0 }))).toMatchObject({ code: 'CORRUPT', reason: 'locator-malformed' });
   });
 });

@@ -1,6 +1,7 @@
 // Microsoft GUID byte order lives here and nowhere else: the first three
 // fields are little-endian on disk, the last eight bytes are as written.
 import { v4 as uuidv4 } from 'uuid';
+import { VhdxError } from '../errors.js';
 
 export const NIL_GUID = '00000000-0000-0000-0000-000000000000';
 
@@ -23,9 +24,12 @@ export function isGuid(text: string): boolean {
   return GUID_RE.test(text);
 }
 
-/** Writes a canonical GUID string in on-disk order. */
+/**
+ * Writes a canonical GUID string in on-disk order.
+ * @throws VhdxError `value-unencodable` when `guid` is not in canonical form.
+ */
 export function writeGuid(b: Uint8Array, off: number, guid: string): void {
-  if (!isGuid(guid)) throw new TypeError(`not a GUID: ${guid}`);
+  if (!isGuid(guid)) throw new VhdxError('value-unencodable', `not a GUID: ${guid}`);
   const hexDigits = guid.replace(/-/g, '');
   const raw = new Array<number>(16);
   for (let i = 0; i < 16; i++) raw[i] = parseInt(hexDigits.slice(2 * i, 2 * i + 2), 16);

@@ -1,6 +1,6 @@
 // The 4 KiB header, stored twice (at 64 KiB and 128 KiB). The current one is
 // the valid copy with the higher sequence number.
-import { VhdxError } from '../errors.js';
+import { VhdxError, type VhdxErrorReason, type VhdxStructure } from '../errors.js';
 import { KiB, MiB, dataView, isMultipleOf, readAscii, readU64, writeAscii, writeU64 } from './bytes.js';
 import { checksumWithHole, storeChecksum } from './checksum.js';
 import { readGuid, writeGuid } from './guid.js';
@@ -21,20 +21,32 @@ export interface Header {
   logOffset: number;
 }
 
+/** Which copy a header is, as errors name it. */
+export type HeaderStructure = Extract<VhdxStructure, 'header 1' | 'header 2'>;
+
 /**
- * Parses and validates a header. Throws VhdxError (NOT_VHDX for a missing
- * signature, BAD_CHECKSUM, CORRUPT or UNSUPPORTED for bad fields).
+ * Parses and validates a header. `structure` names the copy in errors; by
+ * default it follows from `fileOffset` (header 2 at 128 KiB, else header 1).
+ *
+ * @throws VhdxError `structure-truncated` (fewer than 4 KiB), `header-signature`,
+ * `header-checksum`, `header-version`, `header-log-version`, `header-log-length`,
+ * `header-log-offset`.
  */
-export function parseHeader(b: Uint8Array, fileOffset: number, name = 'header'): Header {
-  const where = (field?: string, rel = 0) => ({ structure: name, field, offset: fileOffset + rel });
-  if (b.length < HEADER_SIZE) throw new VhdxError('TRUNCATED', `need ${HEADER_SIZE} bytes`, where());
+export function parseHeader(b: Uint8Array, fileOffset: number, structure?: HeaderStructure): Header;
+/** @deprecated MIGRATION: a free-text name; pass 'header 1' or 'header 2'. Any other name becomes the default. */
+export function parseHeader(b: Uint8Array, fileOffset: number, structure: string): Header;
+export function parseHeader(b: Uint8Array, fileOffset: number, name?: string): Header {
+  const structure = headerStructure(name, fileOffset);
+  const fail = (reason: VhdxErrorReason, message: string, field?: string, rel = 0) =>
+    new VhdxError(reason, message, { structure, field, offset: fileOffset + rel });
+  if (b.length < HEADER_SIZE) throw fail('structure-truncated', `need ${HEADER_SIZE} bytes, have ${b.length}`);
   const block = b.subarray(0, HEADER_SIZE);
-  if (readAscii(block, 0, 4) !== SIGNATURE) throw new VhdxError('CORRUPT', 'signature is not "head"', where('signature'));
+  if (readAscii(block, 0, 4) !== SIGNATURE) throw fail('header-signature', 'signature is not "head"', 'signature');
   const dv = dataView(block);
   const stored = dv.getUint32(4, true);
   const actual = checksumWithHole(block, 4);
   if (stored !== actual) {
-    throw new VhdxError('BAD_CHECKSUM', `stored 0x${stored.toString(16)}, computed 0x${actual.toString(16)}`, where('checksum', 4));
+    throw fail('header-checksum', `stored 0x${stored.toString(16)}, computed 0x${actual.toString(16)}`, 'checksum', 4);
   }
   const h: Header = {
     sequenceNumber: dv.getBigUint64(8, true),
@@ -46,17 +58,23 @@ export function parseHeader(b: Uint8Array, fileOffset: number, name = 'header'):
     logLength: dv.getUint32(68, true),
     logOffset: readU64(dv, 72),
   };
-  if (h.version !== 1) throw new VhdxError('UNSUPPORTED', `version ${h.version}, expected 1`, where('version', 66));
-  if (h.logVersion !== 0) throw new VhdxError('UNSUPPORTED', `log version ${h.logVersion}, expected 0`, where('log_version', 64));
+  if (h.version !== 1) throw fail('header-version', `version ${h.version}, expected 1`, 'version', 66);
+  if (h.logVersion !== 0) throw fail('header-log-version', `log version ${h.logVersion}, expected 0`, 'log_version', 64);
   if (h.logLength === 0 || !isMultipleOf(h.logLength, MiB)) {
-    throw new VhdxError('CORRUPT', `log length ${h.logLength} is not a positive multiple of 1 MiB`, where('log_length', 68));
+    throw fail('header-log-length', `log length ${h.logLength} is not a positive multiple of 1 MiB`, 'log_length', 68);
   }
   if (h.logOffset < MiB || !isMultipleOf(h.logOffset, MiB)) {
-    throw new VhdxError('CORRUPT', `log offset ${h.logOffset} is not a multiple of 1 MiB at or past 1 MiB`, where('log_offset', 72));
+    throw fail('header-log-offset', `log offset ${h.logOffset} is not a multiple of 1 MiB at or past 1 MiB`, 'log_offset', 72);
   }
   return h;
 }
 
+function headerStructure(name: string | undefined, fileOffset: number): HeaderStructure {
+  if (name === 'header 1' || name === 'header 2') return name;
+  return fileOffset === HEADER_OFFSETS[1] ? 'header 2' : 'header 1';
+}
+
+/** The 4 KiB image of a header, checksummed. Never throws: every field is written as given. */
 export function serializeHeader(h: Header): Uint8Array {
   const b = new Uint8Array(HEADER_SIZE);
   const dv = dataView(b);

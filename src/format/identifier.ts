@@ -18,22 +18,33 @@ export function hasVhdxSignature(b: Uint8Array): boolean {
   return b.length >= 8 && readAscii(b, 0, 8) === FILE_SIGNATURE;
 }
 
+/**
+ * Parses the file identifier at the start of `b`.
+ * @throws VhdxError `structure-truncated` (fewer than 520 bytes), `not-vhdx` (no "vhdxfile" signature).
+ */
 export function parseFileIdentifier(b: Uint8Array): FileIdentifier {
   if (b.length < CREATOR_OFFSET + CREATOR_BYTES) {
-    throw new VhdxError('TRUNCATED', `need ${CREATOR_OFFSET + CREATOR_BYTES} bytes, have ${b.length}`, {
+    throw new VhdxError('structure-truncated', `need ${CREATOR_OFFSET + CREATOR_BYTES} bytes, have ${b.length}`, {
       structure: 'file identifier',
       offset: 0,
     });
   }
   if (!hasVhdxSignature(b)) {
-    throw new VhdxError('NOT_VHDX', 'no "vhdxfile" signature', { structure: 'file identifier', offset: 0 });
+    throw new VhdxError('not-vhdx', 'no "vhdxfile" signature', { structure: 'file identifier', offset: 0 });
   }
   return { creator: readUtf16(b, CREATOR_OFFSET, CREATOR_BYTES) };
 }
 
+/**
+ * The 64 KiB image of a file identifier.
+ * @throws VhdxError `value-unencodable` for a creator longer than 255 UTF-16 code units.
+ */
 export function serializeFileIdentifier(id: FileIdentifier): Uint8Array {
   if (id.creator.length > CREATOR_BYTES / 2 - 1) {
-    throw new VhdxError('INVALID_ARGUMENT', `creator is longer than ${CREATOR_BYTES / 2 - 1} characters`);
+    throw new VhdxError('value-unencodable', `creator is longer than ${CREATOR_BYTES / 2 - 1} characters`, {
+      structure: 'file identifier',
+      field: 'creator',
+    });
   }
   const b = new Uint8Array(FILE_IDENTIFIER_SIZE);
   writeAscii(b, 0, FILE_SIGNATURE);

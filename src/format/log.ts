@@ -35,13 +35,17 @@ export function hasLogEntrySignature(b: Uint8Array): boolean {
   return b.length >= 4 && readAscii(b, 0, 4) === ENTRY_SIGNATURE;
 }
 
-/** Parses the fixed 64-byte part of an entry; checks only the signature. */
+/**
+ * Parses the fixed 64-byte part of an entry; checks only the signature.
+ * @throws VhdxError `structure-truncated` (fewer than 64 bytes), `log-entry-signature`.
+ */
 export function parseLogEntryHeader(b: Uint8Array, fileOffset: number): LogEntryHeader {
   if (b.length < LOG_ENTRY_HEADER_SIZE) {
-    throw new VhdxError('TRUNCATED', 'log entry header cut short', { structure: 'log entry', offset: fileOffset });
+    throw new VhdxError('structure-truncated', 'log entry header cut short', { structure: 'log entry', offset: fileOffset });
   }
   if (!hasLogEntrySignature(b)) {
-    throw new VhdxError('CORRUPT', 'signature is not "loge"', { structure: 'log entry', field: 'signature', offset: fileOffset });
+    const where = { structure: 'log entry', field: 'signature', offset: fileOffset } as const;
+    throw new VhdxError('log-entry-signature', 'signature is not "loge"', where);
   }
   const dv = dataView(b);
   return {
@@ -56,6 +60,10 @@ export function parseLogEntryHeader(b: Uint8Array, fileOffset: number): LogEntry
   };
 }
 
+/**
+ * Writes the fixed 64-byte part of an entry (checksum as given).
+ * @throws VhdxError `value-unencodable` for a log GUID not in canonical form.
+ */
 export function writeLogEntryHeader(b: Uint8Array, h: LogEntryHeader): void {
   const dv = dataView(b);
   writeAscii(b, 0, ENTRY_SIGNATURE);
@@ -75,6 +83,7 @@ export function logEntryChecksum(entry: Uint8Array): number {
   return checksumWithHole(entry, 4);
 }
 
+/** Parses the descriptor at `off`; undefined (never an error) for a signature that is neither "desc" nor "zero". */
 export function parseDescriptor(b: Uint8Array, off: number): LogDescriptor | undefined {
   const sig = readAscii(b, off, 4);
   const dv = dataView(b);
@@ -124,7 +133,10 @@ export interface LogEntrySpec {
   writes: LogWrite[];
 }
 
-/** Builds a complete, checksummed log entry. */
+/**
+ * Builds a complete, checksummed log entry.
+ * @throws VhdxError `value-unencodable` for a data write that is not exactly 4 KiB or a GUID not in canonical form.
+ */
 export function buildLogEntry(spec: LogEntrySpec): Uint8Array {
   const dataWrites = spec.writes.filter((w): w is { fileOffset: number; data: Uint8Array } => 'data' in w);
   const descSectors = descriptorSectors(spec.writes.length);
@@ -144,7 +156,12 @@ export function buildLogEntry(spec: LogEntrySpec): Uint8Array {
   spec.writes.forEach((w, i) => {
     const off = LOG_ENTRY_HEADER_SIZE + i * DESCRIPTOR_SIZE;
     if ('data' in w) {
-      if (w.data.length !== LOG_SECTOR) throw new VhdxError('INVALID_ARGUMENT', 'a log data write is exactly 4 KiB');
+      if (w.data.length !== LOG_SECTOR) {
+        throw new VhdxError('value-unencodable', `a log data write is exactly 4 KiB, not ${w.data.length} bytes`, {
+          structure: 'log entry',
+          field: `descriptor ${i}`,
+        });
+      }
       writeDescriptor(b, off, {
         kind: 'data',
         fileOffset: w.fileOffset,

@@ -1,6 +1,6 @@
 // The metadata region: a 64 KiB table of entries pointing at items inside the
 // region, and the codecs of the six items the format defines.
-import { VhdxError } from '../errors.js';
+import { VhdxError, type VhdxErrorReason } from '../errors.js';
 import { KiB, MiB, TiB, dataView, isPowerOfTwo, readAscii, readU64, readUtf16, writeAscii, writeU64, writeUtf16 } from './bytes.js';
 import { GUIDS, readGuid, writeGuid } from './guid.js';
 
@@ -23,15 +23,22 @@ export interface MetadataEntry {
   isRequired: boolean;
 }
 
-/** Parses the table at the start of the metadata region (`regionOffset` for messages). */
+/**
+ * Parses the table at the start of the metadata region (`regionOffset` for messages).
+ *
+ * @throws VhdxError `structure-truncated` (fewer than 64 KiB), `metadata-signature`,
+ * `metadata-entry-count`, `metadata-item-length` (over 1 MiB), `metadata-item-offset`
+ * (inside the table, past the region, or set without a length), `metadata-item-duplicate`.
+ */
 export function parseMetadataTable(b: Uint8Array, regionOffset: number, regionLength: number): MetadataEntry[] {
-  const where = (field?: string, rel = 0) => ({ structure: 'metadata table', field, offset: regionOffset + rel });
-  if (b.length < METADATA_TABLE_SIZE) throw new VhdxError('TRUNCATED', `need ${METADATA_TABLE_SIZE} bytes`, where());
-  if (readAscii(b, 0, 8) !== SIGNATURE) throw new VhdxError('CORRUPT', 'signature is not "metadata"', where('signature'));
+  const fail = (reason: VhdxErrorReason, message: string, field?: string, rel = 0) =>
+    new VhdxError(reason, message, { structure: 'metadata table', field, offset: regionOffset + rel });
+  if (b.length < METADATA_TABLE_SIZE) throw fail('structure-truncated', `need ${METADATA_TABLE_SIZE} bytes, have ${b.length}`);
+  if (readAscii(b, 0, 8) !== SIGNATURE) throw fail('metadata-signature', 'signature is not "metadata"', 'signature');
   const dv = dataView(b);
   const count = dv.getUint16(10, true);
   if (count > MAX_METADATA_ENTRIES) {
-    throw new VhdxError('CORRUPT', `entry count ${count} exceeds ${MAX_METADATA_ENTRIES}`, where('entry_count', 10));
+    throw fail('metadata-entry-count', `entry count ${count} exceeds ${MAX_METADATA_ENTRIES}`, 'entry_count', 10);
   }
   const entries: MetadataEntry[] = [];
   const seen = new Set<string>();
@@ -48,16 +55,17 @@ export function parseMetadataTable(b: Uint8Array, regionOffset: number, regionLe
     };
     const field = `entry ${i}`;
     if (e.length > MAX_METADATA_ITEM) {
-      throw new VhdxError('CORRUPT', `item ${e.itemId} length ${e.length} exceeds 1 MiB`, where(`${field} length`, at + 20));
+      throw fail('metadata-item-length', `item ${e.itemId} length ${e.length} exceeds 1 MiB`, `${field} length`, at + 20);
     }
     if ((e.length === 0) !== (e.offset === 0)) {
-      throw new VhdxError('CORRUPT', `item ${e.itemId} has offset ${e.offset} with length ${e.length}`, where(`${field} offset`, at + 16));
+      throw fail('metadata-item-offset', `item ${e.itemId} has offset ${e.offset} with length ${e.length}`, `${field} offset`, at + 16);
     }
     if (e.length > 0 && (e.offset < METADATA_TABLE_SIZE || e.offset + e.length > regionLength)) {
-      throw new VhdxError('CORRUPT', `item ${e.itemId} [${e.offset}, +${e.length}) lies outside the region's item area`, where(`${field} offset`, at + 16));
+      const area = `[${e.offset}, +${e.length}) lies outside the region's item area`;
+      throw fail('metadata-item-offset', `item ${e.itemId} ${area}`, `${field} offset`, at + 16);
     }
     const key = `${e.isUser ? 'u' : 's'}:${e.itemId}`;
-    if (seen.has(key)) throw new VhdxError('CORRUPT', `item ${e.itemId} appears twice`, where(field, at));
+    if (seen.has(key)) throw fail('metadata-item-duplicate', `item ${e.itemId} appears twice`, field, at);
     seen.add(key);
     entries.push(e);
   }
@@ -86,62 +94,107 @@ export interface DiskMetadata {
   parentLocator?: ParentLocator;
 }
 
-type Where = { structure: string; field?: string; offset: number };
+/** The metadata items the format defines, by the names errors give them. */
+export type MetadataItemName =
+  | 'File Parameters'
+  | 'Virtual Disk Size'
+  | 'Virtual Disk Id'
+  | 'Logical Sector Size'
+  | 'Physical Sector Size'
+  | 'Parent Locator';
 
-function expectLength(item: Uint8Array, want: number, where: Where): void {
-  if (item.length < want) throw new VhdxError('CORRUPT', `item is ${item.length} bytes, needs ${want}`, where);
+/**
+ * Where an item sits, for errors: its absolute file offset and, in `field`,
+ * its name (errors use the parser's own item name when `field` is absent).
+ */
+export interface MetadataItemLocation {
+  offset: number;
+  field?: MetadataItemName | (string & Record<never, never>);
 }
 
-export function parseFileParameters(item: Uint8Array, where: Where): FileParameters {
-  expectLength(item, 8, where);
+// `name` stands in when the caller gave none; the two sector-size items share a parser, so it has none
+function itemError(reason: VhdxErrorReason, message: string, at: MetadataItemLocation, name?: MetadataItemName): VhdxError {
+  return new VhdxError(reason, message, { structure: 'metadata item', field: at.field ?? name, offset: at.offset });
+}
+
+function expectLength(item: Uint8Array, want: number, at: MetadataItemLocation, name?: MetadataItemName): void {
+  if (item.length < want) throw itemError('metadata-item-size', `item is ${item.length} bytes, needs ${want}`, at, name);
+}
+
+/**
+ * Parses the File Parameters item.
+ * @throws VhdxError `metadata-item-size` (under 8 bytes), `block-size-invalid` (not a power of two from 1 MiB to 256 MiB).
+ */
+export function parseFileParameters(item: Uint8Array, at: MetadataItemLocation): FileParameters {
+  const name = 'File Parameters';
+  expectLength(item, 8, at, name);
   const dv = dataView(item);
   const blockSize = dv.getUint32(0, true);
   const flags = dv.getUint32(4, true);
   if (!isPowerOfTwo(blockSize) || blockSize < MIN_BLOCK_SIZE || blockSize > MAX_BLOCK_SIZE) {
-    throw new VhdxError('CORRUPT', `block size ${blockSize} is not a power of two from 1 MiB to 256 MiB`, { ...where, field: 'block_size' });
+    throw itemError('block-size-invalid', `block size ${blockSize} is not a power of two from 1 MiB to 256 MiB`, at, name);
   }
   return { blockSize, leaveBlocksAllocated: (flags & 1) !== 0, hasParent: (flags & 2) !== 0 };
 }
 
-export function parseVirtualDiskSize(item: Uint8Array, where: Where): number {
-  expectLength(item, 8, where);
+/**
+ * Parses the Virtual Disk Size item. Alignment to the logical sector is the caller's check.
+ * @throws VhdxError `metadata-item-size` (under 8 bytes), `virtual-size-invalid` (zero or over 64 TiB).
+ */
+export function parseVirtualDiskSize(item: Uint8Array, at: MetadataItemLocation): number {
+  const name = 'Virtual Disk Size';
+  expectLength(item, 8, at, name);
   const size = readU64(dataView(item), 0);
   if (size === 0 || size > MAX_VIRTUAL_SIZE) {
-    throw new VhdxError('CORRUPT', `virtual disk size ${size} is zero or over 64 TiB`, { ...where, field: 'virtual_disk_size' });
+    throw itemError('virtual-size-invalid', `virtual disk size ${size} is zero or over 64 TiB`, at, name);
   }
   return size;
 }
 
-export function parseSectorSize(item: Uint8Array, where: Where): number {
-  expectLength(item, 4, where);
+/**
+ * Parses a Logical or Physical Sector Size item (pass which in `at.field`).
+ * @throws VhdxError `metadata-item-size` (under 4 bytes), `sector-size-invalid` (neither 512 nor 4096).
+ */
+export function parseSectorSize(item: Uint8Array, at: MetadataItemLocation): number {
+  expectLength(item, 4, at);
   const size = dataView(item).getUint32(0, true);
   if (size !== 512 && size !== 4096) {
-    throw new VhdxError('CORRUPT', `sector size ${size} is neither 512 nor 4096`, { ...where, field: 'sector_size' });
+    throw itemError('sector-size-invalid', `sector size ${size} is neither 512 nor 4096`, at);
   }
   return size;
 }
 
-export function parseVirtualDiskId(item: Uint8Array, where: Where): string {
-  expectLength(item, 16, where);
+/**
+ * Parses the Virtual Disk Id item.
+ * @throws VhdxError `metadata-item-size` (under 16 bytes).
+ */
+export function parseVirtualDiskId(item: Uint8Array, at: MetadataItemLocation): string {
+  expectLength(item, 16, at, 'Virtual Disk Id');
   return readGuid(item, 0);
 }
 
-export function parseParentLocator(item: Uint8Array, where: Where): ParentLocator {
-  expectLength(item, 20, where);
+/**
+ * Parses the Parent Locator item into its key/value pairs.
+ * @throws VhdxError `metadata-item-size` (under 20 bytes), `locator-malformed` (entries that
+ * do not fit, or point outside the item).
+ */
+export function parseParentLocator(item: Uint8Array, at: MetadataItemLocation): ParentLocator {
+  const name = 'Parent Locator';
+  expectLength(item, 20, at, name);
   const dv = dataView(item);
   const count = dv.getUint16(18, true);
   if (20 + count * 12 > item.length) {
-    throw new VhdxError('CORRUPT', `${count} key/value entries do not fit in ${item.length} bytes`, { ...where, field: 'key_value_count' });
+    throw itemError('locator-malformed', `${count} key/value entries do not fit in ${item.length} bytes`, at, name);
   }
   const entries: Record<string, string> = {};
   for (let i = 0; i < count; i++) {
-    const at = 20 + i * 12;
-    const keyOff = dv.getUint32(at, true);
-    const valueOff = dv.getUint32(at + 4, true);
-    const keyLen = dv.getUint16(at + 8, true);
-    const valueLen = dv.getUint16(at + 10, true);
+    const entry = 20 + i * 12;
+    const keyOff = dv.getUint32(entry, true);
+    const valueOff = dv.getUint32(entry + 4, true);
+    const keyLen = dv.getUint16(entry + 8, true);
+    const valueLen = dv.getUint16(entry + 10, true);
     if (keyOff + keyLen > item.length || valueOff + valueLen > item.length) {
-      throw new VhdxError('CORRUPT', `entry ${i} points outside the item`, { ...where, field: 'key_value_entry' });
+      throw itemError('locator-malformed', `key/value entry ${i} points outside the item`, at, name);
     }
     entries[readUtf16(item, keyOff, keyLen)] = readUtf16(item, valueOff, valueLen);
   }
@@ -185,6 +238,7 @@ function serializeParentLocator(p: ParentLocator): Uint8Array {
 /**
  * Builds a metadata region of `regionLength` bytes: the table, then the items
  * from 64 KiB on, each 8-byte aligned. All system items are marked required.
+ * @throws VhdxError `value-unencodable` when the items do not fit in `regionLength` or a GUID is not in canonical form.
  */
 export function serializeMetadataRegion(m: DiskMetadata, regionLength = MiB): Uint8Array {
   const fp = new Uint8Array(8);
@@ -203,20 +257,27 @@ export function serializeMetadataRegion(m: DiskMetadata, regionLength = MiB): Ui
     { id: GUIDS.physicalSectorSize, data: u32Item(m.physicalSectorSize), isVirtualDisk: true },
   ];
   if (m.parentLocator) items.push({ id: GUIDS.parentLocator, data: serializeParentLocator(m.parentLocator), isVirtualDisk: false });
+  const offsets: number[] = [];
+  let cursor = METADATA_TABLE_SIZE;
+  for (const item of items) {
+    offsets.push(cursor);
+    cursor += Math.ceil(item.data.length / 8) * 8;
+  }
+  if (cursor > regionLength) {
+    const message = `metadata items need ${cursor} bytes, the region has ${regionLength}`;
+    throw new VhdxError('value-unencodable', message, { structure: 'metadata region', field: 'length' });
+  }
   const b = new Uint8Array(regionLength);
   const dv = dataView(b);
   writeAscii(b, 0, SIGNATURE);
   dv.setUint16(10, items.length, true);
-  let cursor = METADATA_TABLE_SIZE;
   items.forEach((item, i) => {
     const at = 32 + i * ENTRY_SIZE;
     writeGuid(b, at, item.id);
-    dv.setUint32(at + 16, cursor, true);
+    dv.setUint32(at + 16, offsets[i]!, true);
     dv.setUint32(at + 20, item.data.length, true);
     dv.setUint32(at + 24, (item.isVirtualDisk ? 2 : 0) | 4, true);
-    b.set(item.data, cursor);
-    cursor += Math.ceil(item.data.length / 8) * 8;
+    b.set(item.data, offsets[i]!);
   });
-  if (cursor > regionLength) throw new VhdxError('INVALID_ARGUMENT', 'metadata items do not fit in the region');
   return b;
 }

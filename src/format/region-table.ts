@@ -1,6 +1,6 @@
 // The region table (64 KiB, stored twice at 192 KiB and 256 KiB): where the
 // BAT and metadata regions (and any others) live.
-import { VhdxError } from '../errors.js';
+import { VhdxError, type VhdxErrorReason, type VhdxStructure } from '../errors.js';
 import { KiB, MiB, dataView, isMultipleOf, readAscii, readU64, writeAscii, writeU64 } from './bytes.js';
 import { checksumWithHole, storeChecksum } from './checksum.js';
 import { readGuid, writeGuid } from './guid.js';
@@ -27,20 +27,36 @@ export interface RegionTable {
   entries: RegionEntry[];
 }
 
-export function parseRegionTable(b: Uint8Array, fileOffset: number, name = 'region table'): RegionTable {
-  const where = (field?: string, rel = 0) => ({ structure: name, field, offset: fileOffset + rel });
-  if (b.length < REGION_TABLE_SIZE) throw new VhdxError('TRUNCATED', `need ${REGION_TABLE_SIZE} bytes`, where());
+/** Which copy a region table is, as errors name it. */
+export type RegionTableStructure = Extract<VhdxStructure, 'region table 1' | 'region table 2'>;
+
+/**
+ * Parses and validates a region table. `structure` names the copy in errors;
+ * by default it follows from `fileOffset` (region table 2 at 256 KiB, else 1).
+ *
+ * @throws VhdxError `structure-truncated` (fewer than 64 KiB), `region-table-signature`,
+ * `region-table-checksum`, `region-table-entry-count`, `region-offset`, `region-length`,
+ * `region-duplicate`.
+ */
+export function parseRegionTable(b: Uint8Array, fileOffset: number, structure?: RegionTableStructure): RegionTable;
+/** @deprecated MIGRATION: a free-text name; pass 'region table 1' or 'region table 2'. Any other name becomes the default. */
+export function parseRegionTable(b: Uint8Array, fileOffset: number, structure: string): RegionTable;
+export function parseRegionTable(b: Uint8Array, fileOffset: number, name?: string): RegionTable {
+  const structure = regionTableStructure(name, fileOffset);
+  const fail = (reason: VhdxErrorReason, message: string, field?: string, rel = 0) =>
+    new VhdxError(reason, message, { structure, field, offset: fileOffset + rel });
+  if (b.length < REGION_TABLE_SIZE) throw fail('structure-truncated', `need ${REGION_TABLE_SIZE} bytes, have ${b.length}`);
   const table = b.subarray(0, REGION_TABLE_SIZE);
-  if (readAscii(table, 0, 4) !== SIGNATURE) throw new VhdxError('CORRUPT', 'signature is not "regi"', where('signature'));
+  if (readAscii(table, 0, 4) !== SIGNATURE) throw fail('region-table-signature', 'signature is not "regi"', 'signature');
   const dv = dataView(table);
   const stored = dv.getUint32(4, true);
   const actual = checksumWithHole(table, 4);
   if (stored !== actual) {
-    throw new VhdxError('BAD_CHECKSUM', `stored 0x${stored.toString(16)}, computed 0x${actual.toString(16)}`, where('checksum', 4));
+    throw fail('region-table-checksum', `stored 0x${stored.toString(16)}, computed 0x${actual.toString(16)}`, 'checksum', 4);
   }
   const count = dv.getUint32(8, true);
   if (count > MAX_REGION_ENTRIES) {
-    throw new VhdxError('CORRUPT', `entry count ${count} exceeds ${MAX_REGION_ENTRIES}`, where('entry_count', 8));
+    throw fail('region-table-entry-count', `entry count ${count} exceeds ${MAX_REGION_ENTRIES}`, 'entry_count', 8);
   }
   const entries: RegionEntry[] = [];
   const seen = new Set<string>();
@@ -53,20 +69,36 @@ export function parseRegionTable(b: Uint8Array, fileOffset: number, name = 'regi
       required: (dv.getUint32(at + 28, true) & 1) !== 0,
     };
     if (e.fileOffset < MiB || !isMultipleOf(e.fileOffset, MiB)) {
-      throw new VhdxError('CORRUPT', `region ${e.guid} offset ${e.fileOffset} is not a multiple of 1 MiB at or past 1 MiB`, where(`entry ${i} file_offset`, at + 16));
+      const message = `region ${e.guid} offset ${e.fileOffset} is not a multiple of 1 MiB at or past 1 MiB`;
+      throw fail('region-offset', message, `entry ${i} file_offset`, at + 16);
     }
     if (e.length === 0 || !isMultipleOf(e.length, MiB)) {
-      throw new VhdxError('CORRUPT', `region ${e.guid} length ${e.length} is not a positive multiple of 1 MiB`, where(`entry ${i} length`, at + 24));
+      const message = `region ${e.guid} length ${e.length} is not a positive multiple of 1 MiB`;
+      throw fail('region-length', message, `entry ${i} length`, at + 24);
     }
-    if (seen.has(e.guid)) throw new VhdxError('CORRUPT', `region ${e.guid} appears twice`, where(`entry ${i}`, at));
+    if (seen.has(e.guid)) throw fail('region-duplicate', `region ${e.guid} appears twice`, `entry ${i}`, at);
     seen.add(e.guid);
     entries.push(e);
   }
   return { entries };
 }
 
+function regionTableStructure(name: string | undefined, fileOffset: number): RegionTableStructure {
+  if (name === 'region table 1' || name === 'region table 2') return name;
+  return fileOffset === REGION_TABLE_OFFSETS[1] ? 'region table 2' : 'region table 1';
+}
+
+/**
+ * The 64 KiB image of a region table, checksummed.
+ * @throws VhdxError `value-unencodable` for more than 2047 entries or a GUID not in canonical form.
+ */
 export function serializeRegionTable(t: RegionTable): Uint8Array {
-  if (t.entries.length > MAX_REGION_ENTRIES) throw new VhdxError('INVALID_ARGUMENT', 'too many region entries');
+  if (t.entries.length > MAX_REGION_ENTRIES) {
+    throw new VhdxError('value-unencodable', `${t.entries.length} region entries, at most ${MAX_REGION_ENTRIES} fit`, {
+      structure: 'region tables',
+      field: 'entry_count',
+    });
+  }
   const b = new Uint8Array(REGION_TABLE_SIZE);
   const dv = dataView(b);
   writeAscii(b, 0, SIGNATURE);
