@@ -1,6 +1,6 @@
 // Memory bounds for reading untrusted files. Every allocation sized by a
 // field in the file is checked against one of these first.
-import { VhdxError } from '../errors.js';
+import { VhdxError, type VhdxErrorReason, type VhdxStructure } from '../errors.js';
 import { MiB } from '../format/bytes.js';
 
 /** Limits on what a file may make the reader allocate. */
@@ -19,16 +19,23 @@ export interface ResolvedLimits {
   maxLogBytes: number;
 }
 
+/** The limits when none are given. */
 export const DEFAULT_LIMITS: ResolvedLimits = {
   maxBatBytes: 256 * MiB,
   maxMetadataBytes: 8 * MiB,
   maxLogBytes: 64 * MiB,
 };
 
+/**
+ * Applies the defaults to `l`.
+ * @throws VhdxError `invalid-option` for a limit that is not a positive integer, with its name in `field`.
+ */
 export function resolveLimits(l: ReadLimits = {}): ResolvedLimits {
-  const pick = (v: number | undefined, d: number, name: string) => {
+  const pick = (v: number | undefined, d: number, name: keyof ReadLimits) => {
     if (v === undefined) return d;
-    if (!Number.isSafeInteger(v) || v <= 0) throw new VhdxError('INVALID_ARGUMENT', `${name} must be a positive integer`);
+    if (!Number.isSafeInteger(v) || v <= 0) {
+      throw new VhdxError('invalid-option', `${name} must be a positive integer, got ${String(v)}`, { structure: 'options', field: name });
+    }
     return v;
   };
   return {
@@ -38,11 +45,40 @@ export function resolveLimits(l: ReadLimits = {}): ResolvedLimits {
   };
 }
 
-export function checkLimit(bytes: number, limit: number, what: string, option: string, offset?: number): void {
-  if (bytes > limit) {
-    throw new VhdxError('LIMIT_EXCEEDED', `${what} is ${bytes} bytes, over the ${limit}-byte limit (option ${option})`, {
-      structure: what,
-      offset,
-    });
+/** The reasons a read limit gives, one per limit. */
+export type LimitReason = Extract<VhdxErrorReason, 'bat-over-limit' | 'metadata-over-limit' | 'log-over-limit'>;
+
+const LIMITED: Record<LimitReason, { structure: VhdxStructure; option: keyof ResolvedLimits }> = {
+  'bat-over-limit': { structure: 'bat', option: 'maxBatBytes' },
+  'metadata-over-limit': { structure: 'metadata region', option: 'maxMetadataBytes' },
+  'log-over-limit': { structure: 'log', option: 'maxLogBytes' },
+};
+
+/**
+ * Refuses to allocate `bytes` for the structure `reason` names when that is
+ * over its limit in `limits`.
+ * @throws VhdxError `reason` (`bat-over-limit`, `metadata-over-limit` or `log-over-limit`).
+ */
+export function checkLimit(reason: LimitReason, bytes: number, limits: ResolvedLimits, offset?: number): void;
+/** @deprecated MIGRATION: pass the reason and the resolved limits; here the reason follows from `option`. */
+export function checkLimit(bytes: number, limit: number, what: string, option: keyof ResolvedLimits, offset?: number): void;
+export function checkLimit(...args: ByReason | ByOption): void {
+  if (typeof args[0] === 'string') {
+    const [reason, bytes, limits, offset] = args as ByReason;
+    refuseOver(reason, bytes, limits[LIMITED[reason].option], offset);
+  } else {
+    const [bytes, limit, , option, offset] = args as ByOption;
+    const reason = (Object.keys(LIMITED) as LimitReason[]).find((r) => LIMITED[r].option === option) ?? 'bat-over-limit';
+    refuseOver(reason, bytes, limit, offset);
   }
+}
+
+type ByReason = [reason: LimitReason, bytes: number, limits: ResolvedLimits, offset?: number];
+// MIGRATION: the old signature named the option, not the reason
+type ByOption = [bytes: number, limit: number, what: string, option: keyof ResolvedLimits, offset?: number];
+
+function refuseOver(reason: LimitReason, bytes: number, limit: number, offset: number | undefined): void {
+  if (bytes <= limit) return;
+  const { structure, option } = LIMITED[reason];
+  throw new VhdxError(reason, `${structure} is ${bytes} bytes, over the ${limit}-byte limit (option ${option})`, { structure, offset });
 }
