@@ -61,7 +61,7 @@ export function defaultBlockSize(virtualSize: number | undefined): number {
 }
 
 function bad(message: string, field: string): VhdxError {
-  return new VhdxError('INVALID_ARGUMENT', message, { structure: 'options', field });
+  return new VhdxError('invalid-option', message, { structure: 'options', field });
 }
 
 function sectorSize(value: unknown, field: string, fallback: 512 | 4096): 512 | 4096 {
@@ -79,6 +79,7 @@ function guid(value: unknown, field: string): string {
 /**
  * Applies defaults and validates. `sizeRequired` is false only for the
  * positional writer, which can learn the size from its input.
+ * @throws VhdxError `invalid-option`, with the option's name in `field`.
  */
 export function resolveCreateOptions(options: VhdxCreateOptions | undefined, sizeRequired: boolean): ResolvedCreateOptions {
   if (options !== undefined && (typeof options !== 'object' || options === null)) throw bad('must be an object', 'options');

@@ -28,10 +28,20 @@ export function byteStrategy<T extends ArrayBufferView | ArrayBuffer>(highWaterM
   return { highWaterMark, size: (chunk: T) => chunk.byteLength };
 }
 
-/** A view of any BufferSource chunk as bytes, without copying. */
+/**
+ * A view of any BufferSource chunk as bytes, without copying.
+ * @throws VhdxError `unsupported-chunk` for anything else.
+ */
 export function asBytes(chunk: unknown): Uint8Array {
   if (chunk instanceof Uint8Array) return chunk;
   if (ArrayBuffer.isView(chunk)) return new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength);
   if (chunk instanceof ArrayBuffer) return new Uint8Array(chunk);
-  throw new VhdxError('INVALID_ARGUMENT', 'stream chunks must be ArrayBuffer or ArrayBufferView');
+  throw new VhdxError('unsupported-chunk', `stream chunks must be ArrayBuffer or ArrayBufferView, got ${describeChunk(chunk)}`, {
+    structure: 'input',
+  });
+}
+
+function describeChunk(chunk: unknown): string {
+  if (chunk === null) return 'null';
+  return typeof chunk === 'object' ? (chunk.constructor?.name ?? 'an object') : typeof chunk;
 }

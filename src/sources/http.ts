@@ -22,25 +22,34 @@ async function rangeRequest(url: string, start: number, end: number, o: HttpSour
       ...(o.signal ? { signal: o.signal } : {}),
     });
   } catch (err) {
-    throw new VhdxError('IO', `request to ${url} failed: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+    const text = err instanceof Error ? err.message : String(err);
+    throw new VhdxError('request-failed', `request to ${url} failed: ${text}`, { structure: 'source', offset: start, cause: err });
   }
   if (res.status === 200) {
     await res.body?.cancel();
-    throw new VhdxError('UNSUPPORTED', `${url} ignores Range requests (answered 200, not 206); download it first or stream it through VhdxDecoderStream`);
+    const advice = 'download it first or stream it through VhdxDecoderStream';
+    throw new VhdxError('range-not-supported', `${url} ignores Range requests (answered 200, not 206); ${advice}`, { structure: 'source' });
   }
   if (res.status !== 206) {
     await res.body?.cancel();
-    throw new VhdxError('IO', `${url} answered ${res.status} ${res.statusText} to a Range request`);
+    const message = `${url} answered ${res.status} ${res.statusText} to a Range request`;
+    throw new VhdxError('http-status', message, { structure: 'source', offset: start });
   }
   return res;
 }
 
+/**
+ * A source reading `url` with HTTP Range requests; a one-byte probe learns the size.
+ * @throws VhdxError (from the probe and from each read) `request-failed` when fetch throws,
+ * `range-not-supported` for a 200 answer, `http-status` for any status but 206,
+ * `http-no-size` when Content-Range has no total size, `http-short-body` for a body of the wrong length.
+ */
 export async function httpSource(url: string, options: HttpSourceOptions = {}): Promise<RandomAccessSource> {
   const probe = await rangeRequest(url, 0, 0, options);
   const range = probe.headers.get('content-range') ?? '';
   await probe.arrayBuffer();
   const match = /\/(\d+)\s*$/.exec(range);
-  if (!match) throw new VhdxError('IO', `${url} sent no total size in Content-Range ("${range}")`);
+  if (!match) throw new VhdxError('http-no-size', `${url} sent no total size in Content-Range ("${range}")`, { structure: 'source' });
   const size = Number(match[1]);
   return {
     size,
@@ -50,7 +59,10 @@ export async function httpSource(url: string, options: HttpSourceOptions = {}): 
       const res = await rangeRequest(url, offset, end, options);
       const bytes = new Uint8Array(await res.arrayBuffer());
       if (bytes.length !== end - offset + 1) {
-        throw new VhdxError('IO', `${url} returned ${bytes.length} bytes for a ${end - offset + 1}-byte range at ${offset}`);
+        throw new VhdxError('http-short-body', `${url} returned ${bytes.length} bytes for a ${end - offset + 1}-byte range at ${offset}`, {
+          structure: 'source',
+          offset,
+        });
       }
       return bytes;
     },

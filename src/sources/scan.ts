@@ -30,6 +30,7 @@ export interface ScanOptions {
  * Scans a re-readable raw disk (bytes, Blob/File, Node path or FileHandle,
  * URL, or `{ size, read }`) for all-zero blocks. Stops reading a block at its
  * first non-zero byte, so data-heavy disks scan at memory speed.
+ * @throws VhdxError `source-truncated` when the source yields fewer bytes than its size, and whatever opening or reading it throws.
  */
 export async function scanAllocation(input: SourceInput, options: ScanOptions = {}): Promise<AllocationMap> {
   return scanSource(await openSource(input), options);
@@ -54,11 +55,11 @@ export async function scanSource(source: RandomAccessSource, options: ScanOption
         if (buffer && source.readInto) {
           const view = buffer.subarray(0, len);
           const n = await source.readInto(view, at);
-          if (n !== len) throw new VhdxError('TRUNCATED', `source ended at ${at + n} while scanning`, { offset: at + n });
+          if (n !== len) throw endedEarly(at + n);
           piece = view;
         } else {
           piece = await source.read(at, len);
-          if (piece.length !== len) throw new VhdxError('TRUNCATED', `source ended at ${at + piece.length} while scanning`, { offset: at + piece.length });
+          if (piece.length !== len) throw endedEarly(at + piece.length);
         }
         if (!isAllZero(piece)) {
           present[b] = 1;
@@ -70,4 +71,8 @@ export async function scanSource(source: RandomAccessSource, options: ScanOption
   } finally {
     await source.close?.();
   }
+}
+
+function endedEarly(at: number): VhdxError {
+  return new VhdxError('source-truncated', `source ended at ${at} while scanning`, { structure: 'source', offset: at });
 }

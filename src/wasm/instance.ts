@@ -113,13 +113,14 @@ function syncLoad(): Kernels {
  * The shared kernels, loading them synchronously if nobody awaited `ready()`
  * yet. Where a browser refuses the SIMD build synchronously, the plain build
  * (under 4 KiB, the smallest limit any browser sets) is used instead.
+ * @throws VhdxError `wasm-unavailable` when the runtime refuses to compile or instantiate the module.
  */
 export function kernels(): Kernels {
   if (loaded) return loaded;
   try {
     loaded = syncLoad();
   } catch (err) {
-    throw new VhdxError('UNSUPPORTED', 'could not instantiate the WebAssembly kernels; call init() first', {
+    throw new VhdxError('wasm-unavailable', 'could not instantiate the WebAssembly kernels; call init() first', {
       cause: err,
     });
   }

@@ -141,13 +141,14 @@ export interface FileOrder {
 /**
  * The file-order inverse of a BAT: which virtual block sits at each file
  * offset. Only blocks with a state of 6 or 7 (present) are included.
+ * @throws VhdxError `wasm-memory` when the module's memory cannot grow to sort them.
  */
 export function fileOrder(states: Uint8Array, offsetsMiB: Uint32Array): FileOrder {
   let present = 0;
   for (let i = 0; i < states.length; i++) if (states[i]! >= 6) present++;
   const k = kernels();
   if (!k.exports.ensureScratch(present * 16)) {
-    throw new VhdxError('LIMIT_EXCEEDED', `cannot grow WebAssembly memory for ${present} present blocks`);
+    throw new VhdxError('wasm-memory', `cannot grow WebAssembly memory for ${present} present blocks`, { structure: 'bat' });
   }
   const keysPtr = k.exports.scratchPtr();
   const tmpPtr = keysPtr + present * 8;
