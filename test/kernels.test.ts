@@ -1,5 +1,5 @@
 import { createCRC32 } from 'hash-wasm';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { buildLogEntry } from '../src/format/log.js';
 import { writeBatEntry } from '../src/format/bat.js';
 import { crc32c, isAllZero, decodeBat, blockRuns, fileOrder, reassembleLogEntry } from '../src/wasm/kernels.js';
@@ -230,5 +230,52 @@ describe('log reassembly kernel', () => {
     expect(got.descriptor).toBe(1);
     expect(got.reason).toContain(reason);
     expect(refReassemble(entry, 6, seq).bad).toBe(1);
+  });
+});
+
+// Last in the file: these load fresh module instances (and so a second copy
+// of VhdxError), which would confuse instanceof checks in later tests.
+describe('error reasons (fresh module instances)', () => {
+  it('wasm-unavailable: a runtime that refuses to compile the module', async () => {
+    vi.resetModules();
+    const refuse = vi.spyOn(WebAssembly, 'Module').mockImplementation(function () {
+      throw new WebAssembly.CompileError('refused');
+    });
+    try {
+      const fresh = await import('../src/index.js');
+      const err = (() => {
+        try {
+          fresh.crc32c(new Uint8Array(1));
+        } catch (e) {
+          return e;
+        }
+        throw new Error('expected a failure');
+      })();
+      expect(err).toBeInstanceOf(fresh.VhdxError);
+      expect(err).toMatchObject({ reason: 'wasm-unavailable', code: 'UNSUPPORTED' });
+      expect(refuse).toHaveBeenCalled();
+    } finally {
+      refuse.mockRestore();
+      vi.resetModules();
+    }
+  });
+
+  it('wasm-memory: a module whose memory cannot grow', async () => {
+    vi.resetModules();
+    vi.doMock('../src/wasm/instance.js', () => ({
+      kernels: () => ({ exports: { ensureScratch: () => false, scratchPtr: () => 0 }, bytes: () => new Uint8Array(0) }),
+      ready: async () => undefined,
+    }));
+    try {
+      const { fileOrder: freshFileOrder } = await import('../src/wasm/kernels.js');
+      const { VhdxError: FreshError } = await import('../src/errors.js');
+      expect(() => freshFileOrder(Uint8Array.of(6), Uint32Array.of(4))).toThrow(FreshError);
+      expect(() => freshFileOrder(Uint8Array.of(6), Uint32Array.of(4))).toThrow(
+        expect.objectContaining({ reason: 'wasm-memory', code: 'LIMIT_EXCEEDED', structure: 'bat' }),
+      );
+    } finally {
+      vi.doUnmock('../src/wasm/instance.js');
+      vi.resetModules();
+    }
   });
 });
