@@ -32,11 +32,7 @@ export type HeaderStructure = Extract<VhdxStructure, 'header 1' | 'header 2'>;
  * `header-checksum`, `header-version`, `header-log-version`, `header-log-length`,
  * `header-log-offset`.
  */
-export function parseHeader(b: Uint8Array, fileOffset: number, structure?: HeaderStructure): Header;
-/** @deprecated MIGRATION: a free-text name; pass 'header 1' or 'header 2'. Any other name becomes the default. */
-export function parseHeader(b: Uint8Array, fileOffset: number, structure: string): Header;
-export function parseHeader(b: Uint8Array, fileOffset: number, name?: string): Header {
-  const structure = headerStructure(name, fileOffset);
+export function parseHeader(b: Uint8Array, fileOffset: number, structure: HeaderStructure = headerAt(fileOffset)): Header {
   const fail = (reason: VhdxErrorReason, message: string, field?: string, rel = 0) =>
     new VhdxError(reason, message, { structure, field, offset: fileOffset + rel });
   if (b.length < HEADER_SIZE) throw fail('structure-truncated', `need ${HEADER_SIZE} bytes, have ${b.length}`);
@@ -69,8 +65,7 @@ export function parseHeader(b: Uint8Array, fileOffset: number, name?: string): H
   return h;
 }
 
-function headerStructure(name: string | undefined, fileOffset: number): HeaderStructure {
-  if (name === 'header 1' || name === 'header 2') return name;
+function headerAt(fileOffset: number): HeaderStructure {
   return fileOffset === HEADER_OFFSETS[1] ? 'header 2' : 'header 1';
 }
 

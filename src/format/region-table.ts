@@ -38,11 +38,11 @@ export type RegionTableStructure = Extract<VhdxStructure, 'region table 1' | 're
  * `region-table-checksum`, `region-table-entry-count`, `region-offset`, `region-length`,
  * `region-duplicate`.
  */
-export function parseRegionTable(b: Uint8Array, fileOffset: number, structure?: RegionTableStructure): RegionTable;
-/** @deprecated MIGRATION: a free-text name; pass 'region table 1' or 'region table 2'. Any other name becomes the default. */
-export function parseRegionTable(b: Uint8Array, fileOffset: number, structure: string): RegionTable;
-export function parseRegionTable(b: Uint8Array, fileOffset: number, name?: string): RegionTable {
-  const structure = regionTableStructure(name, fileOffset);
+export function parseRegionTable(
+  b: Uint8Array,
+  fileOffset: number,
+  structure: RegionTableStructure = regionTableAt(fileOffset),
+): RegionTable {
   const fail = (reason: VhdxErrorReason, message: string, field?: string, rel = 0) =>
     new VhdxError(reason, message, { structure, field, offset: fileOffset + rel });
   if (b.length < REGION_TABLE_SIZE) throw fail('structure-truncated', `need ${REGION_TABLE_SIZE} bytes, have ${b.length}`);
@@ -83,8 +83,7 @@ export function parseRegionTable(b: Uint8Array, fileOffset: number, name?: strin
   return { entries };
 }
 
-function regionTableStructure(name: string | undefined, fileOffset: number): RegionTableStructure {
-  if (name === 'region table 1' || name === 'region table 2') return name;
+function regionTableAt(fileOffset: number): RegionTableStructure {
   return fileOffset === REGION_TABLE_OFFSETS[1] ? 'region table 2' : 'region table 1';
 }
 
