@@ -210,7 +210,9 @@ describe('log reassembly kernel', () => {
     expect(got.ok).toBe(true);
     if (!got.ok || !want.sectors) return;
     expect(got.sectors.length).toBe(dataCount * 4096);
-    want.sectors.forEach((s, i) => expect(firstDifference(got.sectors.subarray(i * 4096, (i + 1) * 4096), s)).toBe(-1));
+    want.sectors.forEach((s, i) => {
+      expect(firstDifference(got.sectors.subarray(i * 4096, (i + 1) * 4096), s)).toBe(-1);
+    });
     const firstData = ws.find((w) => 'data' in w) as { data: Uint8Array };
     expect(firstDifference(got.sectors.subarray(0, 4096), firstData.data)).toBe(-1);
   });
@@ -238,6 +240,7 @@ describe('log reassembly kernel', () => {
 describe('error reasons (fresh module instances)', () => {
   it('wasm-unavailable: a runtime that refuses to compile the module', async () => {
     vi.resetModules();
+    // biome-ignore lint/complexity/useArrowFunction: it is called with new, so it must be a function
     const refuse = vi.spyOn(WebAssembly, 'Module').mockImplementation(function () {
       throw new WebAssembly.CompileError('refused');
     });

@@ -85,7 +85,11 @@ describe('round trips', () => {
         const data = writes.filter((w): w is { fileOffset: number; data: Uint8Array<ArrayBuffer> } => "data" in w);
         const got = reassembleLogEntry(entry, writes.length, format.descriptorSectors(writes.length) * 4096, Number(seq & 0xffffffffn), Number(seq >> 32n), data.length);
         expect(got.ok).toBe(true);
-        if (got.ok) data.forEach((w, i) => expect(Buffer.compare(got.sectors.subarray(i * 4096, (i + 1) * 4096), w.data)).toBe(0));
+        if (got.ok) {
+          data.forEach((w, i) => {
+            expect(Buffer.compare(got.sectors.subarray(i * 4096, (i + 1) * 4096), w.data)).toBe(0);
+          });
+        }
       }),
       { numRuns: 40 },
     );
