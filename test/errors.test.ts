@@ -7,17 +7,10 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  VhdxDecoderStream,
-  VhdxEncoderStream,
-  VhdxError,
-  VhdxWriterStream,
-  checkVhdx,
-  format,
-  httpSource,
-  openVhdx,
-  scanAllocation,
-} from '../src/index.js';
+import { VhdxDecoderStream, VhdxEncoderStream, VhdxError, VhdxWriterStream, checkVhdx, openVhdx, scanAllocation } from '../src/index.js';
+import * as format from '../src/format/index.js';
+import { dataView } from '../src/format/bytes.js';
+import { httpSource } from '../src/sources/http.js';
 import * as node from '../src/node/index.js';
 import { REASON_CODES, type VhdxErrorReason, type VhdxStructure } from '../src/errors.js';
 import { checkLimit, resolveLimits } from '../src/image/limits.js';
@@ -178,7 +171,7 @@ function imageWithRegionTables(mutate: (t: Uint8Array) => void): Uint8Array {
 
 function imageWith(mutate: (file: Uint8Array, dv: DataView) => void): Uint8Array {
   const file = image();
-  mutate(file, format.dataView(file));
+  mutate(file, dataView(file));
   return file;
 }
 
@@ -285,7 +278,7 @@ describe('reasons from the region table', () => {
   });
 
   it('region-table-entry-count: 2048 entries', async () => {
-    const t = regionTableWith((b) => format.dataView(b).setUint32(8, 2048, true));
+    const t = regionTableWith((b) => dataView(b).setUint32(8, 2048, true));
     expectReason(await parse(t), 'region-table-entry-count', { structure: 'region table 1', offset: 192 * KiB + 8 });
   });
 
@@ -296,7 +289,7 @@ describe('reasons from the region table', () => {
   });
 
   it('region-length: a region 4 KiB long', async () => {
-    const t = regionTableWith((b) => format.dataView(b).setUint32(entryAt(1) + 24, 4096, true));
+    const t = regionTableWith((b) => dataView(b).setUint32(entryAt(1) + 24, 4096, true));
     expectReason(await parse(t), 'region-length', { structure: 'region table 1' });
   });
 
@@ -337,7 +330,7 @@ describe('reasons from the metadata table and items', () => {
 
   it('metadata-item-offset: an offset without a length', async () => {
     const b = region();
-    format.dataView(b).setUint32(32 + 20, 0, true);
+    dataView(b).setUint32(32 + 20, 0, true);
     expectReason(await parseTable(b), 'metadata-item-offset', { structure: 'metadata table', field: 'entry 0 offset' });
   });
 
@@ -388,14 +381,14 @@ describe('reasons from the metadata table and items', () => {
 
   it('locator-malformed: key/value entries past the item, in the codec and in a file', async () => {
     const tooMany = new Uint8Array(32);
-    format.dataView(tooMany).setUint16(18, 2, true); // two 12-byte entries after 20 bytes need 44
+    dataView(tooMany).setUint16(18, 2, true); // two 12-byte entries after 20 bytes need 44
     expectReason(await failure(() => format.parseParentLocator(tooMany, { offset: 0 })), 'locator-malformed', {
       structure: 'metadata item',
       field: 'Parent Locator',
     });
     const outside = new Uint8Array(32);
-    format.dataView(outside).setUint16(18, 1, true);
-    format.dataView(outside).setUint32(20, 1000, true); // key at 1000
+    dataView(outside).setUint16(18, 1, true);
+    dataView(outside).setUint32(20, 1000, true); // key at 1000
     expectReason(await failure(() => format.parseParentLocator(outside, { offset: 0 })), 'locator-malformed', {
       structure: 'metadata item',
     });
@@ -692,7 +685,7 @@ describe('reasons from the image, stream and node layers', () => {
     it('region-missing: no metadata region', async () => {
       const file = imageWithRegionTables((t) => {
         format.writeGuid(t, entryAt(0), UNKNOWN_GUID);
-        format.dataView(t).setUint32(entryAt(0) + 28, 0, true);
+        dataView(t).setUint32(entryAt(0) + 28, 0, true);
       });
       await expectRejection(() => openVhdx(file), 'region-missing');
       await expectRejection(() => decode(file), 'region-missing');
