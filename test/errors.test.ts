@@ -57,7 +57,6 @@ const PENDING: Partial<Record<VhdxErrorReason, string>> = {
   cancelled: 'streams',
   'write-failed': 'streams',
   'open-failed': 'node',
-  'output-is-input': 'node',
 };
 
 /** The error `run` throws or rejects with; fails the test when it succeeds. */
@@ -923,8 +922,7 @@ describe('reasons from the image, stream and node layers', () => {
       await expectRejection(() => openVhdx(broken), 'read-failed');
     });
 
-    // PENDING: node (file-io.ts) not converted yet
-    it.fails('output-is-input: converting a file onto itself', async () => {
+    it('output-is-input: converting a file onto itself', async () => {
       const path = join(dir, 'disk.raw');
       writeFileSync(path, new Uint8Array(MiB));
       await expectRejection(() => node.convertRawFileToVhdx(path, path), 'output-is-input');
