@@ -139,25 +139,10 @@ export type VhdxStructure =
   | 'source'
   | 'target';
 
-// MIGRATION: stand-in reasons for call sites that still pass a code
-const LEGACY_REASONS: Partial<Record<VhdxErrorCode, VhdxErrorReason>> = {
-  NOT_VHDX: 'not-vhdx',
-  BAD_CHECKSUM: 'header-checksum',
-  CORRUPT: 'headers-invalid',
-  UNSUPPORTED: 'wasm-unavailable',
-  TRUNCATED: 'structure-truncated',
-  LIMIT_EXCEEDED: 'bat-over-limit',
-  INVALID_ARGUMENT: 'invalid-option',
-  IO: 'read-failed',
-};
-
-// MIGRATION: free-text structure names until every call site uses VhdxStructure
-type MigratingStructure = string & Record<never, never>;
-
 /** Where in the file a problem sits, for messages and reports. */
 export interface VhdxErrorLocation {
   /** The structure concerned. */
-  structure?: VhdxStructure | MigratingStructure;
+  structure?: VhdxStructure;
   /** The field within the structure, e.g. `log_offset`. */
   field?: string;
   /** Absolute byte offset in the input file (or virtual disk, where stated). */
@@ -175,7 +160,7 @@ export class VhdxError extends Error {
   /** Absolute byte offset of the offending structure or field, when known. */
   readonly offset: number | undefined;
   /** Structure name, when known. */
-  readonly structure: VhdxStructure | MigratingStructure | undefined;
+  readonly structure: VhdxStructure | undefined;
   /** Field name, when known. */
   readonly field: string | undefined;
 
@@ -183,13 +168,11 @@ export class VhdxError extends Error {
    * @param reason why it failed; the code is the reason's (see {@link REASON_CODES})
    * @param message what a person reads; never parsed by code
    */
-  constructor(reason: VhdxErrorReason | VhdxErrorCode, message: string, where: VhdxErrorLocation = {}) {
+  constructor(reason: VhdxErrorReason, message: string, where: VhdxErrorLocation = {}) {
     super(formatMessage(message, where), where.cause === undefined ? undefined : { cause: where.cause });
     this.name = 'VhdxError';
-    // MIGRATION: a bare code is accepted until every call site names its reason
-    const legacy = LEGACY_REASONS[reason as VhdxErrorCode];
-    this.reason = legacy ?? (reason as VhdxErrorReason);
-    this.code = legacy ? (reason as VhdxErrorCode) : REASON_CODES[reason as VhdxErrorReason];
+    this.reason = reason;
+    this.code = REASON_CODES[reason];
     this.offset = where.offset;
     this.structure = where.structure;
     this.field = where.field;
@@ -204,7 +187,7 @@ function formatMessage(message: string, where: VhdxErrorLocation): string {
 }
 
 /** Wraps anything thrown by I/O into a VhdxError with `reason`, leaving VhdxErrors as they are. */
-export function asVhdxError(err: unknown, reason: VhdxErrorReason | VhdxErrorCode = 'read-failed', context = 'I/O failed'): VhdxError {
+export function asVhdxError(err: unknown, reason: VhdxErrorReason = 'read-failed', context = 'I/O failed'): VhdxError {
   if (err instanceof VhdxError) return err;
   const text = err instanceof Error ? err.message : String(err);
   return new VhdxError(reason, `${context}: ${text}`, { cause: err });

@@ -40,7 +40,7 @@ export async function loadBat(r: ByteReader, bat: RegionInfo, meta: Metadata, re
       offset: bat.offset,
     });
   }
-  checkLimit(entries * 8, limits.maxBatBytes, 'bat', 'maxBatBytes', bat.offset);
+  checkLimit('bat-over-limit', entries * 8, limits, bat.offset);
   const batBytes = await readExact(r, bat.offset, entries * 8, 'bat');
   const decoded = decodeBat(batBytes, blockCount, ratio, differencing);
   if (decoded.firstBadEntry >= 0) {

@@ -175,11 +175,11 @@ export function parseHeaderSection(head: Uint8Array, problems: Problem[]): Heade
  * @throws VhdxError `LIMIT_EXCEEDED` (`bat-over-limit`, `metadata-over-limit`, `log-over-limit`).
  */
 export function structureRegions(section: HeaderSection, limits: ResolvedLimits): RegionInfo[] {
-  checkLimit(section.bat.length, limits.maxBatBytes, 'bat', 'maxBatBytes', section.bat.offset);
-  checkLimit(section.metadata.length, limits.maxMetadataBytes, 'metadata region', 'maxMetadataBytes', section.metadata.offset);
+  checkLimit('bat-over-limit', section.bat.length, limits, section.bat.offset);
+  checkLimit('metadata-over-limit', section.metadata.length, limits, section.metadata.offset);
   const needed = [section.metadata, section.bat];
   if (section.dirty) {
-    checkLimit(section.log.length, limits.maxLogBytes, 'log', 'maxLogBytes', section.log.offset);
+    checkLimit('log-over-limit', section.log.length, limits, section.log.offset);
     needed.push(section.log);
   }
   return needed;

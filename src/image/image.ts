@@ -61,7 +61,7 @@ export class VhdxImage {
 
   private assertReadable(): void {
     if (this.model.info.type === 'differencing') {
-      throw new VhdxError('differencing-unsupported', 'differencing disks need their parent chain, which is not supported yet', { structure: 'metadata' });
+      throw new VhdxError('differencing-unsupported', 'differencing disks need their parent chain, which is not supported yet', { structure: 'metadata item', field: 'parent_locator' });
     }
   }
 
@@ -175,7 +175,7 @@ export async function openVhdxSource(source: RandomAccessSource, options: OpenVh
     return new VhdxImage(source, model, options);
   } catch (err) {
     await source.close?.();
-    throw asVhdxError(err, 'IO', 'open failed');
+    throw asVhdxError(err, 'read-failed', 'open failed');
   }
 }
 
@@ -205,7 +205,7 @@ export async function checkVhdxSource(source: RandomAccessSource, options: OpenV
     const report = await new VhdxImage(source, model, options).check();
     return { ...report, info: model.info };
   } catch (err) {
-    const e = asVhdxError(err, 'IO', 'check failed');
+    const e = asVhdxError(err, 'read-failed', 'check failed');
     if (e.code === 'IO') throw e;
     // a fatal problem comes last: nothing after it was looked at
     if (!wasReported(e)) problems.push(problemOf(e));

@@ -60,22 +60,9 @@ const LIMITED: Record<LimitReason, { structure: VhdxStructure; option: keyof Res
  * @throws VhdxError `reason` (`bat-over-limit`, `metadata-over-limit` or `log-over-limit`).
  */
 export function checkLimit(reason: LimitReason, bytes: number, limits: ResolvedLimits, offset?: number): void;
-/** @deprecated MIGRATION: pass the reason and the resolved limits; here the reason follows from `option`. */
-export function checkLimit(bytes: number, limit: number, what: string, option: keyof ResolvedLimits, offset?: number): void;
-export function checkLimit(...args: ByReason | ByOption): void {
-  if (typeof args[0] === 'string') {
-    const [reason, bytes, limits, offset] = args as ByReason;
-    refuseOver(reason, bytes, limits[LIMITED[reason].option], offset);
-  } else {
-    const [bytes, limit, , option, offset] = args as ByOption;
-    const reason = (Object.keys(LIMITED) as LimitReason[]).find((r) => LIMITED[r].option === option) ?? 'bat-over-limit';
-    refuseOver(reason, bytes, limit, offset);
-  }
+export function checkLimit(reason: LimitReason, bytes: number, limits: ResolvedLimits, offset?: number): void {
+  refuseOver(reason, bytes, limits[LIMITED[reason].option], offset);
 }
-
-type ByReason = [reason: LimitReason, bytes: number, limits: ResolvedLimits, offset?: number];
-// MIGRATION: the old signature named the option, not the reason
-type ByOption = [bytes: number, limit: number, what: string, option: keyof ResolvedLimits, offset?: number];
 
 function refuseOver(reason: LimitReason, bytes: number, limit: number, offset: number | undefined): void {
   if (bytes <= limit) return;

@@ -109,7 +109,7 @@ function insertZeros(o: LogOverlay, start: number, end: number): void {
  */
 export async function replayLog(r: ByteReader, header: Header, limits: ResolvedLimits, problems: Problem[]): Promise<LogOverlay> {
   const { logOffset, logLength, logGuid } = header;
-  checkLimit(logLength, limits.maxLogBytes, 'log', 'maxLogBytes', logOffset);
+  checkLimit('log-over-limit', logLength, limits, logOffset);
   const log = await readExact(r, logOffset, logLength, 'log');
   const valid = new Map<number, ValidEntry>();
   for (let off = 0; off < logLength; off += LOG_SECTOR) {

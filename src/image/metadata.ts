@@ -39,7 +39,7 @@ type ItemWhere = { structure: 'metadata item'; field: string; offset: number };
  *   parsers' reasons); `UNSUPPORTED` (`metadata-unknown-required`); `TRUNCATED`.
  */
 export async function loadMetadata(r: ByteReader, region: RegionInfo, limits: ResolvedLimits): Promise<Metadata> {
-  checkLimit(region.length, limits.maxMetadataBytes, 'metadata region', 'maxMetadataBytes', region.offset);
+  checkLimit('metadata-over-limit', region.length, limits, region.offset);
   const bytes = await readExact(r, region.offset, region.length, 'metadata region');
   const entries = parseMetadataTable(bytes.subarray(0, METADATA_TABLE_SIZE), region.offset, region.length);
   const found = new Map<string, { item: Uint8Array; where: ItemWhere }>();

@@ -68,7 +68,7 @@ export class SparseAllocator {
     const at = this.received;
     const limit = this.opts.virtualSize;
     if (limit !== undefined && at + piece.length > limit) {
-      throw new VhdxError('INVALID_ARGUMENT', `input is longer than virtualSize (${limit} bytes)`, { offset: limit });
+      throw new VhdxError('input-too-long', `input is longer than virtualSize (${limit} bytes)`, { offset: limit });
     }
     this.received += piece.length;
     const block = Math.floor(at / this.blockSize);
@@ -109,12 +109,12 @@ export class SparseAllocator {
     const { opts } = this;
     let virtualSize = opts.virtualSize;
     if (virtualSize === undefined) {
-      if (this.received === 0) throw new VhdxError('INVALID_ARGUMENT', 'no input: a virtual disk cannot be empty', { structure: 'input' });
+      if (this.received === 0) throw new VhdxError('input-empty', 'no input: a virtual disk cannot be empty', { structure: 'input' });
       virtualSize = diskSizeFor(this.received, opts.logicalSectorSize);
     } else if (this.received < virtualSize) {
-      throw new VhdxError('TRUNCATED', `input ended after ${this.received} of ${virtualSize} bytes`, { structure: 'input', offset: this.received });
+      throw new VhdxError('input-truncated', `input ended after ${this.received} of ${virtualSize} bytes`, { structure: 'input', offset: this.received });
     }
-    if (virtualSize > MAX_VIRTUAL_SIZE) throw new VhdxError('INVALID_ARGUMENT', 'input is larger than 64 TiB', { structure: 'input' });
+    if (virtualSize > MAX_VIRTUAL_SIZE) throw new VhdxError('input-over-64-tib', 'input is larger than 64 TiB', { structure: 'input' });
     const layout = planLayout(opts, virtualSize, opts.virtualSize === undefined ? this.nextFree : undefined);
     const offsets = new Uint32Array(layout.blockCount);
     offsets.set(this.offsetsMiB.subarray(0, layout.blockCount));

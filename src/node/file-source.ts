@@ -16,13 +16,13 @@ export async function fileHandleSource(fh: FileHandle, ownsHandle: boolean): Pro
     async read(offset, length) {
       const buf = new Uint8Array(Math.max(0, Math.min(length, size - offset)));
       const n = await readFully(fh, buf, offset).catch((err) => {
-        throw asVhdxError(err, 'IO', `read at ${offset} failed`);
+        throw asVhdxError(err, 'read-failed', `read at ${offset} failed`);
       });
       return n === buf.length ? buf : buf.subarray(0, n);
     },
     async readInto(target, offset) {
       return readFully(fh, target, offset).catch((err) => {
-        throw asVhdxError(err, 'IO', `read at ${offset} failed`);
+        throw asVhdxError(err, 'read-failed', `read at ${offset} failed`);
       });
     },
     async close() {
@@ -36,7 +36,7 @@ export async function pathSource(path: string): Promise<RandomAccessSource> {
   try {
     fh = await open(path, 'r');
   } catch (err) {
-    throw asVhdxError(err, 'IO', `cannot open ${path}`);
+    throw asVhdxError(err, 'open-failed', `cannot open ${path}`);
   }
   return fileHandleSource(fh, true);
 }

@@ -59,7 +59,7 @@ export class VhdxWriterStream extends WritableStreamImpl<Uint8Array> {
     let allocator: SparseAllocator;
     let batch: WriteBatch;
     const fail = async (err: unknown): Promise<never> => {
-      const e = asVhdxError(err, 'IO', 'write failed');
+      const e = asVhdxError(err, 'write-failed', 'write failed');
       settle.reject(e);
       await out?.close().catch(() => {});
       throw e;
@@ -106,7 +106,7 @@ export class VhdxWriterStream extends WritableStreamImpl<Uint8Array> {
           }
         },
         async abort(reason) {
-          settle.reject(reason instanceof VhdxError ? reason : asVhdxError(reason, 'IO', 'aborted'));
+          settle.reject(reason instanceof VhdxError ? reason : asVhdxError(reason, 'cancelled', 'aborted'));
           await out?.close().catch(() => {});
         },
       },

@@ -70,11 +70,15 @@ export function ready(): Promise<Kernels> {
   if (loaded) return Promise.resolve(loaded);
   pending ??= (async () => {
     // modules handed over by the runtime instantiate synchronously anyway
-    if (kernelSource.kind === 'modules') return (loaded ??= syncLoad());
+    if (kernelSource.kind === 'modules') {
+      loaded ??= syncLoad();
+      return loaded;
+    }
     const simd = WebAssembly.validate(kernelSource.simd());
     try {
       const { instance } = await WebAssembly.instantiate(simd ? kernelSource.simd() : kernelSource.plain(), {});
-      return (loaded ??= wrap(instance, simd));
+      loaded ??= wrap(instance, simd);
+      return loaded;
     } catch (err) {
       // Cloudflare Workers refuse to compile bytes at run time; the bundle
       // missed the condition that imports the .wasm files as modules instead

@@ -51,6 +51,5 @@ export async function vhdxStdinToRaw(stdin: Stdin, output: Output): Promise<void
 /** Whether opening a URL failed only because its server ignores Range requests. */
 export function ignoresRange(err: unknown): boolean {
   if (!(err instanceof VhdxError)) return false;
-  // MIGRATION: the message test goes once src/sources/http.ts throws reason 'range-not-supported'
-  return err.reason === 'range-not-supported' || (err.code === 'UNSUPPORTED' && /Range/.test(err.message));
+  return err.reason === 'range-not-supported';
 }
