@@ -96,6 +96,7 @@ export const REASON_CODES = {
   'unsupported-source': 'INVALID_ARGUMENT',
   'unsupported-target': 'INVALID_ARGUMENT',
   'unsupported-chunk': 'INVALID_ARGUMENT',
+  'not-bytes': 'INVALID_ARGUMENT',
   'output-is-input': 'INVALID_ARGUMENT',
   'value-unencodable': 'INVALID_ARGUMENT',
   // the runtime

@@ -32,6 +32,7 @@ const seen = new Set<VhdxErrorReason>();
 const COVERED_ELSEWHERE: Partial<Record<VhdxErrorReason, string>> = {
   'wasm-unavailable': 'test/kernels.test.ts',
   'wasm-memory': 'test/kernels.test.ts',
+  'not-bytes': 'test/bytes-input.test.ts',
 };
 
 /**

@@ -15,6 +15,7 @@ import { openNodeSource } from './file-source.js';
 import { SparseRawOutput } from './sparse-raw.js';
 import { HOLE_GRAIN, WriteRun } from './write-run.js';
 
+/** Options of {@link convertRawFileToVhdx} (and the file paths of the CLI): creation options plus progress. */
 export interface FileConvertOptions extends VhdxWriterOptions {
   /** `'dynamic'` (default) or `'fixed'`; both leave zero stretches as holes. */
   type?: 'dynamic' | 'fixed';
@@ -183,6 +184,10 @@ export async function encodeRawChunks(
  * Converts a VHDX file into a raw disk image file. Only stored data is read
  * and written: zero and unmapped stretches stay holes in a sparse output
  * file, as qemu-img does. On failure the partial output is removed.
+ * @throws VhdxError as `openVhdx` for an input that is not a valid VHDX;
+ *   `UNSUPPORTED` (`differencing-unsupported`) before the output exists;
+ *   `INVALID_ARGUMENT` (`output-is-input`); `IO` (`open-failed`, `read-failed`,
+ *   `create-failed`, `write-failed`).
  */
 export async function convertVhdxFileToRaw(
   input: string,

@@ -4,6 +4,7 @@
 import { VhdxError } from '../errors.js';
 import type { RandomAccessSource } from './types.js';
 
+/** How http(s) URLs are read (options of `openVhdx`, `checkVhdx` and `scanAllocation` too). */
 export interface HttpSourceOptions {
   /** Extra request headers (authorization, ...). */
   headers?: Record<string, string>;

@@ -19,6 +19,7 @@ export interface AllocationMap {
   present: Uint8Array;
 }
 
+/** Options of `scanAllocation`. */
 export interface ScanOptions {
   /** Block size to scan with (default: the encoder's default for the size). */
   blockSize?: number;

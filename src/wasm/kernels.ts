@@ -6,11 +6,23 @@ import { kernels } from './instance.js';
 
 const CRC_STEP = 64 * 1024; // keeps the copied bytes in L2 while the CRC reads them back
 
+/** The bytes of any view or buffer; a Uint8Array as it is (the hot paths pass those). */
+function bytesOf(data: unknown, caller: string): Uint8Array {
+  if (data instanceof Uint8Array) return data;
+  if (ArrayBuffer.isView(data)) return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+  if (data instanceof ArrayBuffer || (typeof SharedArrayBuffer !== 'undefined' && data instanceof SharedArrayBuffer)) return new Uint8Array(data);
+  throw new VhdxError('not-bytes', `${caller} takes an ArrayBuffer or an ArrayBufferView, got ${data === null ? 'null' : typeof data}`);
+}
+
 /**
- * CRC-32C (Castagnoli) of `data`. Pass a previous result as `seed` to
- * continue over data split into pieces: `crc32c(b, crc32c(a)) === crc32c(a+b)`.
+ * CRC-32C (Castagnoli) of the bytes of `data` (any ArrayBufferView, its
+ * bytes; or an ArrayBuffer). Pass a previous result as `seed` to continue
+ * over data split into pieces: `crc32c(b, crc32c(a)) === crc32c(a+b)`.
+ * @throws VhdxError `INVALID_ARGUMENT` (`not-bytes`) for anything else;
+ *   `UNSUPPORTED` (`wasm-unavailable`) where the kernels cannot load synchronously (call `init()` first).
  */
-export function crc32c(data: Uint8Array, seed = 0): number {
+export function crc32c(input: ArrayBufferView | ArrayBufferLike, seed = 0): number {
+  const data = bytesOf(input, 'crc32c');
   const k = kernels();
   const fn = k.exports.crc32c;
   const mem = k.bytes();
@@ -26,10 +38,14 @@ export function crc32c(data: Uint8Array, seed = 0): number {
 const ZERO_FIRST_STEP = 4096;
 
 /**
- * True when every byte of `data` is zero. Starts with a small window so that
- * data blocks (which usually differ from zero early) cost little.
+ * True when every byte of `data` (any ArrayBufferView, its bytes; or an
+ * ArrayBuffer) is zero. Starts with a small window so that data blocks
+ * (which usually differ from zero early) cost little.
+ * @throws VhdxError `INVALID_ARGUMENT` (`not-bytes`) for anything else;
+ *   `UNSUPPORTED` (`wasm-unavailable`) where the kernels cannot load synchronously (call `init()` first).
  */
-export function isAllZero(data: Uint8Array): boolean {
+export function isAllZero(input: ArrayBufferView | ArrayBufferLike): boolean {
+  const data = bytesOf(input, 'isAllZero');
   const k = kernels();
   const fn = k.exports.isZero;
   const mem = k.bytes();
