@@ -3,6 +3,7 @@
 import { v4 as uuidv4 } from 'uuid';
 import { VhdxError } from '../errors.js';
 
+/** The all-zero GUID; as a header's `logGuid` it means the log holds nothing to replay (MS-VHDX 2.2.2). */
 export const NIL_GUID = '00000000-0000-0000-0000-000000000000';
 
 const GUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -11,7 +12,10 @@ function hexByte(n: number): string {
   return n.toString(16).padStart(2, '0');
 }
 
-/** Reads a 16-byte on-disk GUID as a lowercase canonical string. */
+/**
+ * Reads a 16-byte on-disk GUID as a lowercase canonical string. Every 16 bytes
+ * form some GUID, so nothing is rejected; `b` must hold 16 bytes at `off`.
+ */
 export function readGuid(b: Uint8Array, off: number): string {
   const h = (i: number): string => hexByte(b[off + i]!);
   return (
@@ -20,13 +24,14 @@ export function readGuid(b: Uint8Array, off: number): string {
   );
 }
 
+/** True when `text` is a GUID in canonical 8-4-4-4-12 hex form (either case): the form {@link writeGuid} accepts. */
 export function isGuid(text: string): boolean {
   return GUID_RE.test(text);
 }
 
 /**
  * Writes a canonical GUID string in on-disk order.
- * @throws VhdxError `value-unencodable` when `guid` is not in canonical form.
+ * @throws VhdxError `INVALID_ARGUMENT` (`value-unencodable`) when `guid` is not in canonical form.
  */
 export function writeGuid(b: Uint8Array, off: number, guid: string): void {
   if (!isGuid(guid)) throw new VhdxError('value-unencodable', `not a GUID: ${guid}`);
@@ -37,19 +42,25 @@ export function writeGuid(b: Uint8Array, off: number, guid: string): void {
   for (let i = 0; i < 16; i++) b[off + i] = raw[order[i]!]!;
 }
 
+/** A new random (version 4) GUID in lowercase canonical form, e.g. for a new file's write GUIDs and Virtual Disk Id. */
 export function randomGuid(): string {
   return uuidv4();
 }
 
+/** True for {@link NIL_GUID}; `guid` in canonical form. */
 export function isNilGuid(guid: string): boolean {
   return guid === NIL_GUID;
 }
 
+/** True when two canonical GUID strings name the same GUID: {@link readGuid} gives lowercase, callers may pass uppercase. */
 export function sameGuid(a: string, b: string): boolean {
   return a.toLowerCase() === b.toLowerCase();
 }
 
-/** GUIDs the format defines (lowercase canonical form). */
+/**
+ * GUIDs the format defines, in lowercase canonical form: regions (MS-VHDX 2.2.3.2),
+ * metadata items and the VHDX locator type (MS-VHDX 2.6.2).
+ */
 export const GUIDS = {
   batRegion: '2dc27766-f623-4200-9d64-115e9bfd4a08',
   metadataRegion: '8b7ca206-4790-4b9a-b8fe-575f050f886e',

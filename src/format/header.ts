@@ -5,19 +5,32 @@ import { KiB, MiB, dataView, isMultipleOf, readAscii, readU64, writeAscii, write
 import { checksumWithHole, storeChecksum } from './checksum.js';
 import { readGuid, writeGuid } from './guid.js';
 
+/** Bytes of one header; each copy sits at the start of its own 64 KiB slot (MS-VHDX 2.2.2). */
 export const HEADER_SIZE = 4 * KiB;
+/** File offsets of header 1 and header 2 (64 KiB, 128 KiB; MS-VHDX 2.2.2). */
 export const HEADER_OFFSETS = [64 * KiB, 128 * KiB] as const;
 const SIGNATURE = 'head';
 
+/**
+ * One decoded header copy (MS-VHDX 2.2.2). Of the two copies the current one is
+ * the only valid one, or the valid one with the higher `sequenceNumber`.
+ */
 export interface Header {
+  /** Picks the current copy: of two valid ones, the higher wins. */
   sequenceNumber: bigint;
+  /** Changed by a writer before its first change of any kind to the file. */
   fileWriteGuid: string;
+  /** Changed before the first change to the disk's contents; a differencing child records its parent's. */
   dataWriteGuid: string;
   /** Non-nil when the log holds entries that must be replayed. */
   logGuid: string;
+  /** Log format version; 0 is the only one defined. */
   logVersion: number;
+  /** Header format version; 1 is the only one defined. */
   version: number;
+  /** Bytes of the log: a positive multiple of 1 MiB. */
   logLength: number;
+  /** File offset of the log in bytes: a multiple of 1 MiB, at least 1 MiB. */
   logOffset: number;
 }
 
@@ -28,9 +41,9 @@ export type HeaderStructure = Extract<VhdxStructure, 'header 1' | 'header 2'>;
  * Parses and validates a header. `structure` names the copy in errors; by
  * default it follows from `fileOffset` (header 2 at 128 KiB, else header 1).
  *
- * @throws VhdxError `structure-truncated` (fewer than 4 KiB), `header-signature`,
- * `header-checksum`, `header-version`, `header-log-version`, `header-log-length`,
- * `header-log-offset`.
+ * @throws VhdxError `TRUNCATED` (`structure-truncated`: fewer than 4 KiB); `CORRUPT` (`header-signature`,
+ * `header-log-length`, `header-log-offset`); `BAD_CHECKSUM` (`header-checksum`); `UNSUPPORTED`
+ * (`header-version`, `header-log-version`; `wasm-unavailable` when the WebAssembly kernels cannot be loaded).
  */
 export function parseHeader(b: Uint8Array, fileOffset: number, structure: HeaderStructure = headerAt(fileOffset)): Header {
   const fail = (reason: VhdxErrorReason, message: string, field?: string, rel = 0) =>
@@ -69,7 +82,11 @@ function headerAt(fileOffset: number): HeaderStructure {
   return fileOffset === HEADER_OFFSETS[1] ? 'header 2' : 'header 1';
 }
 
-/** The 4 KiB image of a header, checksummed. Never throws: every field is written as given. */
+/**
+ * The 4 KiB image of a header, checksummed. Fields are written as given, not validated.
+ * @throws VhdxError `INVALID_ARGUMENT` (`value-unencodable`) for a GUID not in canonical form;
+ * `UNSUPPORTED` (`wasm-unavailable`) when the WebAssembly kernels cannot be loaded.
+ */
 export function serializeHeader(h: Header): Uint8Array {
   const b = new Uint8Array(HEADER_SIZE);
   const dv = dataView(b);

@@ -3,24 +3,27 @@
 import { VhdxError } from '../errors.js';
 import { KiB, readAscii, readUtf16, writeAscii, writeUtf16 } from './bytes.js';
 
+/** Bytes the file identifier takes at the start of every VHDX file (64 KiB, MS-VHDX 2.2.1). */
 export const FILE_IDENTIFIER_SIZE = 64 * KiB;
+/** The 8 ASCII bytes at offset 0 that mark a VHDX file (MS-VHDX 2.2.1). */
 export const FILE_SIGNATURE = 'vhdxfile';
 const CREATOR_OFFSET = 8;
 const CREATOR_BYTES = 512;
 
+/** The decoded file identifier (MS-VHDX 2.2.1). */
 export interface FileIdentifier {
-  /** Who wrote the file (free text, at most 256 UTF-16 code units). */
+  /** Who wrote the file: free text, at most 256 UTF-16 code units on disk (255 when written here, to keep a NUL). */
   creator: string;
 }
 
-/** True when `b` starts with the "vhdxfile" signature. */
+/** True when `b` starts with the "vhdxfile" signature (MS-VHDX 2.2.1): a cheap probe before parsing anything. */
 export function hasVhdxSignature(b: Uint8Array): boolean {
   return b.length >= 8 && readAscii(b, 0, 8) === FILE_SIGNATURE;
 }
 
 /**
  * Parses the file identifier at the start of `b`.
- * @throws VhdxError `structure-truncated` (fewer than 520 bytes), `not-vhdx` (no "vhdxfile" signature).
+ * @throws VhdxError `TRUNCATED` (`structure-truncated`: fewer than 520 bytes), `NOT_VHDX` (`not-vhdx`: no "vhdxfile" signature).
  */
 export function parseFileIdentifier(b: Uint8Array): FileIdentifier {
   if (b.length < CREATOR_OFFSET + CREATOR_BYTES) {
@@ -37,7 +40,7 @@ export function parseFileIdentifier(b: Uint8Array): FileIdentifier {
 
 /**
  * The 64 KiB image of a file identifier.
- * @throws VhdxError `value-unencodable` for a creator longer than 255 UTF-16 code units.
+ * @throws VhdxError `INVALID_ARGUMENT` (`value-unencodable`) for a creator longer than 255 UTF-16 code units.
  */
 export function serializeFileIdentifier(id: FileIdentifier): Uint8Array {
   if (id.creator.length > CREATOR_BYTES / 2 - 1) {

@@ -5,23 +5,39 @@ import { KiB, dataView, readAscii, readU64, writeAscii, writeU64 } from './bytes
 import { checksumWithHole, storeChecksum } from './checksum.js';
 import { readGuid, writeGuid } from './guid.js';
 
+/** The log's unit in bytes: entries, descriptor sectors and data sectors are 4 KiB (MS-VHDX 2.3). */
 export const LOG_SECTOR = 4 * KiB;
+/** Bytes of the fixed part of a log entry, before its descriptors (MS-VHDX 2.3.1.1). */
 export const LOG_ENTRY_HEADER_SIZE = 64;
+/** Bytes of a data or zero descriptor (MS-VHDX 2.3.1). */
 export const DESCRIPTOR_SIZE = 32;
 const ENTRY_SIGNATURE = 'loge';
 
+/** The fixed part of a log entry (MS-VHDX 2.3.1.1). */
 export interface LogEntryHeader {
+  /** CRC-32C of the whole entry with this field read as zero. */
   checksum: number;
+  /** Bytes of the whole entry: a multiple of 4 KiB. */
   entryLength: number;
-  /** Offset within the log of the first entry of this entry's sequence. */
+  /** Byte offset within the log of the first entry of this entry's sequence. */
   tail: number;
+  /** Non-zero; entries of one sequence have consecutive numbers. */
   sequenceNumber: bigint;
+  /** Data and zero descriptors that follow this header. */
   descriptorCount: number;
+  /** Equals the current header's `logGuid` for an entry to replay; other entries are leftovers of an earlier log. */
   logGuid: string;
+  /** File size in bytes that was stable when the entry was written; a shorter file has lost data. */
   flushedFileOffset: number;
+  /** File size in bytes the file has at least once the entry is replayed. */
   lastFileOffset: number;
 }
 
+/**
+ * A decoded log descriptor (MS-VHDX 2.3.1). A data descriptor keeps the first 8 (`leading`) and last 4
+ * (`trailing`) bytes of its 4 KiB target sector, whose middle is in a data sector; a zero descriptor
+ * zeroes `length` bytes (a multiple of 4 KiB). `fileOffset` is where either applies, in bytes.
+ */
 export type LogDescriptor =
   | { kind: 'data'; fileOffset: number; sequenceNumber: bigint; leading: Uint8Array; trailing: Uint8Array }
   | { kind: 'zero'; fileOffset: number; sequenceNumber: bigint; length: number };
@@ -31,13 +47,14 @@ export function descriptorSectors(count: number): number {
   return Math.ceil((count + 2) / 128);
 }
 
+/** True when `b` starts with the "loge" signature of a log entry (MS-VHDX 2.3.1.1): a cheap probe while scanning. */
 export function hasLogEntrySignature(b: Uint8Array): boolean {
   return b.length >= 4 && readAscii(b, 0, 4) === ENTRY_SIGNATURE;
 }
 
 /**
  * Parses the fixed 64-byte part of an entry; checks only the signature.
- * @throws VhdxError `structure-truncated` (fewer than 64 bytes), `log-entry-signature`.
+ * @throws VhdxError `TRUNCATED` (`structure-truncated`: fewer than 64 bytes), `CORRUPT` (`log-entry-signature`).
  */
 export function parseLogEntryHeader(b: Uint8Array, fileOffset: number): LogEntryHeader {
   if (b.length < LOG_ENTRY_HEADER_SIZE) {
@@ -62,7 +79,7 @@ export function parseLogEntryHeader(b: Uint8Array, fileOffset: number): LogEntry
 
 /**
  * Writes the fixed 64-byte part of an entry (checksum as given).
- * @throws VhdxError `value-unencodable` for a log GUID not in canonical form.
+ * @throws VhdxError `INVALID_ARGUMENT` (`value-unencodable`) for a log GUID not in canonical form.
  */
 export function writeLogEntryHeader(b: Uint8Array, h: LogEntryHeader): void {
   const dv = dataView(b);
@@ -78,7 +95,10 @@ export function writeLogEntryHeader(b: Uint8Array, h: LogEntryHeader): void {
   writeU64(dv, 56, h.lastFileOffset);
 }
 
-/** CRC-32C of a whole entry with its checksum field read as zero. */
+/**
+ * CRC-32C of a whole entry with its checksum field read as zero.
+ * @throws VhdxError `UNSUPPORTED` (`wasm-unavailable`) when the WebAssembly kernels cannot be loaded.
+ */
 export function logEntryChecksum(entry: Uint8Array): number {
   return checksumWithHole(entry, 4);
 }
@@ -96,6 +116,7 @@ export function parseDescriptor(b: Uint8Array, off: number): LogDescriptor | und
   return undefined;
 }
 
+/** Writes descriptor `d` at `off`; a data descriptor's data sector is written apart, by {@link writeDataSector}. */
 export function writeDescriptor(b: Uint8Array, off: number, d: LogDescriptor): void {
   const dv = dataView(b);
   if (d.kind === 'data') {
@@ -110,7 +131,7 @@ export function writeDescriptor(b: Uint8Array, off: number, d: LogDescriptor): v
   dv.setBigUint64(off + 24, d.sequenceNumber, true);
 }
 
-/** Writes the data sector that carries bytes 8..4091 of `target`. */
+/** Writes the data sector that carries bytes 8..4091 of `target`, between the high and low halves of `sequenceNumber` (MS-VHDX 2.3.1). */
 export function writeDataSector(b: Uint8Array, off: number, target: Uint8Array, sequenceNumber: bigint): void {
   const dv = dataView(b);
   writeAscii(b, off, 'data');
@@ -124,18 +145,26 @@ export type LogWrite =
   | { fileOffset: number; data: Uint8Array } // exactly 4 KiB
   | { fileOffset: number; zeroLength: number };
 
+/** What {@link buildLogEntry} writes: one entry's header fields and its changes. */
 export interface LogEntrySpec {
+  /** Sequence number of the entry, repeated in each descriptor and data sector. */
   sequenceNumber: bigint;
+  /** Byte offset within the log of the first entry of the sequence this one belongs to. */
   tail: number;
+  /** The `logGuid` of the header that will point at this log. */
   logGuid: string;
+  /** File size in bytes already stable on disk when the entry is written. */
   flushedFileOffset: number;
+  /** File size in bytes the file has at least once the entry is replayed. */
   lastFileOffset: number;
+  /** The changes in order; each data write takes one data sector. */
   writes: LogWrite[];
 }
 
 /**
  * Builds a complete, checksummed log entry.
- * @throws VhdxError `value-unencodable` for a data write that is not exactly 4 KiB or a GUID not in canonical form.
+ * @throws VhdxError `INVALID_ARGUMENT` (`value-unencodable`) for a data write that is not exactly 4 KiB or a GUID
+ * not in canonical form; `UNSUPPORTED` (`wasm-unavailable`) when the WebAssembly kernels cannot be loaded.
  */
 export function buildLogEntry(spec: LogEntrySpec): Uint8Array {
   const dataWrites = spec.writes.filter((w): w is { fileOffset: number; data: Uint8Array } => 'data' in w);

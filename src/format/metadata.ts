@@ -4,31 +4,43 @@ import { VhdxError, type VhdxErrorReason } from '../errors.js';
 import { KiB, MiB, TiB, dataView, isPowerOfTwo, readAscii, readU64, readUtf16, writeAscii, writeU64, writeUtf16 } from './bytes.js';
 import { GUIDS, readGuid, writeGuid } from './guid.js';
 
+/** Bytes of the metadata table at the start of the metadata region; items lie past it (64 KiB, MS-VHDX 2.6.1). */
 export const METADATA_TABLE_SIZE = 64 * KiB;
+/** Most entries a metadata table may hold (MS-VHDX 2.6.1.1). */
 export const MAX_METADATA_ENTRIES = 2047;
+/** Largest metadata item in bytes (1 MiB, MS-VHDX 2.6.1.2). */
 export const MAX_METADATA_ITEM = MiB;
+/** Largest virtual disk in bytes (64 TiB, MS-VHDX 2.6.2.2). */
 export const MAX_VIRTUAL_SIZE = 64 * TiB;
+/** Smallest payload block in bytes (1 MiB); block sizes are powers of two (MS-VHDX 2.6.2.1). */
 export const MIN_BLOCK_SIZE = MiB;
+/** Largest payload block in bytes (256 MiB, MS-VHDX 2.6.2.1). */
 export const MAX_BLOCK_SIZE = 256 * MiB;
 const SIGNATURE = 'metadata';
 const ENTRY_SIZE = 32;
 
+/** One metadata table entry (MS-VHDX 2.6.1.2). */
 export interface MetadataEntry {
+  /** Which item: one of the system items in {@link GUIDS}, or any GUID for a user item. */
   itemId: string;
-  /** Offset of the item relative to the start of the region. */
+  /** Offset of the item in bytes relative to the start of the region; 0 exactly when `length` is 0. */
   offset: number;
+  /** Bytes of the item, at most 1 MiB. */
   length: number;
+  /** A user item, not a system item; an `itemId` may appear once as each. */
   isUser: boolean;
+  /** Describes the virtual disk rather than this file: kept when the disk is forked into a child or merged into its parent. */
   isVirtualDisk: boolean;
+  /** A reader that does not know `itemId` must refuse the file. */
   isRequired: boolean;
 }
 
 /**
  * Parses the table at the start of the metadata region (`regionOffset` for messages).
  *
- * @throws VhdxError `structure-truncated` (fewer than 64 KiB), `metadata-signature`,
- * `metadata-entry-count`, `metadata-item-length` (over 1 MiB), `metadata-item-offset`
- * (inside the table, past the region, or set without a length), `metadata-item-duplicate`.
+ * @throws VhdxError `TRUNCATED` (`structure-truncated`: fewer than 64 KiB); `CORRUPT` (`metadata-signature`,
+ * `metadata-entry-count`, `metadata-item-length`: over 1 MiB, `metadata-item-offset`: inside the table, past
+ * the region, or set without a length, `metadata-item-duplicate`).
  */
 export function parseMetadataTable(b: Uint8Array, regionOffset: number, regionLength: number): MetadataEntry[] {
   const fail = (reason: VhdxErrorReason, message: string, field?: string, rel = 0) =>
@@ -72,25 +84,36 @@ export function parseMetadataTable(b: Uint8Array, regionOffset: number, regionLe
   return entries;
 }
 
+/** The File Parameters item (MS-VHDX 2.6.2.1). */
 export interface FileParameters {
+  /** Bytes per payload block: a power of two from 1 MiB to 256 MiB. */
   blockSize: number;
   /** Set for fixed disks: blocks stay allocated. */
   leaveBlocksAllocated: boolean;
+  /** Set for a differencing disk, which then needs a Parent Locator item. */
   hasParent: boolean;
 }
 
+/** The Parent Locator item of a differencing disk (MS-VHDX 2.6.2.6). */
 export interface ParentLocator {
+  /** Kind of parent; {@link GUIDS}.vhdxParentLocatorType for a VHDX parent. */
   locatorType: string;
+  /** Key/value pairs, e.g. `parent_linkage` and `relative_path` for a VHDX parent (MS-VHDX 2.6.2.6.3). */
   entries: Record<string, string>;
 }
 
 /** The system metadata items a disk is described by. */
 export interface DiskMetadata {
   fileParameters: FileParameters;
+  /** Bytes: a multiple of the logical sector size, at most 64 TiB (MS-VHDX 2.6.2.2). */
   virtualDiskSize: number;
+  /** GUID identifying the disk (page 83 data, MS-VHDX 2.6.2.3). */
   virtualDiskId: string;
+  /** Bytes: 512 or 4096 (MS-VHDX 2.6.2.4). */
   logicalSectorSize: number;
+  /** Bytes: 512 or 4096 (MS-VHDX 2.6.2.5). */
   physicalSectorSize: number;
+  /** Present for differencing disks only. */
   parentLocator?: ParentLocator;
 }
 
@@ -108,7 +131,9 @@ export type MetadataItemName =
  * its name (errors use the parser's own item name when `field` is absent).
  */
 export interface MetadataItemLocation {
+  /** Absolute file offset of the item in bytes. */
   offset: number;
+  /** The item's name in errors. */
   field?: MetadataItemName | (string & Record<never, never>);
 }
 
@@ -122,8 +147,9 @@ function expectLength(item: Uint8Array, want: number, at: MetadataItemLocation, 
 }
 
 /**
- * Parses the File Parameters item.
- * @throws VhdxError `metadata-item-size` (under 8 bytes), `block-size-invalid` (not a power of two from 1 MiB to 256 MiB).
+ * Parses the File Parameters item (MS-VHDX 2.6.2.1).
+ * @throws VhdxError `CORRUPT` (`metadata-item-size`: under 8 bytes, `block-size-invalid`: not a power of two
+ * from 1 MiB to 256 MiB).
  */
 export function parseFileParameters(item: Uint8Array, at: MetadataItemLocation): FileParameters {
   const name = 'File Parameters';
@@ -138,8 +164,8 @@ export function parseFileParameters(item: Uint8Array, at: MetadataItemLocation):
 }
 
 /**
- * Parses the Virtual Disk Size item. Alignment to the logical sector is the caller's check.
- * @throws VhdxError `metadata-item-size` (under 8 bytes), `virtual-size-invalid` (zero or over 64 TiB).
+ * Parses the Virtual Disk Size item (MS-VHDX 2.6.2.2). Alignment to the logical sector is the caller's check.
+ * @throws VhdxError `CORRUPT` (`metadata-item-size`: under 8 bytes, `virtual-size-invalid`: zero or over 64 TiB).
  */
 export function parseVirtualDiskSize(item: Uint8Array, at: MetadataItemLocation): number {
   const name = 'Virtual Disk Size';
@@ -152,8 +178,8 @@ export function parseVirtualDiskSize(item: Uint8Array, at: MetadataItemLocation)
 }
 
 /**
- * Parses a Logical or Physical Sector Size item (pass which in `at.field`).
- * @throws VhdxError `metadata-item-size` (under 4 bytes), `sector-size-invalid` (neither 512 nor 4096).
+ * Parses a Logical or Physical Sector Size item (pass which in `at.field`; MS-VHDX 2.6.2.4, 2.6.2.5).
+ * @throws VhdxError `CORRUPT` (`metadata-item-size`: under 4 bytes, `sector-size-invalid`: neither 512 nor 4096).
  */
 export function parseSectorSize(item: Uint8Array, at: MetadataItemLocation): number {
   expectLength(item, 4, at);
@@ -165,8 +191,8 @@ export function parseSectorSize(item: Uint8Array, at: MetadataItemLocation): num
 }
 
 /**
- * Parses the Virtual Disk Id item.
- * @throws VhdxError `metadata-item-size` (under 16 bytes).
+ * Parses the Virtual Disk Id item (MS-VHDX 2.6.2.3).
+ * @throws VhdxError `CORRUPT` (`metadata-item-size`: under 16 bytes).
  */
 export function parseVirtualDiskId(item: Uint8Array, at: MetadataItemLocation): string {
   expectLength(item, 16, at, 'Virtual Disk Id');
@@ -174,8 +200,8 @@ export function parseVirtualDiskId(item: Uint8Array, at: MetadataItemLocation): 
 }
 
 /**
- * Parses the Parent Locator item into its key/value pairs.
- * @throws VhdxError `metadata-item-size` (under 20 bytes), `locator-malformed` (entries that
+ * Parses the Parent Locator item into its key/value pairs (MS-VHDX 2.6.2.6).
+ * @throws VhdxError `CORRUPT` (`metadata-item-size`: under 20 bytes, `locator-malformed`: entries that
  * do not fit, or point outside the item).
  */
 export function parseParentLocator(item: Uint8Array, at: MetadataItemLocation): ParentLocator {
@@ -238,7 +264,8 @@ function serializeParentLocator(p: ParentLocator): Uint8Array {
 /**
  * Builds a metadata region of `regionLength` bytes: the table, then the items
  * from 64 KiB on, each 8-byte aligned. All system items are marked required.
- * @throws VhdxError `value-unencodable` when the items do not fit in `regionLength` or a GUID is not in canonical form.
+ * @throws VhdxError `INVALID_ARGUMENT` (`value-unencodable`) when the items do not fit in `regionLength`
+ * or a GUID is not in canonical form.
  */
 export function serializeMetadataRegion(m: DiskMetadata, regionLength = MiB): Uint8Array {
   const fp = new Uint8Array(8);

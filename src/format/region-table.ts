@@ -5,25 +5,35 @@ import { KiB, MiB, dataView, isMultipleOf, readAscii, readU64, writeAscii, write
 import { checksumWithHole, storeChecksum } from './checksum.js';
 import { readGuid, writeGuid } from './guid.js';
 
+/** Bytes of one region table, checksum included (64 KiB, MS-VHDX 2.2.3). */
 export const REGION_TABLE_SIZE = 64 * KiB;
+/** File offsets of region table 1 and its copy, region table 2 (192 KiB, 256 KiB; MS-VHDX 2.2.3). */
 export const REGION_TABLE_OFFSETS = [192 * KiB, 256 * KiB] as const;
+/** Most entries a region table holds: 32-byte entries after the 16-byte header in 64 KiB (MS-VHDX 2.2.3.1). */
 export const MAX_REGION_ENTRIES = 2047;
 /** Identifier, both headers and both region tables end here; a file shorter than this cannot be VHDX. */
 export const HEADER_AREA_END = REGION_TABLE_OFFSETS[1] + REGION_TABLE_SIZE;
-/** The header section: everything before the first region may start (1 MiB). */
+/** The header section: everything before the first region may start (1 MiB, MS-VHDX 2.2). */
 export const HEADER_SECTION_SIZE = MiB;
 const SIGNATURE = 'regi';
 const ENTRY_SIZE = 32;
 const FIRST_ENTRY = 16;
 
+/** One region table entry (MS-VHDX 2.2.3.2). */
 export interface RegionEntry {
+  /** What the region holds: `GUIDS.batRegion`, `GUIDS.metadataRegion`, or a region this library does not know. */
   guid: string;
+  /** File offset in bytes: a multiple of 1 MiB, at least 1 MiB. */
   fileOffset: number;
+  /** Bytes: a positive multiple of 1 MiB. */
   length: number;
+  /** A reader that does not know `guid` must refuse the file. */
   required: boolean;
 }
 
+/** A decoded region table (MS-VHDX 2.2.3). */
 export interface RegionTable {
+  /** The entries in stored order, GUIDs unique. */
   entries: RegionEntry[];
 }
 
@@ -34,9 +44,11 @@ export type RegionTableStructure = Extract<VhdxStructure, 'region table 1' | 're
  * Parses and validates a region table. `structure` names the copy in errors;
  * by default it follows from `fileOffset` (region table 2 at 256 KiB, else 1).
  *
- * @throws VhdxError `structure-truncated` (fewer than 64 KiB), `region-table-signature`,
- * `region-table-checksum`, `region-table-entry-count`, `region-offset`, `region-length`,
- * `region-duplicate`.
+ * Checks each entry on its own; overlaps, missing and unknown required regions are the caller's to judge.
+ *
+ * @throws VhdxError `TRUNCATED` (`structure-truncated`: fewer than 64 KiB); `CORRUPT` (`region-table-signature`,
+ * `region-table-entry-count`, `region-offset`, `region-length`, `region-duplicate`); `BAD_CHECKSUM`
+ * (`region-table-checksum`); `UNSUPPORTED` (`wasm-unavailable` when the WebAssembly kernels cannot be loaded).
  */
 export function parseRegionTable(
   b: Uint8Array,
@@ -89,7 +101,8 @@ function regionTableAt(fileOffset: number): RegionTableStructure {
 
 /**
  * The 64 KiB image of a region table, checksummed.
- * @throws VhdxError `value-unencodable` for more than 2047 entries or a GUID not in canonical form.
+ * @throws VhdxError `INVALID_ARGUMENT` (`value-unencodable`) for more than 2047 entries or a GUID not in
+ * canonical form; `UNSUPPORTED` (`wasm-unavailable`) when the WebAssembly kernels cannot be loaded.
  */
 export function serializeRegionTable(t: RegionTable): Uint8Array {
   if (t.entries.length > MAX_REGION_ENTRIES) {
