@@ -89,7 +89,7 @@ describe('vhdx command', () => {
     expect(existsSync(join(dir.path, 'nosize.vhdx'))).toBe(false);
   });
 
-  it('a reader that goes away (| head) ends the conversion with one IO line, exit 2, no stack trace', async () => {
+  it('a reader that goes away (| head) ends the conversion with one IO line, exit 4, no stack trace', async () => {
     const vhdxPath = join(dir.path, 'for-epipe.vhdx');
     expect(vhdx(['convert', rawPath, vhdxPath]).status).toBe(0);
     const child = spawn(process.execPath, [BIN, 'convert', vhdxPath, '-'], { cwd: dir.path });
@@ -97,7 +97,7 @@ describe('vhdx command', () => {
     child.stderr.on('data', (d) => (stderr += d));
     child.stdout.once('data', () => child.stdout.destroy()); // read a little, then hang up
     const status = await new Promise<number | null>((resolve) => child.on('close', resolve));
-    expect(status).toBe(2);
+    expect(status).toBe(4);
     oneLineError(stderr, 'IO');
     expect(stderr).toMatch(/standard output/);
   });
@@ -158,7 +158,7 @@ describe('vhdx command', () => {
     expect(String(vhdx(['info', a]).stdout)).toContain('virtual size:');
   });
 
-  it('check: 0 for a good file, 1 with every problem listed for a damaged one', () => {
+  it('check: 0 for a good file, 3 with every problem listed for a damaged one', () => {
     const a = join(dir.path, 'k.vhdx');
     vhdx(['convert', rawPath, a]);
     expect(vhdx(['check', a]).status).toBe(0);
@@ -167,7 +167,7 @@ describe('vhdx command', () => {
     const d = join(dir.path, 'k-bad.vhdx');
     writeFileSync(d, bytes);
     const r = vhdx(['check', d, '--json']);
-    expect(r.status).toBe(1);
+    expect(r.status).toBe(3);
     const report = JSON.parse(String(r.stdout));
     expect(report.ok).toBe(false);
     expect(report.problems[0]).toMatchObject({ code: 'BAD_CHECKSUM', structure: 'header 1' });
@@ -175,7 +175,7 @@ describe('vhdx command', () => {
 
   it('exit codes and one-line errors', () => {
     let r = vhdx(['convert', join(dir.path, 'missing.raw'), join(dir.path, 'x.vhdx')]);
-    expect(r.status).toBe(2);
+    expect(r.status).toBe(4);
     oneLineError(r.stderr, 'IO');
     r = vhdx(['info', rawPath]);
     expect(r.status).toBe(1);
@@ -332,9 +332,9 @@ describe('HTTP inputs', () => {
     expect(back.subarray(5 * MiB + 1000).every((b) => b === 0)).toBe(true);
   });
 
-  it('an unreachable URL is an I/O error (exit 2)', async () => {
+  it('an unreachable URL is an I/O error (exit 4)', async () => {
     const r = await vhdxAsync(['convert', 'http://127.0.0.1:1/disk.raw', join(dir.path, 'u.vhdx')]);
-    expect(r.status).toBe(2);
+    expect(r.status).toBe(4);
     oneLineError(r.stderr, 'IO');
   });
 });

@@ -167,23 +167,23 @@ describe('the command line with a full or unwritable disk', () => {
   writeFileSync(rawPath, makeRaw(8 * MiB, 'data'));
   const cli = (args: string[]) => spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8' });
 
-  it('/dev/full: exit 2, one line, and the device is left alone', () => {
+  it('/dev/full: exit 4, one line, and the device is left alone', () => {
     const r = cli(['convert', rawPath, '/dev/full']);
-    expect(r.status).toBe(2);
+    expect(r.status).toBe(4);
     expect(r.stderr.trim().split('\n')).toHaveLength(1);
     expect(r.stderr).toMatch(/^vhdx: error\[IO\]: .*ENOSPC/);
     expect(existsSync('/dev/full')).toBe(true);
   });
 
-  it('an unwritable output path: exit 2', () => {
+  it('an unwritable output path: exit 4', () => {
     const target = join(dir.path, 'no', 'such', 'dir', 'x.vhdx');
     const r = cli(['convert', rawPath, target]);
-    expect(r.status).toBe(2);
+    expect(r.status).toBe(4);
     expect(r.stderr).toMatch(/^vhdx: error\[IO\]: /);
     expect(r.stderr).toContain(`cannot create ${target}:`); // the user's path, not a temporary name
   });
 
-  it('a filesystem that fills up: exit 2 and the partial output is removed', () => {
+  it('a filesystem that fills up: exit 4 and the partial output is removed', () => {
     const mnt = join(dir.path, 'small');
     mkdirSync(mnt);
     const mounted = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=3m', 'tmpfs', mnt]).status === 0;
@@ -199,7 +199,7 @@ describe('the command line with a full or unwritable disk', () => {
       ] as const) {
         if (input.endsWith('.vhdx')) expect(cli(['convert', rawPath, input]).status).toBe(0);
         const r = cli(['convert', input, output]);
-        expect(r.status).toBe(2);
+        expect(r.status).toBe(4);
         expect(r.stderr.trim().split('\n')).toHaveLength(1);
         expect(r.stderr).toMatch(/ENOSPC/);
         expect(existsSync(output)).toBe(false);

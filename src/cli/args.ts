@@ -26,8 +26,8 @@ Convert options:
   --progress                    show progress on stderr (default when stderr is a terminal)
   --debug                       show stack traces on errors
 
-Exit codes: 0 success; 1 not a valid or supported VHDX, or check found problems;
-2 usage or I/O error.`;
+Exit codes: 0 success; 1 not a valid or supported VHDX; 2 usage error;
+3 check found problems; 4 I/O error.`;
 
 /** A mistake in the command line, reported as error[USAGE] with exit code 2. */
 export class UsageError extends Error {}

@@ -1,11 +1,12 @@
 // The `vhdx` command line: parses it, runs the command (for a conversion,
 // the route its input, direction and output call for), and turns any error
 // into one line on stderr and an exit code.
-import { asVhdxError, type VhdxErrorCode } from '../errors.js';
+import { asVhdxError } from '../errors.js';
 import { ready } from '../wasm/instance.js';
 import { HELP, UsageError, parseCommandLine, type Command } from './args.js';
 import { classifyInput, openInput } from './inputs.js';
 import { runConversion } from './job.js';
+import { EXIT, exitCodeOf } from './exit-codes.js';
 import { check, info } from './report.js';
 import { directionFor, runRoute } from './routes/table.js';
 
@@ -24,7 +25,7 @@ export async function main(argv: string[]): Promise<number> {
   } catch (err) {
     if (err instanceof UsageError || (err instanceof TypeError && (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS'))) {
       process.stderr.write(`vhdx: error[USAGE]: ${err.message}\n`);
-      return 2;
+      return EXIT.usage;
     }
     // anything not already a VhdxError escaped an I/O call that names no reason of its own
     const e = asVhdxError(err, 'read-failed', 'failed');
@@ -47,9 +48,5 @@ async function run(command: Command): Promise<number> {
     const opened = await openInput(input);
     await runRoute(opened, directionFor(opened.head, flags.to), output, job);
   });
-  return 0;
-}
-
-function exitCodeOf(code: VhdxErrorCode): number {
-  return code === 'INVALID_ARGUMENT' || code === 'IO' ? 2 : 1;
+  return EXIT.success;
 }

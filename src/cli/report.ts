@@ -3,6 +3,7 @@
 import type { VhdxInfo } from '../image/types.js';
 import { checkVhdx, openVhdx } from '../node/index.js';
 import { UsageError } from './args.js';
+import { EXIT } from './exit-codes.js';
 
 /** The stable JSON shape of `vhdx info --json`. */
 export function infoJson(info: VhdxInfo): Record<string, unknown> {
@@ -67,7 +68,7 @@ export async function info(arg: string, json: boolean): Promise<number> {
 }
 
 /**
- * Prints every problem in the VHDX at `arg`; returns 0 when there is none, else 1.
+ * Prints every problem in the VHDX at `arg`; returns 0 when there is none, else EXIT.problemsFound.
  * @throws UsageError for stdin; VhdxError when it cannot be read at all
  */
 export async function check(arg: string, json: boolean): Promise<number> {
@@ -83,7 +84,7 @@ export async function check(arg: string, json: boolean): Promise<number> {
     }
     process.stdout.write(`${report.problems.length} problem${report.problems.length === 1 ? '' : 's'} found.\n`);
   }
-  return report.ok ? 0 : 1;
+  return report.ok ? EXIT.success : EXIT.problemsFound;
 }
 
 /** The reports read a file twice over (random access): stdin cannot be one. */
