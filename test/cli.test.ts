@@ -89,17 +89,16 @@ describe('vhdx command', () => {
     expect(existsSync(join(dir.path, 'nosize.vhdx'))).toBe(false);
   });
 
-  it('a reader that goes away (| head) ends the conversion with one IO line, exit 4, no stack trace', async () => {
+  it('a reader that goes away (| head) ends the conversion quietly, as Unix tools do (SIGPIPE), no stack trace', async () => {
     const vhdxPath = join(dir.path, 'for-epipe.vhdx');
     expect(vhdx(['convert', rawPath, vhdxPath]).status).toBe(0);
     const child = spawn(process.execPath, [BIN, 'convert', vhdxPath, '-'], { cwd: dir.path });
     let stderr = '';
     child.stderr.on('data', (d) => (stderr += d));
     child.stdout.once('data', () => child.stdout.destroy()); // read a little, then hang up
-    const status = await new Promise<number | null>((resolve) => child.on('close', resolve));
-    expect(status).toBe(4);
-    oneLineError(stderr, 'IO');
-    expect(stderr).toMatch(/standard output/);
+    const [status, signal] = await new Promise<[number | null, string | null]>((resolve) => child.on('close', (c, s) => resolve([c, s])));
+    expect(signal === 'SIGPIPE' || status === 141, `${status} ${signal}`).toBe(true);
+    expect(stderr).toBe('');
   });
 
   it('a raw file that is not a whole number of sectors converts to stdout, dynamic and fixed', () => {

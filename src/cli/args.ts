@@ -1,123 +1,179 @@
-// The command line as words: the help text, sizes such as "32M", and the
-// command with its checked options. Nothing here touches a file.
-import { parseArgs } from 'node:util';
-import { MiB } from '../format/bytes.js';
+// The command line as a command: which one, its inputs, and its options
+// checked against what that command takes. Nothing here touches a file.
 import type { VhdxCreateOptions } from '../layout/options.js';
+import { COMMANDS, appliesTo, closest, optionSpec, tokenize, type CommandName, type GivenOption, type Tokens } from './options.js';
+import { UsageError } from './usage-error.js';
 
-export const HELP = `vhdx — convert raw disk images to VHDX and back
+export { UsageError } from './usage-error.js';
 
-Usage:
-  vhdx convert <input> <output> [options]
-  vhdx info <input> [--json]
-  vhdx check <input> [--json]
-
-<input> is a file path, - for stdin, or an http(s) URL; <output> is a path or - for stdout.
-The direction follows the input: a VHDX ("vhdxfile" signature) becomes raw, anything
-else becomes VHDX. --to overrides it (VHDX to VHDX re-blocks or changes the type).
-
-Convert options:
-  --to raw|vhdx                 output format
-  --type dynamic|fixed          VHDX type (default dynamic)
-  --block-size N                block size: bytes or 1M, 32M, ... (default 8M; 32M over 4 TiB)
-  --logical-sector-size 512|4096
-  --physical-sector-size 512|4096
-  --log-size N                  log size (default 1M)
-  --size N                      virtual size, when the input size cannot be known (stdin to stdout)
-  --progress                    show progress on stderr (default when stderr is a terminal)
-  --debug                       show stack traces on errors
-
-Exit codes: 0 success; 1 not a valid or supported VHDX; 2 usage error;
-3 check found problems; 4 I/O error.`;
-
-/** A mistake in the command line, reported as error[USAGE] with exit code 2. */
-export class UsageError extends Error {}
+const UNITS: Record<string, bigint> = { '': 1n, b: 1n, k: 1n << 10n, m: 1n << 20n, g: 1n << 30n, t: 1n << 40n, p: 1n << 50n };
 
 /**
- * Parses "32M", "1G", "4096" into bytes.
- * @throws UsageError for anything else, or a size beyond 2^53
+ * Parses a size such as "4096", "32M", "1.5G" or "2TiB" (binary units) into
+ * bytes; a decimal is accepted when it makes a whole number of bytes.
+ * @throws UsageError for anything else, a fraction of a byte, or a size of 2^53 bytes or more
  */
 export function parseSize(text: string, name: string): number {
-  const m = /^(\d+)([kmgt]i?b?)?$/i.exec(text.trim());
-  if (!m) throw new UsageError(`${name}: not a size: ${text}`);
-  const unit = (m[2] ?? '').charAt(0).toLowerCase();
-  const scale = { '': 1, k: 1024, m: MiB, g: 1024 * MiB, t: 1024 * 1024 * MiB }[unit] ?? 1;
-  const n = Number(m[1]) * scale;
-  if (!Number.isSafeInteger(n)) throw new UsageError(`${name}: too large: ${text}`);
-  return n;
+  const m = /^(\d+)(?:\.(\d+))?\s*(?:([kmgtp])(?:i?b)?|(b))?$/i.exec(text.trim());
+  if (!m) throw new UsageError(`${name} must be a size such as 4096, 32M or 1.5G, got "${text}"`);
+  const fraction = m[2] ?? '';
+  const scale = UNITS[(m[3] ?? m[4] ?? '').toLowerCase()]!;
+  const scaled = BigInt(m[1]! + fraction) * scale;
+  const divisor = 10n ** BigInt(fraction.length);
+  if (scaled % divisor !== 0n) throw new UsageError(`${name} ${text} is not a whole number of bytes`);
+  const bytes = scaled / divisor;
+  if (bytes > BigInt(Number.MAX_SAFE_INTEGER)) throw new UsageError(`${name} ${text} is too large`);
+  return Number(bytes);
 }
 
-/** What `convert` was asked for: the VHDX to make, the forced direction, progress. */
+export type ImageFormat = 'raw' | 'vhdx';
+
+/** What `convert` was asked for: the VHDX to make, the formats, progress and notices. */
 export interface ConvertFlags extends VhdxCreateOptions {
-  to?: 'raw' | 'vhdx';
+  /** The output format (-O/--to), when given. */
+  to?: ImageFormat;
+  /** How to read the input (-f/--from), when given; otherwise its first bytes decide. */
+  inputFormat?: ImageFormat;
   progress: boolean;
+  /** -q/--quiet: no progress and no notices on stderr. */
+  quiet: boolean;
+}
+
+/** What `measure` was asked for: the VHDX it sizes, and how to read the input. */
+export interface MeasureFlags extends VhdxCreateOptions {
+  inputFormat?: ImageFormat;
 }
 
 export type Command =
-  | { name: 'help'; exitCode: number }
+  | { name: 'help'; topic: CommandName | undefined; toStderr: boolean; exitCode: number }
+  | { name: 'version' }
   | { name: 'info' | 'check'; input: string; json: boolean }
+  | { name: 'measure'; input: string; json: boolean; flags: MeasureFlags }
   | { name: 'convert'; input: string; output: string; flags: ConvertFlags };
 
-/** A parsed command line; `debug` asks for stack traces on errors. */
+/** A parsed command line; `debug` asks for stack traces on errors, `options` keeps each option as typed. */
 export interface CommandLine {
   command: Command;
   debug: boolean;
+  options: ReadonlyMap<string, GivenOption>;
 }
 
 /**
  * Parses the arguments after `vhdx`.
- * @throws UsageError, or node's ERR_PARSE_ARGS_* TypeError for an unknown option
+ * @throws UsageError for any mistake: unknown command or option, an option the
+ *   command does not take, a missing or malformed value, the wrong number of arguments
  */
-export function parseCommandLine(argv: string[]): CommandLine {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: {
-      help: { type: 'boolean', short: 'h' },
-      json: { type: 'boolean' },
-      debug: { type: 'boolean' },
-      progress: { type: 'boolean' },
-      to: { type: 'string' },
-      type: { type: 'string' },
-      'block-size': { type: 'string' },
-      'logical-sector-size': { type: 'string' },
-      'physical-sector-size': { type: 'string' },
-      'log-size': { type: 'string' },
-      size: { type: 'string' },
-    },
-  });
-  const debug = !!values.debug;
-  const [name, ...rest] = positionals;
-  if (values.help || name === 'help' || name === undefined) {
-    // bare `vhdx` is a usage mistake that still deserves the help text
-    return { debug, command: { name: 'help', exitCode: name === undefined && !values.help ? 2 : 0 } };
+export function parseCommandLine(argv: readonly string[]): CommandLine {
+  const tokens = tokenize(argv);
+  const { options } = tokens;
+  const debug = options.has('debug');
+  const line = (command: Command): CommandLine => ({ command, debug, options });
+  const [first, ...rest] = tokens.positionals;
+  const name = first === 'help' ? 'help' : commandName(first);
+  if (name === 'help') {
+    const topic = rest[0] === undefined ? undefined : commandName(rest[0]);
+    return line({ name: 'help', topic, toStderr: false, exitCode: 0 });
   }
-  if (name === 'info' || name === 'check') {
-    if (rest.length !== 1) throw new UsageError(`${name} takes one input`);
-    return { debug, command: { name, input: rest[0]!, json: !!values.json } };
+  checkApplicable(tokens, name);
+  if (options.has('help')) return line({ name: 'help', topic: name, toStderr: false, exitCode: 0 });
+  if (options.has('version')) return line({ name: 'version' });
+  // bare `vhdx` is a usage mistake that still deserves the help text, where mistakes go
+  if (name === undefined) return line({ name: 'help', topic: undefined, toStderr: true, exitCode: 2 });
+  switch (name) {
+    case 'info':
+    case 'check':
+      return line({ name, input: onlyInput(rest, name), json: jsonOutput(options) });
+    case 'measure':
+      return line({ name, input: onlyInput(rest, name), json: jsonOutput(options), flags: measureFlags(options) });
+    case 'convert':
+      if (rest.length !== 2) throw new UsageError(`convert takes an input and an output, got ${describeCount(rest.length)} (try vhdx convert --help)`);
+      return line({ name, input: rest[0]!, output: rest[1]!, flags: convertFlags(options) });
   }
-  if (name !== 'convert') throw new UsageError(`unknown command "${name}" (try --help)`);
-  if (rest.length !== 2) throw new UsageError('convert takes an input and an output');
-  const to = values.to;
-  if (to !== undefined && to !== 'raw' && to !== 'vhdx') throw new UsageError('--to must be raw or vhdx');
-  const type = values.type;
-  if (type !== undefined && type !== 'dynamic' && type !== 'fixed') throw new UsageError('--type must be dynamic or fixed');
-  const flags: ConvertFlags = {
-    progress: values.progress ?? !!process.stderr.isTTY,
-    ...(to ? { to } : {}),
-    ...(type ? { type } : {}),
-    ...(values['block-size'] ? { blockSize: parseSize(values['block-size'], '--block-size') } : {}),
-    ...(values['log-size'] ? { logSize: parseSize(values['log-size'], '--log-size') } : {}),
-    ...(values.size ? { virtualSize: parseSize(values.size, '--size') } : {}),
-  };
-  const lss = sectorSize(values['logical-sector-size'], '--logical-sector-size');
-  const pss = sectorSize(values['physical-sector-size'], '--physical-sector-size');
-  if (lss) flags.logicalSectorSize = lss;
-  if (pss) flags.physicalSectorSize = pss;
-  return { debug, command: { name: 'convert', input: rest[0]!, output: rest[1]!, flags } };
 }
 
-function sectorSize(value: string | undefined, name: string): 512 | 4096 | undefined {
-  if (value === undefined) return undefined;
-  if (value !== '512' && value !== '4096') throw new UsageError(`${name} must be 512 or 4096`);
-  return Number(value) as 512 | 4096;
+function commandName(word: string | undefined): CommandName | undefined {
+  if (word === undefined) return undefined;
+  if ((COMMANDS as readonly string[]).includes(word)) return word as CommandName;
+  const near = closest(word, COMMANDS);
+  throw new UsageError(`unknown command "${word}"${near ? ` (did you mean ${near}?)` : ''} (try vhdx --help)`);
+}
+
+/** Options that do not apply to the command are mistakes, not silently ignored. */
+function checkApplicable(tokens: Tokens, command: CommandName | undefined): void {
+  for (const [long, given] of tokens.options) {
+    if (appliesTo(optionSpec(long)!, command)) continue;
+    throw new UsageError(command ? `${given.typed} does not apply to ${command} (try vhdx ${command} --help)` : `${given.typed} needs a command (try vhdx --help)`);
+  }
+}
+
+function onlyInput(rest: string[], name: CommandName): string {
+  if (rest.length !== 1) throw new UsageError(`${name} takes one input, got ${describeCount(rest.length)} (try vhdx ${name} --help)`);
+  return rest[0]!;
+}
+
+function describeCount(n: number): string {
+  return n === 0 ? 'none' : `${n} arguments`;
+}
+
+/** --json, or --output=json|human; the two must not contradict each other. */
+function jsonOutput(options: ReadonlyMap<string, GivenOption>): boolean {
+  const output = options.get('output');
+  const json = options.has('json');
+  if (!output) return json;
+  const value = oneOf(output, ['human', 'json'] as const);
+  if (json && value !== 'json') throw new UsageError(`--json contradicts ${output.typed} ${value}`);
+  return value === 'json';
+}
+
+function convertFlags(options: ReadonlyMap<string, GivenOption>): ConvertFlags {
+  const quiet = options.has('quiet');
+  const progressFlag = options.get('progress') ?? options.get('no-progress');
+  if (options.has('progress') && options.has('no-progress')) throw new UsageError('--progress contradicts --no-progress');
+  if (quiet && options.has('progress')) throw new UsageError(`${options.get('quiet')!.typed} contradicts ${options.get('progress')!.typed}`);
+  const to = options.get('to');
+  const flags: ConvertFlags = {
+    ...createOptions(options),
+    progress: quiet ? false : progressFlag ? options.has('progress') : !!process.stderr.isTTY,
+    quiet,
+    ...(to ? { to: oneOf(to, ['raw', 'vhdx'] as const) } : {}),
+  };
+  const from = options.get('from');
+  if (from) flags.inputFormat = oneOf(from, ['raw', 'vhdx'] as const);
+  return flags;
+}
+
+function measureFlags(options: ReadonlyMap<string, GivenOption>): MeasureFlags {
+  const flags: MeasureFlags = createOptions(options);
+  const from = options.get('from');
+  if (from) flags.inputFormat = oneOf(from, ['raw', 'vhdx'] as const);
+  return flags;
+}
+
+/** The VHDX options shared by convert and measure. */
+function createOptions(options: ReadonlyMap<string, GivenOption>): VhdxCreateOptions {
+  const create: VhdxCreateOptions = {};
+  const type = options.get('type');
+  if (type) create.type = oneOf(type, ['dynamic', 'fixed'] as const);
+  const size = (long: string) => {
+    const given = options.get(long);
+    return given ? parseSize(String(given.value), given.typed) : undefined;
+  };
+  const blockSize = size('block-size');
+  const logSize = size('log-size');
+  const virtualSize = size('size');
+  if (blockSize !== undefined) create.blockSize = blockSize;
+  if (logSize !== undefined) create.logSize = logSize;
+  if (virtualSize !== undefined) create.virtualSize = virtualSize;
+  const lss = options.get('logical-sector-size');
+  const pss = options.get('physical-sector-size');
+  if (lss) create.logicalSectorSize = Number(oneOf(lss, ['512', '4096'] as const)) as 512 | 4096;
+  if (pss) create.physicalSectorSize = Number(oneOf(pss, ['512', '4096'] as const)) as 512 | 4096;
+  return create;
+}
+
+function oneOf<T extends string>(given: GivenOption, allowed: readonly T[]): T {
+  const value = String(given.value);
+  if ((allowed as readonly string[]).includes(value)) return value as T;
+  const choices = allowed.length === 2 ? `${allowed[0]} or ${allowed[1]}` : allowed.join(', ');
+  throw new UsageError(`${given.typed} must be ${choices}, got "${value}"`);
 }

@@ -1,48 +1,71 @@
 // The `vhdx` command line: parses it, runs the command (for a conversion,
 // the route its input, direction and output call for), and turns any error
-// into one line on stderr and an exit code.
+// into one line on stderr and an exit code from the one table.
 import { asVhdxError } from '../errors.js';
 import { ready } from '../wasm/instance.js';
-import { HELP, UsageError, parseCommandLine, type Command } from './args.js';
+import { UsageError, parseCommandLine, type Command, type CommandLine } from './args.js';
+import { EXIT, exitCodeOf } from './exit-codes.js';
+import { helpText, versionText } from './help.js';
 import { classifyInput, openInput } from './inputs.js';
 import { runConversion } from './job.js';
-import { EXIT, exitCodeOf } from './exit-codes.js';
+import { measure } from './measure.js';
+import { describeError } from './messages.js';
 import { check, info } from './report.js';
 import { directionFor, runRoute } from './routes/table.js';
+import { endOnClosedPipe, isClosedPipe, refuseTerminals } from './terminal.js';
 
 /** Runs the command line; returns the exit code. */
 export async function main(argv: string[]): Promise<number> {
-  let debug = argv.includes('--debug');
+  let line: CommandLine | undefined;
   // A reader that goes away (`| head`) makes stdout emit EPIPE as an 'error'
-  // event, which would crash the process with a stack trace. The write that
-  // hit it rejects on its own (a conversion then ends with one IO line);
-  // output of info/check that nobody reads is simply dropped.
-  process.stdout.on('error', () => {});
+  // event (and fail the write that met it): the command ends as Unix tools do.
+  process.stdout.on('error', (err) => {
+    if (isClosedPipe(err)) endOnClosedPipe();
+  });
   try {
-    const line = parseCommandLine(argv);
-    debug = line.debug;
+    line = parseCommandLine(argv);
     return await run(line.command);
   } catch (err) {
-    if (err instanceof UsageError || (err instanceof TypeError && (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS'))) {
+    if (isClosedPipe(err)) endOnClosedPipe();
+    if (err instanceof UsageError) {
       process.stderr.write(`vhdx: error[USAGE]: ${err.message}\n`);
       return EXIT.usage;
     }
     // anything not already a VhdxError escaped an I/O call that names no reason of its own
     const e = asVhdxError(err, 'read-failed', 'failed');
-    process.stderr.write(`vhdx: error[${e.code}]: ${e.message.replace(/\s*\n\s*/g, ' ')}\n`);
-    if (debug && err instanceof Error) process.stderr.write(`${err.stack}\n`);
+    const message = describeError(e, line?.options ?? new Map());
+    process.stderr.write(`vhdx: error[${e.code}]: ${message.replace(/\s*\n\s*/g, ' ')}\n`);
+    if ((line?.debug ?? argv.includes('--debug')) && err instanceof Error) process.stderr.write(`${err.stack}\n`);
     return exitCodeOf(e.code);
   }
 }
 
 async function run(command: Command): Promise<number> {
-  if (command.name === 'help') {
-    process.stdout.write(`${HELP}\n`);
-    return command.exitCode;
+  switch (command.name) {
+    case 'help':
+      (command.toStderr ? process.stderr : process.stdout).write(`${helpText(command.topic)}\n`);
+      return command.exitCode;
+    case 'version':
+      process.stdout.write(`${versionText()}\n`);
+      return EXIT.success;
+    case 'info':
+    case 'check':
+      refuseTerminals(command.input, undefined);
+      await ready();
+      return (command.name === 'info' ? info : check)(command.input, command.json);
+    case 'measure':
+      refuseTerminals(command.input, undefined);
+      await ready();
+      return measure(command.input, command.json, command.flags);
+    case 'convert':
+      return convert(command);
   }
-  await ready();
-  if (command.name !== 'convert') return (command.name === 'info' ? info : check)(command.input, command.json);
+}
+
+async function convert(command: Extract<Command, { name: 'convert' }>): Promise<number> {
   const { flags } = command;
+  refuseTerminals(command.input, command.output);
+  await ready();
   const input = classifyInput(command.input);
   await runConversion(command.output, flags, async (output, job) => {
     const opened = await openInput(input);

@@ -1,14 +1,27 @@
 // `vhdx info` and `vhdx check`: what a VHDX holds and what is wrong with it,
 // as a table for people or as JSON for scripts.
-import type { VhdxInfo } from '../image/types.js';
+import type { Problem, VhdxInfo } from '../image/types.js';
+import { VhdxError } from '../errors.js';
 import { checkVhdx, openVhdx } from '../node/index.js';
-import { UsageError } from './args.js';
 import { EXIT } from './exit-codes.js';
+import { imageInput, type ImageInput } from './image-input.js';
+import { splitMessage } from './messages.js';
+
+/**
+ * A sequence number as JSON: a number while it is exact (below 2^53), a
+ * decimal string beyond (the header field is 64 bits).
+ */
+function jsonInteger(n: bigint): number | string {
+  return n <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(n) : n.toString();
+}
 
 /** The stable JSON shape of `vhdx info --json`. */
-export function infoJson(info: VhdxInfo): Record<string, unknown> {
+export function infoJson(info: VhdxInfo, input?: Pick<ImageInput, 'name' | 'diskSize'>): Record<string, unknown> {
   return {
+    ...(input ? { image: input.name } : {}),
+    format: 'vhdx',
     virtualSize: info.virtualSize,
+    ...(input ? { diskSize: input.diskSize ?? null } : {}),
     blockSize: info.blockSize,
     logicalSectorSize: info.logicalSectorSize,
     physicalSectorSize: info.physicalSectorSize,
@@ -24,77 +37,119 @@ export function infoJson(info: VhdxInfo): Record<string, unknown> {
     blockCount: info.blockCount,
     fileSize: info.fileSize,
     currentHeader: info.currentHeader,
-    headerSequenceNumber: info.headerSequenceNumber.toString(),
+    headerSequenceNumber: jsonInteger(info.headerSequenceNumber),
     regions: info.regions.map((r) => ({ name: r.name, offset: r.offset, length: r.length })),
     ...(info.parentLocator ? { parentLocator: info.parentLocator } : {}),
   };
 }
 
 /** `info` as a table, one property a line. */
-export function infoLines(i: VhdxInfo): string[] {
+export function infoLines(i: VhdxInfo, input?: Pick<ImageInput, 'name' | 'diskSize'>): string[] {
   const dirtyLog =
     i.log.state === 'dirty' ? ` (${i.log.entriesReplayed} entries, ${i.log.sectorsReplayed} sectors replayed in memory)` : '';
+  const bytes = (n: number | undefined) => (n === undefined ? 'unknown' : `${human(n)} (${n} bytes)`);
   return [
-    `virtual size:      ${human(i.virtualSize)} (${i.virtualSize} bytes)`,
+    ...(input ? [`image:             ${input.name}`] : []),
+    `file format:       vhdx`,
+    `virtual size:      ${bytes(i.virtualSize)}`,
+    ...(input ? [`disk size:         ${bytes(input.diskSize)}`] : []),
+    `file size:         ${bytes(i.fileSize)}`,
     `type:              ${i.type}`,
     `block size:        ${human(i.blockSize)}`,
     `sector size:       ${i.logicalSectorSize} logical, ${i.physicalSectorSize} physical`,
-    `allocated:         ${human(i.allocatedBytes)} in ${i.allocatedBlocks} of ${i.blockCount} blocks`,
+    `blocks:            ${i.allocatedBlocks} of ${i.blockCount} allocated (${human(i.allocatedBytes)})`,
     `log:               ${i.log.state}${dirtyLog}`,
     `creator:           ${i.creator || '(none)'}`,
     `virtual disk id:   ${i.virtualDiskId}`,
     `file write guid:   ${i.fileWriteGuid}`,
     `data write guid:   ${i.dataWriteGuid}`,
     `current header:    ${i.currentHeader} (sequence ${i.headerSequenceNumber})`,
-    `file size:         ${i.fileSize === undefined ? 'unknown' : `${human(i.fileSize)} (${i.fileSize} bytes)`}`,
     `regions:`,
     ...i.regions.map((r) => `  ${r.name.padEnd(9)} offset ${human(r.offset).padEnd(10)} length ${human(r.length)}`),
   ];
 }
 
 /**
- * Prints what the VHDX at `arg` (a path or URL) holds; returns the exit code.
- * @throws UsageError for stdin; VhdxError when it cannot be opened
+ * Prints what the VHDX at `arg` holds; returns the exit code.
+ * @throws UsageError for stdin that is not a file; VhdxError when it cannot be opened
  */
 export async function info(arg: string, json: boolean): Promise<number> {
-  const image = await openVhdx(reportInput(arg));
+  const input = await imageInput(arg, 'info');
+  const image = await openVhdx(input.source);
   try {
-    const text = json ? JSON.stringify(infoJson(image.info), null, 2) : infoLines(image.info).join('\n');
+    const text = json ? JSON.stringify(infoJson(image.info, input), null, 2) : infoLines(image.info, input).join('\n');
     process.stdout.write(`${text}\n`);
-    return 0;
+    return EXIT.success;
   } finally {
     await image.close();
   }
 }
 
-/**
- * Prints every problem in the VHDX at `arg`; returns 0 when there is none, else EXIT.problemsFound.
- * @throws UsageError for stdin; VhdxError when it cannot be read at all
- */
-export async function check(arg: string, json: boolean): Promise<number> {
-  const report = await checkVhdx(reportInput(arg));
-  if (json) {
-    process.stdout.write(`${JSON.stringify({ ok: report.ok, problems: report.problems }, null, 2)}\n`);
-  } else if (report.ok) {
-    process.stdout.write('No problems found.\n');
-  } else {
-    for (const p of report.problems) {
-      const at = p.offset === undefined ? '' : ` at offset ${p.offset} (0x${p.offset.toString(16)})`;
-      process.stdout.write(`${p.code}${at}: ${p.message}\n`);
-    }
-    process.stdout.write(`${report.problems.length} problem${report.problems.length === 1 ? '' : 's'} found.\n`);
-  }
-  return report.ok ? EXIT.success : EXIT.problemsFound;
+/** A problem as `check` reports it: its location in fields of their own, the message without them. */
+export interface ReportedProblem {
+  code: Problem['code'];
+  reason: Problem['reason'];
+  structure?: Problem['structure'];
+  field?: string;
+  offset?: number;
+  message: string;
 }
 
-/** The reports read a file twice over (random access): stdin cannot be one. */
-function reportInput(arg: string): string {
-  if (arg === '-') throw new UsageError('info and check need a file or URL, not stdin');
-  return arg;
+/** Each problem once, in the order found, its location split from its message. */
+export function reportedProblems(problems: readonly Problem[]): ReportedProblem[] {
+  const seen = new Set<string>();
+  const out: ReportedProblem[] = [];
+  for (const p of problems) {
+    const key = `${p.reason}\0${p.offset}\0${p.message}`;
+    if (seen.has(key)) continue;
+    seen.add(key);
+    const { field, text } = splitMessage(p.message, p);
+    out.push({
+      code: p.code,
+      reason: p.reason,
+      ...(p.structure === undefined ? {} : { structure: p.structure }),
+      ...(field === undefined ? {} : { field }),
+      ...(p.offset === undefined ? {} : { offset: p.offset }),
+      message: text,
+    });
+  }
+  return out;
+}
+
+/** One line: code, reason, where (structure, field, offset in decimal and hex), and what. */
+export function problemLine(p: ReportedProblem): string {
+  const where = [p.structure, p.field, p.offset === undefined ? undefined : `at offset ${p.offset} (0x${p.offset.toString(16)})`]
+    .filter((part) => part !== undefined)
+    .join(' ');
+  return `${p.code} ${p.reason}${where ? ` ${where}` : ''}: ${p.message}`;
+}
+
+/**
+ * Prints every problem in the VHDX at `arg`; returns 0 when there is none,
+ * else EXIT.problemsFound.
+ * @throws UsageError for stdin that is not a file; VhdxError `NOT_VHDX` for a
+ *   file that is no VHDX at all (as `info` reports it), `IO` when it cannot be read
+ */
+export async function check(arg: string, json: boolean): Promise<number> {
+  const input = await imageInput(arg, 'check');
+  const report = await checkVhdx(input.source);
+  const notVhdx = report.problems.find((p) => p.code === 'NOT_VHDX');
+  // nothing was checked: the same one-line error `info` gives
+  if (notVhdx) throw new VhdxError(notVhdx.reason, splitMessage(notVhdx.message, notVhdx).text, notVhdx);
+  const problems = reportedProblems(report.problems);
+  if (json) {
+    process.stdout.write(`${JSON.stringify({ image: input.name, ok: problems.length === 0, problems }, null, 2)}\n`);
+  } else if (problems.length === 0) {
+    process.stdout.write('No problems found.\n');
+  } else {
+    for (const p of problems) process.stdout.write(`${problemLine(p)}\n`);
+    process.stdout.write(`${problems.length} problem${problems.length === 1 ? '' : 's'} found.\n`);
+  }
+  return problems.length === 0 ? EXIT.success : EXIT.problemsFound;
 }
 
 /** A byte count in binary units, e.g. "1.50 MiB". */
-function human(n: number): string {
+export function human(n: number): string {
   const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
   let i = 0;
   let v = n;

@@ -1,0 +1,81 @@
+// The help texts, built from the option table and the exit-code table so
+// that they cannot drift from what the parser accepts; and the version.
+import { readFileSync } from 'node:fs';
+import { EXIT_CODE_LINES } from './exit-codes.js';
+import { OPTIONS, appliesTo, type CommandName, type OptionSpec } from './options.js';
+
+const USAGE: Record<CommandName, { synopsis: string; about: string[] }> = {
+  convert: {
+    synopsis: 'vhdx convert <input> <output> [options]',
+    about: [
+      'Converts a raw disk image to VHDX, a VHDX to raw, or a VHDX to VHDX (re-blocked, compacted).',
+      '<input> is a file path, - for stdin, or an http(s) URL; <output> is a path, or - for stdout',
+      '(never a terminal). The output is written under a temporary name beside it and renamed',
+      'into place when complete.',
+    ],
+  },
+  info: {
+    synopsis: 'vhdx info <input> [--json]',
+    about: [
+      'Prints what a VHDX holds: image name, format, virtual size, disk size (bytes the file takes',
+      'on disk; unknown for URLs and stdin), type, block and sector sizes, log state, GUIDs, regions.',
+      'JSON numbers are numbers; headerSequenceNumber is a string only when it is 2^53 or more.',
+    ],
+  },
+  check: {
+    synopsis: 'vhdx check <input> [--json]',
+    about: [
+      'Lists every problem in a VHDX, one a line in file order: code, reason, structure, offset',
+      `and what is wrong. Exit 0 when there is none (a dirty log is not a problem), 3 when there are.`,
+    ],
+  },
+  measure: {
+    synopsis: 'vhdx measure <input> [options]',
+    about: [
+      'Prints the size the VHDX made from <input> will take: required (all-zero blocks left out,',
+      'from a scan of the input) and fully allocated (every block stored). <input> is a file,',
+      'an http(s) URL (streamed), or - for a stdin redirected from a file.',
+    ],
+  },
+};
+
+function optionLines(options: readonly OptionSpec[]): string[] {
+  const left = (o: OptionSpec) => `${o.short ? `-${o.short}, ` : '    '}--${o.long}${o.value ? ` ${o.value}` : ''}`;
+  const width = Math.max(...options.map((o) => left(o).length)) + 2;
+  return options.map((o) => `  ${left(o).padEnd(width)}${o.help}`);
+}
+
+const EXIT_CODES = ['Exit codes:', ...EXIT_CODE_LINES.map((l) => `  ${l}`)];
+
+/** The help for `vhdx --help` (no topic) or for one command. */
+export function helpText(topic?: CommandName): string {
+  if (topic) {
+    const { synopsis, about } = USAGE[topic];
+    const own = OPTIONS.filter((o) => o.commands !== 'global' && appliesTo(o, topic));
+    const global = OPTIONS.filter((o) => o.commands === 'global');
+    return [`Usage: ${synopsis}`, '', ...about, '', 'Options:', ...optionLines([...own, ...global]), '', ...EXIT_CODES].join('\n');
+  }
+  const commands = (Object.keys(USAGE) as CommandName[]).map((c) => `  ${USAGE[c].synopsis}`);
+  return [
+    'vhdx — convert raw disk images to VHDX and back',
+    '',
+    'Usage:',
+    ...commands,
+    '  vhdx --help | --version',
+    '',
+    'The output format is -O/--to when given, else the output name (.vhdx, .avhdx: VHDX;',
+    '.raw, .img, .bin: raw), else the other format of the input. Sizes take binary units',
+    '(4096, 32M, 1.5G, 2T); sizes and counts in reports are in bytes.',
+    '',
+    'Options (each command takes those listed in its own --help):',
+    ...optionLines(OPTIONS),
+    '',
+    ...EXIT_CODES,
+  ].join('\n');
+}
+
+/** `vhdx --version`: the package's name and version. */
+export function versionText(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { name: string; version: string };
+  return `vhdx (${pkg.name}) ${pkg.version}`;
+}
