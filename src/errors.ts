@@ -62,7 +62,15 @@ export const REASON_CODES = {
   'bat-entry-overlap': 'CORRUPT',
   'bat-entry-in-region': 'CORRUPT',
   'bat-entry-past-eof': 'TRUNCATED',
+  // differencing files and their chains
   'differencing-unsupported': 'UNSUPPORTED',
+  'bitmap-missing': 'CORRUPT',
+  'parent-missing': 'IO',
+  'parent-linkage-mismatch': 'CORRUPT',
+  'parent-sector-size-mismatch': 'CORRUPT',
+  'parent-size-mismatch': 'CORRUPT',
+  'chain-loop': 'CORRUPT',
+  'chain-too-deep': 'LIMIT_EXCEEDED',
   // the log
   'log-entry-signature': 'CORRUPT',
   'log-entry-skipped': 'CORRUPT',
@@ -83,6 +91,7 @@ export const REASON_CODES = {
   'bat-over-limit': 'LIMIT_EXCEEDED',
   'metadata-over-limit': 'LIMIT_EXCEEDED',
   'log-over-limit': 'LIMIT_EXCEEDED',
+  'bitmap-over-limit': 'LIMIT_EXCEEDED',
   'reorder-buffer-full': 'LIMIT_EXCEEDED',
   'wasm-memory': 'LIMIT_EXCEEDED',
   // the caller's arguments
@@ -132,6 +141,7 @@ export type VhdxStructure =
   | 'metadata region'
   | 'parent locator'
   | 'bat'
+  | 'sector bitmap'
   | 'log'
   | 'log entry'
   | 'payload'

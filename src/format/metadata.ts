@@ -200,9 +200,10 @@ export function parseVirtualDiskId(item: Uint8Array, at: MetadataItemLocation): 
 }
 
 /**
- * Parses the Parent Locator item into its key/value pairs (MS-VHDX 2.6.2.6).
+ * Parses the Parent Locator item into its key/value pairs (MS-VHDX 2.6.2.6). Which keys a VHDX parent needs
+ * is the reader's business (MS-VHDX 2.6.2.6.3); this checks the item's own shape.
  * @throws VhdxError `CORRUPT` (`metadata-item-size`: under 20 bytes, `locator-malformed`: entries that
- * do not fit, or point outside the item).
+ * do not fit, point outside the item, have a zero offset, a zero or odd length, or repeat a key).
  */
 export function parseParentLocator(item: Uint8Array, at: MetadataItemLocation): ParentLocator {
   const name = 'Parent Locator';
@@ -222,7 +223,14 @@ export function parseParentLocator(item: Uint8Array, at: MetadataItemLocation): 
     if (keyOff + keyLen > item.length || valueOff + valueLen > item.length) {
       throw itemError('locator-malformed', `key/value entry ${i} points outside the item`, at, name);
     }
-    entries[readUtf16(item, keyOff, keyLen)] = readUtf16(item, valueOff, valueLen);
+    // MS-VHDX 2.6.2.6.2: offsets and lengths greater than zero; UTF-16 needs even lengths
+    if (keyOff === 0 || valueOff === 0 || keyLen === 0 || valueLen === 0 || keyLen % 2 !== 0 || valueLen % 2 !== 0) {
+      throw itemError('locator-malformed', `key/value entry ${i} has a zero offset or a zero or odd length`, at, name);
+    }
+    const key = readUtf16(item, keyOff, keyLen);
+    if (Object.hasOwn(entries, key)) throw itemError('locator-malformed', `key "${key}" appears twice`, at, name);
+    // an own property even for a key like "__proto__"
+    Object.defineProperty(entries, key, { value: readUtf16(item, valueOff, valueLen), enumerable: true, writable: true, configurable: true });
   }
   return { locatorType: readGuid(item, 0), entries };
 }
