@@ -7,6 +7,7 @@ import * as format from '../src/format/index.js';
 import { dataView } from '../src/format/bytes.js';
 import { blockPatternRaw, chunkedStream, collect, makeRaw } from './helpers/images.js';
 import { buildSynthetic, poke64 } from './helpers/synthetic.js';
+import { buildChild, testGuid } from './helpers/differencing.js';
 import { describeWith, pyvhdiRead, sevenZipSha256, sha256, tempDir } from './helpers/tools.js';
 import { reasonOf } from './helpers/reasons.js';
 
@@ -155,12 +156,18 @@ describe('layouts seen in real files', () => {
     expect(await codeOf(openVhdx(buildSynthetic({ raw, extraMetadata: [{ ...extraItem, required: true }] })))).toBe('UNSUPPORTED');
   });
 
-  it('reports differencing disks as such and refuses to read them', async () => {
-    const file = buildSynthetic({ raw, hasParent: true });
-    const image = await openVhdx(file);
+  // reading chains: test/chains.test.ts
+  it('reports differencing disks as such and refuses to read them without their parent', async () => {
+    const file = buildChild({ virtualSize: raw.length, blockSize: MiB, lss: 512, parentLinkage: testGuid(), relativePath: 'base.vhdx', blocks: new Map() });
+    const image = await openVhdx(file, { allowMissingParent: true });
     expect(image.info.type).toBe('differencing');
-    expect(await codeOf(image.read(0, 512))).toBe('UNSUPPORTED');
-    expect(await codeOf(decodeStream(file))).toBe('UNSUPPORTED');
+    expect(await codeOf(image.read(0, 512))).toBe('IO');
+    expect(await codeOf(openVhdx(file))).toBe('IO');
+    expect(await codeOf(decodeStream(file))).toBe('IO');
+    // a parent that is not a VHDX file is not supported
+    const otherParent = buildChild({ virtualSize: raw.length, blockSize: MiB, lss: 512, parentLinkage: testGuid(), relativePath: 'base.vhdx', blocks: new Map(), locatorType: testGuid() });
+    expect(await codeOf(openVhdx(otherParent))).toBe('UNSUPPORTED');
+    expect(await codeOf(decodeStream(otherParent))).toBe('UNSUPPORTED');
   });
 });
 
@@ -312,7 +319,8 @@ describe('VhdxDecoderStream error reasons', () => {
     ['input-truncated', () => base().subarray(0, 6 * MiB + 5), {}],
     ['reorder-buffer-full', () => buildSynthetic({ raw, order: 'reverse' }), { maxBufferBytes: 2 * MiB }],
     ['reorder-buffer-full', () => buildSynthetic({ raw, layout: 'bat-last' }), { maxBufferBytes: MiB }],
-    ['differencing-unsupported', () => buildSynthetic({ raw, hasParent: true }), {}],
+    ['differencing-unsupported', () => buildChild({ virtualSize: raw.length, blockSize: MiB, lss: 512, parentLinkage: testGuid(), relativePath: 'p.vhdx', blocks: new Map(), locatorType: testGuid() }), {}],
+    ['parent-missing', () => buildChild({ virtualSize: raw.length, blockSize: MiB, lss: 512, parentLinkage: testGuid(), relativePath: 'p.vhdx', blocks: new Map() }), {}],
   ] as const)('%s', async (reason, file, options) => {
     expect(await reasonOf(decodeStream(file(), options))).toBe(reason);
   });

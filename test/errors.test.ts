@@ -17,6 +17,7 @@ import { checkLimit, resolveLimits } from '../src/image/limits.js';
 import { blockPatternRaw, chunkedStream, collect, makeRaw } from './helpers/images.js';
 import { buildSynthetic, poke64 } from './helpers/synthetic.js';
 import { makeDirty, type EntrySpec } from './helpers/dirty-log.js';
+import { buildChild, dataWriteGuidOf, testGuid, type ChildBlock, type ChildSpec } from './helpers/differencing.js';
 
 const MiB = 1024 * 1024;
 const KiB = 1024;
@@ -199,7 +200,7 @@ describe('reasons from the file identifier', () => {
     });
     const junk = makeRaw(2 * MiB, 'data');
     await expectRejection(() => openVhdx(junk), 'not-vhdx', { structure: 'file identifier' });
-    await expectRejection(() => decode(junk), 'not-vhdx', { structure: 'file identifier' });
+    await expectRejection(async () => decode(junk), 'not-vhdx', { structure: 'file identifier' });
   });
 
   it('structure-truncated: every parser given fewer bytes than its structure', async () => {
@@ -303,7 +304,7 @@ describe('reasons from the metadata table and items', () => {
     expectReason(await parseTable(b), 'metadata-signature', { structure: 'metadata table', field: 'signature', offset: META });
     const file = imageWith((f) => f.set(ascii('metadatx'), META));
     await expectRejection(() => openVhdx(file), 'metadata-signature', { structure: 'metadata table' });
-    await expectRejection(() => decode(file), 'metadata-signature', { structure: 'metadata table' });
+    await expectRejection(async () => decode(file), 'metadata-signature', { structure: 'metadata table' });
   });
 
   it('metadata-item-duplicate: the virtual disk size entry names the file parameters item', async () => {
@@ -312,7 +313,7 @@ describe('reasons from the metadata table and items', () => {
     expectReason(await parseTable(b), 'metadata-item-duplicate', { structure: 'metadata table', field: 'entry 1' });
     const file = imageWith((f) => format.writeGuid(f, metaEntryAt(1), format.GUIDS.fileParameters));
     await expectRejection(() => openVhdx(file), 'metadata-item-duplicate', { structure: 'metadata table' });
-    await expectRejection(() => decode(file), 'metadata-item-duplicate', { structure: 'metadata table' });
+    await expectRejection(async () => decode(file), 'metadata-item-duplicate', { structure: 'metadata table' });
   });
 
   it('metadata-item-offset: an offset without a length', async () => {
@@ -347,7 +348,7 @@ describe('reasons from the metadata table and items', () => {
     });
     const file = imageWith((_, dv) => dv.setUint32(metaEntryAt(0) + 20, 4, true));
     await expectRejection(() => openVhdx(file), 'metadata-item-size', { structure: 'metadata item' });
-    await expectRejection(() => decode(file), 'metadata-item-size', { structure: 'metadata item' });
+    await expectRejection(async () => decode(file), 'metadata-item-size', { structure: 'metadata item' });
   });
 
   it('block-size-invalid, virtual-size-invalid, sector-size-invalid: out-of-range values in the codec', async () => {
@@ -410,7 +411,7 @@ describe('metadata mutations of a synthetic image, by reason', () => {
       else poke64(f, at, value);
     });
     await expectRejection(() => openVhdx(file), reason, { structure });
-    await expectRejection(() => decode(file), reason, { structure });
+    await expectRejection(async () => decode(file), reason, { structure });
   });
 });
 
@@ -487,7 +488,7 @@ describe('reasons from the options and limits', () => {
 
   it('bat-over-limit: a BAT over maxBatBytes', async () => {
     await expectRejection(() => openVhdx(image(), { maxBatBytes: 8 }), 'bat-over-limit', { structure: 'bat' });
-    await expectRejection(() => decode(image(), { maxBatBytes: 8 }), 'bat-over-limit', { structure: 'bat' });
+    await expectRejection(async () => decode(image(), { maxBatBytes: 8 }), 'bat-over-limit', { structure: 'bat' });
   });
 
   it('metadata-over-limit: a metadata region over maxMetadataBytes', async () => {
@@ -495,13 +496,13 @@ describe('reasons from the options and limits', () => {
       structure: 'metadata region',
       offset: META,
     });
-    await expectRejection(() => decode(image(), { maxMetadataBytes: 64 * KiB }), 'metadata-over-limit', { structure: 'metadata region' });
+    await expectRejection(async () => decode(image(), { maxMetadataBytes: 64 * KiB }), 'metadata-over-limit', { structure: 'metadata region' });
   });
 
   it('log-over-limit: a dirty log over maxLogBytes', async () => {
     const file = dirty([{}]);
     await expectRejection(() => openVhdx(file, { maxLogBytes: 4096 }), 'log-over-limit', { structure: 'log', offset: LOG });
-    await expectRejection(() => decode(file, { maxLogBytes: 4096 }), 'log-over-limit', { structure: 'log' });
+    await expectRejection(async () => decode(file, { maxLogBytes: 4096 }), 'log-over-limit', { structure: 'log' });
   });
 
   it('checkLimit: the caller names the reason, the limit follows from it', async () => {
@@ -619,7 +620,7 @@ describe('reasons from the image, stream and node layers', () => {
         flip(f, 128 * KiB + 100);
       });
       await expectRejection(() => openVhdx(file), 'headers-invalid', { structure: 'headers' });
-      await expectRejection(() => decode(file), 'headers-invalid', { structure: 'headers' });
+      await expectRejection(async () => decode(file), 'headers-invalid', { structure: 'headers' });
     });
 
     it('header-checksum: checkVhdx names the damaged copy', async () => {
@@ -635,7 +636,7 @@ describe('reasons from the image, stream and node layers', () => {
     it('region-tables-invalid: both tables misspell "regi"', async () => {
       const file = imageWithRegionTables((t) => t.set(ascii('regx'), 0));
       await expectRejection(() => openVhdx(file), 'region-tables-invalid', { structure: 'region tables' });
-      await expectRejection(() => decode(file), 'region-tables-invalid', { structure: 'region tables' });
+      await expectRejection(async () => decode(file), 'region-tables-invalid', { structure: 'region tables' });
     });
 
     it('region-tables-differ: two valid tables, different bytes', async () => {
@@ -656,7 +657,7 @@ describe('reasons from the image, stream and node layers', () => {
     it('region-overlap: the metadata region on top of the log', async () => {
       const file = imageWithRegionTables((t) => poke64(t, entryAt(0) + 16, MiB));
       await expectRejection(() => openVhdx(file), 'region-overlap');
-      await expectRejection(() => decode(file), 'region-overlap');
+      await expectRejection(async () => decode(file), 'region-overlap');
     });
 
     it('region-unknown-required: a required region nobody knows', async () => {
@@ -666,7 +667,7 @@ describe('reasons from the image, stream and node layers', () => {
         extraRegions: [{ guid: UNKNOWN_GUID, fileOffset: 20 * MiB, length: MiB, required: true }],
       });
       await expectRejection(() => openVhdx(file), 'region-unknown-required');
-      await expectRejection(() => decode(file), 'region-unknown-required');
+      await expectRejection(async () => decode(file), 'region-unknown-required');
     });
 
     it('region-missing: no metadata region', async () => {
@@ -675,7 +676,7 @@ describe('reasons from the image, stream and node layers', () => {
         dataView(t).setUint32(entryAt(0) + 28, 0, true);
       });
       await expectRejection(() => openVhdx(file), 'region-missing');
-      await expectRejection(() => decode(file), 'region-missing');
+      await expectRejection(async () => decode(file), 'region-missing');
     });
 
     it('region-past-eof: a BAT region past the end of the file', async () => {
@@ -691,7 +692,7 @@ describe('reasons from the image, stream and node layers', () => {
         extraMetadata: [{ id: UNKNOWN_GUID, required: true, data: new Uint8Array(8) }],
       });
       await expectRejection(() => openVhdx(file), 'metadata-unknown-required', { structure: 'metadata table' });
-      await expectRejection(() => decode(file), 'metadata-unknown-required', { structure: 'metadata table' });
+      await expectRejection(async () => decode(file), 'metadata-unknown-required', { structure: 'metadata table' });
     });
 
     it('metadata-item-missing: no virtual disk id', async () => {
@@ -700,21 +701,16 @@ describe('reasons from the image, stream and node layers', () => {
         dv.setUint32(metaEntryAt(2) + 24, 0, true);
       });
       await expectRejection(() => openVhdx(file), 'metadata-item-missing', { structure: 'metadata table' });
-      await expectRejection(() => decode(file), 'metadata-item-missing', { structure: 'metadata table' });
+      await expectRejection(async () => decode(file), 'metadata-item-missing', { structure: 'metadata table' });
     });
 
     // the eleventh of test/decoder.test.ts's metadata mutations
     it('virtual-size-unaligned: virtual size not a sector multiple', async () => {
       const file = imageWith((f) => poke64(f, ITEMS + 8, 6 * MiB + 100));
       await expectRejection(() => openVhdx(file), 'virtual-size-unaligned', { structure: 'metadata item' });
-      await expectRejection(() => decode(file), 'virtual-size-unaligned', { structure: 'metadata item' });
+      await expectRejection(async () => decode(file), 'virtual-size-unaligned', { structure: 'metadata item' });
     });
 
-    it('differencing-unsupported: a disk with a parent', async () => {
-      const file = buildSynthetic({ raw, layout: 'hyperv', hasParent: true });
-      const opened = await openVhdx(file);
-      await expectRejection(() => opened.read(0, 512), 'differencing-unsupported');
-    });
   });
 
   describe('image: BAT', () => {
@@ -724,7 +720,7 @@ describe('reasons from the image, stream and node layers', () => {
     it('bat-region-too-small: a 200 GiB disk with a 1 MiB BAT region', async () => {
       const file = imageWith((f) => poke64(f, ITEMS + 8, 200 * 1024 * MiB));
       await expectRejection(() => openVhdx(file), 'bat-region-too-small', { structure: 'bat' });
-      await expectRejection(() => decode(file), 'bat-region-too-small', { structure: 'bat' });
+      await expectRejection(async () => decode(file), 'bat-region-too-small', { structure: 'bat' });
     });
 
     it.each([
@@ -735,7 +731,7 @@ describe('reasons from the image, stream and node layers', () => {
     ] as const)('%s: %s', async (reason, _, state, offsetMiB) => {
       await expectRejection(() => openVhdx(withBlock1(state, offsetMiB)), reason);
       // a stream cannot tell a BAT entry past the end from a cut file: see 'input-truncated' below
-      if (reason !== 'bat-entry-past-eof') await expectRejection(() => decode(withBlock1(state, offsetMiB)), reason);
+      if (reason !== 'bat-entry-past-eof') await expectRejection(async () => decode(withBlock1(state, offsetMiB)), reason);
     });
   });
 
@@ -814,15 +810,11 @@ describe('reasons from the image, stream and node layers', () => {
 
     it('input-truncated: a VHDX whose BAT places a block past the end of the input', async () => {
       const file = imageWith((f) => format.writeBatEntry(f.subarray(BAT), 1, { state: 6, offsetMiB: 500 }));
-      await expectRejection(() => decode(file), 'input-truncated');
+      await expectRejection(async () => decode(file), 'input-truncated');
     });
 
     it('header-section-truncated: VhdxDecoderStream given a file that ends inside the region tables', async () => {
-      await expectRejection(() => decode(image().subarray(0, 300 * KiB)), 'header-section-truncated', { structure: 'header section' });
-    });
-
-    it('differencing-unsupported: VhdxDecoderStream given a disk with a parent', async () => {
-      await expectRejection(() => decode(buildSynthetic({ raw, layout: 'hyperv', hasParent: true })), 'differencing-unsupported');
+      await expectRejection(async () => decode(image().subarray(0, 300 * KiB)), 'header-section-truncated', { structure: 'header section' });
     });
 
     it('input-too-long: more input than virtualSize', async () => {
@@ -854,7 +846,7 @@ describe('reasons from the image, stream and node layers', () => {
     });
 
     it('reorder-buffer-full: blocks stored in reverse, decoded within 1 MiB', async () => {
-      await expectRejection(() => decode(buildSynthetic({ raw, order: 'reverse' }), { maxBufferBytes: MiB }), 'reorder-buffer-full');
+      await expectRejection(async () => decode(buildSynthetic({ raw, order: 'reverse' }), { maxBufferBytes: MiB }), 'reorder-buffer-full');
     });
 
     it('cancelled: the decoder output cancelled before the image was read', async () => {
@@ -903,6 +895,142 @@ describe('reasons from the image, stream and node layers', () => {
       writeFileSync(path, new Uint8Array(MiB));
       await expectRejection(() => node.convertRawFileToVhdx(path, path), 'output-is-input');
     });
+  });
+});
+
+// ---- differencing files and their chains ------------------------------------
+
+describe('reasons from differencing files and chains', () => {
+  // a 4 MiB disk over the synthetic image's base; the child stores block 1 in part
+  const disk = blockPatternRaw(4 * MiB, MiB, (b) => b !== 2);
+  const base = buildSynthetic({ raw: disk, layout: 'hyperv' });
+  const partial: ChildBlock = { state: 'partial', data: new Uint8Array(MiB).fill(9), sectors: (k) => k < 3 };
+  const child = (over: Partial<ChildSpec> = {}) =>
+    buildChild({ virtualSize: disk.length, blockSize: MiB, lss: 512, parentLinkage: dataWriteGuidOf(base), relativePath: 'base.vhdx', blocks: new Map([[1, partial]]), ...over });
+  const scratch = mkdtempSync(join(tmpdir(), 'vhdx-chain-errors-'));
+  afterAll(() => rmSync(scratch, { recursive: true, force: true }));
+
+  it('reads, for contrast: the child over its parent', async () => {
+    const image = await openVhdx(child(), { parent: base });
+    const got = await image.read(MiB, 2048);
+    expect([got[0], got[3 * 512 - 1], got[3 * 512]]).toEqual([9, 9, disk[MiB + 3 * 512]]);
+  });
+
+  it('differencing-unsupported: a parent locator whose type is not a VHDX parent', async () => {
+    const file = child({ locatorType: UNKNOWN_GUID });
+    await expectRejection(() => openVhdx(file, { parent: base }), 'differencing-unsupported', { structure: 'parent locator' });
+    await expectRejection(async () => decode(file, { parent: await openVhdx(base) }), 'differencing-unsupported', { structure: 'parent locator' });
+  });
+
+  it('metadata-item-missing: HasParent set but no Parent Locator item', async () => {
+    await expectRejection(() => openVhdx(child({ noLocator: true }), { parent: base }), 'metadata-item-missing', { structure: 'metadata table' });
+    await expectRejection(() => openVhdx(buildSynthetic({ raw, layout: 'hyperv', hasParent: true })), 'metadata-item-missing');
+  });
+
+  it.each([
+    ['parent_linkage not a GUID in braces', { locatorEntries: { parent_linkage: 'not-a-guid', relative_path: 'base.vhdx' } }, 'parent_linkage'],
+    ['no parent_linkage', { locatorEntries: { relative_path: 'base.vhdx' } }, 'parent_linkage'],
+    ['a parent_linkage2 without braces', { parentLinkage2: undefined, locatorEntries: { parent_linkage: `{${GUID_A}}`, parent_linkage2: GUID_A, relative_path: 'b' } }, 'parent_linkage2'],
+  ] as const)('locator-malformed: %s', async (_, over, field) => {
+    await expectRejection(() => openVhdx(child(over), { parent: base }), 'locator-malformed', { structure: 'parent locator', field });
+  });
+
+  it('locator-malformed: no path to look for the parent in', async () => {
+    await expectRejection(() => openVhdx(child({ locatorEntries: { parent_linkage: `{${GUID_A}}` } }), { parent: base }), 'locator-malformed', {
+      structure: 'parent locator',
+    });
+  });
+
+  it('bitmap-missing: a PARTIALLY_PRESENT block whose chunk has no sector bitmap', async () => {
+    const file = child({ dropBitmaps: [0] });
+    // the sector bitmap entry of chunk 0 follows its 4096 payload entries
+    await expectRejection(() => openVhdx(file, { parent: base }), 'bitmap-missing', { structure: 'bat', offset: 3 * MiB + 4096 * 8 });
+    await expectRejection(async () => decode(file, { parent: await openVhdx(base) }), 'bitmap-missing', { structure: 'bat' });
+    expectProblem(await checkVhdx(file, { parent: base }), 'bitmap-missing', 'bat');
+  });
+
+  it('bitmap-over-limit: more sector bitmap bytes than maxBitmapBytes', async () => {
+    await expectRejection(() => openVhdx(child(), { parent: base, maxBitmapBytes: 100 }), 'bitmap-over-limit', { structure: 'sector bitmap' });
+    await expectRejection(async () => decode(child(), { parent: await openVhdx(base), maxBitmapBytes: 100 }), 'bitmap-over-limit');
+  });
+
+  it('parent-missing: bytes with no parent option, a path whose relative_path names nothing, a stream without parent', async () => {
+    await expectRejection(() => openVhdx(child()), 'parent-missing', { structure: 'parent locator' });
+    const path = join(scratch, 'orphan.avhdx');
+    writeFileSync(path, child({ relativePath: 'gone\\base.vhdx' }));
+    const err = await failure(() => node.openVhdx(path));
+    expectReason(err, 'parent-missing', { structure: 'parent locator' });
+    expect((err as VhdxError).message).toContain(join(scratch, 'gone', 'base.vhdx'));
+    await expectRejection(async () => decode(child()), 'parent-missing');
+    expectProblem(await node.checkVhdx(path), 'parent-missing', 'parent locator');
+  });
+
+  it('parent-linkage-mismatch: a parent whose DataWriteGuid is not the one named, naming both GUIDs', async () => {
+    const named = testGuid();
+    const err = await failure(() => openVhdx(child({ parentLinkage: named }), { parent: base }));
+    expectReason(err, 'parent-linkage-mismatch', { structure: 'parent locator', field: 'parent_linkage' });
+    expect((err as VhdxError).message).toContain(named);
+    expect((err as VhdxError).message).toContain(dataWriteGuidOf(base));
+    await expectRejection(async () => decode(child({ parentLinkage: named }), { parent: await openVhdx(base) }), 'parent-linkage-mismatch');
+    // found by path: the file there is another disk
+    writeFileSync(join(scratch, 'base.vhdx'), base);
+    const path = join(scratch, 'stale.avhdx');
+    writeFileSync(path, child({ parentLinkage: named }));
+    await expectRejection(() => node.openVhdx(path), 'parent-linkage-mismatch');
+  });
+
+  it('parent-sector-size-mismatch: a 4096-byte-sector child of a 512-byte-sector parent', async () => {
+    const file = child({ lss: 4096, blocks: new Map() });
+    await expectRejection(() => openVhdx(file, { parent: base }), 'parent-sector-size-mismatch', { structure: 'metadata item', field: 'Logical Sector Size' });
+    await expectRejection(async () => decode(file, { parent: await openVhdx(base) }), 'parent-sector-size-mismatch');
+  });
+
+  it('parent-size-mismatch: a child of another virtual size', async () => {
+    const file = child({ virtualSize: 2 * MiB, blocks: new Map() });
+    await expectRejection(() => openVhdx(file, { parent: base }), 'parent-size-mismatch', { structure: 'metadata item', field: 'Virtual Disk Size' });
+    await expectRejection(async () => decode(file, { parent: await openVhdx(base) }), 'parent-size-mismatch');
+  });
+
+  it('chain-loop: two children naming each other, and a child whose relative_path names itself, end at once', async () => {
+    const [a, b] = [testGuid(), testGuid()];
+    const first = child({ dataWriteGuid: a, parentLinkage: b, blocks: new Map() });
+    const second = child({ dataWriteGuid: b, parentLinkage: a, blocks: new Map() });
+    const started = Date.now();
+    await expectRejection(() => openVhdx(first, { resolveParent: ({ locator }) => (locator.parent_linkage === `{${b}}` ? second : first) }), 'chain-loop', {
+      structure: 'parent locator',
+    });
+    const self = join(scratch, 'self.avhdx');
+    writeFileSync(self, child({ relativePath: 'self.avhdx' }));
+    await expectRejection(() => node.openVhdx(self), 'chain-loop');
+    expect(Date.now() - started).toBeLessThan(5000);
+  });
+
+  it('chain-too-deep: an endless chain stops at maxChainDepth (default 16), in bounded time', async () => {
+    let made = 0;
+    const endless = () => {
+      made++;
+      return child({ parentLinkage: testGuid(), blocks: new Map() });
+    };
+    // every child made names a new parent: only the depth limit ends it
+    const resolveParent = () => endless();
+    const started = Date.now();
+    await expectRejection(() => openVhdx(endless(), { resolveParent, ignoreLinkage: true }), 'chain-too-deep', { structure: 'parent locator' });
+    expect(made).toBe(17);
+    made = 0;
+    await expectRejection(() => openVhdx(endless(), { resolveParent, ignoreLinkage: true, maxChainDepth: 2 }), 'chain-too-deep');
+    expect(made).toBe(3);
+    expect(Date.now() - started).toBeLessThan(10_000);
+    // the stream: a parent image whose chain already holds three parents, under a child
+    const byGuid = new Map([[dataWriteGuidOf(base), base]]);
+    let below = base;
+    for (let i = 0; i < 3; i++) {
+      below = child({ parentLinkage: dataWriteGuidOf(below), blocks: new Map() });
+      byGuid.set(dataWriteGuidOf(below), below);
+    }
+    const parent = await openVhdx(below, { resolveParent: ({ locator }) => byGuid.get(locator.parent_linkage!.slice(1, -1)) });
+    const top = child({ parentLinkage: dataWriteGuidOf(below), blocks: new Map() });
+    expect(await decode(top, { parent, maxChainDepth: 4 })).toHaveLength(disk.length);
+    await expectRejection(async () => decode(top, { parent, maxChainDepth: 3 }), 'chain-too-deep');
   });
 });
 

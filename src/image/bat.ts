@@ -3,7 +3,7 @@
 // blocks sit (inside the file, clear of each other and of every region).
 import { VhdxError } from '../errors.js';
 import { MiB, hex } from '../format/bytes.js';
-import { BLOCK_STATE_NAMES, batEntryCount, batIndexOfBlock, chunkRatio, payloadBlockCount, readBatEntry } from '../format/bat.js';
+import { BLOCK_STATE_NAMES, BlockState, batEntryCount, batIndexOfBlock, chunkRatio, payloadBlockCount, readBatEntry } from '../format/bat.js';
 import { decodeBat, fileOrder } from '../wasm/kernels.js';
 import { checkLimit, type ResolvedLimits } from './limits.js';
 import type { Metadata } from './metadata.js';
@@ -20,13 +20,17 @@ export interface BlockMap {
   offsetsMiB: Uint32Array;
   /** Present blocks in file order. */
   order: { blocks: Uint32Array; offsetsMiB: Uint32Array };
+  /** Differencing files only: per chunk, its sector bitmap block's file offset in MiB (0 when not present). */
+  bitmapOffsetsMiB?: Uint32Array;
 }
 
 /**
  * Reads, decodes and checks the BAT. Every invalid entry is listed in
  * `problems`; the first one is thrown.
+ * A differencing file's sector bitmap blocks are placed by the same rules,
+ * and every chunk holding a PARTIALLY_PRESENT block must have one.
  * @throws VhdxError `CORRUPT` (`bat-region-too-small`, `bat-entry-state`,
- *   `bat-entry-overlap`, `bat-entry-in-region`); `TRUNCATED` (`bat-entry-past-eof`);
+ *   `bat-entry-overlap`, `bat-entry-in-region`, `bitmap-missing`); `TRUNCATED` (`bat-entry-past-eof`);
  *   `LIMIT_EXCEEDED` (`bat-over-limit`).
  */
 export async function loadBat(r: ByteReader, bat: RegionInfo, meta: Metadata, regions: RegionInfo[], limits: ResolvedLimits, problems: Problem[]): Promise<BlockMap> {
@@ -57,7 +61,120 @@ export async function loadBat(r: ByteReader, bat: RegionInfo, meta: Metadata, re
   const order = fileOrder(states, offsetsMiB);
   const misplaced = checkPlacement(order, blockSize, meta.virtualSize, regions, r.size, bat.offset, ratio);
   if (misplaced.length) throw reportAll(problems, misplaced);
-  return { blockCount, chunkRatio: ratio, states, offsetsMiB, order };
+  const map: BlockMap = { blockCount, chunkRatio: ratio, states, offsetsMiB, order };
+  if (differencing) {
+    const bitmaps = bitmapEntries(batBytes, blockCount, ratio, bat.offset);
+    if (bitmaps.bad.length) throw reportAll(problems, bitmaps.bad);
+    const wrong = [
+      ...missingBitmaps(states, bitmaps.offsetsMiB, ratio, bat.offset),
+      ...checkBitmapPlacement(bitmaps.offsetsMiB, order, { blockSize, ratio, virtualSize: meta.virtualSize, sectorSize: meta.logicalSectorSize }, regions, r.size, bat.offset),
+    ];
+    if (wrong.length) throw reportAll(problems, wrong);
+    map.bitmapOffsetsMiB = bitmaps.offsetsMiB;
+  }
+  return map;
+}
+
+/** Index in the BAT of chunk `chunk`'s sector bitmap entry. */
+function bitmapEntryIndex(chunk: number, ratio: number): number {
+  return chunk * (ratio + 1) + ratio;
+}
+
+/** The sector bitmap entries of a differencing file (the kernel checked their states; offsets are checked here). */
+function bitmapEntries(bat: Uint8Array, blockCount: number, ratio: number, batOffset: number): { offsetsMiB: Uint32Array; bad: VhdxError[] } {
+  const chunks = Math.ceil(blockCount / ratio);
+  const offsetsMiB = new Uint32Array(chunks);
+  const bad: VhdxError[] = [];
+  for (let c = 0; c < chunks; c++) {
+    const i = bitmapEntryIndex(c, ratio);
+    const { state, offsetMiB } = readBatEntry(bat, i);
+    if (state !== 6) continue;
+    if (offsetMiB === 0 || offsetMiB > 0xffffffff) {
+      if (bad.length < 1000) bad.push(new VhdxError('bat-entry-state', `sector bitmap entry ${i} is present at ${offsetMiB} MiB`, { structure: 'bat', offset: batOffset + i * 8 }));
+      continue;
+    }
+    offsetsMiB[c] = offsetMiB;
+  }
+  return { offsetsMiB, bad };
+}
+
+/** Every chunk with a PARTIALLY_PRESENT block whose sector bitmap is not present (at most 1000). */
+function missingBitmaps(states: Uint8Array, bitmapOffsetsMiB: Uint32Array, ratio: number, batOffset: number): VhdxError[] {
+  const out: VhdxError[] = [];
+  for (let c = 0; c < bitmapOffsetsMiB.length && out.length < 1000; c++) {
+    if (bitmapOffsetsMiB[c] !== 0) continue;
+    const end = Math.min(states.length, (c + 1) * ratio);
+    for (let b = c * ratio; b < end; b++) {
+      if (states[b] !== BlockState.PARTIALLY_PRESENT) continue;
+      const i = bitmapEntryIndex(c, ratio);
+      out.push(new VhdxError('bitmap-missing', `block ${b} is PARTIALLY_PRESENT but the sector bitmap of its chunk ${c} (entry ${i}) is not present`, { structure: 'bat', offset: batOffset + i * 8 }));
+      break;
+    }
+  }
+  return out;
+}
+
+/** The geometry a sector bitmap's placement is checked with. */
+interface BitmapGeometry {
+  blockSize: number;
+  ratio: number;
+  virtualSize: number;
+  sectorSize: number;
+}
+
+/** Bytes of chunk `c`'s sector bitmap that describe sectors of the disk (the last chunk may need fewer than 1 MiB). */
+export function bitmapBytesUsed(c: number, g: BitmapGeometry): number {
+  const chunkBytes = g.ratio * g.blockSize;
+  const sectors = (Math.min(g.virtualSize, (c + 1) * chunkBytes) - c * chunkBytes) / g.sectorSize;
+  return Math.ceil(sectors / 8);
+}
+
+/**
+ * Present sector bitmap blocks (1 MiB each) may not overlap each other, a
+ * payload block or a region, and must lie in the file, up to the last byte
+ * that describes a sector of the disk, when its size is known.
+ */
+function checkBitmapPlacement(
+  bitmapOffsetsMiB: Uint32Array,
+  order: BlockMap['order'],
+  geometry: BitmapGeometry,
+  regions: RegionInfo[],
+  fileSize: number | undefined,
+  batOffset: number,
+): VhdxError[] {
+  const { blockSize, ratio } = geometry;
+  const out: VhdxError[] = [];
+  const blockMiB = blockSize / MiB;
+  const present: number[] = [];
+  for (let c = 0; c < bitmapOffsetsMiB.length; c++) if (bitmapOffsetsMiB[c] !== 0) present.push(c);
+  present.sort((a, b) => bitmapOffsetsMiB[a]! - bitmapOffsetsMiB[b]!);
+  present.forEach((c, k) => {
+    if (out.length >= 1000) return;
+    const startMiB = bitmapOffsetsMiB[c]!;
+    const start = startMiB * MiB;
+    const where = { structure: 'bat' as const, offset: batOffset + bitmapEntryIndex(c, ratio) * 8 };
+    const next = present[k + 1];
+    if (next !== undefined && bitmapOffsetsMiB[next]! < startMiB + 1) {
+      out.push(new VhdxError('bat-entry-overlap', `the sector bitmap of chunk ${c} at ${hex(start)} overlaps that of chunk ${next}`, where));
+    }
+    // the first payload block ending after the bitmap's start
+    let lo = 0;
+    let hi = order.offsetsMiB.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (order.offsetsMiB[mid]! + blockMiB <= startMiB) lo = mid + 1;
+      else hi = mid;
+    }
+    if (lo < order.offsetsMiB.length && order.offsetsMiB[lo]! < startMiB + 1) {
+      out.push(new VhdxError('bat-entry-overlap', `the sector bitmap of chunk ${c} at ${hex(start)} overlaps block ${order.blocks[lo]}`, where));
+    }
+    const reg = regions.find((g) => g.offset < start + MiB && start < g.offset + g.length);
+    if (reg) out.push(new VhdxError('bat-entry-in-region', `the sector bitmap of chunk ${c} at ${hex(start)} overlaps the ${reg.name} region`, where));
+    if (fileSize !== undefined && start + bitmapBytesUsed(c, geometry) > fileSize) {
+      out.push(new VhdxError('bat-entry-past-eof', `the sector bitmap of chunk ${c} at ${hex(start)} runs past the end of the ${fileSize}-byte file`, where));
+    }
+  });
+  return out;
 }
 
 /** Every invalid BAT entry from `first` on, at most 1000 (the slow path, for reports). */

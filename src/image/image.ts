@@ -1,19 +1,46 @@
-// The random-access reader: openVhdx() over any source.
+// The random-access reader: openVhdx() over any source, and the chain of
+// parents a differencing file reads through.
 import { VhdxError, asVhdxError } from '../errors.js';
 import { MiB } from '../format/bytes.js';
 import { openSource, type HttpSourceOptions } from '../sources/index.js';
+import { urlParentCandidates, type FindParentCandidates, type ParentRequest } from '../sources/parent.js';
 import type { RandomAccessSource, SourceInput } from '../sources/types.js';
 import { ReadableStreamImpl, byteStrategy } from '../runtime/web-streams.js';
 import { ready } from '../wasm/instance.js';
+import { DEFAULT_MAX_CHAIN_DEPTH, findParent, identityOf, startSeen, type LevelOpener, type ParentSearch } from './chain.js';
 import { resolveLimits, type ReadLimits } from './limits.js';
-import { resolveExtents } from './extents.js';
+import { pushMerged, resolveOwnExtents } from './extents.js';
 import { loadImage, type ImageModel } from './load.js';
 import { overlayReader } from './overlay.js';
 import type { ByteReader } from './reader.js';
 import { problemOf, wasReported, type Extent, type Problem, type VhdxInfo } from './types.js';
 
+/** How a differencing file's parents are found and accepted (options of {@link openVhdx} and {@link checkVhdx}). */
+export interface ChainOptions {
+  /**
+   * The parent of the file opened: an opened image (it stays yours: closing the child does not close it)
+   * or an input to open (bytes, Blob, URL, `{ size, read }`; in Node also a path). Its own parents are
+   * found as usual. Ignored for a file without a parent.
+   */
+  parent?: VhdxImage | SourceInput;
+  /**
+   * Asked for every parent of the chain before the locator's paths are tried; return an image or an
+   * input, or undefined to let the default lookup go on.
+   */
+  resolveParent?(request: ParentRequest): VhdxImage | SourceInput | undefined | Promise<VhdxImage | SourceInput | undefined>;
+  /** Accept a parent whose DataWriteGuid is not the one the locator names (a warning in `check()`). Default false. */
+  ignoreLinkage?: boolean;
+  /** Most parents followed (default 16); a deeper chain fails with `chain-too-deep`. */
+  maxChainDepth?: number;
+  /**
+   * Open a differencing file whose parent cannot be found anyway: `info` and `check()` work
+   * (the chain says `missing`), reading fails with `parent-missing`. Default false.
+   */
+  allowMissingParent?: boolean;
+}
+
 /** Options of {@link openVhdx}. */
-export interface OpenVhdxOptions extends ReadLimits, HttpSourceOptions {
+export interface OpenVhdxOptions extends ReadLimits, HttpSourceOptions, ChainOptions {
   /** Largest single read `stream()` issues (default 4 MiB). */
   chunkSize?: number;
   /** Bytes `stream()` reads ahead of its consumer (default 16 MiB). */
@@ -22,7 +49,7 @@ export interface OpenVhdxOptions extends ReadLimits, HttpSourceOptions {
 
 /** The result of {@link VhdxImage.check}. */
 export interface CheckReport {
-  /** True when nothing is wrong. */
+  /** True when nothing is wrong (warnings aside). */
   ok: boolean;
   problems: Problem[];
 }
@@ -33,20 +60,40 @@ export interface VirtualRange {
   end?: number;
 }
 
+/** How the entry that opened a file finds what its parents need. @internal */
+export interface OpenContext {
+  /** The file's path or URL, when it was opened from one. */
+  location?: string;
+  /** Opens an input a caller gave as a parent. */
+  openInput(input: SourceInput): Promise<{ source: RandomAccessSource; location?: string }>;
+  /** The default places to look for a parent. */
+  findCandidates: FindParentCandidates;
+}
+
+/** A differencing image's parent, once found (or the error saying why not). */
+interface ParentLinkState {
+  image?: VhdxImage;
+  owned: boolean;
+  problems: Problem[];
+  missing?: VhdxError;
+}
+
 /**
  * An open VHDX file, read at random offsets; made by {@link openVhdx}.
  * A dirty log has been replayed in memory: every read sees the disk as the
- * log leaves it, and the file is never written.
- * @throws VhdxError from `read` and `stream`: `INVALID_ARGUMENT`
- *   (`range-outside-disk`), `UNSUPPORTED` (`differencing-unsupported`),
- *   `TRUNCATED` (`payload-truncated`), `IO` (`read-failed`).
+ * log leaves it, and the file is never written. A differencing file reads
+ * through its parents: every read, extent, stream and check sees the merged disk.
+ * @throws VhdxError from `read`, `extents` and `stream`: `INVALID_ARGUMENT`
+ *   (`range-outside-disk`), `IO` (`parent-missing` when opened with
+ *   `allowMissingParent`, `read-failed`), `TRUNCATED` (`payload-truncated`).
  */
 export class VhdxImage {
-  /** What the file is. */
+  /** What the file is; `info.chain` lists it and its parents. */
   readonly info: VhdxInfo;
   private readonly zeros: Uint8Array;
   /** File reads as the replayed log leaves them (the source itself when clean). */
   private readonly file: ByteReader;
+  private link: ParentLinkState = { owned: false, problems: [] };
 
   /** @internal use {@link openVhdx} */
   constructor(
@@ -59,10 +106,29 @@ export class VhdxImage {
     this.zeros = new Uint8Array(Math.min(options.chunkSize ?? 4 * MiB, model.virtualSize));
   }
 
-  private assertReadable(): void {
-    if (this.model.info.type === 'differencing') {
-      throw new VhdxError('differencing-unsupported', 'differencing disks need their parent chain, which is not supported yet', { structure: 'metadata item', field: 'parent_locator' });
-    }
+  /** The parent image of a differencing file (undefined for other files, or when the parent is missing). */
+  get parent(): VhdxImage | undefined {
+    return this.link.image;
+  }
+
+  /** @internal records the parent found for this differencing image (or why there is none). */
+  attachParent(link: ParentLinkState): void {
+    this.link = link;
+    const level = this.info.chain[0]!;
+    if (link.image) {
+      level.parentLinkage = link.problems.length ? 'mismatch' : 'ok';
+      this.info.chain.push(...link.image.info.chain);
+    } else level.parentLinkage = 'missing';
+  }
+
+  /** Why a parent somewhere in the chain is missing (opened with `allowMissingParent`), if one is. */
+  private missingParent(): VhdxError | undefined {
+    return this.link.missing ?? this.link.image?.missingParent();
+  }
+
+  /** @internal identities of every level of the chain, for loop detection. */
+  identities(): string[] {
+    return [identityOf(this.info), ...(this.link.image?.identities() ?? [])];
   }
 
   private checkRange(offset: number, length: number): void {
@@ -71,19 +137,38 @@ export class VhdxImage {
     }
   }
 
-  /** Where the bytes of `[start, end)` come from: file data, zeros, or unmapped (reads as zeros). */
+  /** Extents of `[start, end)` across the chain (no range check). */
+  private resolve(start: number, end: number): Extent[] {
+    const own = resolveOwnExtents(this.model, this.model.bitmaps, start, end);
+    if (!this.model.parentLink) return own as Extent[];
+    const out: Extent[] = [];
+    for (const e of own) {
+      if (e.kind !== 'parent') {
+        pushMerged(out, e);
+        continue;
+      }
+      const parent = this.link.image;
+      if (!parent) throw this.link.missing ?? new VhdxError('parent-missing', 'the parent of this differencing file was not opened', { structure: 'parent locator' });
+      for (const p of parent.resolve(e.offset, e.offset + e.length)) pushMerged(out, p.kind === 'data' ? { ...p, level: p.level + 1 } : { ...p });
+    }
+    return out as Extent[];
+  }
+
+  /**
+   * Where the bytes of `[start, end)` come from: file data (in the file of
+   * `level`: 0 this one, 1 its parent, …), zeros, or unmapped (reads as zeros).
+   */
   extents(range: VirtualRange = {}): Extent[] {
     const start = range.start ?? 0;
     const end = range.end ?? this.model.virtualSize;
     this.checkRange(start, end - start);
-    return resolveExtents(this.model, start, end);
+    return this.resolve(start, end);
   }
 
   /** Reads `length` bytes of the virtual disk at `offset`. */
   async read(offset: number, length: number): Promise<Uint8Array> {
-    this.assertReadable();
     this.checkRange(offset, length);
-    return this.readExtents(offset, length, resolveExtents(this.model, offset, offset + length));
+    return this.readExtents(offset, length, this.resolve(offset, offset + length));
   }
 
   /** Reads `[offset, offset + length)` given its already resolved extents. */
@@ -92,20 +177,26 @@ export class VhdxImage {
     for (const e of extents) {
       if (e.kind !== 'data') continue;
       const target = out.subarray(e.offset - offset, e.offset - offset + e.length);
-      await this.readData(e.fileOffset, target);
+      await this.readData(e.fileOffset, target, e.level);
     }
     return out;
   }
 
   /**
    * Reads file bytes at `fileOffset` into `target` as the replayed log leaves
-   * them (for callers that map extents themselves, like the Node file path).
+   * them, from the file of chain level `level` (0 this file, 1 its parent, …),
+   * for callers that map extents themselves, like the Node file path.
    */
-  async readFileRange(fileOffset: number, target: Uint8Array): Promise<void> {
-    await this.readData(fileOffset, target);
+  async readFileRange(fileOffset: number, target: Uint8Array, level = 0): Promise<void> {
+    await this.readData(fileOffset, target, level);
   }
 
-  private async readData(fileOffset: number, target: Uint8Array): Promise<void> {
+  private async readData(fileOffset: number, target: Uint8Array, level: number): Promise<void> {
+    if (level > 0) {
+      const parent = this.link.image;
+      if (!parent) throw new VhdxError('range-outside-disk', `chain level ${level} does not exist`);
+      return parent.readData(fileOffset, target, level - 1);
+    }
     let n: number;
     try {
       if (this.file.readInto) n = await this.file.readInto(target, fileOffset);
@@ -126,10 +217,11 @@ export class VhdxImage {
    * chunks as read-only.
    */
   stream(range: VirtualRange = {}): ReadableStream<Uint8Array> {
-    this.assertReadable();
     const start = range.start ?? 0;
     const end = range.end ?? this.model.virtualSize;
     this.checkRange(start, end - start);
+    const missing = this.missingParent();
+    if (missing) throw missing; // here, not mid-stream
     const chunk = this.zeros.length;
     let pos = start;
     return new ReadableStreamImpl<Uint8Array>(
@@ -140,7 +232,7 @@ export class VhdxImage {
             return;
           }
           const stop = Math.min(end, pos + chunk);
-          const extents = resolveExtents(this.model, pos, stop);
+          const extents = this.resolve(pos, stop);
           const only = extents.length === 1 ? extents[0]! : undefined;
           if (only && only.kind !== 'data') controller.enqueue(this.zeros.subarray(0, stop - pos));
           else controller.enqueue(await this.readExtents(pos, stop - pos, extents));
@@ -151,28 +243,107 @@ export class VhdxImage {
     );
   }
 
-  /** Every problem found while opening and checking the file. */
+  /**
+   * Every problem found while opening and checking the file and, for a
+   * differencing file, its link to its parent and every parent's problems
+   * (each with its `level`).
+   */
   async check(): Promise<CheckReport> {
-    const problems = [...this.model.problems];
-    return { ok: problems.length === 0, problems };
+    const problems = [...this.model.problems, ...this.link.problems];
+    if (this.link.missing) problems.push(problemOf(this.link.missing));
+    if (this.link.image) {
+      for (const p of (await this.link.image.check()).problems) problems.push({ ...p, level: (p.level ?? 0) + 1 });
+    }
+    return { ok: problems.every((p) => p.severity === 'warning'), problems };
   }
 
-  /** Releases the source (file handles). */
+  /** Releases the source (file handles), and the parents the chain opened. */
   async close(): Promise<void> {
-    await this.source.close?.();
+    try {
+      await this.source.close?.();
+    } finally {
+      if (this.link.owned) await this.link.image?.close();
+    }
   }
+}
+
+/** The context of inputs this entry can open: bytes, Blobs, URLs, `{ size, read }`; parents by URL. */
+function defaultContext(input: SourceInput | undefined, options: OpenVhdxOptions): OpenContext {
+  const location = typeof input === 'string' || input instanceof URL ? String(input) : undefined;
+  return {
+    ...(location ? { location } : {}),
+    async openInput(parent) {
+      const at = typeof parent === 'string' || parent instanceof URL ? String(parent) : undefined;
+      return { source: await openSource(parent, options), ...(at ? { location: at } : {}) };
+    },
+    findCandidates: (request) => urlParentCandidates(request, options),
+  };
+}
+
+function maxChainDepth(options: OpenVhdxOptions): number {
+  const v = options.maxChainDepth ?? DEFAULT_MAX_CHAIN_DEPTH;
+  if (!Number.isSafeInteger(v) || v < 0) {
+    throw new VhdxError('invalid-option', `maxChainDepth must be a non-negative integer, got ${String(v)}`, { structure: 'options', field: 'maxChainDepth' });
+  }
+  return v;
+}
+
+/**
+ * Opens a chain from its first file: the image, with its parents found and
+ * attached (parents it opened are closed when it fails; `source` is the
+ * caller's to close). `problems` collects what a check
+ * reports (the model's own problems are also kept in it).
+ */
+async function openChain(source: RandomAccessSource, options: OpenVhdxOptions, context: OpenContext, problems: Problem[] = []): Promise<VhdxImage> {
+  const limits = resolveLimits(options);
+  const search: ParentSearch<VhdxImage> = {
+    ...(options.parent !== undefined ? { explicit: options.parent } : {}),
+    ...(options.resolveParent ? { resolveParent: options.resolveParent } : {}),
+    ignoreLinkage: !!options.ignoreLinkage,
+    maxChainDepth: maxChainDepth(options),
+    findCandidates: context.findCandidates,
+    openInput: context.openInput,
+  };
+  const parentOptions: OpenVhdxOptions = { ...options };
+  delete parentOptions.parent; // the caller's parent is the first file's only
+  const opener: LevelOpener<VhdxImage> = {
+    load: (s) => loadImage(s, limits),
+    asImage: (x) => (x instanceof VhdxImage ? x : undefined),
+    async complete(s, model, location, depth, seen) {
+      try {
+        return await attach(new VhdxImage(s, model, parentOptions), model, location, depth, seen);
+      } catch (err) {
+        await s.close?.();
+        throw err;
+      }
+    },
+  };
+  const attach = async (image: VhdxImage, model: ImageModel, location: string | undefined, depth: number, seen: Set<string>) => {
+    if (location !== undefined) image.info.chain[0]!.location = location;
+    if (!model.parentLink) return image;
+    try {
+      const found = await findParent({ model, location, depth, seen }, search, opener);
+      image.attachParent(found);
+    } catch (err) {
+      if (!(options.allowMissingParent && err instanceof VhdxError && err.reason === 'parent-missing')) throw err;
+      image.attachParent({ owned: false, problems: [], missing: err });
+    }
+    return image;
+  };
+  const model = await loadImage(source, limits, problems);
+  return attach(new VhdxImage(source, model, options), model, context.location, 0, startSeen(model.info, context.location));
 }
 
 /**
  * Opens a VHDX for random access from a source you already opened; the image
  * owns it from then on (closed by {@link VhdxImage.close}, or at once when
- * opening fails).
+ * opening fails). `context` says where the file lives, for finding parents.
+ * @throws VhdxError as {@link openVhdx}.
  */
-export async function openVhdxSource(source: RandomAccessSource, options: OpenVhdxOptions = {}): Promise<VhdxImage> {
+export async function openVhdxSource(source: RandomAccessSource, options: OpenVhdxOptions = {}, context?: OpenContext): Promise<VhdxImage> {
   try {
     await ready();
-    const model = await loadImage(source, resolveLimits(options));
-    return new VhdxImage(source, model, options);
+    return await openChain(source, options, context ?? defaultContext(undefined, options));
   } catch (err) {
     await source.close?.();
     throw asVhdxError(err, 'read-failed', 'open failed');
@@ -182,45 +353,58 @@ export async function openVhdxSource(source: RandomAccessSource, options: OpenVh
 /**
  * Opens a VHDX for random access: bytes, a Blob/File, an http(s) URL (Range
  * requests), or any `{ size, read }`. File paths and FileHandles: the same
- * function from `vhdx-stream/node`.
+ * function from `vhdx-stream/node`. A differencing file's parents are found
+ * through the `parent` and `resolveParent` options, or for a URL relative to
+ * it by the locator's relative_path (see {@link ChainOptions}).
  * @throws VhdxError `NOT_VHDX`, `CORRUPT`, `BAD_CHECKSUM`, `TRUNCATED`,
  *   `UNSUPPORTED` or `LIMIT_EXCEEDED` for a file that cannot be opened (each
  *   with its reason, structure and offset); `INVALID_ARGUMENT`
  *   (`unsupported-source`, `invalid-option`); `IO` when the source fails,
  *   and `UNSUPPORTED` (`range-not-supported`) for a server without Range requests.
+ *   For a differencing file: `IO` (`parent-missing`); `CORRUPT` (`parent-linkage-mismatch`,
+ *   `parent-sector-size-mismatch`, `parent-size-mismatch`, `chain-loop`, `bitmap-missing`,
+ *   `locator-malformed`); `LIMIT_EXCEEDED` (`chain-too-deep`, `bitmap-over-limit`).
  */
 export async function openVhdx(input: SourceInput, options: OpenVhdxOptions = {}): Promise<VhdxImage> {
-  return openVhdxSource(await openSource(input, options), options);
+  return openVhdxSource(await openSource(input, options), options, defaultContext(input, options));
 }
 
 /**
  * Checks a VHDX read from `source` and reports every problem found, without
- * throwing for a damaged file (only for an unreadable source). Closes the source.
+ * throwing for a damaged file (only for an unreadable source). A differencing
+ * file's parent that cannot be found is a problem (`parent-missing`). Closes the source.
+ * @throws VhdxError `IO` when the source cannot be read.
  */
-export async function checkVhdxSource(source: RandomAccessSource, options: OpenVhdxOptions = {}): Promise<CheckReport & { info?: VhdxInfo }> {
+export async function checkVhdxSource(
+  source: RandomAccessSource,
+  options: OpenVhdxOptions = {},
+  context?: OpenContext,
+): Promise<CheckReport & { info?: VhdxInfo }> {
   const problems: Problem[] = [];
+  let image: VhdxImage | undefined;
   try {
     await ready();
-    const model = await loadImage(source, resolveLimits(options), problems);
-    const report = await new VhdxImage(source, model, options).check();
-    return { ...report, info: model.info };
+    image = await openChain(source, { ...options, allowMissingParent: true }, context ?? defaultContext(undefined, options), problems);
+    const report = await image.check();
+    return { ...report, info: image.info };
   } catch (err) {
     const e = asVhdxError(err, 'read-failed', 'check failed');
-    if (e.code === 'IO') throw e;
+    if (e.code === 'IO' && e.reason !== 'parent-missing') throw e;
     // a fatal problem comes last: nothing after it was looked at
     if (!wasReported(e)) problems.push(problemOf(e));
     return { ok: false, problems };
   } finally {
-    await source.close?.();
+    if (image) await image.close();
+    else await source.close?.();
   }
 }
 
 /**
  * Checks a VHDX and reports every problem found, without throwing for a
- * damaged file. Inputs as for {@link openVhdx}.
+ * damaged file. Inputs and chain options as for {@link openVhdx}.
  * @throws VhdxError `IO` only, when the source cannot be read; every other
  *   failure is reported as a problem (with its code, reason and offset).
  */
 export async function checkVhdx(input: SourceInput, options: OpenVhdxOptions = {}): Promise<CheckReport & { info?: VhdxInfo }> {
-  return checkVhdxSource(await openSource(input, options), options);
+  return checkVhdxSource(await openSource(input, options), options, defaultContext(input, options));
 }

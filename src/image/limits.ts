@@ -11,12 +11,18 @@ export interface ReadLimits {
   maxMetadataBytes?: number;
   /** Largest log read and replayed (default 64 MiB; Hyper-V writes 1 MiB). */
   maxLogBytes?: number;
+  /**
+   * Most sector bitmap bytes a differencing file's PARTIALLY_PRESENT blocks may make the reader hold
+   * (default 128 MiB: one bit per sector, so 512 GiB of partially present blocks at 512-byte sectors).
+   */
+  maxBitmapBytes?: number;
 }
 
 export interface ResolvedLimits {
   maxBatBytes: number;
   maxMetadataBytes: number;
   maxLogBytes: number;
+  maxBitmapBytes: number;
 }
 
 /** The limits when none are given. */
@@ -24,6 +30,7 @@ export const DEFAULT_LIMITS: ResolvedLimits = {
   maxBatBytes: 256 * MiB,
   maxMetadataBytes: 8 * MiB,
   maxLogBytes: 64 * MiB,
+  maxBitmapBytes: 128 * MiB,
 };
 
 /**
@@ -42,22 +49,24 @@ export function resolveLimits(l: ReadLimits = {}): ResolvedLimits {
     maxBatBytes: pick(l.maxBatBytes, DEFAULT_LIMITS.maxBatBytes, 'maxBatBytes'),
     maxMetadataBytes: pick(l.maxMetadataBytes, DEFAULT_LIMITS.maxMetadataBytes, 'maxMetadataBytes'),
     maxLogBytes: pick(l.maxLogBytes, DEFAULT_LIMITS.maxLogBytes, 'maxLogBytes'),
+    maxBitmapBytes: pick(l.maxBitmapBytes, DEFAULT_LIMITS.maxBitmapBytes, 'maxBitmapBytes'),
   };
 }
 
 /** The reasons a read limit gives, one per limit. */
-export type LimitReason = Extract<VhdxErrorReason, 'bat-over-limit' | 'metadata-over-limit' | 'log-over-limit'>;
+export type LimitReason = Extract<VhdxErrorReason, 'bat-over-limit' | 'metadata-over-limit' | 'log-over-limit' | 'bitmap-over-limit'>;
 
 const LIMITED: Record<LimitReason, { structure: VhdxStructure; option: keyof ResolvedLimits }> = {
   'bat-over-limit': { structure: 'bat', option: 'maxBatBytes' },
   'metadata-over-limit': { structure: 'metadata region', option: 'maxMetadataBytes' },
   'log-over-limit': { structure: 'log', option: 'maxLogBytes' },
+  'bitmap-over-limit': { structure: 'sector bitmap', option: 'maxBitmapBytes' },
 };
 
 /**
  * Refuses to allocate `bytes` for the structure `reason` names when that is
  * over its limit in `limits`.
- * @throws VhdxError `reason` (`bat-over-limit`, `metadata-over-limit` or `log-over-limit`).
+ * @throws VhdxError `reason` (`bat-over-limit`, `metadata-over-limit`, `log-over-limit` or `bitmap-over-limit`).
  */
 export function checkLimit(reason: LimitReason, bytes: number, limits: ResolvedLimits, offset?: number): void;
 export function checkLimit(reason: LimitReason, bytes: number, limits: ResolvedLimits, offset?: number): void {

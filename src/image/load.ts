@@ -5,9 +5,11 @@
 import { BlockState } from '../format/bat.js';
 import { HEADER_SECTION_SIZE } from '../format/region-table.js';
 import { loadBat, type BlockMap } from './bat.js';
+import { loadSectorBitmaps, type SectorBitmaps } from './bitmap.js';
 import { checkRegionsInFile, parseHeaderSection, type HeaderSection } from './header-section.js';
 import type { ResolvedLimits } from './limits.js';
 import { replayLog } from './log-replay.js';
+import { parentLinkOf, type ParentLink } from './locator.js';
 import { loadMetadata, type Metadata } from './metadata.js';
 import { overlayReader, type LogOverlay } from './overlay.js';
 import type { ByteReader } from './reader.js';
@@ -22,15 +24,28 @@ export interface ImageModel extends BlockMap {
   problems: Problem[];
   /** The replayed log, for dirty images: every file read goes through it (see overlay.ts). */
   overlay?: LogOverlay;
+  logicalSectorSize: number;
+  /** Differencing files: the parent their locator names. */
+  parentLink?: ParentLink;
+  /** Differencing files: the bits of every PARTIALLY_PRESENT block (absent until loaded; see `deferBitmaps`). */
+  bitmaps?: SectorBitmaps;
 }
 
 /**
  * Loads and validates the structure of an image. Pass `section` when the
  * header section was already parsed (the streaming decoder parses it first
- * to learn what to hold).
+ * to learn what to hold), and `deferBitmaps` to read a differencing file's
+ * sector bitmaps later with {@link loadModelBitmaps} (once a stream has
+ * brought them).
  * @throws VhdxError for anything fatal; see each step for its reasons.
  */
-export async function loadImage(source: ByteReader, limits: ResolvedLimits, problems: Problem[] = [], section?: HeaderSection): Promise<ImageModel> {
+export async function loadImage(
+  source: ByteReader,
+  limits: ResolvedLimits,
+  problems: Problem[] = [],
+  section?: HeaderSection,
+  deferBitmaps = false,
+): Promise<ImageModel> {
   // 1. The header section: identifier, current header, region table.
   section ??= parseHeaderSection(await source.read(0, Math.min(source.size ?? HEADER_SECTION_SIZE, HEADER_SECTION_SIZE)), problems);
 
@@ -45,19 +60,37 @@ export async function loadImage(source: ByteReader, limits: ResolvedLimits, prob
   // 4. Metadata: block size, disk size, sector sizes, parent locator.
   const meta = await loadMetadata(reader, section.metadata, limits);
 
-  // 5. The BAT: where each block is, checked against the regions and the file.
+  // 5. A differencing file's locator must name a VHDX parent and say how to find it.
+  const parentLink = meta.fileParameters.hasParent ? parentLinkOf(meta, section.metadata.offset) : undefined;
+
+  // 6. The BAT: where each block is, checked against the regions and the file.
   const blocks = await loadBat(reader, section.bat, meta, section.regions, limits, problems);
 
-  // 6. What the image is, for callers.
+  // 7. What the image is, for callers.
   const model: ImageModel = {
     ...blocks,
     info: describeImage(section, meta, blocks, overlay, reader.size),
     blockSize: meta.fileParameters.blockSize,
     virtualSize: meta.virtualSize,
+    logicalSectorSize: meta.logicalSectorSize,
     problems,
   };
   if (overlay) model.overlay = overlay;
+  if (parentLink) model.parentLink = parentLink;
+
+  // 8. The sector bitmaps of partially present blocks.
+  if (!deferBitmaps) await loadModelBitmaps(reader, model, limits);
   return model;
+}
+
+/**
+ * Reads a differencing model's sector bitmaps through `reader` (which sees
+ * the file as a replayed log leaves it); nothing to do for other files.
+ * @throws VhdxError as {@link loadSectorBitmaps}.
+ */
+export async function loadModelBitmaps(reader: ByteReader, model: ImageModel, limits: ResolvedLimits): Promise<void> {
+  if (!model.bitmapOffsetsMiB) return;
+  model.bitmaps = await loadSectorBitmaps(reader, model, { blockSize: model.blockSize, virtualSize: model.virtualSize, sectorSize: model.logicalSectorSize }, limits);
 }
 
 function describeImage(section: HeaderSection, meta: Metadata, blocks: BlockMap, overlay: LogOverlay | undefined, fileSize: number | undefined): VhdxInfo {
@@ -90,7 +123,9 @@ function describeImage(section: HeaderSection, meta: Metadata, blocks: BlockMap,
     currentHeader: section.currentHeader,
     headerSequenceNumber: header.sequenceNumber,
     regions: section.regions,
+    chain: [],
   };
+  info.chain.push({ type: info.type, blockSize, allocatedBytes: info.allocatedBytes, dataWriteGuid: header.dataWriteGuid, parentLinkage: hasParent ? 'missing' : 'none' });
   if (meta.parentLocator) info.parentLocator = meta.parentLocator;
   return info;
 }

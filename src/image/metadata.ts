@@ -25,6 +25,8 @@ export interface Metadata {
   physicalSectorSize: number;
   /** For differencing disks: the parent locator's key/value pairs. */
   parentLocator?: Record<string, string>;
+  /** For differencing disks: the parent locator's type GUID. */
+  parentLocatorType?: string;
 }
 
 const KNOWN_ITEMS = new Set<string>(Object.values(GUIDS));
@@ -71,6 +73,10 @@ export async function loadMetadata(r: ByteReader, region: RegionInfo, limits: Re
   }
   const meta: Metadata = { fileParameters, virtualSize, virtualDiskId, logicalSectorSize, physicalSectorSize };
   const locator = found.get(GUIDS.parentLocator);
-  if (locator) meta.parentLocator = parseParentLocator(locator.item, locator.where).entries;
+  if (locator) {
+    const parsed = parseParentLocator(locator.item, locator.where);
+    meta.parentLocator = parsed.entries;
+    meta.parentLocatorType = parsed.locatorType;
+  }
   return meta;
 }

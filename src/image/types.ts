@@ -10,8 +10,12 @@ export interface Problem {
   message: string;
   /** The structure concerned, when known. */
   structure?: VhdxErrorLocation['structure'];
-  /** Absolute file offset, when known. */
+  /** Absolute file offset, when known (in the file of `level`). */
   offset?: number;
+  /** Which file of a differencing chain the problem is in: absent or 0 for the file itself, 1 for its parent, and so on. */
+  level?: number;
+  /** `warning`: something a caller chose to accept (a parent whose DataWriteGuid changed, with `ignoreLinkage`); `ok` stays true. */
+  severity?: 'warning';
 }
 
 const reported = new WeakSet<VhdxError>();
@@ -88,10 +92,36 @@ export interface VhdxInfo {
   regions: RegionInfo[];
   /** For differencing disks: the parent locator's key/value pairs. */
   parentLocator?: Record<string, string>;
+  /**
+   * The files whose contents make up the disk: this file first, then its parent and so on to the base
+   * (a one-entry list for a file without a parent).
+   */
+  chain: ChainLevel[];
 }
 
-/** A stretch of the virtual disk and where its bytes come from. */
+/** One file of a differencing chain, as {@link VhdxInfo.chain} lists it. */
+export interface ChainLevel {
+  /** The path or URL it was opened from, when known (not for bytes, Blobs or custom sources). */
+  location?: string;
+  type: VhdxInfo['type'];
+  blockSize: number;
+  /** Bytes of payload stored in this file. */
+  allocatedBytes: number;
+  dataWriteGuid: string;
+  /**
+   * This file's link to its parent: `ok` (the parent's DataWriteGuid is the one its locator names),
+   * `mismatch` (accepted anyway with `ignoreLinkage`), `missing` (not found, opened with
+   * `allowMissingParent`), `none` (not a differencing file).
+   */
+  parentLinkage: 'ok' | 'mismatch' | 'missing' | 'none';
+}
+
+/**
+ * A stretch of the virtual disk and where its bytes come from. `level` says
+ * which file of a differencing chain holds data: 0 for the file itself, 1 for
+ * its parent, and so on (always 0 for a file without a parent).
+ */
 export type Extent =
-  | { kind: 'data'; offset: number; length: number; fileOffset: number }
+  | { kind: 'data'; offset: number; length: number; fileOffset: number; level: number }
   | { kind: 'zero'; offset: number; length: number }
   | { kind: 'unmapped'; offset: number; length: number };

@@ -10,8 +10,10 @@ import { EncoderCore, type VhdxEncoderOptions } from '../streams/encoder-core.js
 import { ready } from '../wasm/instance.js';
 import { readFully, refuseSameFile, removePartialOutput, writeFully } from './file-io.js';
 import { pipeline, sequentialChunks } from './pipeline.js';
-import { openVhdxSource } from '../image/image.js';
+import { openVhdxSource, type ChainOptions } from '../image/image.js';
+import type { Extent } from '../image/types.js';
 import { openNodeSource } from './file-source.js';
+import { nodeOpenContext } from './parent-paths.js';
 import { SparseRawOutput } from './sparse-raw.js';
 import { HOLE_GRAIN, WriteRun } from './write-run.js';
 
@@ -183,22 +185,26 @@ export async function encodeRawChunks(
 /**
  * Converts a VHDX file into a raw disk image file. Only stored data is read
  * and written: zero and unmapped stretches stay holes in a sparse output
- * file, as qemu-img does. On failure the partial output is removed.
- * @throws VhdxError as `openVhdx` for an input that is not a valid VHDX;
- *   `UNSUPPORTED` (`differencing-unsupported`) before the output exists;
- *   `INVALID_ARGUMENT` (`output-is-input`); `IO` (`open-failed`, `read-failed`,
- *   `create-failed`, `write-failed`).
+ * file, as qemu-img does. A differencing file is flattened: its parents are
+ * found as the Node entry's `openVhdx` finds them (or by the chain options),
+ * and each stretch is read from the level that holds it. On failure the
+ * partial output is removed.
+ * @throws VhdxError as `openVhdx` for an input that is not a valid VHDX or
+ *   whose chain cannot be opened (`parent-missing`, `parent-linkage-mismatch`, …),
+ *   before the output exists; `INVALID_ARGUMENT` (`output-is-input`); `IO`
+ *   (`open-failed`, `read-failed`, `create-failed`, `write-failed`).
  */
 export async function convertVhdxFileToRaw(
   input: string,
   output: string,
-  options: { onProgress?(done: number, total: number): void; chunkSize?: number } & import('../image/limits.js').ReadLimits = {},
+  options: { onProgress?(done: number, total: number): void; chunkSize?: number } & import('../image/limits.js').ReadLimits & ChainOptions = {},
 ): Promise<{ virtualSize: number; bytesWritten: number }> {
   await refuseSameFile(input, output);
-  const image = await openVhdxSource(await openNodeSource(input), options);
+  const image = await openVhdxSource(await openNodeSource(input), options, nodeOpenContext(input, options));
   const chunkSize = options.chunkSize ?? 4 * MiB;
+  let data: Extract<Extent, { kind: 'data' }>[];
   try {
-    await image.read(0, 0); // refuses what cannot be read (differencing) before the output exists
+    data = image.extents().filter((e) => e.kind === 'data'); // refuses what cannot be read (a missing parent) before the output exists
   } catch (err) {
     await image.close();
     throw err;
@@ -206,17 +212,21 @@ export async function convertVhdxFileToRaw(
   // payload is read through the image, so a replayed log's changes apply
   return withFiles(undefined, output, async (_, out) => {
     const total = image.info.virtualSize;
-    const data = image.extents().filter((e) => e.kind === 'data');
+    // chunks are keyed by virtual offset: a chain's extents lie in different files (each names its level)
+    const sources = new Map<number, { fileOffset: number; level: number }>();
     const chunks = function* () {
       for (const e of data) {
         for (let at = 0; at < e.length; at += chunkSize) {
-          yield { position: e.fileOffset + at, length: Math.min(chunkSize, e.length - at), virtual: e.offset + at };
+          sources.set(e.offset + at, { fileOffset: e.fileOffset + at, level: e.level });
+          yield { position: e.offset + at, length: Math.min(chunkSize, e.length - at), virtual: e.offset + at };
         }
       }
     };
     let written = 0;
-    const read = async (target: Uint8Array, position: number) => {
-      await image.readFileRange(position, target);
+    const read = async (target: Uint8Array, virtual: number) => {
+      const from = sources.get(virtual)!;
+      sources.delete(virtual);
+      await image.readFileRange(from.fileOffset, target, from.level);
       return target.length;
     };
     const raw = new SparseRawOutput(out);

@@ -15,6 +15,7 @@ import type { VhdxInfo } from '../image/types.js';
 import { VhdxWriterStream as WebVhdxWriterStream, type VhdxWriterOptions } from '../streams/writer.js';
 import type { TargetInput } from '../streams/targets.js';
 import { openNodeSource, type NodeSourceInput } from './file-source.js';
+import { nodeOpenContext } from './parent-paths.js';
 import { openNodeTarget, type NodeTargetInput } from './file-target.js';
 
 export * from '../index.js';
@@ -26,11 +27,15 @@ export type { NodeTargetInput } from './file-target.js';
 /**
  * Opens a VHDX for random access: a file path or FileHandle, or anything the
  * default entry's `openVhdx` takes (bytes, Blob/File, http(s) URL, `{ size, read }`).
+ * A differencing file's parent is looked for by the locator's relative_path
+ * beside it (volume_path and absolute_win32_path on Windows only), unless the
+ * `parent` or `resolveParent` option says where it is (a path is accepted there too).
  * @throws VhdxError for a file that is not a valid VHDX (`NOT_VHDX`, `CORRUPT`,
- *   `BAD_CHECKSUM`, `TRUNCATED`, `UNSUPPORTED`, `LIMIT_EXCEEDED`) or cannot be read (`IO`).
+ *   `BAD_CHECKSUM`, `TRUNCATED`, `UNSUPPORTED`, `LIMIT_EXCEEDED`) or cannot be read (`IO`);
+ *   for a chain, `parent-missing` naming every path tried and the chain reasons of the default entry's `openVhdx`.
  */
 export async function openVhdx(input: NodeSourceInput, options: OpenVhdxOptions = {}): Promise<VhdxImage> {
-  return openVhdxSource(await openNodeSource(input, options), options);
+  return openVhdxSource(await openNodeSource(input, options), options, nodeOpenContext(input, options));
 }
 
 /**
@@ -40,7 +45,7 @@ export async function openVhdx(input: NodeSourceInput, options: OpenVhdxOptions 
  *   failure is reported as a problem.
  */
 export async function checkVhdx(input: NodeSourceInput, options: OpenVhdxOptions = {}): Promise<CheckReport & { info?: VhdxInfo }> {
-  return checkVhdxSource(await openNodeSource(input, options), options);
+  return checkVhdxSource(await openNodeSource(input, options), options, nodeOpenContext(input, options));
 }
 
 /**

@@ -4,8 +4,10 @@
 // is where each is told about its consumer's pace.
 import { VhdxError } from '../errors.js';
 import { MiB } from '../format/bytes.js';
+import type { VhdxImage } from '../image/image.js';
+import { ChainMerger } from './chain-merge.js';
 import { ReorderBuffer } from './reorder-buffer.js';
-import { StructureLoader, type LoadedStructure, type ReadLimits, type VhdxInfo } from './structure-loader.js';
+import { DEFAULT_MAX_CHAIN_DEPTH, StructureLoader, type LoadedStructure, type ReadLimits, type VhdxInfo } from './structure-loader.js';
 
 export type { ReadLimits, VhdxInfo };
 
@@ -18,6 +20,16 @@ export interface VhdxDecoderOptions extends ReadLimits {
    * LIMIT_EXCEEDED (open it with openVhdx() from a re-readable source instead).
    */
   maxBufferBytes?: number;
+  /**
+   * The parent of a differencing file, opened with `openVhdx` (it stays yours): the child's
+   * payload streams in, the parent is read at random where the child leaves stretches to it.
+   * Ignored for a file without a parent; without it a differencing file fails with `parent-missing`.
+   */
+  parent?: VhdxImage;
+  /** Accept a parent whose DataWriteGuid is not the one the child's locator names. Default false. */
+  ignoreLinkage?: boolean;
+  /** Most parents the chain may have (default 16). */
+  maxChainDepth?: number;
 }
 
 export const DEFAULT_MAX_BUFFER = 64 * MiB;
@@ -54,6 +66,7 @@ export class DecoderCore {
   private readonly loader: StructureLoader;
   private readonly maxBufferBytes: number;
   private reorder: ReorderBuffer | undefined;
+  private merger: ChainMerger | undefined;
   private flushedFileOffset = 0;
   private received = 0;
   private failure: { reason: unknown } | undefined;
@@ -63,13 +76,17 @@ export class DecoderCore {
    * @throws VhdxError INVALID_ARGUMENT `invalid-option` for a bad maxBufferBytes or read limit
    */
   constructor(
-    options: VhdxDecoderOptions = {},
+    private readonly options: VhdxDecoderOptions = {},
     private readonly driver: DecoderDriver = {},
   ) {
     this.maxBufferBytes = options.maxBufferBytes ?? DEFAULT_MAX_BUFFER;
     this.loader = new StructureLoader(options, this.maxBufferBytes, !!driver.transientInput);
     if (!Number.isSafeInteger(this.maxBufferBytes) || this.maxBufferBytes <= 0) {
       throw new VhdxError('invalid-option', 'maxBufferBytes must be a positive integer', { structure: 'options', field: 'maxBufferBytes' });
+    }
+    const depth = options.maxChainDepth ?? DEFAULT_MAX_CHAIN_DEPTH;
+    if (!Number.isSafeInteger(depth) || depth < 0) {
+      throw new VhdxError('invalid-option', 'maxChainDepth must be a non-negative integer', { structure: 'options', field: 'maxChainDepth' });
     }
     this.info = new Promise((resolve, reject) => {
       this.resolveInfo = resolve;
@@ -144,11 +161,28 @@ export class DecoderCore {
   }
 
   private async begin(loaded: LoadedStructure, emit: EmitPiece): Promise<void> {
+    if (loaded.child) this.merger = this.mergerFor(loaded);
     this.reorder = new ReorderBuffer(loaded.payload, this.maxBufferBytes);
     this.flushedFileOffset = loaded.flushedFileOffset;
     this.resolveInfo(loaded.info);
     this.driver.onInfo?.(loaded.info);
     for (const { position, bytes } of this.loader.takeHeld()) await this.route(bytes, position, false, emit); // already owned
+  }
+
+  /**
+   * Accepts the `parent` option as the differencing file's parent, before any byte is emitted.
+   * @throws VhdxError IO `parent-missing` without a parent (or with one whose own parent is missing);
+   *   the chain reasons of {@link ChildView.accept}
+   */
+  private mergerFor(loaded: LoadedStructure): ChainMerger {
+    const parent = this.options.parent;
+    const missing = parent?.info.chain.some((level) => level.parentLinkage === 'missing');
+    if (!parent || missing) {
+      const why = parent ? 'the parent given has no parent of its own (it was opened with allowMissingParent)' : 'pass the parent option (an image opened with openVhdx)';
+      throw new VhdxError('parent-missing', `a differencing file streams only with its parent: ${why}`, { structure: 'parent locator' });
+    }
+    loaded.child!.accept(parent, { ignoreLinkage: !!this.options.ignoreLinkage, maxChainDepth: this.options.maxChainDepth ?? DEFAULT_MAX_CHAIN_DEPTH });
+    return new ChainMerger(loaded.child!.own, (offset, length) => parent.read(offset, length));
   }
 
   /** Feeds bytes to the reorder buffer, emitting whenever it needs output taken before it can take more. */
@@ -168,7 +202,7 @@ export class DecoderCore {
     this.throwIfFailed();
     const reorder = this.reorder!;
     for (let piece = reorder.next(); piece; piece = reorder.next()) {
-      const wait = emit(piece);
+      const wait = this.merger ? this.merger.emit(piece, emit) : emit(piece);
       if (wait) return wait.then(() => this.drain(emit));
       this.throwIfFailed(); // an emit may have stopped the core (a consumer that cancels)
     }

@@ -23,14 +23,21 @@ const OUT_QUEUE = 8 * 1024 * 1024;
  * Zero stretches are emitted as views of one zero buffer per stream: treat
  * output chunks as read-only.
  *
+ * A differencing file (a Hyper-V checkpoint, .avhdx) streams with its parent
+ * opened at random access: `new VhdxDecoderStream({ parent: await openVhdx(base) })`;
+ * the output is the merged disk.
+ *
  * The streams error with a VhdxError: NOT_VHDX `not-vhdx`; TRUNCATED
  * `header-section-truncated` or `input-truncated` when the input ends early;
  * LIMIT_EXCEEDED `reorder-buffer-full` past maxBufferBytes; CORRUPT
- * `log-flushed-past-eof` when data a dirty log counts on is missing;
- * UNSUPPORTED `differencing-unsupported`; IO `cancelled` when the consumer
+ * `log-flushed-past-eof` when data a dirty log counts on is missing; for a
+ * differencing file, before any output, IO `parent-missing` without the
+ * `parent` option and CORRUPT `parent-linkage-mismatch`, `parent-size-mismatch`,
+ * `parent-sector-size-mismatch`, `chain-loop` (LIMIT_EXCEEDED `chain-too-deep`)
+ * for a parent that does not fit; IO `cancelled` when the consumer
  * cancels without a reason; or the image loader's reason for bad structures.
  *
- * @throws VhdxError INVALID_ARGUMENT `invalid-option` from the constructor for a bad maxBufferBytes or read limit
+ * @throws VhdxError INVALID_ARGUMENT `invalid-option` from the constructor for a bad maxBufferBytes, maxChainDepth or read limit
  */
 export class VhdxDecoderStream implements GenericTransformStream {
   readonly readable: ReadableStream<Uint8Array>;

@@ -10,14 +10,30 @@ import { BlockState } from '../format/bat.js';
 import { hasVhdxSignature } from '../format/identifier.js';
 import { HEADER_AREA_END, HEADER_SECTION_SIZE } from '../format/region-table.js';
 import { resolveLimits, type ReadLimits, type ResolvedLimits } from '../image/limits.js';
+import { bitmapSpans } from '../image/bitmap.js';
+import { DEFAULT_MAX_CHAIN_DEPTH, acceptOpenedParent, startSeen, type ChainImage } from '../image/chain.js';
+import { resolveOwnExtents, type OwnExtent } from '../image/extents.js';
 import { parseHeaderSection, structureRegions, type HeaderSection } from '../image/header-section.js';
-import { loadImage, type ImageModel } from '../image/load.js';
-import { patchedBytes } from '../image/overlay.js';
+import { loadImage, loadModelBitmaps, type ImageModel } from '../image/load.js';
+import { overlayReader, patchedBytes } from '../image/overlay.js';
 import type { ByteReader } from '../image/reader.js';
-import type { VhdxInfo } from '../image/types.js';
+import type { Problem, VhdxInfo } from '../image/types.js';
 import { bufferFull, type PayloadMap } from './reorder-buffer.js';
 
-export type { ReadLimits, VhdxInfo };
+export type { ReadLimits, VhdxInfo, OwnExtent, ChainImage };
+export { DEFAULT_MAX_CHAIN_DEPTH };
+
+/** A differencing file's own view of its disk: what the decoder merges with the parent. */
+export interface ChildView {
+  /** Extents of `[start, end)` as this file alone says them; `parent` where the parent answers. */
+  own(start: number, end: number): OwnExtent[];
+  /**
+   * Accepts `parent` as this file's parent and extends `info.chain` with its chain.
+   * @throws VhdxError `chain-loop`, `chain-too-deep`, `parent-linkage-mismatch`,
+   *   `parent-sector-size-mismatch`, `parent-size-mismatch`.
+   */
+  accept(parent: ChainImage, rules: { ignoreLinkage: boolean; maxChainDepth: number }): { problems: Problem[] };
+}
 
 /** What the structure phase yields: the image's info and where its payload lies. */
 export interface LoadedStructure {
@@ -25,6 +41,8 @@ export interface LoadedStructure {
   payload: PayloadMap;
   /** The input must be at least this long, or data a replayed log counts on was lost (0 when clean). */
   flushedFileOffset: number;
+  /** Differencing files: their own view, to merge with the parent. */
+  child?: ChildView;
 }
 
 /** Input bytes held during the structure phase, at their file position. */
@@ -50,6 +68,8 @@ export class StructureLoader {
   private structureEnd = HEADER_SECTION_SIZE; // everything below must be held before the model can be built
   private structureBytes = 0;
   private section: HeaderSection | undefined; // parsed once, when the first 1 MiB is in
+  private model: ImageModel | undefined; // built once the structures are in
+  private bitmapEnd = 0; // a differencing file's sector bitmaps lie below this
   private signatureChecked = false;
 
   /**
@@ -69,8 +89,8 @@ export class StructureLoader {
   /**
    * Holds the next input bytes; returns the structure once it is complete.
    * @throws VhdxError NOT_VHDX `not-vhdx`; LIMIT_EXCEEDED `reorder-buffer-full` when payload before
-   *   the metadata or BAT exceeds maxBufferBytes (or a structure its limit); the image loader's errors
-   *   (CORRUPT, BAD_CHECKSUM, TRUNCATED, UNSUPPORTED) for bad structures; UNSUPPORTED `differencing-unsupported`
+   *   the metadata, BAT or a differencing file's sector bitmaps exceeds maxBufferBytes (or a structure
+   *   its limit); the image loader's errors (CORRUPT, BAD_CHECKSUM, TRUNCATED, UNSUPPORTED) for bad structures
    */
   async push(bytes: Uint8Array): Promise<LoadedStructure | undefined> {
     this.held.push({ position: this.received, bytes: this.transient ? bytes.slice() : bytes });
@@ -113,17 +133,28 @@ export class StructureLoader {
         if (this.received < HEADER_SECTION_SIZE && !ended) return undefined;
         this.findRegions();
       }
-      if (this.received < this.structureEnd && !ended) {
-        // structures are bounded by their own limits; what else is held while waiting counts here
-        const payload = this.heldTotal - HEADER_SECTION_SIZE - this.structureBytes;
-        if (payload > this.maxBufferBytes) throw bufferFull(this.maxBufferBytes, 'the BAT or metadata comes after', this.received);
-        return undefined;
+      if (!this.model) {
+        if (this.received < this.structureEnd && !ended) return this.holdPayload('the BAT or metadata comes after');
+        this.model = await loadImage(this.reader(ended), this.limits, [], this.section, true);
+        const spans = bitmapSpans(this.model, { blockSize: this.model.blockSize, virtualSize: this.model.virtualSize, sectorSize: this.model.logicalSectorSize });
+        this.bitmapEnd = spans.reduce((end, b) => Math.max(end, b.offset + b.length), 0);
       }
-      return structureOf(await loadImage(this.reader(ended), this.limits, [], this.section));
+      // a differencing file's sector bitmaps may lie anywhere: payload before them is held
+      if (this.received < this.bitmapEnd && !ended) return this.holdPayload('a sector bitmap comes after');
+      await loadModelBitmaps(overlayReader(this.reader(ended), this.model.overlay), this.model, this.limits);
+      return structureOf(this.model);
     } catch (err) {
       // the image layer reports its own failures as VhdxError; anything else is a bug met on this input
       throw asVhdxError(err, 'structure-unreadable', 'decoding failed');
     }
+  }
+
+  /** Keeps holding input while structures are still to come, within maxBufferBytes of payload. */
+  private holdPayload(why: string): undefined {
+    // structures are bounded by their own limits; what else is held while waiting counts here
+    const payload = this.heldTotal - HEADER_SECTION_SIZE - this.structureBytes;
+    if (payload > this.maxBufferBytes) throw bufferFull(this.maxBufferBytes, why, this.received);
+    return undefined;
   }
 
   private findRegions(): void {
@@ -164,11 +195,6 @@ function notVhdx(): VhdxError {
 
 /** The decoder's view of a loaded model. */
 function structureOf(model: ImageModel): LoadedStructure {
-  if (model.info.type === 'differencing') {
-    throw new VhdxError('differencing-unsupported', 'differencing disks need their parent chain, which is not supported yet', {
-      structure: 'metadata region',
-    });
-  }
   const { states, overlay } = model;
   const payload: PayloadMap = {
     blockSize: model.blockSize,
@@ -181,5 +207,20 @@ function structureOf(model: ImageModel): LoadedStructure {
   };
   // file bytes as a replayed log leaves them, copied only when it changes them
   if (overlay) payload.patch = (piece, position) => patchedBytes(overlay, position, piece);
-  return { info: model.info, payload, flushedFileOffset: overlay?.flushedFileOffset ?? 0 };
+  const loaded: LoadedStructure = { info: model.info, payload, flushedFileOffset: overlay?.flushedFileOffset ?? 0 };
+  if (model.parentLink) loaded.child = childView(model);
+  return loaded;
+}
+
+function childView(model: ImageModel): ChildView {
+  return {
+    own: (start, end) => resolveOwnExtents(model, model.bitmaps, start, end),
+    accept(parent, rules) {
+      const level = { model, location: undefined, depth: 0, seen: startSeen(model.info, undefined) };
+      const { linkage, problems } = acceptOpenedParent(level, parent, rules);
+      model.info.chain[0]!.parentLinkage = linkage;
+      model.info.chain.push(...parent.info.chain);
+      return { problems };
+    },
+  };
 }

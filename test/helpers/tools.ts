@@ -94,6 +94,7 @@ export interface PyvhdiView {
   sha256: string;
 }
 
-export function pyvhdiRead(file: string): PyvhdiView {
-  return JSON.parse(execFileSync(SYSTEM_PYTHON, [PYVHDI_SCRIPT, file], { encoding: 'utf8' }));
+/** What libvhdi reads from `file`; with `parents` (nearest first), from the chain they form. */
+export function pyvhdiRead(file: string, ...parents: string[]): PyvhdiView {
+  return JSON.parse(execFileSync(SYSTEM_PYTHON, [PYVHDI_SCRIPT, file, ...parents], { encoding: 'utf8' }));
 }
