@@ -146,7 +146,7 @@ export async function logBench({ time = 400 } = {}) {
   /** @type {any} a header with only the fields replay reads */
   const header = { logOffset: 1 << 20, logLength: 1 << 20, logGuid: guid };
   const reader = { size: undefined, read: async () => log };
-  const limits = { maxBatBytes: 1 << 30, maxMetadataBytes: 1 << 30, maxLogBytes: 1 << 30 };
+  const limits = { maxBatBytes: 1 << 30, maxMetadataBytes: 1 << 30, maxLogBytes: 1 << 30, maxBitmapBytes: 1 << 30 };
   const bench = new Bench({ time, warmup: true });
   bench
     .add('vhdx-stream reassembly (wasm)', () => reassembleLogEntry(entry, count, 2 * 4096, Number(seq), 0, count))

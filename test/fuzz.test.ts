@@ -14,7 +14,9 @@ const CRASHES = new URL('./fuzz/crashes/', import.meta.url);
 describe('fuzzing', () => {
   it(`survives ${CASES} structure-aware mutations of the corpus`, async () => {
     const corpus = await buildCorpus(lib, format);
-    for (const c of corpus) expect(await runCase(lib, c.bytes), c.name).toBeUndefined(); // the corpus itself is valid
+    for (const c of corpus) expect(await runCase(lib, c.bytes, { parent: c.parent }), c.name).toBeUndefined(); // the corpus itself is valid
+    // and opens: a differencing child through its parent
+    for (const c of corpus) await (await lib.openVhdx(c.bytes, { parent: c.parent })).close();
     const rssBefore = process.memoryUsage().rss;
     const problems: string[] = [];
     const codes = new Map<string, number>();
@@ -22,10 +24,10 @@ describe('fuzzing', () => {
       const base = corpus[i % corpus.length]!;
       const seed = 0x5eed0000 + i;
       const { file, description } = mutate(base.bytes, seed, lib.crc32c);
-      const problem = await runCase(lib, file);
+      const problem = await runCase(lib, file, { parent: base.parent });
       if (problem) problems.push(`${base.name}, seed ${seed} (${description}): ${problem}`);
       else {
-        const code = await lib.openVhdx(file).then(
+        const code = await lib.openVhdx(file, { parent: base.parent }).then(
           async (img) => {
             await img.close();
             return 'ok';
@@ -54,9 +56,12 @@ describe('fuzzing', () => {
     const tmp = mkdtempSync(join(tmpdir(), 'vhdx-fuzz-cli-'));
     try {
       for (let i = 0; i < 12; i++) {
-        const { file, description } = mutate(corpus[i % corpus.length]!.bytes, 0xc11 + i, lib.crc32c);
+        const base = corpus[i % corpus.length]!;
+        const { file, description } = mutate(base.bytes, 0xc11 + i, lib.crc32c);
         const path = join(tmp, 'case.vhdx');
         writeFileSync(path, file);
+        // a differencing child finds its parent by its locator's relative_path, beside it
+        if (base.parent) writeFileSync(join(tmp, 'parent.vhdx'), base.parent);
         for (const args of [['info', path, '--json'], ['check', path], ['convert', path, join(tmp, 'out.raw')]]) {
           const r = spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8' });
           const what = `${args[0]} on seed ${0xc11 + i} (${description})`;

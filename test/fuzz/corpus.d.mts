@@ -1,4 +1,4 @@
 export function buildCorpus(
   lib: typeof import('../../src/index.js'),
   format: typeof import('../../src/format/index.js'),
-): Promise<{ name: string; bytes: Uint8Array }[]>;
+): Promise<{ name: string; bytes: Uint8Array; parent?: Uint8Array }[]>;

@@ -1,6 +1,7 @@
 // Valid images the fuzzer mutates: this project's own (dynamic, fixed, 4096
 // sectors, BAT after the payload), a Hyper-V-like layout with blocks in
-// reverse order, and a dirty log. `lib` is the library (src or dist).
+// reverse order, a dirty log, and a differencing child (with its parent in
+// `parent`). `lib` is the library (src or dist).
 
 import { collect } from '../helpers/collect.mjs';
 
@@ -36,18 +37,11 @@ function memoryTarget() {
   };
 }
 
-/** Rewrites the region order to Hyper-V's and stores blocks in reverse. */
-function hyperVLike(lib, raw) {
-  const { format } = lib;
-  const blockSize = MiB;
-  const blocks = Math.ceil(raw.length / blockSize);
-  const stored = [];
-  for (let b = 0; b < blocks; b++) if (raw.subarray(b * blockSize, (b + 1) * blockSize).some((v) => v !== 0)) stored.push(b);
-  stored.reverse();
-  const file = new Uint8Array(4 * MiB + stored.length * blockSize);
-  file.set(format.serializeFileIdentifier({ creator: 'fuzz corpus' }), 0);
+/** Hyper-V's header section: identifier, two headers (log 1 MiB at 1 MiB), metadata at 2 MiB, a 1 MiB BAT at 3 MiB. */
+function writeHeaderSection(format, file, creator, fileWriteGuid, dataWriteGuid) {
+  file.set(format.serializeFileIdentifier({ creator }), 0);
   const header = (n) =>
-    format.serializeHeader({ sequenceNumber: n, fileWriteGuid: '11111111-1111-4111-8111-111111111111', dataWriteGuid: '22222222-2222-4222-8222-222222222222', logGuid: format.NIL_GUID, logVersion: 0, version: 1, logLength: MiB, logOffset: MiB });
+    format.serializeHeader({ sequenceNumber: n, fileWriteGuid, dataWriteGuid, logGuid: format.NIL_GUID, logVersion: 0, version: 1, logLength: MiB, logOffset: MiB });
   file.set(header(1n), 64 * 1024);
   file.set(header(2n), 128 * 1024);
   const table = format.serializeRegionTable({
@@ -58,6 +52,18 @@ function hyperVLike(lib, raw) {
   });
   file.set(table, 192 * 1024);
   file.set(table, 256 * 1024);
+}
+
+/** Rewrites the region order to Hyper-V's and stores blocks in reverse. */
+function hyperVLike(lib, raw) {
+  const { format } = lib;
+  const blockSize = MiB;
+  const blocks = Math.ceil(raw.length / blockSize);
+  const stored = [];
+  for (let b = 0; b < blocks; b++) if (raw.subarray(b * blockSize, (b + 1) * blockSize).some((v) => v !== 0)) stored.push(b);
+  stored.reverse();
+  const file = new Uint8Array(4 * MiB + stored.length * blockSize);
+  writeHeaderSection(format, file, 'fuzz corpus', '11111111-1111-4111-8111-111111111111', '22222222-2222-4222-8222-222222222222');
   file.set(
     format.serializeMetadataRegion({
       fileParameters: { blockSize, leaveBlocksAllocated: false, hasParent: false },
@@ -94,6 +100,49 @@ function dirty(lib, clean) {
   return file;
 }
 
+/**
+ * A differencing child of `parent` (whose disk is `raw.length` bytes): 1 MiB
+ * blocks FULLY_PRESENT, PARTIALLY_PRESENT (every third sector), ZERO,
+ * UNMAPPED, then NOT_PRESENT; its sector bitmap block after the payload.
+ */
+function differencingChild(lib, parent, raw) {
+  const { format } = lib;
+  const blockSize = MiB;
+  const blocks = Math.ceil(raw.length / blockSize);
+  const ratio = format.chunkRatio(512, blockSize);
+  const h1 = format.parseHeader(parent.subarray(64 * 1024, 68 * 1024), 64 * 1024);
+  const h2 = format.parseHeader(parent.subarray(128 * 1024, 132 * 1024), 128 * 1024);
+  const linkage = (h2.sequenceNumber > h1.sequenceNumber ? h2 : h1).dataWriteGuid;
+  const file = new Uint8Array(7 * MiB);
+  writeHeaderSection(format, file, 'fuzz corpus child', '55555555-5555-4555-8555-555555555555', '66666666-6666-4666-8666-666666666666');
+  const entries = { parent_linkage: `{${linkage}}`, relative_path: 'parent.vhdx', absolute_win32_path: '\\\\?\\C:\\vm\\parent.vhdx' };
+  file.set(
+    format.serializeMetadataRegion({
+      fileParameters: { blockSize, leaveBlocksAllocated: false, hasParent: true },
+      virtualDiskSize: raw.length,
+      virtualDiskId: '77777777-7777-4777-8777-777777777777',
+      logicalSectorSize: 512,
+      physicalSectorSize: 4096,
+      parentLocator: { locatorType: format.GUIDS.vhdxParentLocatorType, entries },
+    }),
+    2 * MiB,
+  );
+  const bat = file.subarray(3 * MiB, 4 * MiB);
+  const states = [6, 7, 2, 3];
+  for (let b = 0; b < Math.min(blocks, states.length); b++) {
+    const present = states[b] >= 6;
+    format.writeBatEntry(bat, format.batIndexOfBlock(b, ratio), { state: states[b], offsetMiB: present ? 4 + b : 0 });
+    if (!present) continue;
+    for (let i = 0; i < blockSize; i++) file[(4 + b) * MiB + i] = (i * 31 + b) & 0xff;
+  }
+  // the sector bitmap: block 0 whole, block 1 every third sector
+  const bitmap = 6 * MiB;
+  const sectors = blockSize / 512;
+  for (let k = 0; k < 2 * sectors; k++) if (k < sectors || (k - sectors) % 3 === 0) file[bitmap + (k >> 3)] |= 1 << (k & 7);
+  format.writeBatEntry(bat, ratio, { state: 6, offsetMiB: 6 });
+  return file;
+}
+
 export async function buildCorpus(entry, format) {
   // the builders below take the library and its codecs as one object
   const lib = { ...entry, format };
@@ -110,5 +159,6 @@ export async function buildCorpus(entry, format) {
     { name: 'BAT after payload (positional writer)', bytes: target.bytes },
     { name: 'Hyper-V layout, blocks reversed', bytes: hyperVLike(lib, raw) },
     { name: 'dirty log', bytes: dirty(lib, dynamic) },
+    { name: 'differencing child of the dynamic image', bytes: differencingChild(lib, dynamic, raw), parent: dynamic },
   ];
 }

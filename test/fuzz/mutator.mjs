@@ -1,14 +1,20 @@
 // A structure-aware mutator for VHDX files. It knows where every structure
-// sits (headers, region tables, metadata table and items, BAT entries, log
-// entries with their descriptors and data sectors), sets fields to boundary
-// values or flips bits, truncates or extends at structure boundaries, and then
-// fixes the checksums so mutations reach past the checksum checks.
+// sits (headers, region tables, metadata table and items, the parent
+// locator's key/value entries, BAT entries and a differencing file's sector
+// bitmap entries and blocks, log entries with their descriptors and data
+// sectors), sets fields to boundary values or flips bits, sets HasParent on
+// files that have no locator, truncates or extends at structure boundaries,
+// and then fixes the checksums so mutations reach past the checksum checks.
 // Plain JS so that both the vitest campaign and `npm run fuzz` can use it.
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
 const BAT_GUID = [0x66, 0x77, 0xc2, 0x2d, 0x23, 0xf6, 0x00, 0x42];
 const META_GUID = [0x06, 0xa2, 0x7c, 0x8b, 0x90, 0x47, 0x9a, 0x4b];
+const FILE_PARAMETERS_GUID = [0x37, 0x67, 0xa1, 0xca, 0x36, 0xfa, 0x43, 0x4d];
+const LOGICAL_SECTOR_GUID = [0x1d, 0xbf, 0x41, 0x81, 0x6f, 0xa9, 0x09, 0x47];
+const PARENT_LOCATOR_GUID = [0x2d, 0x5f, 0xd3, 0xa8, 0x0b, 0xb3, 0x4d, 0x45];
+const isGuid = (file, at, prefix) => prefix.every((x, j) => file[at + j] === x);
 
 /** Deterministic PRNG (mulberry32), so a seed reproduces a case. */
 export function rng(seed) {
@@ -59,6 +65,8 @@ export function structureFields(file) {
     }
   }
   const meta = regions.meta;
+  /** What the metadata says, where the mutator needs it: the File Parameters item, geometry, the locator. */
+  const items = {};
   if (meta && meta.offset < file.length) {
     add(meta.offset + 10, 2, 'metadata entry_count');
     const count = Math.min(u32(file, meta.offset + 8) >>> 16, 16);
@@ -71,11 +79,44 @@ export function structureFields(file) {
       const off = u32(file, e + 16);
       const len = Math.min(u32(file, e + 20), 64);
       for (let w = 0; w + 4 <= len; w += 4) add(meta.offset + off + w, 4, `metadata item ${i} +${w}`);
+      const at = meta.offset + off;
+      if (e + 16 > file.length || at + 8 > file.length) continue;
+      if (isGuid(file, e, FILE_PARAMETERS_GUID)) items.fileParameters = { at, blockSize: u32(file, at), hasParent: (u32(file, at + 4) & 2) !== 0 };
+      if (isGuid(file, e, LOGICAL_SECTOR_GUID)) items.sectorSize = u32(file, at);
+      if (isGuid(file, e, PARENT_LOCATOR_GUID)) items.locator = { at, length: u32(file, e + 20) };
     }
+  }
+  const locator = items.locator;
+  if (locator && locator.at + 20 <= file.length) {
+    add(locator.at + 18, 2, 'parent locator key_value_count');
+    const count = Math.min(new DataView(file.buffer, file.byteOffset).getUint16(locator.at + 18, true), 8);
+    for (let i = 0; i < count; i++) {
+      const e = locator.at + 20 + i * 12;
+      add(e, 4, `parent locator entry ${i} key_offset`);
+      add(e + 4, 4, `parent locator entry ${i} value_offset`);
+      add(e + 8, 2, `parent locator entry ${i} key_length`);
+      add(e + 10, 2, `parent locator entry ${i} value_length`);
+    }
+    // the strings themselves, a few UTF-16 units at a time
+    for (let w = 20 + count * 12; w + 4 <= Math.min(locator.length, 400); w += 16) add(locator.at + w, 4, `parent locator string +${w}`);
   }
   const bat = regions.bat;
   if (bat && bat.offset < file.length) {
     for (let i = 0; i < 64; i++) add(bat.offset + i * 8, 8, `BAT entry ${i}`);
+    const fp = items.fileParameters;
+    const sector = items.sectorSize;
+    if (fp?.hasParent && fp.blockSize >= MiB && (sector === 512 || sector === 4096)) {
+      // a differencing file's sector bitmap entries, and the first bytes of each bitmap block
+      const ratio = (2 ** 23 * sector) / fp.blockSize;
+      for (let c = 0; c < 4; c++) {
+        const at = bat.offset + (c * (ratio + 1) + ratio) * 8;
+        add(at, 8, `BAT sector bitmap entry of chunk ${c}`);
+        const entry = u64(file, at);
+        const state = entry % 8;
+        const block = Math.floor(entry / MiB) * MiB;
+        if (state === 6 && block > 0) for (let w = 0; w < 64; w += 4) add(block + w, 4, `sector bitmap of chunk ${c} +${w}`);
+      }
+    }
   }
   const logOffset = u64(file, 64 * KiB + 72);
   const logLength = u32(file, 64 * KiB + 68);
@@ -99,7 +140,7 @@ export function structureFields(file) {
       add(e + 4096 + 4, 4, `log entry @${o} data sector sequence_high`);
     }
   }
-  return { fields: f, regions, log: { offset: logOffset, length: logLength } };
+  return { fields: f, regions, items, log: { offset: logOffset, length: logLength } };
 }
 
 /** Structure boundaries: where truncation is most interesting. */
@@ -175,6 +216,12 @@ export function mutate(original, seed, crc32c) {
   for (let i = 0; i < edits && layout.fields.length; i++) {
     const field = layout.fields[Math.floor(next() * layout.fields.length)];
     steps.push(setField(file, field, next));
+  }
+  const fp = layout.items.fileParameters;
+  if (fp && !layout.items.locator && fp.at + 8 <= file.length && next() < 0.1) {
+    // a differencing file with nothing to find its parent by
+    file[fp.at + 4] |= 2;
+    steps.push('set HasParent on a file with no parent locator');
   }
   if (next() < 0.85) fixChecksums(file, crc32c);
   else steps.push('checksums left stale');

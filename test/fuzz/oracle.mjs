@@ -1,6 +1,8 @@
 // The fuzz oracle: any input ends, within a time bound, in correct output or
 // a VhdxError; when both the random-access reader and the stream succeed they
-// give the same bytes. Returns a problem string, or undefined when all is well.
+// give the same bytes. A differencing input comes with its parent's bytes:
+// openVhdx and checkVhdx take them as `parent`, the stream an image opened
+// from them. Returns a problem string, or undefined when all is well.
 
 const MiB = 1024 * 1024;
 
@@ -53,7 +55,28 @@ async function randomPrefix(lib, bytes, cap, options) {
   }
 }
 
-export async function runCase(lib, bytes, { cap = MiB, timeoutMs = 10_000, options = { maxBufferBytes: 32 * MiB } } = {}) {
+/**
+ * @param {any} lib
+ * @param {Uint8Array} bytes
+ * @param {{ cap?: number; timeoutMs?: number; options?: Record<string, unknown>; parent?: Uint8Array }} [how]
+ */
+export async function runCase(lib, bytes, how = {}) {
+  const { cap = MiB, timeoutMs = 10_000, options = { maxBufferBytes: 32 * MiB }, parent } = how;
+  if (parent) return runChildCase(lib, bytes, parent, { cap, timeoutMs, options });
+  return runWith(lib, bytes, { cap, timeoutMs }, options, options);
+}
+
+/** A differencing child: the parent is opened once for the stream (and closed after). */
+async function runChildCase(lib, bytes, parentBytes, { cap, timeoutMs, options }) {
+  const parent = await lib.openVhdx(parentBytes);
+  try {
+    return await runWith(lib, bytes, { cap, timeoutMs }, { ...options, parent: parentBytes }, { ...options, parent });
+  } finally {
+    await parent.close();
+  }
+}
+
+async function runWith(lib, bytes, { cap, timeoutMs }, options, streamOptions) {
   const outcome = async (fn, what) => {
     try {
       return { data: await withTimeout(fn(), timeoutMs, what) };
@@ -65,11 +88,11 @@ export async function runCase(lib, bytes, { cap = MiB, timeoutMs = 10_000, optio
   };
   const a = await outcome(() => randomPrefix(lib, bytes, cap, options), 'openVhdx');
   if (a.problem) return a.problem;
-  const b = await outcome(() => streamPrefix(lib, bytes, cap, options), 'VhdxDecoderStream');
+  const b = await outcome(() => streamPrefix(lib, bytes, cap, streamOptions), 'VhdxDecoderStream');
   if (b.problem) return b.problem;
   if (!a.data) {
     // openVhdx refused the file: checkVhdx must still answer with a report,
-    // and name a problem unless the file is merely unsupported (differencing)
+    // and name a problem unless the file is merely unsupported
     const c = await outcome(async () => {
       const report = await lib.checkVhdx(bytes, options);
       if (!Array.isArray(report.problems)) throw new Error('malformed report');
