@@ -24,7 +24,8 @@ export type { VhdxCreateOptions } from './layout/options.js';
 
 export { VhdxDecoderStream } from './streams/decoder.js';
 export type { VhdxDecoderOptions } from './streams/decoder.js';
-export { openVhdx, checkVhdx, VhdxImage } from './image/image.js';
+export { VhdxImage } from './image/image.js';
+export { openVhdx, checkVhdx } from './image/open.js';
 export type { OpenVhdxOptions, ChainOptions, CheckReport, VirtualRange } from './image/image.js';
 export type { VhdxInfo, ChainLevel, LogInfo, RegionInfo, Extent, Problem } from './image/types.js';
 export type { ParentRequest } from './sources/parent.js';

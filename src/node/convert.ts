@@ -10,7 +10,8 @@ import { EncoderCore, type VhdxEncoderOptions } from '../streams/encoder-core.js
 import { ready } from '../wasm/instance.js';
 import { readFully, refuseSameFile, removePartialOutput, writeFully } from './file-io.js';
 import { pipeline, sequentialChunks } from './pipeline.js';
-import { openVhdxSource, type ChainOptions } from '../image/image.js';
+import type { ChainOptions } from '../image/image.js';
+import { openVhdxSource } from '../image/open.js';
 import type { Extent } from '../image/types.js';
 import { openNodeSource } from './file-source.js';
 import { nodeOpenContext } from './parent-paths.js';

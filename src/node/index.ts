@@ -10,7 +10,8 @@
  */
 import type { AllocationMap, ScanOptions } from '../sources/scan.js';
 import { scanSource } from '../sources/scan.js';
-import { checkVhdxSource, openVhdxSource, type CheckReport, type OpenVhdxOptions, type VhdxImage } from '../image/image.js';
+import type { CheckReport, OpenVhdxOptions, VhdxImage } from '../image/image.js';
+import { checkVhdxSource, openVhdxSource } from '../image/open.js';
 import type { VhdxInfo } from '../image/types.js';
 import { VhdxWriterStream as WebVhdxWriterStream, type VhdxWriterOptions } from '../streams/writer.js';
 import type { TargetInput } from '../streams/targets.js';

@@ -6,7 +6,8 @@
 // be found.
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { OpenContext, OpenVhdxOptions } from '../image/image.js';
+import type { OpenVhdxOptions } from '../image/image.js';
+import type { OpenContext } from '../image/open.js';
 import type { SourceInput } from '../sources/index.js';
 import { urlParentCandidates, type ParentCandidates, type ParentRequest } from '../sources/parent.js';
 import { openNodeSource, pathSource, type NodeSourceInput } from './file-source.js';

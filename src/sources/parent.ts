@@ -62,7 +62,13 @@ export function urlParentCandidates(request: ParentRequest, http: HttpSourceOpti
     } else if (key !== 'relative_path') {
       out.skipped.push({ label: `${key} ${value}`, why: 'a Windows path cannot be reached from a URL' });
     } else {
-      const url = new URL(relativeUrlPath(value), child).href;
+      let url: string;
+      try {
+        url = new URL(relativeUrlPath(value), child).href;
+      } catch {
+        out.skipped.push({ label: `${key} ${value}`, why: 'not a relative URL' });
+        continue;
+      }
       out.candidates.push({ label: `${url} (relative_path ${value})`, location: url, open: () => httpSource(url, http) });
     }
   }
