@@ -62,6 +62,8 @@ export interface VirtualRange {
 /** A differencing image's parent, once found (or the error saying why not). */
 export interface ParentLinkState {
   image?: VhdxImage;
+  /** How the parent's DataWriteGuid matched the locator (`mismatch`: accepted with ignoreLinkage). */
+  linkage?: 'ok' | 'mismatch';
   owned: boolean;
   problems: Problem[];
   missing?: VhdxError;
@@ -105,7 +107,7 @@ export class VhdxImage {
     this.link = link;
     const level = this.info.chain[0]!;
     if (link.image) {
-      level.parentLinkage = link.problems.length ? 'mismatch' : 'ok';
+      level.parentLinkage = link.linkage ?? 'ok';
       this.info.chain.push(...link.image.info.chain);
     } else level.parentLinkage = 'missing';
   }
