@@ -10,7 +10,7 @@ import { ignoresRange } from '../src/cli/routes/vhdx-to-raw.js';
 import { VhdxError } from '../src/errors.js';
 
 const INPUTS: InputKind[] = ['path', 'stdin', 'url'];
-const DIRECTIONS: Direction[] = ['raw->vhdx', 'vhdx->raw', 'vhdx->vhdx'];
+const DIRECTIONS: Direction[] = ['raw->vhdx', 'raw->raw', 'vhdx->raw', 'vhdx->vhdx'];
 const OUTPUTS: OutputKind[] = ['file', 'stdout'];
 const VHDX_HEAD = new TextEncoder().encode('vhdxfile');
 

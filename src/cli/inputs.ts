@@ -1,14 +1,20 @@
-// Where a conversion reads from: a file path, standard input or an http(s)
-// URL. Each is opened far enough to see its first bytes, which decide the
-// direction (a VHDX signature or not); stdin cannot be read twice, so its
-// first chunk is kept and handed on with the rest.
+// Where a conversion reads from: a regular file (read at positions), a
+// stream (standard input, a FIFO such as `<(cat a.raw)`, a device: read once,
+// in order, into reused buffers) or an http(s) URL. Each is opened far
+// enough to see its first bytes, which decide the direction (a VHDX signature
+// or not); a stream cannot be read twice, so its first chunk is kept and
+// handed on with the rest. Standard input that is a regular file (`< a.raw`)
+// is read as the file it is.
+import { closeSync, fstatSync, open as openCb } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import { promisify } from 'node:util';
 import { VhdxError, asVhdxError } from '../errors.js';
 import { readChunks } from '../node/fd-reader.js';
 import { openNodeSource } from '../node/file-source.js';
 
 export type InputKind = 'path' | 'stdin' | 'url';
 
-/** A path input, for the routes that read a file. */
+/** A regular file, for the routes that read at positions. */
 export interface PathInput {
   path: string;
 }
@@ -18,8 +24,10 @@ export interface UrlInput {
   url: string;
 }
 
-/** Standard input, read into reused buffers, with its first chunk in hand. */
+/** A stream (standard input, a FIFO or a device), read into reused buffers, with its first chunk in hand. */
 export interface Stdin {
+  /** What the user called it (`-` for standard input). */
+  name: string;
   first: Uint8Array;
   /** Every chunk, the first included; each valid until the next is asked for. */
   chunks: AsyncIterable<Uint8Array>;
@@ -35,7 +43,7 @@ export interface InputOfKind {
 /** An input argument, classified but not opened. */
 export type InputArg = { kind: 'stdin' } | ({ kind: 'url' } & UrlInput) | ({ kind: 'path' } & PathInput);
 
-/** An opened input: its kind, what its routes receive, and its first bytes (at most 8, or stdin's first chunk). */
+/** An opened input: its kind, what its routes receive, and its first bytes (at most 8, or a stream's first chunk). */
 export type OpenedInput = { [K in InputKind]: { kind: K; input: InputOfKind[K]; head: Uint8Array } }[InputKind];
 
 /** `-` is stdin, http(s):// a URL, anything else a path. */
@@ -45,29 +53,74 @@ export function classifyInput(arg: string): InputArg {
   return { kind: 'path', path: arg };
 }
 
+/** Standard input as a path when it is a regular file (positional reads from its start), else undefined. */
+export function stdinAsFile(): string | undefined {
+  return fstatSync(0).isFile() ? '/dev/stdin' : undefined;
+}
+
 /**
  * Opens `arg` far enough to read its first bytes.
- * @throws VhdxError: the path's source errors; 'request-failed' or 'http-status' for a URL;
- *   'read-failed' for stdin
+ * @throws VhdxError: 'open-failed' for a path that cannot be opened (or is a directory), 'read-failed'
+ *   for a stream; 'request-failed' or 'http-status' for a URL
  */
 export async function openInput(arg: InputArg): Promise<OpenedInput> {
   switch (arg.kind) {
     case 'stdin': {
-      const stdin = await openStdin();
+      const file = stdinAsFile();
+      if (file) return { kind: 'path', input: { path: file }, head: await pathHead(file) };
+      const stdin = await openStream(readInput(0, 'standard input'), '-');
       return { kind: 'stdin', input: stdin, head: stdin.first };
     }
     case 'url':
       return { kind: 'url', input: { url: arg.url }, head: await urlHead(arg.url) };
-    case 'path':
-      return { kind: 'path', input: { path: arg.path }, head: await pathHead(arg.path) };
+    case 'path': {
+      if (await isRegularFile(arg.path)) return { kind: 'path', input: { path: arg.path }, head: await pathHead(arg.path) };
+      const stream = await openStream(await openPathStream(arg.path), arg.path);
+      return { kind: 'stdin', input: stream, head: stream.first };
+    }
   }
 }
 
-async function openStdin(): Promise<Stdin> {
-  const rest = readStdin();
+/**
+ * Whether `path` is a regular file (else a FIFO, device or socket).
+ * @throws VhdxError 'open-failed' when it does not exist or is a directory
+ */
+async function isRegularFile(path: string): Promise<boolean> {
+  const st = await stat(path).catch((err) => {
+    throw asVhdxError(err, 'open-failed', `cannot open ${path}`);
+  });
+  if (st.isDirectory()) throw new VhdxError('open-failed', `cannot open ${path}: it is a directory`);
+  return st.isFile();
+}
+
+/** The chunks of a FIFO or device at `path`, its descriptor closed when they end. */
+async function openPathStream(path: string): Promise<AsyncGenerator<Uint8Array, void, undefined>> {
+  // a bare descriptor, not a FileHandle: a net.Socket may take it over
+  const fd = await promisify(openCb)(path, 'r').catch((err) => {
+    throw asVhdxError(err, 'open-failed', `cannot open ${path}`);
+  });
+  // a pipe or socket is read through a net.Socket, which takes the descriptor over and closes it
+  const socketOwnsFd = fstatSync(fd).isFIFO() || fstatSync(fd).isSocket();
+  return (async function* () {
+    try {
+      yield* readInput(fd, path);
+    } finally {
+      if (!socketOwnsFd) {
+        try {
+          closeSync(fd);
+        } catch {
+          // already closed
+        }
+      }
+    }
+  })();
+}
+
+async function openStream(rest: AsyncGenerator<Uint8Array, void, undefined>, name: string): Promise<Stdin> {
   const head = await rest.next();
   const first = head.done ? new Uint8Array(0) : head.value;
   return {
+    name,
     first,
     chunks: (async function* () {
       if (first.length) yield first;
@@ -76,11 +129,11 @@ async function openStdin(): Promise<Stdin> {
   };
 }
 
-async function* readStdin(): AsyncGenerator<Uint8Array, void, undefined> {
+async function* readInput(fd: number, name: string): AsyncGenerator<Uint8Array, void, undefined> {
   try {
-    yield* readChunks(0);
+    yield* readChunks(fd);
   } catch (err) {
-    throw asVhdxError(err, 'read-failed', 'cannot read standard input');
+    throw asVhdxError(err, 'read-failed', `cannot read ${name === '-' ? 'standard input' : name}`);
   }
 }
 

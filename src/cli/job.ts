@@ -1,29 +1,62 @@
-// One conversion's lifetime around its route. The output is written under a
-// temporary name and put in place only when the route succeeds; a failure
-// removes it, and so does Ctrl-C or a kill, after which the process dies of
-// the same signal. Progress is drawn on stderr; every VHDX the route opened
-// is closed at the end, whatever happens.
+// One conversion's lifetime around its route. What the command line says
+// about the output is settled before any work: its name must not be empty
+// or contradict -O, and --size must be a whole number of sectors. The output
+// is written under a temporary name and put in place only when the route
+// succeeds (see src/node/output.ts); a failure removes it, and so does Ctrl-C
+// or a kill, after which the process dies of the same signal. Progress is
+// drawn on stderr; every VHDX the route opened is closed at the end,
+// whatever happens.
+import { extname } from 'node:path';
 import { asVhdxError } from '../errors.js';
 import type { VhdxImage } from '../image/image.js';
 import { openVhdx } from '../node/index.js';
-import { prepareOutput } from '../node/output.js';
+import { prepareOutput, type OutputFile } from '../node/output.js';
 import { Progress } from '../node/progress.js';
-import type { ConvertFlags } from './args.js';
-import type { Output } from './sinks.js';
-import type { ConversionJob } from './routes/types.js';
+import { UsageError, type ConvertFlags } from './args.js';
+import { classifyInput, openInput } from './inputs.js';
+import { directionFor, runRoute } from './routes/table.js';
+import { STDOUT, type Output } from './sinks.js';
+import { checkSizeFlag } from './routes/size.js';
+import type { ConversionJob, ImageFormat } from './routes/types.js';
+
+/** Output names that say their format, as qemu-img users name them. */
+const FORMAT_OF_EXTENSION: Record<string, ImageFormat> = { '.vhdx': 'vhdx', '.avhdx': 'vhdx', '.raw': 'raw', '.img': 'raw', '.bin': 'raw' };
+
+/** The format an output's name stands for (`.vhdx`, `.avhdx`; `.raw`, `.img`, `.bin`), if any. */
+export function formatOfName(name: string): ImageFormat | undefined {
+  return name === '-' ? undefined : FORMAT_OF_EXTENSION[extname(name).toLowerCase()];
+}
+
+/**
+ * The output format: -O/--to when given, else the output's name, else
+ * undefined (the other format of the input).
+ * @throws UsageError for an empty output name, or a name that contradicts -O
+ */
+export function outputFormatFor(outArg: string, to: ImageFormat | undefined): ImageFormat | undefined {
+  if (outArg === '') throw new UsageError('the output name is empty');
+  const named = formatOfName(outArg);
+  if (to && named && to !== named) {
+    throw new UsageError(`the output ${outArg} is named as ${named} but -O/--to asks for ${to}: rename it or drop -O`);
+  }
+  return to ?? named;
+}
+
+/** The flags `convert` reads, -f included while the command line may not give it yet. */
+type Flags = ConvertFlags & { inputFormat?: ImageFormat };
 
 /**
  * Runs `route` with the output named `outArg` (`-` for stdout) and the job
  * `flags` describe, then commits or discards the output.
- * @throws whatever the route throws; VhdxError 'create-failed' when the output cannot be put in place
+ * @throws UsageError for an empty output name, a name that contradicts -O, a --size that is not whole sectors
+ *   (all before any work); whatever the route throws; VhdxError 'create-failed' when the output cannot be
+ *   created or put in place (an existing file the user may not write included)
  */
-export async function runConversion(
-  outArg: string,
-  flags: ConvertFlags,
-  route: (output: Output, job: ConversionJob) => Promise<void>,
-): Promise<void> {
+export async function runConversion(outArg: string, flags: Flags, route: (output: Output, job: ConversionJob) => Promise<void>): Promise<void> {
+  const outputFormat = outputFormatFor(outArg, flags.to);
+  // the sector of a re-encoded VHDX may follow the input's; whole 512-byte sectors at least, before any work
+  checkSizeFlag(flags.virtualSize, flags.logicalSectorSize ?? 512);
   const prepared = outArg === '-' ? undefined : await prepareOutput(outArg);
-  const output: Output = prepared ? { kind: 'file', path: prepared.path, name: outArg } : { kind: 'stdout' };
+  const output = outputOf(outArg, prepared);
   // shells and callers expect an interrupted command to die of its signal
   const onSignal = (signal: NodeJS.Signals) => {
     prepared?.discardSync();
@@ -35,10 +68,13 @@ export async function runConversion(
   process.once('SIGTERM', onSignal);
   const progress = flags.progress ? new Progress(process.stderr) : undefined;
   const images: VhdxImage[] = [];
-  const { to: _to, progress: _progress, ...create } = flags;
+  const { to: _to, progress: _progress, inputFormat, ...create } = flags;
   const job: ConversionJob = {
     create,
+    inputFormat,
+    outputFormat,
     onProgress: progress ? (done, total) => progress.update(done, total) : undefined,
+    notice: (text) => void process.stderr.write(`vhdx: note: ${text}\n`),
     async openImage(source) {
       const image = await openVhdx(source);
       images.push(image);
@@ -62,4 +98,24 @@ export async function runConversion(
     await prepared?.discard();
     throw asVhdxError(err, 'create-failed', `cannot put ${outArg} in place`);
   }
+}
+
+/** A file of ours (a temporary name, or a multiply linked file in place), or a stream: stdout, a device, a FIFO. */
+function outputOf(outArg: string, prepared: OutputFile | undefined): Output {
+  if (!prepared) return STDOUT;
+  if (prepared.placement === 'device') return { kind: 'stdout', path: prepared.path, name: outArg };
+  return { kind: 'file', path: prepared.path, name: outArg };
+}
+
+/**
+ * `vhdx convert IN OUT [flags]`: settles the output, opens the input, and
+ * runs the route its direction and kinds call for.
+ * @throws as {@link runConversion}, {@link openInput} and the route
+ */
+export async function convertCommand(inArg: string, outArg: string, flags: Flags): Promise<void> {
+  const input = classifyInput(inArg);
+  await runConversion(outArg, flags, async (output, job) => {
+    const opened = await openInput(input);
+    await runRoute(opened, directionFor(opened.head, job.outputFormat, job.inputFormat), output, job);
+  });
 }

@@ -8,9 +8,11 @@ import { SparseAllocator, type SparseSummary } from '../layout/sparse.js';
 import type { VhdxWriterOptions } from '../streams/writer.js';
 import { EncoderCore, type VhdxEncoderOptions } from '../streams/encoder-core.js';
 import { ready } from '../wasm/instance.js';
-import { readFully, refuseSameFile, removePartialOutput, writeFully } from './file-io.js';
+import { readFully, refuseSameFile, writeFully } from './file-io.js';
+import { writeOutputFile } from './output.js';
 import { pipeline, sequentialChunks } from './pipeline.js';
-import type { ChainOptions } from '../image/image.js';
+import type { ChainOptions, VhdxImage } from '../image/image.js';
+import type { ReadLimits } from '../image/limits.js';
 import { openVhdxSource } from '../image/open.js';
 import type { Extent } from '../image/types.js';
 import { openNodeSource } from './file-source.js';
@@ -28,16 +30,30 @@ export interface FileConvertOptions extends VhdxWriterOptions {
   chunkSize?: number;
 }
 
+/** The size of the file at `path`. @throws VhdxError 'open-failed' */
+async function fileSize(path: string): Promise<number> {
+  try {
+    return (await stat(path)).size;
+  } catch (err) {
+    throw asVhdxError(err, 'open-failed', `cannot read ${path}`);
+  }
+}
+
+function isSystemError(err: unknown): boolean {
+  return err instanceof Error && typeof (err as NodeJS.ErrnoException).code === 'string' && !(err instanceof VhdxError);
+}
+
 /**
- * Opens `input` (when given) for reading and creates `output`, runs `body`, and closes
- * both. On failure the partial output is removed and the error becomes a
- * VhdxError: reason 'open-failed' or 'create-failed' for the files
- * themselves, and 'write-failed' for anything `body` did not name itself.
+ * Opens `input` (when given) for reading and `output` for writing (created
+ * or truncated), runs `body`, and closes both. Whatever `body` wrote stays:
+ * the callers write under a temporary name (see writeOutputFile) that is
+ * removed on failure. Errors become VhdxErrors: reason 'open-failed' or
+ * 'create-failed' for the files themselves, and 'write-failed' for a system
+ * error `body` did not name itself; other errors pass as they are.
  */
 async function withFiles<T>(input: string | undefined, output: string, body: (src: FileHandle | undefined, dst: FileHandle) => Promise<T>): Promise<T> {
   let src: FileHandle | undefined;
   let dst: FileHandle | undefined;
-  let ok = false;
   try {
     if (input !== undefined) {
       src = await open(input, 'r').catch((err) => {
@@ -47,15 +63,13 @@ async function withFiles<T>(input: string | undefined, output: string, body: (sr
     dst = await open(output, 'w').catch((err) => {
       throw asVhdxError(err, 'create-failed', `cannot create ${output}`);
     });
-    const result = await body(src, dst);
-    ok = true;
-    return result;
+    return await body(src, dst);
   } catch (err) {
-    throw asVhdxError(err, 'write-failed', 'conversion failed');
+    // a system error escaped unnamed: an I/O call; anything else (a caller's callback or iterable) is theirs
+    throw isSystemError(err) ? asVhdxError(err, 'write-failed', 'conversion failed') : err;
   } finally {
     await src?.close().catch(() => {});
     await dst?.close().catch(() => {});
-    if (!ok && dst) await removePartialOutput(output);
   }
 }
 
@@ -65,22 +79,28 @@ async function withFiles<T>(input: string | undefined, output: string, body: (sr
  * holes either way. Reads run ahead of the zero check and writes stay in
  * flight over a fixed buffer pool.
  * The virtual size defaults to the input's size (rounded up to the logical
- * sector). On failure the partial output is removed.
- * @throws VhdxError 'open-failed', 'read-failed', 'create-failed', 'write-failed';
- *   'input-too-long' when the input is larger than `virtualSize`; 'output-is-input'.
+ * sector). The output is written under a temporary name beside it
+ * (`.NAME.partial-XXXXXXXX`) and renamed into place when complete: on failure
+ * an existing output is left as it was and nothing is left behind.
+ * @throws VhdxError 'open-failed', 'read-failed', 'create-failed' (also an output the user may not write),
+ *   'write-failed'; 'input-too-long' when the input is larger than `virtualSize`; 'output-is-input'.
  */
 export async function convertRawFileToVhdx(input: string, output: string, options: FileConvertOptions = {}): Promise<SparseSummary> {
+  await refuseSameFile(input, output);
+  return writeOutputFile(output, (path) => rawFileToVhdxAt(input, path, options));
+}
+
+/**
+ * {@link convertRawFileToVhdx} writing at `output` itself (created or
+ * truncated): a failure leaves what was written; the caller cleans up.
+ * @throws as convertRawFileToVhdx, except 'output-is-input'
+ */
+export async function rawFileToVhdxAt(input: string, output: string, options: FileConvertOptions = {}): Promise<SparseSummary> {
   await ready();
-  let size: number;
-  try {
-    size = (await stat(input)).size;
-  } catch (err) {
-    throw asVhdxError(err, 'open-failed', `cannot read ${input}`);
-  }
+  const size = await fileSize(input);
   const virtualSize = options.virtualSize ?? diskSizeFor(size, options.logicalSectorSize ?? 512);
   if (size > virtualSize) throw new VhdxError('input-too-long', `${input} is ${size} bytes, larger than virtualSize ${virtualSize}`);
   const opts = resolveCreateOptions({ ...options, type: options.type ?? 'dynamic', virtualSize }, true);
-  await refuseSameFile(input, output);
   const allocator = new SparseAllocator(opts, true); // the output is created fresh
   const chunkSize = Math.min(options.chunkSize ?? 4 * MiB, opts.blockSize);
   return withFiles(input, output, async (inp, out) => {
@@ -106,9 +126,16 @@ export async function convertRawFileToVhdx(input: string, output: string, option
  * with before the next is asked for, so a reader may reuse its buffers
  * (see readChunks). With `virtualSize` given, shorter input is an error
  * (TRUNCATED); without it the disk is as large as the input, rounded up to
- * the logical sector. On failure the partial output is removed.
+ * the logical sector. Written under a temporary name as convertRawFileToVhdx writes.
+ * @throws VhdxError as the SparseAllocator (TRUNCATED 'input-truncated', INVALID_ARGUMENT 'input-too-long',
+ *   'input-empty'); IO 'create-failed', 'write-failed'; errors of `chunks` as they are
  */
 export async function convertRawChunksToVhdx(chunks: AsyncIterable<Uint8Array>, output: string, options: FileConvertOptions = {}): Promise<SparseSummary> {
+  return writeOutputFile(output, (path) => rawChunksToVhdxAt(chunks, path, options));
+}
+
+/** {@link convertRawChunksToVhdx} writing at `output` itself: a failure leaves what was written. */
+export async function rawChunksToVhdxAt(chunks: AsyncIterable<Uint8Array>, output: string, options: FileConvertOptions = {}): Promise<SparseSummary> {
   await ready();
   const opts = resolveCreateOptions({ ...options, type: options.type ?? 'dynamic' }, false);
   const allocator = new SparseAllocator(opts, true); // the output is created fresh
@@ -183,13 +210,17 @@ export async function encodeRawChunks(
   return written;
 }
 
+/** Options of {@link convertVhdxFileToRaw}. */
+export type VhdxToRawOptions = { onProgress?(done: number, total: number): void; chunkSize?: number } & ReadLimits & ChainOptions;
+
 /**
  * Converts a VHDX file into a raw disk image file. Only stored data is read
  * and written: zero and unmapped stretches stay holes in a sparse output
  * file, as qemu-img does. A differencing file is flattened: its parents are
  * found as the Node entry's `openVhdx` finds them (or by the chain options),
- * and each stretch is read from the level that holds it. On failure the
- * partial output is removed.
+ * and each stretch is read from the level that holds it. The output is
+ * written under a temporary name as {@link convertRawFileToVhdx} writes it:
+ * on failure an existing output is left as it was.
  * @throws VhdxError as `openVhdx` for an input that is not a valid VHDX or
  *   whose chain cannot be opened (`parent-missing`, `parent-linkage-mismatch`, …),
  *   before the output exists; `INVALID_ARGUMENT` (`output-is-input`); `IO`
@@ -198,18 +229,43 @@ export async function encodeRawChunks(
 export async function convertVhdxFileToRaw(
   input: string,
   output: string,
-  options: { onProgress?(done: number, total: number): void; chunkSize?: number } & import('../image/limits.js').ReadLimits & ChainOptions = {},
+  options: VhdxToRawOptions = {},
 ): Promise<{ virtualSize: number; bytesWritten: number }> {
   await refuseSameFile(input, output);
+  return withImageData(input, options, (image, data) => writeOutputFile(output, (path) => imageToRawAt(image, data, path, options)));
+}
+
+/** Opens `input` with its chain and its stored stretches; refuses what cannot be read before any output exists. */
+async function withImageData<T>(
+  input: string,
+  options: VhdxToRawOptions,
+  body: (image: VhdxImage, data: Extract<Extent, { kind: 'data' }>[]) => Promise<T>,
+): Promise<T> {
   const image = await openVhdxSource(await openNodeSource(input), options, nodeOpenContext(input, options));
-  const chunkSize = options.chunkSize ?? 4 * MiB;
-  let data: Extract<Extent, { kind: 'data' }>[];
   try {
-    data = image.extents().filter((e) => e.kind === 'data'); // refuses what cannot be read (a missing parent) before the output exists
-  } catch (err) {
+    const data = image.extents().filter((e) => e.kind === 'data'); // a missing parent fails here
+    return await body(image, data);
+  } finally {
     await image.close();
-    throw err;
   }
+}
+
+/**
+ * The disk of `input` (a VHDX file) written as a sparse raw file at `output`
+ * itself: a failure leaves what was written.
+ * @throws as convertVhdxFileToRaw, except 'output-is-input'
+ */
+export async function vhdxFileToRawAt(input: string, output: string, options: VhdxToRawOptions = {}): Promise<{ virtualSize: number; bytesWritten: number }> {
+  return withImageData(input, options, (image, data) => imageToRawAt(image, data, output, options));
+}
+
+async function imageToRawAt(
+  image: VhdxImage,
+  data: Extract<Extent, { kind: 'data' }>[],
+  output: string,
+  options: VhdxToRawOptions,
+): Promise<{ virtualSize: number; bytesWritten: number }> {
+  const chunkSize = options.chunkSize ?? 4 * MiB;
   // payload is read through the image, so a replayed log's changes apply
   return withFiles(undefined, output, async (_, out) => {
     const total = image.info.virtualSize;
@@ -238,5 +294,36 @@ export async function convertVhdxFileToRaw(
     await raw.finish(total);
     options.onProgress?.(total, total);
     return { virtualSize: total, bytesWritten: written };
-  }).finally(() => image.close());
+  });
+}
+
+/**
+ * A raw file copied into a sparse raw file at `output` itself (its all-zero
+ * grains left as holes), `size` bytes long: a disk larger than the input
+ * ends in zeros. A failure leaves what was written.
+ * @throws VhdxError IO 'open-failed', 'read-failed', 'create-failed', 'write-failed'
+ */
+export async function rawFileToRawAt(
+  input: string,
+  output: string,
+  size: number,
+  options: { onProgress?(done: number, total: number): void; chunkSize?: number } = {},
+): Promise<{ virtualSize: number; bytesWritten: number }> {
+  await ready();
+  const inputSize = await fileSize(input);
+  const chunkSize = options.chunkSize ?? 4 * MiB;
+  return withFiles(input, output, async (inp, out) => {
+    const read = (target: Uint8Array, position: number) =>
+      readFully(inp!, target, position).catch((err) => {
+        throw asVhdxError(err, 'read-failed', `cannot read ${input}`);
+      });
+    const raw = new SparseRawOutput(out);
+    let written = 0;
+    await pipeline(sequentialChunks(Math.min(inputSize, size), chunkSize), read, { chunkSize }, (bytes, { position }, slot) => {
+      written += raw.place(bytes, position, slot.pending);
+      options.onProgress?.(position + bytes.length, size);
+    });
+    await raw.finish(size);
+    return { virtualSize: size, bytesWritten: written };
+  });
 }

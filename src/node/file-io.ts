@@ -44,16 +44,3 @@ export async function refuseSameFile(input: string, output: string): Promise<voi
     throw new VhdxError('output-is-input', `the output ${output} is the input file ${input}; converting in place would destroy it`);
   }
 }
-
-/**
- * Removes a partial output after a failed conversion, but only a regular
- * file: never a device such as /dev/full or a FIFO the caller handed us.
- */
-export async function removePartialOutput(path: string): Promise<void> {
-  const { lstat, rm } = await import('node:fs/promises');
-  try {
-    if ((await lstat(path)).isFile()) await rm(path, { force: true });
-  } catch {
-    // already gone, or not ours to remove
-  }
-}

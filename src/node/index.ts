@@ -59,9 +59,14 @@ export async function scanAllocation(input: NodeSourceInput, options: ScanOption
 }
 
 /**
- * The positional VHDX writer, also accepting a file path (created or
- * truncated) or a FileHandle as its target. See the default entry's class.
- * @throws VhdxError as the default entry's class; `IO` (`create-failed`) for a path that cannot be created.
+ * The positional VHDX writer, also accepting a file path or a FileHandle as
+ * its target. See the default entry's class. A path is written under a
+ * temporary name beside it (`.NAME.partial-XXXXXXXX`) and renamed over it
+ * when the stream closes: a failed or aborted stream leaves an existing file
+ * as it was (a file with several hard links is written in place). A
+ * FileHandle is written in place.
+ * @throws VhdxError as the default entry's class; `IO` (`create-failed`) for a path that cannot be
+ *   created or written (an existing file the process may not write: "Permission denied").
  */
 export class VhdxWriterStream extends WebVhdxWriterStream {
   constructor(target: NodeTargetInput, options: VhdxWriterOptions = {}) {

@@ -1,18 +1,32 @@
-// Where a CLI conversion writes. A regular file (or a new one) is written
-// under a temporary name beside it and renamed over it only once complete:
-// a failed or interrupted run leaves the old file as it was (or nothing),
-// and converting a file onto itself reads the whole input before replacing
-// it. Devices, FIFOs and symlinks are written in place, and never removed.
+// Where an output file is written so that an existing file is never lost.
+// A regular file (or a new one) is written under a temporary name beside it,
+// `.NAME.partial-XXXXXXXX`, and renamed over it only once complete: a failed
+// or interrupted run leaves the old file as it was (or nothing), and a file
+// converted onto itself is read whole before it is replaced. The replacement
+// keeps the old file's mode (and its owner, where the process may set it).
+// A file the user may not write is refused, as qemu-img refuses it; a file
+// with more than one hard link is written in place (a rename would split it
+// from its other names), and so are devices and FIFOs, which are never removed.
 import { randomBytes } from 'node:crypto';
-import { rmSync } from 'node:fs';
-import { access, constants, lstat, rename, rm } from 'node:fs/promises';
+import { rmSync, type Stats } from 'node:fs';
+import { access, chmod, chown, constants, open, realpath, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { asVhdxError } from '../errors.js';
+import { VhdxError, asVhdxError } from '../errors.js';
+
+/** How a prepared output is written. */
+export type OutputPlacement =
+  /** under a temporary name, renamed over the output on commit */
+  | 'temporary'
+  /** a regular file with more than one hard link: truncated and written in place */
+  | 'in-place'
+  /** a device or FIFO: written in order, in place, never truncated or removed */
+  | 'device';
 
 export interface OutputFile {
-  /** The path to write to. */
+  /** The path to write to (a temporary name, or the output itself). */
   readonly path: string;
-  /** Puts the written file in place. */
+  readonly placement: OutputPlacement;
+  /** Puts the written file in place, with the mode and owner of the file it replaces. */
   commit(): Promise<void>;
   /** Removes what was written (only a temporary file of ours). */
   discard(): Promise<void>;
@@ -20,25 +34,89 @@ export interface OutputFile {
   discardSync(): void;
 }
 
+/** The temporary name an output is written under, beside it: `.NAME.partial-` and 8 hex digits. */
+export function temporaryNameFor(path: string): string {
+  return join(dirname(path), `.${basename(path)}.partial-${randomBytes(4).toString('hex')}`);
+}
+
+const IN_PLACE = { commit: async () => {}, discard: async () => {}, discardSync: () => {} };
+
 /**
- * Where to write the output named `path`: a temporary file beside it, or
- * the path itself when it exists and is not a regular file.
- * @throws VhdxError 'create-failed' when its directory is not writable
+ * Where to write the output named `path`; see the module comment. The
+ * temporary file is created here (exclusively, so nothing else can be
+ * behind its name); the caller opens it for writing.
+ * @throws VhdxError IO 'create-failed' when the output may not be written (an existing file
+ *   the user cannot open for writing: "Permission denied") or its directory does not take a new file;
+ *   INVALID_ARGUMENT 'invalid-option' for an empty path
  */
 export async function prepareOutput(path: string): Promise<OutputFile> {
-  const existing = await lstat(path).catch(() => undefined);
-  if (existing && !existing.isFile()) {
-    return { path, commit: async () => {}, discard: async () => {}, discardSync: () => {} };
-  }
-  // checked here so that an error names the user's path, not the temporary one
-  await access(dirname(path), constants.W_OK).catch((err) => {
-    throw asVhdxError(err, 'create-failed', `cannot create ${path}`);
+  if (path === '') throw new VhdxError('invalid-option', 'the output path is empty', { structure: 'options', field: 'output' });
+  const failed = (err: unknown) => asVhdxError(err, 'create-failed', `cannot create ${path}`);
+  const existing = await stat(path).catch((err: NodeJS.ErrnoException) => {
+    if (err.code === 'ENOENT') return undefined;
+    throw failed(err);
   });
-  const temp = join(dirname(path), `.${basename(path)}.partial-${randomBytes(4).toString('hex')}`);
+  if (existing && !existing.isFile()) {
+    if (existing.isDirectory()) throw new VhdxError('create-failed', `cannot create ${path}: it is a directory`);
+    return { path, placement: 'device', ...IN_PLACE };
+  }
+  if (existing) {
+    await access(path, constants.W_OK).catch((err: NodeJS.ErrnoException) => {
+      if (err.code === 'EACCES') throw new VhdxError('create-failed', `cannot open ${path} for writing: Permission denied`, { cause: err });
+      throw asVhdxError(err, 'create-failed', `cannot open ${path} for writing`);
+    });
+    if (existing.nlink > 1) return { path, placement: 'in-place', ...IN_PLACE };
+  }
+  // a symlink stays a symlink: the file it points to is the one replaced
+  const target = existing ? await realpath(path).catch(() => path) : path;
+  const temp = temporaryNameFor(target);
+  try {
+    await (await open(temp, 'wx', existing ? 0o600 : 0o666)).close();
+  } catch (err) {
+    throw failed(err);
+  }
   return {
     path: temp,
-    commit: () => rename(temp, path),
+    placement: 'temporary',
+    async commit() {
+      if (existing) await keepModeAndOwner(temp, existing);
+      await rename(temp, target);
+    },
     discard: () => rm(temp, { force: true }),
     discardSync: () => rmSync(temp, { force: true }),
   };
+}
+
+/** Gives `temp` the mode and, where permitted, the owner of the file it replaces. */
+async function keepModeAndOwner(temp: string, old: Stats): Promise<void> {
+  const mine = await stat(temp);
+  if (mine.uid !== old.uid || mine.gid !== old.gid) {
+    // only root may give a file away; anyone may pick one of their own groups
+    await chown(temp, old.uid, old.gid).catch(() => chown(temp, mine.uid, old.gid).catch(() => {}));
+  }
+  await chmod(temp, old.mode & 0o7777); // after chown, which clears set-id bits
+}
+
+/**
+ * Runs `write` on the path `output` is to be written at (see
+ * {@link prepareOutput}), then puts it in place; when `write` fails the
+ * temporary file is removed and the existing output is left as it was.
+ * @throws what prepareOutput and `write` throw; VhdxError IO 'create-failed' when the result cannot be renamed into place
+ */
+export async function writeOutputFile<T>(output: string, write: (path: string, placement: OutputPlacement) => Promise<T>): Promise<T> {
+  const prepared = await prepareOutput(output);
+  let result: T;
+  try {
+    result = await write(prepared.path, prepared.placement);
+  } catch (err) {
+    await prepared.discard().catch(() => {});
+    throw err;
+  }
+  try {
+    await prepared.commit();
+  } catch (err) {
+    await prepared.discard().catch(() => {});
+    throw asVhdxError(err, 'create-failed', `cannot put ${output} in place`);
+  }
+  return result;
 }

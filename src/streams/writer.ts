@@ -16,6 +16,20 @@ export type VhdxWriterOptions = Omit<VhdxCreateOptions, 'type'>;
 
 export type { SparseSummary as VhdxWriteSummary } from '../layout/sparse.js';
 
+/**
+ * A target that can also be given up: after a failure the writer calls
+ * `discard` instead of `close` (the Node entry's path target then removes
+ * its temporary file, leaving an existing file as it was).
+ */
+export interface DiscardableTarget extends OpenTarget {
+  discard?(): Promise<void>;
+}
+
+/** Closes `target` after a failure: discarded when it can be, else closed; errors are not reported over the first. */
+async function giveUp(target: DiscardableTarget | undefined): Promise<void> {
+  if (!target) return;
+  await (target.discard ? target.discard() : target.close()).catch(() => {});
+}
 
 /**
  * Makes whatever was in the target before unrecognisable, so a run that
@@ -50,18 +64,19 @@ export class VhdxWriterStream extends WritableStreamImpl<Uint8Array> {
    * @param target where the file goes (the Node entry's class also takes a path or FileHandle)
    * @param open how the target is opened; @internal for the Node entry's subclass
    */
-  constructor(target: TargetInput, options: VhdxWriterOptions = {}, open: (target: TargetInput) => Promise<OpenTarget> = openTarget) {
+  constructor(target: TargetInput, options: VhdxWriterOptions = {}, open: (target: TargetInput) => Promise<DiscardableTarget> = openTarget) {
     const opts = resolveCreateOptions({ ...options, type: 'dynamic' }, false);
     let settle!: { resolve(s: SparseSummary): void; reject(e: unknown): void };
     const result = new Promise<SparseSummary>((resolve, reject) => (settle = { resolve, reject }));
     result.catch(() => {}); // callers may ignore it; the stream reports the error too
-    let out: OpenTarget | undefined;
+    let out: DiscardableTarget | undefined;
     let allocator: SparseAllocator;
     let batch: WriteBatch;
     const fail = async (err: unknown): Promise<never> => {
       const e = asVhdxError(err, 'write-failed', 'write failed');
       settle.reject(e);
-      await out?.close().catch(() => {});
+      await giveUp(out);
+      out = undefined; // given up once
       throw e;
     };
     super(
@@ -107,7 +122,8 @@ export class VhdxWriterStream extends WritableStreamImpl<Uint8Array> {
         },
         async abort(reason) {
           settle.reject(reason instanceof VhdxError ? reason : asVhdxError(reason, 'cancelled', 'aborted'));
-          await out?.close().catch(() => {});
+          await giveUp(out);
+          out = undefined;
         },
       },
       byteStrategy(),

@@ -1,59 +1,47 @@
-// A raw disk that arrives as a web stream (a fetched URL, or the disk of a
-// VHDX being re-blocked) becomes a VHDX: a dynamic VHDX file through the
-// seeking writer, anything else through the sequential encoder.
-import { diskSizeFor, withZeroTail } from '../../layout/disk-size.js';
+// A raw disk that arrives as chunks in order (a pipe, a fetched URL, the disk
+// of a VHDX being re-encoded) becomes a VHDX: a dynamic disk in a file through
+// the positional writer (which needs no size up front), anything else through
+// the sequential encoder (which writes the BAT first, so it needs the size).
+import { withZeroTail } from '../../layout/disk-size.js';
 import type { VhdxCreateOptions } from '../../layout/options.js';
-import { VhdxEncoderStream } from '../../streams/encoder.js';
-import { VhdxWriterStream } from '../../node/index.js';
+import { encodeRawChunks, rawChunksToVhdxAt } from '../../node/convert.js';
 import { UsageError } from '../args.js';
-import { chunksOf, streamOf } from '../chunk-streams.js';
-import { fileSink, stdoutSink, type Output } from '../sinks.js';
-import type { ProgressCallback } from './types.js';
+import { fileWriter, sequentialWriter, type Output } from '../sinks.js';
+import { diskSizeOf, sizedChunks } from './size.js';
+import type { ConversionJob } from './types.js';
 
 export const SIZE_NEEDED = '--size is needed: the input size cannot be known up front';
 
-/** A raw disk as a stream, with its length when known. */
-export interface RawStream {
-  stream: ReadableStream<Uint8Array>;
+/** A raw disk in order: chunks valid until the next is asked for, and its length when known up front. */
+export interface RawChunks {
+  chunks: AsyncIterable<Uint8Array>;
   size: number | undefined;
 }
 
 /**
- * Encodes `raw` into `output`. The disk is `create.virtualSize`, or the
- * input rounded up to whole sectors, the rounding filled with zeros.
- * @throws UsageError when neither size is known and the output needs it up front
+ * Encodes `raw` into `output` as the VHDX `create` describes (its
+ * `virtualSize`, from --size, is checked and applied by the size rule).
+ * @throws UsageError when the size is needed up front and unknown, or breaks the size rule
  */
-export async function encodeRawStream(
-  raw: RawStream,
-  create: VhdxCreateOptions,
-  output: Output,
-  onProgress?: ProgressCallback,
-): Promise<void> {
-  const sizeFromInput = raw.size === undefined ? undefined : diskSizeFor(raw.size, create.logicalSectorSize ?? 512);
-  const virtualSize = create.virtualSize ?? sizeFromInput;
+export async function encodeRaw(raw: RawChunks, create: VhdxCreateOptions, output: Output, job: ConversionJob): Promise<void> {
+  const sector = create.logicalSectorSize ?? 512;
+  const sizeJob = { ...job, create };
+  const virtualSize = raw.size === undefined ? create.virtualSize : diskSizeOf(raw.size, sizeJob, sector);
+  const chunks = raw.size === undefined ? sizedChunks(raw.chunks, sizeJob, sector) : withZeroTail(raw.chunks, virtualSize! - raw.size);
+  const options = { ...create, ...(virtualSize === undefined ? {} : { virtualSize }) };
   if (output.kind === 'file' && create.type !== 'fixed') {
-    const sink = new VhdxWriterStream(output.path, { ...create, ...(virtualSize === undefined ? {} : { virtualSize }) });
-    await counted(raw.stream, virtualSize, onProgress).pipeTo(sink);
+    await rawChunksToVhdxAt(chunks, output.path, { ...options, ...(job.onProgress ? { onProgress: job.onProgress } : {}) });
     return;
   }
-  if (virtualSize === undefined) throw new UsageError(SIZE_NEEDED);
-  const tail = raw.size !== undefined && create.virtualSize === undefined ? virtualSize - raw.size : 0;
-  const padded = tail > 0 ? streamOf(withZeroTail(chunksOf(raw.stream), tail)) : raw.stream;
-  await counted(padded, virtualSize, onProgress)
-    .pipeThrough(new VhdxEncoderStream({ ...create, virtualSize }))
-    .pipeTo(output.kind === 'file' ? fileSink(output) : stdoutSink());
-}
-
-function counted(stream: ReadableStream<Uint8Array>, total: number | undefined, onProgress?: ProgressCallback): ReadableStream<Uint8Array> {
-  if (!onProgress) return stream;
-  let done = 0;
-  return stream.pipeThrough(
-    new TransformStream<Uint8Array, Uint8Array>({
-      transform(chunk, c) {
-        done += chunk.length;
-        onProgress(done, total ?? 0);
-        c.enqueue(chunk);
-      },
-    }),
-  );
+  if (virtualSize === undefined) {
+    throw new UsageError(output.kind === 'file' ? '--size is needed for a fixed disk from a stream' : SIZE_NEEDED);
+  }
+  const out = output.kind === 'file' ? fileWriter(output) : sequentialWriter(output);
+  try {
+    await encodeRawChunks(chunks, { ...options, virtualSize }, (data) => out.write(data), job.onProgress);
+    await out.end();
+  } catch (err) {
+    await out.abort?.();
+    throw err;
+  }
 }

@@ -1,51 +1,81 @@
 // Which route converts what: one entry for every (input kind, direction,
 // output kind) the command accepts. The direction comes from the input's
-// first bytes and --to; the table is the only place that decides the rest.
+// first bytes, -f, and the output format (-O/--to, or the output's name);
+// the table is the only place that decides the rest.
 import { hasVhdxSignature } from '../../format/identifier.js';
+import { refuseSameFile } from '../../node/file-io.js';
 import { UsageError } from '../args.js';
 import type { InputKind, OpenedInput } from '../inputs.js';
 import type { Output, OutputKind } from '../sinks.js';
-import { rawFileToVhdxFile, rawFileToVhdxStdout, rawStdinToVhdxFile, rawStdinToVhdxStdout, rawUrlToVhdx } from './raw-to-vhdx.js';
-import type { ConversionJob, Direction, OutputOfKind, Route } from './types.js';
-import { vhdxFileToRawFile, vhdxFileToRawStdout, vhdxStdinToRaw, vhdxUrlToRaw } from './vhdx-to-raw.js';
-import { vhdxFileToVhdx, vhdxStdinToVhdx, vhdxUrlToVhdx } from './vhdx-to-vhdx.js';
+import { rawFileToRawFile, rawFileToRawStdout, rawStreamToRaw, rawUrlToRaw } from './raw-to-raw.js';
+import { rawFileToVhdxFile, rawFileToVhdxStdout, rawStreamToVhdxFile, rawStreamToVhdxStdout, rawUrlToVhdx } from './raw-to-vhdx.js';
+import type { ConversionJob, Direction, ImageFormat, OutputOfKind, Route } from './types.js';
+import { vhdxFileToRawFile, vhdxFileToRawStdout, vhdxStreamToRaw, vhdxUrlToRaw } from './vhdx-to-raw.js';
+import { vhdxFileToVhdx, vhdxStreamToVhdx, vhdxUrlToVhdx } from './vhdx-to-vhdx.js';
 
 export type RouteTable = { readonly [I in InputKind]: { readonly [D in Direction]: { readonly [O in OutputKind]: Route<I, O> } } };
 
 export const ROUTES: RouteTable = {
   path: {
     'raw->vhdx': { file: rawFileToVhdxFile, stdout: rawFileToVhdxStdout },
+    'raw->raw': { file: rawFileToRawFile, stdout: rawFileToRawStdout },
     'vhdx->raw': { file: vhdxFileToRawFile, stdout: vhdxFileToRawStdout },
     'vhdx->vhdx': { file: vhdxFileToVhdx, stdout: vhdxFileToVhdx },
   },
   stdin: {
-    'raw->vhdx': { file: rawStdinToVhdxFile, stdout: rawStdinToVhdxStdout },
-    'vhdx->raw': { file: vhdxStdinToRaw, stdout: vhdxStdinToRaw },
-    'vhdx->vhdx': { file: vhdxStdinToVhdx, stdout: vhdxStdinToVhdx },
+    'raw->vhdx': { file: rawStreamToVhdxFile, stdout: rawStreamToVhdxStdout },
+    'raw->raw': { file: rawStreamToRaw, stdout: rawStreamToRaw },
+    'vhdx->raw': { file: vhdxStreamToRaw, stdout: vhdxStreamToRaw },
+    'vhdx->vhdx': { file: vhdxStreamToVhdx, stdout: vhdxStreamToVhdx },
   },
   url: {
     'raw->vhdx': { file: rawUrlToVhdx, stdout: rawUrlToVhdx },
+    'raw->raw': { file: rawUrlToRaw, stdout: rawUrlToRaw },
     'vhdx->raw': { file: vhdxUrlToRaw, stdout: vhdxUrlToRaw },
     'vhdx->vhdx': { file: vhdxUrlToVhdx, stdout: vhdxUrlToVhdx },
   },
 };
 
+const OTHER: Record<ImageFormat, ImageFormat> = { raw: 'vhdx', vhdx: 'raw' };
+
 /**
- * The direction for an input starting with `head`: a VHDX becomes raw, or a
- * VHDX again with --to vhdx; anything else becomes a VHDX (--to raw included).
- * @throws UsageError for an empty input without --to: nothing says what it is
+ * The direction for an input starting with `head`: read as `inputFormat`
+ * when -f forces it, else as its first bytes say (a VHDX signature or not);
+ * written as `to`, else as the other format.
+ * @throws UsageError for an empty input when nothing says what it is or what to make
  */
-export function directionFor(head: Uint8Array, to: 'raw' | 'vhdx' | undefined): Direction {
-  if (!hasVhdxSignature(head)) {
-    if (to === undefined && head.length === 0) throw new UsageError('the input is empty');
-    return 'raw->vhdx';
-  }
-  return to === 'vhdx' ? 'vhdx->vhdx' : 'vhdx->raw';
+export function directionFor(head: Uint8Array, to: ImageFormat | undefined, inputFormat?: ImageFormat): Direction {
+  if (inputFormat === undefined && to === undefined && head.length === 0) throw new UsageError('the input is empty');
+  const from = inputFormat ?? (hasVhdxSignature(head) ? 'vhdx' : 'raw');
+  return `${from}->${to ?? OTHER[from]}`;
 }
 
-/** Runs the route for `input` in `direction` to `output`. */
-export function runRoute(input: OpenedInput, direction: Direction, output: Output, job: ConversionJob): Promise<void> {
-  return run(input.kind, input.input, direction, output.kind, output, job);
+/**
+ * The direction `guessed` from the first bytes and --to, with what the job
+ * settled before the input was opened: -f replaces what the bytes said, and
+ * the output's name stands for -O.
+ */
+export function settleDirection(guessed: Direction, job: Pick<ConversionJob, 'inputFormat' | 'outputFormat'>): Direction {
+  const [bytesSay, toSays] = guessed.split('->') as [ImageFormat, ImageFormat];
+  const from = job.inputFormat ?? bytesSay;
+  const to = job.outputFormat ?? (job.inputFormat ? OTHER[from] : toSays);
+  return `${from}->${to}`;
+}
+
+/**
+ * Runs the route for `input` in `direction` (settled with the job, see
+ * {@link settleDirection}) to `output`.
+ * @throws UsageError for --size with VHDX -> raw (the raw disk is the VHDX's size); VhdxError 'output-is-input'
+ *   when the output is written in place and is the input file; what the route throws
+ */
+export async function runRoute(input: OpenedInput, direction: Direction, output: Output, job: ConversionJob): Promise<void> {
+  const settled = settleDirection(direction, job);
+  if (settled === 'vhdx->raw' && job.create.virtualSize !== undefined) {
+    throw new UsageError('--size does not apply to VHDX -> raw: the raw disk is as large as the VHDX\'s virtual disk');
+  }
+  // an output written in place (a file with several hard links) must not be the input under another name
+  if (input.kind === 'path' && output.kind === 'file') await refuseSameFile(input.input.path, output.path);
+  await run(input.kind, input.input, settled, output.kind, output, job);
 }
 
 // the generic signature keeps each route's input and output types tied to its key

@@ -5,17 +5,26 @@ import type { VhdxCreateOptions } from '../../layout/options.js';
 import type { InputKind, InputOfKind } from '../inputs.js';
 import type { FileOutput, OutputKind, StdoutOutput } from '../sinks.js';
 
-/** raw->raw is not one: a raw input always becomes a VHDX. */
-export type Direction = 'raw->vhdx' | 'vhdx->raw' | 'vhdx->vhdx';
+/** A disk image format the command reads and writes. */
+export type ImageFormat = 'raw' | 'vhdx';
+
+/** What a conversion reads and what it writes: raw->raw is a sparse copy, vhdx->vhdx re-encodes. */
+export type Direction = `${ImageFormat}->${ImageFormat}`;
 
 export type ProgressCallback = (done: number, total: number) => void;
 
 /** The conversion a route carries out, beyond its input and output. */
 export interface ConversionJob {
-  /** The VHDX to make, as the command line gave it (a to-VHDX route fills in the rest). */
+  /** The VHDX to make, as the command line gave it (a to-VHDX route fills in the rest); `virtualSize` is --size. */
   readonly create: Readonly<VhdxCreateOptions>;
+  /** How the input is read, when -f forces it (else its first bytes decide). */
+  readonly inputFormat: ImageFormat | undefined;
+  /** The output format when -O/--to or the output's name gives it (else the other format of the input). */
+  readonly outputFormat: ImageFormat | undefined;
   /** Progress, when it is shown. */
   readonly onProgress: ProgressCallback | undefined;
+  /** Tells the user something they did not ask about but should know (one line on stderr). */
+  notice(text: string): void;
   /** Opens a VHDX that is closed when the conversion ends, however it ends. */
   openImage(source: string | Uint8Array): Promise<VhdxImage>;
 }

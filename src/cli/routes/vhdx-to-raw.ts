@@ -2,25 +2,20 @@
 // file-to-file path; every other route streams the disk into the output.
 import { VhdxError } from '../../errors.js';
 import { VhdxDecoderStream } from '../../streams/decoder.js';
-import { convertVhdxFileToRaw } from '../../node/convert.js';
+import { vhdxFileToRawAt } from '../../node/convert.js';
 import { decodeVhdxChunks } from '../../node/decode-chunks.js';
 import { fetchStream, type PathInput, type Stdin, type UrlInput } from '../inputs.js';
-import { rawWriter, sparseRawFileSink, stdoutSink, type FileOutput, type Output, type StdoutOutput } from '../sinks.js';
+import { rawSink, rawWriter, sequentialSink, type FileOutput, type Output, type StdoutOutput } from '../sinks.js';
 import type { ConversionJob } from './types.js';
-
-/** Raw disks go to a file with their zero grains left as holes. */
-function rawSink(output: Output): WritableStream<Uint8Array> {
-  return output.kind === 'file' ? sparseRawFileSink(output) : stdoutSink();
-}
 
 /** Positional reads and writes, only the stored data read; with progress. */
 export async function vhdxFileToRawFile(input: PathInput, output: FileOutput, job: ConversionJob): Promise<void> {
-  await convertVhdxFileToRaw(input.path, output.path, job.onProgress ? { onProgress: job.onProgress } : {});
+  await vhdxFileToRawAt(input.path, output.path, job.onProgress ? { onProgress: job.onProgress } : {});
 }
 
 /** The image's disk streamed in order, reading only what is stored. */
-export async function vhdxFileToRawStdout(input: PathInput, _stdout: StdoutOutput, job: ConversionJob): Promise<void> {
-  await (await job.openImage(input.path)).stream().pipeTo(stdoutSink());
+export async function vhdxFileToRawStdout(input: PathInput, output: StdoutOutput, job: ConversionJob): Promise<void> {
+  await (await job.openImage(input.path)).stream().pipeTo(sequentialSink(output));
 }
 
 /** Range reads when the server has them; otherwise one streamed pass through the decoder. */
@@ -34,13 +29,20 @@ export async function vhdxUrlToRaw(input: UrlInput, output: Output, job: Convers
 }
 
 /**
- * One streamed pass through the decoder core, straight from stdin's reused
- * buffers: only bytes the decoder must hold for later are copied.
+ * One streamed pass through the decoder core, straight from the stream's
+ * reused buffers: only bytes the decoder must hold for later are copied.
  */
-export async function vhdxStdinToRaw(stdin: Stdin, output: Output): Promise<void> {
+export async function vhdxStreamToRaw(stdin: Stdin, output: Output, job: ConversionJob): Promise<void> {
   const out = rawWriter(output);
+  let total = 0;
+  let done = 0;
+  const write = async (piece: Uint8Array) => {
+    await out.write(piece);
+    done += piece.length;
+    job.onProgress?.(done, total);
+  };
   try {
-    await decodeVhdxChunks(stdin.chunks, (piece) => out.write(piece));
+    await decodeVhdxChunks(stdin.chunks, write, { onInfo: (info) => (total = info.virtualSize) });
     await out.end();
   } catch (err) {
     await out.abort?.();

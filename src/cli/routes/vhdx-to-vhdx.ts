@@ -1,35 +1,82 @@
-// VHDX in, VHDX out (--to vhdx): the disk of the input, re-encoded. What the
-// command line leaves open (block and sector sizes) follows the input.
-import type { VhdxImage } from '../../image/image.js';
-import type { Stdin, PathInput, UrlInput } from '../inputs.js';
+// VHDX in, VHDX out: the disk of the input, re-encoded (zero blocks left out
+// of a dynamic disk; --block-size, --type and the sector options apply). What
+// the command line leaves open (block and sector sizes) follows the input.
+// A file, or a URL with Range support, is read through the image; a stream
+// (stdin, a FIFO, a URL without Range) is decoded in one pass and handed to
+// the encoder piece by piece, so memory stays bounded.
+import type { VhdxInfo } from '../../image/types.js';
+import type { VhdxCreateOptions } from '../../layout/options.js';
+import { decodeVhdxChunks } from '../../node/decode-chunks.js';
+import { ChunkHandoff, chunksOf } from '../chunk-streams.js';
+import { fetchStream, type PathInput, type Stdin, type UrlInput } from '../inputs.js';
 import type { Output } from '../sinks.js';
-import { encodeRawStream } from './encode-stream.js';
+import { encodeRaw } from './encode-stream.js';
 import type { ConversionJob } from './types.js';
+import { ignoresRange } from './vhdx-to-raw.js';
 
-async function reencode(image: VhdxImage, output: Output, job: ConversionJob): Promise<void> {
-  const { info } = image;
-  const create = {
+/** The VHDX to make from one described by `info`: the command line's choices, the rest as the input has them. */
+function createFor(info: VhdxInfo, job: ConversionJob): VhdxCreateOptions {
+  return {
     ...job.create,
     blockSize: job.create.blockSize ?? info.blockSize,
     logicalSectorSize: job.create.logicalSectorSize ?? (info.logicalSectorSize as 512 | 4096),
     physicalSectorSize: job.create.physicalSectorSize ?? (info.physicalSectorSize as 512 | 4096),
   };
-  await encodeRawStream({ stream: image.stream(), size: info.virtualSize }, create, output, job.onProgress);
+}
+
+async function reencodeImage(source: string, output: Output, job: ConversionJob): Promise<void> {
+  const image = await job.openImage(source);
+  const { info } = image;
+  await encodeRaw({ chunks: chunksOf(image.stream()), size: info.virtualSize }, createFor(info, job), output, job);
+}
+
+/**
+ * Decodes the VHDX arriving as `chunks` and encodes its disk into `output`
+ * as it arrives: the decoder's info (before its first byte) sizes the new disk.
+ */
+async function reencodeStream(chunks: AsyncIterable<Uint8Array>, output: Output, job: ConversionJob): Promise<void> {
+  const handoff = new ChunkHandoff();
+  let encoding: Promise<void> | undefined;
+  let decodeFailure: { reason: unknown } | undefined;
+  try {
+    await decodeVhdxChunks(chunks, (piece) => handoff.push(piece), {
+      onInfo(info) {
+        encoding = encodeRaw({ chunks: handoff.chunks(), size: info.virtualSize }, createFor(info, job), output, job);
+        encoding.catch(() => {}); // awaited below
+      },
+    });
+    handoff.end();
+  } catch (err) {
+    decodeFailure = { reason: err };
+    handoff.fail(err);
+  }
+  // when the encoder stops first, the decoder only saw its refusal: the encoder's error is the one to report
+  if (encoding) {
+    try {
+      await encoding;
+    } catch (err) {
+      throw decodeFailure && decodeFailure.reason !== ChunkHandoff.STOPPED ? decodeFailure.reason : err;
+    }
+  }
+  if (decodeFailure) throw decodeFailure.reason;
 }
 
 /** Positional reads of the image; the output may be the input itself (it is written under a temporary name). */
 export async function vhdxFileToVhdx(input: PathInput, output: Output, job: ConversionJob): Promise<void> {
-  await reencode(await job.openImage(input.path), output, job);
+  await reencodeImage(input.path, output, job);
 }
 
-/** Range reads; a server without them is an error (the image is read out of order). */
+/** Range reads; a server without them is read in one pass. */
 export async function vhdxUrlToVhdx(input: UrlInput, output: Output, job: ConversionJob): Promise<void> {
-  await reencode(await job.openImage(input.url), output, job);
+  try {
+    await reencodeImage(input.url, output, job);
+  } catch (err) {
+    if (!ignoresRange(err)) throw err;
+    await reencodeStream(chunksOf((await fetchStream(input.url)).stream), output, job);
+  }
 }
 
-/** Held in memory whole: the image is read out of order. */
-export async function vhdxStdinToVhdx(stdin: Stdin, output: Output, job: ConversionJob): Promise<void> {
-  const parts: Uint8Array[] = [];
-  for await (const chunk of stdin.chunks) parts.push(chunk.slice()); // stdin reuses its buffers
-  await reencode(await job.openImage(Buffer.concat(parts)), output, job);
+/** One pass through the decoder into the encoder: memory stays bounded whatever the image's size. */
+export async function vhdxStreamToVhdx(stdin: Stdin, output: Output, job: ConversionJob): Promise<void> {
+  await reencodeStream(stdin.chunks, output, job);
 }
