@@ -197,6 +197,11 @@ export async function fileBench({ runs = 5, sizeGiB = 2, dir = process.env.BENCH
   if (dir.startsWith('/dev/shm/')) rmSync(dir, { recursive: true, force: true });
 }
 
+/** A shell command that feeds `input` through a new named FIFO at `fifo` into `command`. */
+function fifoCommand(fifo, input, command) {
+  return `rm -f ${fifo} && mkfifo ${fifo} && { cat ${input} > ${fifo} & } && ${command}; status=$?; wait; rm -f ${fifo}; exit $status`;
+}
+
 /** Peak RSS of each command at 1 GiB and 4 GiB: memory must not depend on the image size. */
 export async function rssBench({ dir = process.env.BENCH_DIR ?? benchDir(16) } = {}) {
   mkdirSync(dir, { recursive: true });
@@ -209,12 +214,17 @@ export async function rssBench({ dir = process.env.BENCH_DIR ?? benchDir(16) } =
       ['raw -> VHDX file', `${cli} convert ${big} ${join(dir, 'rss.vhdx')}`],
       ['VHDX -> raw file', `${cli} convert ${join(dir, 'rss.vhdx')} ${join(dir, 'rss.raw')}`],
       ['raw stdin -> VHDX stdout', `cat ${big} | ${cli} convert - - --size ${gib * 1024 * MiB} > ${join(dir, 'rss-piped.vhdx')}`],
+      // a VHDX on stdin is decoded and re-encoded in one pass, never held whole
+      ['VHDX stdin -> VHDX file', `cat ${join(dir, 'rss.vhdx')} | ${cli} convert - ${join(dir, 'rss-piped.vhdx')} --to vhdx`],
+      ['VHDX stdin -> VHDX stdout', `cat ${join(dir, 'rss.vhdx')} | ${cli} convert - - --to vhdx > ${join(dir, 'rss-piped.vhdx')}`],
+      // a named FIFO is read as a stream, like -
+      ['raw FIFO -> VHDX file', fifoCommand(join(dir, 'rss.fifo'), big, `${cli} convert ${join(dir, 'rss.fifo')} ${join(dir, 'rss-piped.vhdx')}`)],
     ];
     for (const [name, cmd] of rows) {
       const rss = [0, 1, 2].map(() => runCommand(cmd).rssMiB);
       console.log(`  ${gib} GiB  ${name.padEnd(26)} ${hasTime ? `${median(rss).toFixed(0)} MiB` : 'n/a'}`);
     }
-    for (const f of [big, join(dir, 'rss.vhdx'), join(dir, 'rss.raw'), join(dir, 'rss-piped.vhdx')]) rmSync(f, { force: true });
+    for (const f of [big, join(dir, 'rss.vhdx'), join(dir, 'rss.raw'), join(dir, 'rss-piped.vhdx'), join(dir, 'rss.fifo')]) rmSync(f, { force: true });
   }
   if (dir.startsWith('/dev/shm/')) rmSync(dir, { recursive: true, force: true });
 }
