@@ -54,9 +54,9 @@ function bash(command: string): Result {
   return { status: r.status, stdout: r.stdout, stderr: String(r.stderr) };
 }
 
-function usageError(r: Result, text?: RegExp): void {
+function usageError(r: Result, text?: RegExp, code = 'USAGE'): void {
   expect(r.status, r.stderr).toBe(2);
-  expect(r.stderr).toMatch(/^vhdx: error\[USAGE\]: /);
+  expect(r.stderr).toMatch(new RegExp(`^vhdx: error\\[${code}\\]: `));
   expect(r.stderr.trim().split('\n')).toHaveLength(1);
   if (text) expect(r.stderr).toMatch(text);
 }
@@ -185,12 +185,12 @@ describe('findings 1 and 2: the output format is -O, else the output name, else 
     expect(settleDirection('vhdx->raw', { inputFormat: 'raw', outputFormat: undefined })).toBe('raw->vhdx');
     expect(settleDirection('raw->vhdx', { inputFormat: undefined, outputFormat: 'raw' })).toBe('raw->raw');
     const wrapped = join(dir.path, 'wrapped.vhdx');
-    await convertCommand(vhdxPath, wrapped, { progress: false, inputFormat: 'raw' });
+    await convertCommand(vhdxPath, wrapped, { progress: false, quiet: true, inputFormat: 'raw' });
     const image = await openVhdx(wrapped);
     const disk = await image.read(0, statSync(vhdxPath).size);
     await image.close();
     expect(sha256(disk)).toBe(sha256(readFileSync(vhdxPath)));
-    await expect(convertCommand(rawPath, join(dir.path, 'forced.raw'), { progress: false, inputFormat: 'vhdx' })).rejects.toMatchObject({
+    await expect(convertCommand(rawPath, join(dir.path, 'forced.raw'), { progress: false, quiet: true, inputFormat: 'vhdx' })).rejects.toMatchObject({
       code: 'NOT_VHDX',
     });
     expect(existsSync(join(dir.path, 'forced.raw'))).toBe(false);
@@ -327,6 +327,9 @@ describe('findings 3, 4 and 17: an existing file is never lost', () => {
     expect(r.stderr.trim().split('\n')).toHaveLength(1);
     expect(r.stderr).toMatch(/^vhdx: note: .*1000 bytes.*rounded up to 1024 bytes/);
     expect(diskOf(out).length).toBe(1024);
+    const quiet = vhdx(['convert', small, out, '-q']);
+    expect(quiet.status, quiet.stderr).toBe(0);
+    expect(quiet.stderr).toBe('');
   });
 });
 
@@ -506,8 +509,10 @@ describe('finding 9: one --size rule on every route', () => {
       [['-', '-', ...smaller], raw],
       [[vhdxPath, out, '--to', 'vhdx', ...smaller], undefined],
       [[rawPath, join(dir.path, 'refused.raw'), ...smaller], undefined],
+      [['-', join(dir.path, 'refused.raw'), ...smaller], raw],
     ] as const) {
-      usageError(vhdx(['convert', ...args], input), /--size/);
+      // the library's input-too-long (exit 2, as a usage error), worded with --size as typed
+      usageError(vhdx(['convert', ...args], input), new RegExp(`--size ${raw.length - 512} is smaller than the input`), 'INVALID_ARGUMENT');
     }
     usageError(vhdx(['convert', rawPath, out, '--size', String(larger + 100)]), new RegExp(`nearest is ${larger}\\b`));
     usageError(vhdx(['convert', '-', '-', '--size', '1000'], raw), /nearest is 1024/);

@@ -12,7 +12,8 @@ import type { VhdxImage } from '../image/image.js';
 import { openVhdx } from '../node/index.js';
 import { prepareOutput, type OutputFile } from '../node/output.js';
 import { Progress } from '../node/progress.js';
-import { UsageError, type ConvertFlags } from './args.js';
+import type { ConvertFlags } from './args.js';
+import { UsageError } from './usage-error.js';
 import { classifyInput, openInput } from './inputs.js';
 import { directionFor, runRoute } from './routes/table.js';
 import { STDOUT, type Output } from './sinks.js';
@@ -41,9 +42,6 @@ export function outputFormatFor(outArg: string, to: ImageFormat | undefined): Im
   return to ?? named;
 }
 
-/** The flags `convert` reads, -f included while the command line may not give it yet. */
-type Flags = ConvertFlags & { inputFormat?: ImageFormat };
-
 /**
  * Runs `route` with the output named `outArg` (`-` for stdout) and the job
  * `flags` describe, then commits or discards the output.
@@ -51,7 +49,7 @@ type Flags = ConvertFlags & { inputFormat?: ImageFormat };
  *   (all before any work); whatever the route throws; VhdxError 'create-failed' when the output cannot be
  *   created or put in place (an existing file the user may not write included)
  */
-export async function runConversion(outArg: string, flags: Flags, route: (output: Output, job: ConversionJob) => Promise<void>): Promise<void> {
+export async function runConversion(outArg: string, flags: ConvertFlags, route: (output: Output, job: ConversionJob) => Promise<void>): Promise<void> {
   const outputFormat = outputFormatFor(outArg, flags.to);
   // the sector of a re-encoded VHDX may follow the input's; whole 512-byte sectors at least, before any work
   checkSizeFlag(flags.virtualSize, flags.logicalSectorSize ?? 512);
@@ -68,13 +66,13 @@ export async function runConversion(outArg: string, flags: Flags, route: (output
   process.once('SIGTERM', onSignal);
   const progress = flags.progress ? new Progress(process.stderr) : undefined;
   const images: VhdxImage[] = [];
-  const { to: _to, progress: _progress, inputFormat, ...create } = flags;
+  const { to: _to, progress: _progress, quiet, inputFormat, ...create } = flags;
   const job: ConversionJob = {
     create,
     inputFormat,
     outputFormat,
     onProgress: progress ? (done, total) => progress.update(done, total) : undefined,
-    notice: (text) => void process.stderr.write(`vhdx: note: ${text}\n`),
+    notice: (text) => void (quiet ? undefined : process.stderr.write(`vhdx: note: ${text}\n`)),
     async openImage(source) {
       const image = await openVhdx(source);
       images.push(image);
@@ -112,7 +110,7 @@ function outputOf(outArg: string, prepared: OutputFile | undefined): Output {
  * runs the route its direction and kinds call for.
  * @throws as {@link runConversion}, {@link openInput} and the route
  */
-export async function convertCommand(inArg: string, outArg: string, flags: Flags): Promise<void> {
+export async function convertCommand(inArg: string, outArg: string, flags: ConvertFlags): Promise<void> {
   const input = classifyInput(inArg);
   await runConversion(outArg, flags, async (output, job) => {
     const opened = await openInput(input);

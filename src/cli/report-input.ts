@@ -1,14 +1,16 @@
-// What `vhdx info` and `vhdx check` read: a file, or a URL with Range
-// support, is opened for random access and checked as a whole; standard
-// input, a FIFO or a URL whose server ignores Range is streamed once through
-// the decoder, which needs only bounded memory. Standard input that is a
-// regular file (`< a.vhdx`) is read as the file it is.
+// What `vhdx info` and `vhdx check` read: a file (standard input redirected
+// from one included), or a URL with Range support, is opened for random access
+// and checked as a whole; standard input that is a pipe, a FIFO or a URL whose
+// server ignores Range is streamed once through the decoder, which needs only
+// bounded memory.
+import { stat } from 'node:fs/promises';
 import { asVhdxError } from '../errors.js';
 import { problemOf, type Problem, type VhdxInfo } from '../image/types.js';
 import { decodeVhdxChunks } from '../node/decode-chunks.js';
 import { checkVhdx } from '../node/index.js';
 import { chunksOf } from './chunk-streams.js';
-import { classifyInput, fetchStream, openInput } from './inputs.js';
+import { imageInput, type ImageInput } from './image-input.js';
+import { fetchStream, openInput, stdinAsFile } from './inputs.js';
 import { ignoresRange } from './routes/vhdx-to-raw.js';
 
 /** A VHDX as the reports see it. */
@@ -23,8 +25,8 @@ export interface ReportInput {
    * the reading stopped once the structures had passed.
    */
   access: 'random' | 'stream';
-  /** The file read, for a path input (standard input as a file is `/dev/stdin`). */
-  path?: string;
+  /** The input as the user named it, and the bytes it takes on the host's disk when known. */
+  input: Pick<ImageInput, 'name' | 'diskSize'>;
 }
 
 /** Options of {@link openForReport}. */
@@ -37,44 +39,53 @@ export interface ReportOptions {
 const ENOUGH = Symbol('enough');
 
 /**
- * Reads the VHDX named by `arg` (a path, `-`, or an http(s) URL) for `info` or `check`.
- * @throws VhdxError IO when the input cannot be read at all ('open-failed', 'read-failed',
- *   'request-failed', 'http-status', ...); every other failure is a problem in the result
+ * Reads the VHDX named by `arg` (a path, `-`, or an http(s) URL) for `info`
+ * (`whole: false`) or `check`.
+ * @throws VhdxError IO when the input cannot be read at all ('open-failed', also for a directory;
+ *   'read-failed', 'request-failed', 'http-status', ...); every other failure is a problem in the result
  */
 export async function openForReport(arg: string, options: ReportOptions = {}): Promise<ReportInput> {
   const whole = options.whole ?? true;
-  const classified = classifyInput(arg);
-  if (classified.kind === 'url') {
+  const unnamed = { name: arg, diskSize: undefined };
+  if (/^https?:\/\//i.test(arg)) {
     try {
-      return { ...(await randomReport(classified.url)), access: 'random' };
+      return { ...(await randomReport(arg)), access: 'random', input: unnamed };
     } catch (err) {
       if (!ignoresRange(err)) throw err;
-      return streamedReport(chunksOf((await fetchStream(classified.url)).stream), whole);
+      return streamedReport(chunksOf((await fetchStream(arg)).stream), whole, unnamed);
     }
   }
-  const opened = await openInput(classified);
-  if (opened.kind === 'path') return { ...(await randomReport(opened.input.path)), access: 'random', path: opened.input.path };
-  if (opened.kind === 'stdin') return streamedReport(opened.input.chunks, whole);
-  return { ...(await randomReport(opened.input.url)), access: 'random' };
+  if (arg === '-' ? !stdinAsFile() : await isStream(arg)) {
+    const opened = await openInput(arg === '-' ? { kind: 'stdin' } : { kind: 'path', path: arg });
+    if (opened.kind === 'stdin') return streamedReport(opened.input.chunks, whole, unnamed);
+  }
+  const input = await imageInput(arg, whole ? 'check' : 'info');
+  return { ...(await randomReport(input.source)), access: 'random', input };
 }
 
-async function randomReport(input: string): Promise<{ info: VhdxInfo | undefined; problems: Problem[] }> {
-  const report = await checkVhdx(input);
+/** Whether `path` names a FIFO, socket or character device (read once, in order). */
+async function isStream(path: string): Promise<boolean> {
+  const st = await stat(path).catch(() => undefined);
+  return !!st && (st.isFIFO() || st.isSocket() || st.isCharacterDevice());
+}
+
+async function randomReport(source: string): Promise<{ info: VhdxInfo | undefined; problems: Problem[] }> {
+  const report = await checkVhdx(source);
   return { info: report.info, problems: report.problems };
 }
 
-async function streamedReport(chunks: AsyncIterable<Uint8Array>, whole: boolean): Promise<ReportInput> {
+async function streamedReport(chunks: AsyncIterable<Uint8Array>, whole: boolean, input: ReportInput['input']): Promise<ReportInput> {
   let info: VhdxInfo | undefined;
   const discard = async () => {
     if (!whole) throw ENOUGH;
   };
   try {
     await decodeVhdxChunks(chunks, discard, { onInfo: (i) => (info = i) });
-    return { info, problems: [], access: 'stream' };
+    return { info, problems: [], access: 'stream', input };
   } catch (err) {
-    if (err === ENOUGH) return { info, problems: [], access: 'stream' };
-    const e = asVhdxError(err, 'read-failed', 'cannot read the input');
+    if (err === ENOUGH) return { info, problems: [], access: 'stream', input };
+    const e = asVhdxError(err, 'read-failed', `cannot read ${input.name === '-' ? 'standard input' : input.name}`);
     if (e.code === 'IO') throw e;
-    return { info, problems: [problemOf(e)], access: 'stream' };
+    return { info, problems: [problemOf(e)], access: 'stream', input };
   }
 }

@@ -5,7 +5,7 @@
 import { withZeroTail } from '../../layout/disk-size.js';
 import type { VhdxCreateOptions } from '../../layout/options.js';
 import { encodeRawChunks, rawChunksToVhdxAt } from '../../node/convert.js';
-import { UsageError } from '../args.js';
+import { UsageError } from '../usage-error.js';
 import { fileWriter, sequentialWriter, type Output } from '../sinks.js';
 import { diskSizeOf, sizedChunks } from './size.js';
 import type { ConversionJob } from './types.js';

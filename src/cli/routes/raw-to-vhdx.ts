@@ -9,7 +9,7 @@ import type { AllocationMap } from '../../sources/scan.js';
 import { encodeRawChunks, rawFileToVhdxAt } from '../../node/convert.js';
 import { readChunks } from '../../node/fd-reader.js';
 import { scanAllocation } from '../../node/index.js';
-import { UsageError } from '../args.js';
+import { UsageError } from '../usage-error.js';
 import { chunksOf } from '../chunk-streams.js';
 import { fetchStream, type PathInput, type Stdin, type UrlInput } from '../inputs.js';
 import { sequentialWriter, type FileOutput, type Output, type StdoutOutput } from '../sinks.js';

@@ -3,9 +3,12 @@
 // sectors: a usage error that names the nearest multiple. An input that is
 // not a whole number of sectors makes a disk rounded up to the next one,
 // with a one-line notice. Known sizes are checked before any work; a
-// stream's as it passes, and its padding follows its last byte.
+// stream's as it passes, and its padding follows its last byte. An input
+// longer than --size is the library's INVALID_ARGUMENT 'input-too-long' (exit
+// status 2, as a usage error), worded with --size as the user typed it.
 import { diskSizeFor, zeroPieces } from '../../layout/disk-size.js';
-import { UsageError } from '../args.js';
+import { VhdxError } from '../../errors.js';
+import { UsageError } from '../usage-error.js';
 import type { ConversionJob } from './types.js';
 
 /** The sector every raw input is rounded to, unless the VHDX made has larger ones. */
@@ -24,8 +27,12 @@ export function checkSizeFlag(size: number | undefined, sector: number): void {
   }
 }
 
-function longerThanSize(size: number, input: string): UsageError {
-  return new UsageError(`--size ${size} is smaller than the input (${input}); it can only make the disk larger`);
+/** The library's error for it, which the command line words with --size as typed (see describeError). */
+function longerThanSize(size: number, input: string): VhdxError {
+  return new VhdxError('input-too-long', `--size ${size} is smaller than the input (${input}); it can only make the disk larger`, {
+    structure: 'options',
+    field: 'virtualSize',
+  });
 }
 
 function roundedUp(bytes: number, size: number, sector: number): string {
@@ -35,7 +42,8 @@ function roundedUp(bytes: number, size: number, sector: number): string {
 /**
  * The size of the disk an input of `bytes` makes: --size, or `bytes` rounded
  * up to `sector` (with a notice when that changes it).
- * @throws UsageError when --size is smaller than the input or not a multiple of `sector`
+ * @throws VhdxError INVALID_ARGUMENT 'input-too-long' when --size is smaller than the input; UsageError when
+ *   it is not a multiple of `sector`
  */
 export function diskSizeOf(bytes: number, job: ConversionJob, sector: number): number {
   const requested = job.create.virtualSize;
@@ -53,7 +61,7 @@ export function diskSizeOf(bytes: number, job: ConversionJob, sector: number): n
  * `chunks`, of a length not known up front, sized as {@link diskSizeOf}
  * sizes a known input: an input longer than --size fails as soon as it
  * passes it, and zeros follow the last chunk up to --size or the sector.
- * @throws UsageError (from iteration) for input longer than --size; what `chunks` throws
+ * @throws VhdxError 'input-too-long' (from iteration) for input longer than --size; what `chunks` throws
  */
 export async function* sizedChunks(chunks: AsyncIterable<Uint8Array>, job: ConversionJob, sector: number): AsyncGenerator<Uint8Array, void, undefined> {
   const requested = job.create.virtualSize;

@@ -4,7 +4,7 @@
 // the table is the only place that decides the rest.
 import { hasVhdxSignature } from '../../format/identifier.js';
 import { refuseSameFile } from '../../node/file-io.js';
-import { UsageError } from '../args.js';
+import { UsageError } from '../usage-error.js';
 import type { InputKind, OpenedInput } from '../inputs.js';
 import type { Output, OutputKind } from '../sinks.js';
 import { rawFileToRawFile, rawFileToRawStdout, rawStreamToRaw, rawUrlToRaw } from './raw-to-raw.js';

@@ -3,13 +3,13 @@
 import type { VhdxImage } from '../../image/image.js';
 import type { VhdxCreateOptions } from '../../layout/options.js';
 import type { InputKind, InputOfKind } from '../inputs.js';
+import type { ImageFormat } from '../args.js';
 import type { FileOutput, OutputKind, StdoutOutput } from '../sinks.js';
-
-/** A disk image format the command reads and writes. */
-export type ImageFormat = 'raw' | 'vhdx';
 
 /** What a conversion reads and what it writes: raw->raw is a sparse copy, vhdx->vhdx re-encodes. */
 export type Direction = `${ImageFormat}->${ImageFormat}`;
+
+export type { ImageFormat };
 
 export type ProgressCallback = (done: number, total: number) => void;
 
