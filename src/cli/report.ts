@@ -2,9 +2,9 @@
 // as a table for people or as JSON for scripts.
 import type { Problem, VhdxInfo } from '../image/types.js';
 import { VhdxError } from '../errors.js';
-import { checkVhdx, openVhdx } from '../node/index.js';
 import { EXIT } from './exit-codes.js';
-import { imageInput, type ImageInput } from './image-input.js';
+import type { ImageInput } from './image-input.js';
+import { openForReport } from './report-input.js';
 import { splitMessage } from './messages.js';
 
 /**
@@ -70,19 +70,24 @@ export function infoLines(i: VhdxInfo, input?: Pick<ImageInput, 'name' | 'diskSi
 }
 
 /**
- * Prints what the VHDX at `arg` holds; returns the exit code.
- * @throws UsageError for stdin that is not a file; VhdxError when it cannot be opened
+ * Prints what the VHDX at `arg` holds; returns the exit code. A file, a URL
+ * with Range support or stdin redirected from a file is read at random; a
+ * pipe, a FIFO or a URL without Range is streamed until its structures have passed.
+ * @throws VhdxError when it cannot be read or is not a usable VHDX (the error that stopped it)
  */
 export async function info(arg: string, json: boolean): Promise<number> {
-  const input = await imageInput(arg, 'info');
-  const image = await openVhdx(input.source);
-  try {
-    const text = json ? JSON.stringify(infoJson(image.info, input), null, 2) : infoLines(image.info, input).join('\n');
-    process.stdout.write(`${text}\n`);
-    return EXIT.success;
-  } finally {
-    await image.close();
-  }
+  const report = await openForReport(arg, { whole: false });
+  if (!report.info) throw stoppedBy(report.problems);
+  const text = json ? JSON.stringify(infoJson(report.info, report.input), null, 2) : infoLines(report.info, report.input).join('\n');
+  process.stdout.write(`${text}\n`);
+  return EXIT.success;
+}
+
+/** The problem that stopped reading (found last: nothing after it was looked at), as the error to print. */
+function stoppedBy(problems: readonly Problem[]): VhdxError {
+  const last = problems[problems.length - 1];
+  if (!last) return new VhdxError('structure-unreadable', 'the image could not be read');
+  return new VhdxError(last.reason, splitMessage(last.message, last).text, last);
 }
 
 /** A problem as `check` reports it: its location in fields of their own, the message without them. */
@@ -131,8 +136,8 @@ export function problemLine(p: ReportedProblem): string {
  *   file that is no VHDX at all (as `info` reports it), `IO` when it cannot be read
  */
 export async function check(arg: string, json: boolean): Promise<number> {
-  const input = await imageInput(arg, 'check');
-  const report = await checkVhdx(input.source);
+  const report = await openForReport(arg, { whole: true });
+  const { input } = report;
   const notVhdx = report.problems.find((p) => p.code === 'NOT_VHDX');
   // nothing was checked: the same one-line error `info` gives
   if (notVhdx) throw new VhdxError(notVhdx.reason, splitMessage(notVhdx.message, notVhdx).text, notVhdx);
