@@ -7,32 +7,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { serveStatic, type StaticServer } from '../../web/server.mjs';
 import type { AppReport } from './browser/app.js';
 import { buildTestBundles, type TestBundles } from './browser/bundles.js';
 import { describeChromium, findChromium } from './browser/chromium.js';
+import { serveWithUploads, type UploadServer } from './browser/uploads.js';
 import { DISK_BLOCK, DISK_PRESENT, DISK_SIZE, makeDisk } from './browser/disk.js';
 
 const ROOT = new URL('../..', import.meta.url).pathname;
 const found = await findChromium();
-
-/** A server over `root` that also keeps PUT /upload/<name> bodies and logs what was fetched. */
-async function serveWithUploads(root: string) {
-  const uploads = new Map<string, Buffer>();
-  const requests: string[] = [];
-  const server = await serveStatic(root, {
-    intercept: async (req, res, path) => {
-      requests.push(path);
-      if (req.method !== 'PUT' || !path.startsWith('/upload/')) return false;
-      const parts: Buffer[] = [];
-      for await (const part of req) parts.push(part as Buffer);
-      uploads.set(path.slice('/upload/'.length), Buffer.concat(parts));
-      res.writeHead(204).end();
-      return true;
-    },
-  });
-  return { server, uploads, requests };
-}
 
 async function runOnMainThread(page: Page, label: string): Promise<AppReport> {
   return page.evaluate(
@@ -59,7 +41,7 @@ async function runInWorker(page: Page, label: string): Promise<AppReport> {
 
 describeChromium(found, 'the default entry in Chromium (esbuild bundles)', (browser) => {
   const scratch = mkdtempSync(join(tmpdir(), 'vhdx-browser-'));
-  type Served = { server: StaticServer; uploads: Map<string, Buffer>; requests: string[]; bundles: TestBundles };
+  type Served = UploadServer & { bundles: TestBundles };
   const served = {} as Record<'single' | 'split', Served>;
   const raw = makeDisk();
 

@@ -1,0 +1,227 @@
+// The converter page (web/) end to end in Chromium: files set on its input,
+// conversions to a download, to OPFS and to a picked file (showSaveFilePicker
+// is stubbed with an OPFS-backed handle so no dialog opens), Cancel, and
+// errors. Every output is read back and checked against an independent
+// decode: qemu-img for VHDX files, the original bytes for raw ones.
+import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { BrowserContext } from 'playwright-core';
+import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
+import { buildWeb } from '../../web/build.mjs';
+import { hasTool } from '../helpers/tools.js';
+import { describeChromium, findChromium } from './browser/chromium.js';
+import { chooseFile, infoList, openConverter, opfsFiles, readOpfs, result, startConversion } from './browser/converter.js';
+import { serveWithUploads, type UploadServer } from './browser/uploads.js';
+
+const MiB = 1024 * 1024;
+const ARTIFACTS = new URL('./artifacts/', import.meta.url).pathname;
+const chromium = await findChromium();
+const found = 'missing' in chromium || hasTool('qemu-img') ? chromium : { missing: 'qemu-img not installed (apt-get install qemu-utils)' };
+
+/** Raw bytes of a VHDX, decoded by qemu-img. */
+function qemuDecode(vhdx: Buffer, dir: string): Buffer {
+  const input = join(dir, 'qemu-in.vhdx');
+  const output = join(dir, 'qemu-out.raw');
+  writeFileSync(input, vhdx);
+  execFileSync('qemu-img', ['convert', '-f', 'vhdx', '-O', 'raw', input, output]);
+  return readFileSync(output);
+}
+
+/** `raw` padded with zeros to `size`. */
+function padded(raw: Buffer, size: number): Buffer {
+  return Buffer.concat([raw, Buffer.alloc(size - raw.length)]);
+}
+
+describeChromium(found, 'the converter page in Chromium', (browser) => {
+  const scratch = mkdtempSync(join(tmpdir(), 'vhdx-page-'));
+  let site: UploadServer;
+  let context: BrowserContext | undefined;
+  // 40 MiB + 1000 bytes (not whole sectors): data, zeros, a lone byte, zeros, data in 8 MiB blocks
+  const mixed = Buffer.alloc(40 * MiB + 1000);
+  // 24 MiB in 1 MiB runs, turned into a VHDX by qemu-img (a layout the library did not write)
+  const runs = Buffer.alloc(24 * MiB);
+  const paths = { mixed: join(scratch, 'mixed.img'), runs: join(scratch, 'runs.raw'), qemu: join(scratch, 'qemu.vhdx') };
+
+  beforeAll(async () => {
+    randomBytes(8 * MiB).copy(mixed, 0);
+    mixed[20 * MiB + 12345] = 7;
+    randomBytes(8 * MiB + 1000).copy(mixed, 32 * MiB);
+    writeFileSync(paths.mixed, mixed);
+    for (let run = 0; run < 24; run++) if (run % 3 !== 1) randomBytes(MiB).copy(runs, run * MiB);
+    writeFileSync(paths.runs, runs);
+    execFileSync('qemu-img', ['convert', '-f', 'raw', '-O', 'vhdx', '-o', 'subformat=dynamic,block_size=1M', paths.runs, paths.qemu]);
+    const dist = join(scratch, 'site');
+    await buildWeb(dist, { minify: false });
+    site = await serveWithUploads(dist);
+    mkdirSync(ARTIFACTS, { recursive: true });
+  });
+  afterEach(async () => {
+    await context?.close();
+    context = undefined;
+  });
+  afterAll(async () => {
+    await site?.server.close();
+    rmSync(scratch, { recursive: true, force: true });
+  });
+
+  /** A fresh context (its own OPFS) with the page open. */
+  async function open(picker: 'stub' | 'none' | 'native' = 'native') {
+    context = await browser().newContext({ viewport: { width: 900, height: 1000 } });
+    return openConverter(context, site.server.url, picker);
+  }
+
+  it('raw -> VHDX as a download: info, sparse output, qemu-img reads the same disk', async () => {
+    const { page, problems } = await open();
+    await chooseFile(page, paths.mixed);
+    expect(await infoList(page)).toEqual({ Type: 'raw disk image (no VHDX signature)', Size: '40.0 MiB (41,944,040 bytes)' });
+    expect(await page.textContent('#convert-title')).toBe('Convert to VHDX (dynamic, sparse)');
+    const downloading = page.waitForEvent('download');
+    await startConversion(page, 'download');
+    const download = await downloading;
+    const line = await result(page);
+    expect(line.state).toBe('done');
+    expect(line.text).toMatch(/^Downloaded mixed\.vhdx — [\d.]+ MiB in [\d.]+ m?s, \d+ MB\/s/);
+    expect(download.suggestedFilename()).toBe('mixed.vhdx');
+    const vhdx = readFileSync((await download.path())!);
+    expect(vhdx.subarray(0, 8).toString('latin1')).toBe('vhdxfile');
+    const sectors = Math.ceil(mixed.length / 512) * 512;
+    expect(qemuDecode(vhdx, scratch).equals(padded(mixed, sectors))).toBe(true);
+    // four of six 8 MiB blocks hold data; the two all-zero ones are left out
+    const { openVhdx } = await import('../../dist/node/index.js');
+    const image = await openVhdx(new Uint8Array(vhdx));
+    expect(image.info.blockSize).toBe(8 * MiB);
+    expect(image.info.allocatedBlocks).toBe(4);
+    expect(vhdx.length).toBeLessThan(4 * 8 * MiB + 8 * MiB);
+    await image.close();
+    expect(problems).toEqual([]);
+  });
+
+  it('a VHDX from qemu-img: info and allocation pictures; -> raw into OPFS, byte-identical (screenshot saved)', async () => {
+    const { page, problems } = await open();
+    await chooseFile(page, paths.qemu);
+    const info = await infoList(page);
+    expect(info).toMatchObject({
+      Type: 'VHDX, dynamic',
+      'Virtual size': '24.0 MiB (25,165,824 bytes)',
+      'Block size': '1.00 MiB',
+      Sectors: '512 bytes logical, 512 bytes physical',
+      'Blocks stored': '16 of 24 (16.0 MiB)',
+    });
+    expect(info.Log).toMatch(/^clean/);
+    expect(info['Parent locator']).toBeUndefined();
+    expect(await page.textContent('#virtual-scale')).toBe('(one cell per block)');
+    // the virtual map has one cell per block, coloured by state: every third is left out
+    const cells = await page.evaluate(() => {
+      const canvas = document.getElementById('virtual-map') as HTMLCanvasElement;
+      const ctx = canvas.getContext('2d')!;
+      const cell = Number.parseFloat(canvas.style.height); // 24 cells fit on one row
+      const ratio = canvas.width / Number.parseFloat(canvas.style.width);
+      return Array.from({ length: 24 }, (_, b) => {
+        const [r, g, bl] = ctx.getImageData(Math.floor((b * cell + 2) * ratio), Math.floor(2 * ratio), 1, 1).data;
+        return `#${[r, g, bl].map((v) => v!.toString(16).padStart(2, '0')).join('')}`;
+      });
+    });
+    expect(cells).toEqual(Array.from({ length: 24 }, (_, b) => (b % 3 === 1 ? '#e3e7ea' : '#1f7a8c')));
+    expect(await page.textContent('#convert-title')).toBe('Convert to a raw disk image');
+
+    await startConversion(page, 'opfs');
+    const line = await result(page);
+    expect(line).toMatchObject({ state: 'done' });
+    expect(line.text).toMatch(/^Saved to private storage \(OPFS\): qemu\.raw — 24\.0 MiB in /);
+    expect((await readOpfs(page, site, 'qemu.raw')).equals(runs)).toBe(true);
+    await page.waitForSelector('#opfs-list li');
+    expect(await page.textContent('#opfs-list')).toContain('qemu.raw · 24.0 MiB');
+    await page.screenshot({ path: join(ARTIFACTS, 'converter-page.png'), fullPage: true });
+    expect(problems).toEqual([]);
+  });
+
+  it('raw -> VHDX into OPFS (VhdxWriterStream on a sync access handle), 1 MiB blocks; qemu-img reads the same disk', async () => {
+    const { page, problems } = await open();
+    await chooseFile(page, paths.runs);
+    await startConversion(page, 'opfs', 1);
+    expect((await result(page)).text).toMatch(/^Saved to private storage \(OPFS\): runs\.vhdx/);
+    const vhdx = await readOpfs(page, site, 'runs.vhdx');
+    expect(qemuDecode(vhdx, scratch).equals(runs)).toBe(true);
+    const { openVhdx } = await import('../../dist/node/index.js');
+    const image = await openVhdx(new Uint8Array(vhdx));
+    expect([image.info.blockSize, image.info.allocatedBlocks, image.info.blockCount]).toEqual([MiB, 16, 24]);
+    await image.close();
+    expect(problems).toEqual([]);
+  });
+
+  it('a picked file (showSaveFilePicker stubbed with an OPFS-backed handle): raw -> VHDX and VHDX -> raw', async () => {
+    const { page, problems } = await open('stub');
+    expect(await page.isEnabled('input[name=output][value=picked]')).toBe(true);
+    await chooseFile(page, paths.mixed);
+    await startConversion(page, 'picked');
+    expect((await result(page)).text).toMatch(/^Saved to picked-mixed\.vhdx — /);
+    const vhdx = await readOpfs(page, site, 'picked-mixed.vhdx');
+    expect(qemuDecode(vhdx, scratch).equals(padded(mixed, Math.ceil(mixed.length / 512) * 512))).toBe(true);
+
+    await chooseFile(page, paths.qemu);
+    await startConversion(page, 'picked');
+    expect((await result(page)).text).toMatch(/^Saved to picked-qemu\.raw — 24\.0 MiB/);
+    expect((await readOpfs(page, site, 'picked-qemu.raw')).equals(runs)).toBe(true);
+    expect(problems).toEqual([]);
+  });
+
+  it('Cancel stops each kind of output and leaves nothing that looks like a VHDX', async () => {
+    // 2 GiB, sparse on disk: long enough to cancel mid-way
+    const big = join(scratch, 'big.raw');
+    const fd = openSync(big, 'w');
+    writeSync(fd, randomBytes(MiB), 0, MiB, 0);
+    writeSync(fd, randomBytes(MiB), 0, MiB, 2048 * MiB - MiB);
+    closeSync(fd);
+    const { page, problems } = await open('stub');
+    let downloads = 0;
+    page.on('download', () => downloads++);
+    await chooseFile(page, big);
+    for (const output of ['download', 'opfs', 'picked'] as const) {
+      await startConversion(page, output);
+      await page.waitForFunction(() => (document.getElementById('progress') as HTMLProgressElement).value > 0);
+      await page.click('#cancel');
+      const line = await result(page);
+      expect(line.state, `${output}: ${line.text}`).toBe('cancelled');
+      expect(line.text).toMatch(/^Cancelled; nothing was saved/);
+      expect(await page.isEnabled('#start')).toBe(true);
+    }
+    expect(downloads).toBe(0);
+    const left = await opfsFiles(page);
+    // the OPFS output was removed; the picked file (the stub created it) is left empty
+    expect(left).toEqual([{ name: 'picked-big.vhdx', size: 0, head: '' }]);
+    for (const f of left) expect(f.head).not.toBe('vhdxfile');
+    expect(problems).toEqual([]);
+  });
+
+  it('errors are one line with the VhdxError code and reason; a missing API disables its option with a reason', async () => {
+    const { page } = await open('none');
+    expect(await page.isDisabled('input[name=output][value=picked]')).toBe(true);
+    expect(await page.textContent('.reason[data-for=picked]')).toBe('this browser has no showSaveFilePicker');
+    expect(await page.isEnabled('input[name=output][value=opfs]')).toBe(true);
+
+    // both headers damaged: the file cannot be opened
+    const broken = Buffer.from(readFileSync(paths.qemu));
+    for (const header of [64 * 1024, 128 * 1024]) broken.writeUInt8(broken.readUInt8(header + 100) ^ 0xff, header + 100);
+    const brokenPath = join(scratch, 'broken.vhdx');
+    writeFileSync(brokenPath, broken);
+    await chooseFile(page, brokenPath);
+    const shown = (await page.textContent('#inspect-error'))!;
+    expect(shown).toMatch(/^VhdxError (CORRUPT|BAD_CHECKSUM) \([a-z-]+\): \S/);
+    expect(shown).not.toMatch(/\n|\bat .*:\d+:\d+/);
+    expect(await page.isDisabled('#start')).toBe(true);
+
+    // an empty raw file fails in the Worker: the writer refuses it (INVALID_ARGUMENT)
+    const empty = join(scratch, 'empty.raw');
+    writeFileSync(empty, '');
+    await chooseFile(page, empty);
+    await startConversion(page, 'opfs');
+    const line = await result(page);
+    expect(line.state).toBe('error');
+    expect(line.text).toMatch(/^VhdxError INVALID_ARGUMENT \([a-z-]+\): [^\n]*empty[^\n]*$/);
+    expect(line.text).not.toMatch(/\bat .*:\d+:\d+/);
+    expect(await opfsFiles(page)).toEqual([]);
+  });
+});

@@ -1,0 +1,117 @@
+// The conversion Worker: runs one conversion at a time, posts progress, and
+// on Cancel stops the pipe and removes (or empties) what it had written.
+import type { SyncAccessHandleLike } from 'vhdx-stream';
+import { rawToVhdxBlob, rawToVhdxSeekable, vhdxToRawBlob, vhdxToRawSeekable, type ConvertOptions } from './convert.js';
+import { reportError } from './errors.js';
+import type { DoneReport, FromWorker, OutputRequest, ToWorker } from './protocol.js';
+
+/** The parts of a dedicated worker's global scope used here (the page is typed with the DOM library). */
+interface WorkerScope {
+  onmessage: ((event: MessageEvent<ToWorker>) => void) | null;
+  postMessage(message: FromWorker): void;
+}
+
+/** OPFS file handles gain createSyncAccessHandle inside dedicated workers. */
+type WorkerFileHandle = FileSystemFileHandle & { createSyncAccessHandle(): Promise<SyncAccessHandleLike> };
+
+const scope = globalThis as unknown as WorkerScope;
+let running: AbortController | undefined;
+
+scope.onmessage = (event) => {
+  const message = event.data;
+  if (message.type === 'cancel') running?.abort(new DOMException('cancelled by the user', 'AbortError'));
+  else void convert(message);
+};
+
+void probeOpfs().then((opfs) => scope.postMessage({ type: 'ready', opfs }));
+
+/** Whether OPFS with synchronous access handles works here, and why not. */
+async function probeOpfs(): Promise<{ ok: boolean; reason?: string }> {
+  if (typeof navigator.storage?.getDirectory !== 'function') return { ok: false, reason: 'this browser has no origin private file system' };
+  if (typeof FileSystemFileHandle === 'undefined' || !('createSyncAccessHandle' in FileSystemFileHandle.prototype)) {
+    return { ok: false, reason: 'this browser has no synchronous OPFS access handles in workers' };
+  }
+  try {
+    await navigator.storage.getDirectory();
+    return { ok: true };
+  } catch (err) {
+    return { ok: false, reason: `the origin private file system is unavailable here (${reportError(err).message})` };
+  }
+}
+
+async function convert(request: Extract<ToWorker, { type: 'start' }>): Promise<void> {
+  if (running) return scope.postMessage({ type: 'error', error: { message: 'a conversion is already running' } });
+  const controller = new AbortController();
+  running = controller;
+  const started = performance.now();
+  const options: ConvertOptions = {
+    signal: controller.signal,
+    onProgress: (done, total, phase) => scope.postMessage({ type: 'progress', done, total, phase }),
+    ...(request.blockSize ? { blockSize: request.blockSize } : {}),
+  };
+  const output = new Output(request.output);
+  try {
+    const { size, rawBytes, blob } = await run(request, output, options);
+    const report: DoneReport = { kind: request.output.kind, name: request.output.name, size, rawBytes, ms: performance.now() - started };
+    if (blob) report.blob = blob;
+    scope.postMessage({ type: 'done', report });
+  } catch (err) {
+    if (controller.signal.aborted) {
+      const note = await output.undo().catch((e) => `could not clean up: ${reportError(e).message}`);
+      scope.postMessage({ type: 'cancelled', ...(note ? { note } : {}) });
+    } else {
+      await output.undo().catch(() => {});
+      scope.postMessage({ type: 'error', error: reportError(err) });
+    }
+  } finally {
+    running = undefined;
+  }
+}
+
+async function run(request: Extract<ToWorker, { type: 'start' }>, output: Output, options: ConvertOptions) {
+  const { file, direction } = request;
+  if (output.request.kind === 'download') {
+    const blob = direction === 'to-vhdx' ? await rawToVhdxBlob(file, options) : await vhdxToRawBlob(file, options);
+    return { size: blob.size, rawBytes: direction === 'to-vhdx' ? file.size : blob.size, blob };
+  }
+  const target = await output.open();
+  if (direction === 'to-vhdx') return { size: await rawToVhdxSeekable(file, target, options), rawBytes: file.size };
+  const rawBytes = await vhdxToRawSeekable(file, target, options);
+  return { size: rawBytes, rawBytes };
+}
+
+/** An OPFS file or a picked file: opened for writing, and undone after a cancel or failure. */
+class Output {
+  private access: SyncAccessHandleLike | undefined;
+
+  constructor(readonly request: OutputRequest) {}
+
+  async open(): Promise<SyncAccessHandleLike | FileSystemWritableFileStream> {
+    if (this.request.kind === 'opfs') {
+      const root = await navigator.storage.getDirectory();
+      const handle = (await root.getFileHandle(this.request.name, { create: true })) as WorkerFileHandle;
+      this.access = await handle.createSyncAccessHandle();
+      return this.access;
+    }
+    if (this.request.kind === 'picked') return this.request.handle.createWritable();
+    throw new Error(`output ${this.request.kind} is not seekable`);
+  }
+
+  /** Removes a partial OPFS file; empties a picked one (the user chose that name, so it stays). */
+  async undo(): Promise<string | undefined> {
+    if (this.request.kind === 'opfs') {
+      try {
+        this.access?.close(); // the writer closes it too; a second close is harmless
+      } catch {}
+      const root = await navigator.storage.getDirectory();
+      await root.removeEntry(this.request.name).catch(() => {});
+      return undefined;
+    }
+    if (this.request.kind === 'picked') {
+      const writable = await this.request.handle.createWritable();
+      await writable.close();
+      return `${this.request.name} was left empty`;
+    }
+    return undefined;
+  }
+}
