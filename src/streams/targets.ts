@@ -30,7 +30,9 @@ export interface OpenTarget {
 /**
  * Opens any target a browser, Worker or Node program can hand over without a
  * file system. Paths and FileHandles are the Node entry's (src/node/file-target.ts).
- * @throws VhdxError `INVALID_ARGUMENT` (`unsupported-target`) for anything else.
+ * @throws VhdxError `INVALID_ARGUMENT` (`unsupported-target`) for anything else; the
+ *   opened target's write and truncate throw `IO` (`write-failed`) when an OPFS access
+ *   handle reports a short or impossible write or resize.
  */
 export async function openTarget(input: TargetInput): Promise<OpenTarget> {
   if (typeof input !== 'object' || input === null || typeof (input as { write?: unknown }).write !== 'function') {
@@ -44,11 +46,21 @@ export async function openTarget(input: TargetInput): Promise<OpenTarget> {
     const h = input as SyncAccessHandleLike;
     return {
       async write(data, position) {
-        let done = 0;
-        while (done < data.length) done += h.write(data.subarray(done), { at: position + done });
+        for (let done = 0; done < data.length; ) {
+          const wanted = data.length - done;
+          const n = h.write(data.subarray(done), { at: position + done });
+          // Chromium's in-memory OPFS (incognito) reports a failed write as a count near 2^32 instead of throwing
+          if (!(n > 0 && n <= wanted)) {
+            throw new VhdxError('write-failed', `the access handle reported ${n} bytes written of ${wanted}`, { structure: 'target', offset: position + done });
+          }
+          done += n;
+        }
       },
       async truncate(size) {
         h.truncate(size);
+        // ... and a resize it could not make as success
+        const now = h.getSize();
+        if (now !== size) throw new VhdxError('write-failed', `the access handle holds ${now} bytes after resizing to ${size}`, { structure: 'target' });
       },
       async close() {
         h.flush();
