@@ -99,7 +99,7 @@ describeChromium(found, 'the converter page in Chromium', (browser) => {
     expect(problems).toEqual([]);
   });
 
-  it('a VHDX from qemu-img: info and allocation pictures; -> raw into OPFS, byte-identical (screenshot saved)', async () => {
+  it('a VHDX from qemu-img: info and allocation pictures; -> raw into OPFS, and back and forth from OPFS (screenshot saved)', async () => {
     const { page, problems } = await open();
     await chooseFile(page, paths.qemu);
     const info = await infoList(page);
@@ -135,6 +135,20 @@ describeChromium(found, 'the converter page in Chromium', (browser) => {
     await page.waitForSelector('#opfs-list li');
     expect(await page.textContent('#opfs-list')).toContain('qemu.raw · 24.0 MiB');
     await page.screenshot({ path: join(ARTIFACTS, 'converter-page.png'), fullPage: true });
+
+    // Open from OPFS: the Worker reads the input through an access handle, both ways
+    await page.click('#opfs-list li:has-text("qemu.raw") button:has-text("Open")');
+    await page.waitForFunction(() => document.getElementById('convert-title')?.textContent?.includes('to VHDX'));
+    await startConversion(page, 'opfs', 1);
+    expect((await result(page)).text).toMatch(/^Saved to private storage \(OPFS\): qemu\.vhdx — /);
+    expect(await page.getAttribute('#result', 'data-read')).toBe('opfs-handle');
+    expect(qemuDecode(await readOpfs(page, site, 'qemu.vhdx'), scratch).equals(runs)).toBe(true);
+    await page.click('#opfs-list li:has-text("qemu.vhdx") button:has-text("Open")');
+    await page.waitForFunction(() => document.getElementById('convert-title')?.textContent?.includes('raw disk image'));
+    await startConversion(page, 'opfs');
+    expect((await result(page)).text).toMatch(/^Saved to private storage \(OPFS\): qemu\.raw — 24\.0 MiB/);
+    expect(await page.getAttribute('#result', 'data-read')).toBe('opfs-handle');
+    expect((await readOpfs(page, site, 'qemu.raw')).equals(runs)).toBe(true);
     expect(problems).toEqual([]);
   });
 

@@ -1,5 +1,6 @@
 // The conversions the page runs in its Worker (and the browser bench runs
-// too), written against the library's public entry only.
+// too), written against the library's public entry only. Inputs are a File
+// (read as a Blob) or, for files already in OPFS, an access-handle source.
 import {
   VhdxDecoderStream,
   VhdxEncoderStream,
@@ -8,11 +9,10 @@ import {
   openVhdx,
   scanAllocation,
   type AllocationMap,
-  type SyncAccessHandleLike,
+  type Extent,
+  type RandomAccessSource,
 } from 'vhdx-stream';
-
-/** Reports `done` of `total` bytes in a named phase. */
-export type ProgressFn = (done: number, total: number, phase: string) => void;
+import { BlobSink, countBytes, padTo, positional, sourceChunks, type ProgressFn, type SeekableOutput } from './io.js';
 
 export interface ConvertOptions {
   signal: AbortSignal;
@@ -21,21 +21,24 @@ export interface ConvertOptions {
   blockSize?: number;
 }
 
-/** A seekable output the page owns: an OPFS access handle or a FileSystemWritableFileStream. */
-export type SeekableOutput = SyncAccessHandleLike | FileSystemWritableFileStream;
+/** A chosen file, or an OPFS file read through its access handle. */
+export type ConvertInput = Blob | RandomAccessSource;
 
 const SECTOR = 512;
 const MiB = 1024 * 1024;
+// VHDX -> raw reads stored blocks in pieces this large, this many in flight:
+// each Blob read pays a round trip to the browser process
+const PIECE = 8 * MiB;
+const AHEAD = 4;
 
 /**
  * raw -> sparse dynamic VHDX on a seekable output: one pass, blocks placed as
  * their data arrives, headers written last. The writer closes the output.
  */
-export async function rawToVhdxSeekable(file: Blob, output: SeekableOutput, options: ConvertOptions): Promise<number> {
+export async function rawToVhdxSeekable(input: ConvertInput, output: SeekableOutput, options: ConvertOptions): Promise<number> {
   const sink = new VhdxWriterStream(output, options.blockSize ? { blockSize: options.blockSize } : {});
-  await file
-    .stream()
-    .pipeThrough(countBytes(file.size, 'converting', options.onProgress))
+  await (input instanceof Blob ? input.stream() : sourceChunks(input))
+    .pipeThrough(countBytes(input.size, 'converting', options.onProgress))
     .pipeTo(sink, { signal: options.signal });
   return (await sink.result).fileSize;
 }
@@ -78,35 +81,72 @@ async function scanInSlices(file: Blob, virtualSize: number, options: ConvertOpt
 }
 
 /**
- * VHDX -> raw on a seekable output, sparse: all-zero stretches are not
- * written, the final truncate sets the size. The output is closed here.
+ * VHDX -> raw on a seekable output, sparse: only the stored blocks are read
+ * (several reads in flight) and only their non-zero pieces written; the final
+ * truncate sets the size. The output is closed here.
  */
-export async function vhdxToRawSeekable(file: Blob, output: SeekableOutput, options: ConvertOptions): Promise<number> {
-  const image = await openVhdx(file);
+export async function vhdxToRawSeekable(input: ConvertInput, output: SeekableOutput, options: ConvertOptions): Promise<number> {
+  const image = await openVhdx(input);
   const size = image.info.virtualSize;
   const out = positional(output);
+  const reads: Promise<{ piece: Piece; bytes: Uint8Array }>[] = [];
+  // the buffers are reused: memory stays at AHEAD + 1 pieces whatever the disk's size
+  const free: Uint8Array[] = Array.from({ length: AHEAD + 1 }, () => new Uint8Array(PIECE));
   try {
     await out.truncate(0);
-    let position = 0;
-    const sink = new WritableStream<Uint8Array>({
-      async write(chunk) {
-        if (!isAllZero(chunk)) await out.write(chunk, position);
-        position += chunk.length;
-      },
-    });
-    await image
-      .stream()
-      .pipeThrough(countBytes(size, 'converting', options.onProgress))
-      .pipeTo(sink, { signal: options.signal });
+    const pieces = dataPieces(image.extents(), PIECE);
+    let next = 0;
+    const issue = () => {
+      while (reads.length < AHEAD && next < pieces.length) {
+        const piece = pieces[next++]!;
+        const bytes = free.pop()!.subarray(0, piece.length);
+        reads.push(image.readFileRange(piece.fileOffset, bytes).then(() => ({ piece, bytes })));
+      }
+    };
+    options.onProgress(0, size, 'converting');
+    issue();
+    let last = 0;
+    while (reads.length > 0) {
+      const { piece, bytes } = await reads.shift()!;
+      options.signal.throwIfAborted();
+      if (!isAllZero(bytes)) await out.write(bytes, piece.offset);
+      free.push(new Uint8Array(bytes.buffer));
+      issue();
+      if (performance.now() - last > 100) {
+        last = performance.now();
+        options.onProgress(piece.offset + piece.length, size, 'converting');
+      }
+    }
     await out.truncate(size);
     await out.close();
+    options.onProgress(size, size, 'converting');
     return size;
   } catch (err) {
+    for (const r of reads) r.catch(() => {}); // reads still in flight after a cancel
     await out.discard().catch(() => {});
     throw err;
   } finally {
     await image.close();
   }
+}
+
+/** A stored stretch of the virtual disk: `length` bytes at `offset`, read from `fileOffset`. */
+interface Piece {
+  offset: number;
+  length: number;
+  fileOffset: number;
+}
+
+/** The data extents cut into pieces of at most `max` bytes; zero and unmapped extents are holes. */
+function dataPieces(extents: Extent[], max: number): Piece[] {
+  const pieces: Piece[] = [];
+  for (const e of extents) {
+    if (e.kind !== 'data') continue;
+    for (let at = 0; at < e.length; at += max) {
+      pieces.push({ offset: e.offset + at, length: Math.min(max, e.length - at), fileOffset: e.fileOffset + at });
+    }
+  }
+  return pieces;
 }
 
 /** VHDX -> raw as a Blob (for a download), through the streaming decoder. */
@@ -118,84 +158,4 @@ export async function vhdxToRawBlob(file: Blob, options: ConvertOptions): Promis
     .pipeThrough(new VhdxDecoderStream())
     .pipeTo(sink.writable, { signal: options.signal });
   return sink.blob();
-}
-
-/** Positional writes, truncate, commit and discard over either kind of seekable output. */
-function positional(output: SeekableOutput) {
-  if ('getSize' in output) {
-    return {
-      async write(data: Uint8Array, at: number) {
-        for (let done = 0; done < data.length; ) done += output.write(data.subarray(done), { at: at + done });
-      },
-      truncate: async (size: number) => output.truncate(size),
-      async close() {
-        output.flush();
-        output.close();
-      },
-      discard: async () => output.close(),
-    };
-  }
-  return {
-    write: (data: Uint8Array, at: number) => output.write({ type: 'write', position: at, data: data as Uint8Array<ArrayBuffer> }),
-    truncate: (size: number) => output.truncate(size),
-    close: () => output.close(),
-    // a FileSystemWritableFileStream writes to a swap file: abort leaves the file as it was
-    discard: () => output.abort(),
-  };
-}
-
-/** Passes chunks through, reporting the running byte count at most every 100 ms. */
-function countBytes(total: number, phase: string, onProgress: ProgressFn): TransformStream<Uint8Array, Uint8Array> {
-  let done = 0;
-  let last = 0;
-  return new TransformStream({
-    start: () => onProgress(0, total, phase),
-    transform(chunk, controller) {
-      done += chunk.length;
-      const now = performance.now();
-      if (now - last > 100) {
-        last = now;
-        onProgress(done, total, phase);
-      }
-      controller.enqueue(chunk);
-    },
-    flush: () => onProgress(done, total, phase),
-  });
-}
-
-/** Appends `bytes` zeros at the end (a raw file rounded up to whole sectors). */
-function padTo(bytes: number): TransformStream<Uint8Array, Uint8Array> {
-  return new TransformStream({
-    flush(controller) {
-      if (bytes > 0) controller.enqueue(new Uint8Array(bytes));
-    },
-  });
-}
-
-/**
- * Collects a stream into a Blob, folding parts into it every 32 MiB so the
- * browser can move them to its blob store (on disk for large blobs) early.
- */
-class BlobSink {
-  private parts: BlobPart[] = [];
-  private pending = 0;
-  private folded = new Blob([]);
-  readonly writable = new WritableStream<Uint8Array>({
-    write: (chunk) => {
-      this.parts.push(chunk as Uint8Array<ArrayBuffer>);
-      this.pending += chunk.length;
-      if (this.pending >= 32 * MiB) this.fold();
-    },
-  });
-
-  private fold(): void {
-    this.folded = new Blob([this.folded, ...this.parts]);
-    this.parts = [];
-    this.pending = 0;
-  }
-
-  blob(): Blob {
-    this.fold();
-    return this.folded;
-  }
 }

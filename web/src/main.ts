@@ -34,7 +34,7 @@ const ui = {
 };
 
 const worker = new Worker(new URL('./worker.js', import.meta.url), { type: 'module' });
-let chosen: { file: File; found: Inspection } | undefined;
+let chosen: { file: File; found: Inspection; opfsName?: string } | undefined;
 let busy = false;
 let downloadUrl: string | undefined;
 
@@ -77,7 +77,7 @@ ui.drop.addEventListener('drop', (event) => {
   if (file) void choose(file);
 });
 
-async function choose(file: File): Promise<void> {
+async function choose(file: File, opfsName?: string): Promise<void> {
   if (busy) return;
   chosen = undefined;
   showResult('', '');
@@ -86,7 +86,7 @@ async function choose(file: File): Promise<void> {
   ui.info.replaceChildren();
   ui.maps.hidden = true;
   const found = await inspect(file);
-  chosen = { file, found };
+  chosen = { file, found, ...(opfsName ? { opfsName } : {}) };
   for (const [term, value] of infoRows(found)) {
     const dt = document.createElement('dt');
     dt.textContent = term;
@@ -137,7 +137,7 @@ function post(message: ToWorker): void {
 
 async function start(): Promise<void> {
   if (!chosen || busy) return;
-  const { file, found } = chosen;
+  const { file, found, opfsName } = chosen;
   const direction = directionOf(found);
   const name = outputName(file.name, direction);
   const kind = document.querySelector<HTMLInputElement>('input[name=output]:checked')!.value as OutputKind;
@@ -160,7 +160,14 @@ async function start(): Promise<void> {
   ui.progress.value = 0;
   ui.progressText.textContent = 'starting…';
   const blockSize = Number(ui.blockSize.value) * 1024 * 1024;
-  post({ type: 'start', file, direction, output, ...(direction === 'to-vhdx' && blockSize ? { blockSize } : {}) });
+  post({
+    type: 'start',
+    file,
+    direction,
+    output,
+    ...(opfsName ? { opfsInput: opfsName } : {}),
+    ...(direction === 'to-vhdx' && blockSize ? { blockSize } : {}),
+  });
 }
 
 function setBusy(on: boolean): void {
@@ -214,6 +221,7 @@ function finished(report: DoneReport): void {
   const where = report.kind === 'download' ? 'Downloaded' : report.kind === 'opfs' ? 'Saved to private storage (OPFS):' : 'Saved to';
   const text = `${where} ${report.name} — ${bytes(report.size)} in ${duration(report.ms)}, ${rate(report.rawBytes, report.ms)}`;
   showResult('done', text);
+  ui.result.dataset.read = report.read;
   if (report.blob) {
     if (downloadUrl) URL.revokeObjectURL(downloadUrl);
     downloadUrl = URL.createObjectURL(report.blob);
@@ -250,7 +258,7 @@ async function listOpfs(): Promise<void> {
     const label = document.createElement('span');
     label.className = 'name';
     label.textContent = `${name} · ${bytes(file.size)}`;
-    row.append(label, button('Open', () => void choose(file)), button('Download', () => download(file, name)), button('Delete', async () => {
+    row.append(label, button('Open', () => void choose(file, name)), button('Download', () => download(file, name)), button('Delete', async () => {
       await root.removeEntry(name);
       await listOpfs();
     }));

@@ -13,7 +13,15 @@ export type OutputKind = OutputRequest['kind'];
 
 /** Page -> Worker. */
 export type ToWorker =
-  | { type: 'start'; file: File; direction: Direction; output: OutputRequest; blockSize?: number }
+  | {
+      type: 'start';
+      file: File;
+      /** Set when the file is in OPFS: the Worker then reads it through an access handle (faster than the Blob). */
+      opfsInput?: string;
+      direction: Direction;
+      output: OutputRequest;
+      blockSize?: number;
+    }
   | { type: 'cancel' };
 
 /** An error as one readable line's parts (never a stack). */
@@ -32,6 +40,8 @@ export interface DoneReport {
   /** Raw bytes converted (the input for raw -> VHDX, the virtual disk for VHDX -> raw). */
   rawBytes: number;
   ms: number;
+  /** How the input was read: as the chosen File, or through an OPFS access handle. */
+  read: 'file' | 'opfs-handle';
   /** The output itself, for downloads. */
   blob?: Blob;
 }

@@ -1,8 +1,9 @@
 // The conversion Worker: runs one conversion at a time, posts progress, and
 // on Cancel stops the pipe and removes (or empties) what it had written.
-import type { SyncAccessHandleLike } from 'vhdx-stream';
-import { rawToVhdxBlob, rawToVhdxSeekable, vhdxToRawBlob, vhdxToRawSeekable, type ConvertOptions } from './convert.js';
+import type { RandomAccessSource, SyncAccessHandleLike } from 'vhdx-stream';
+import { rawToVhdxBlob, rawToVhdxSeekable, vhdxToRawBlob, vhdxToRawSeekable, type ConvertInput, type ConvertOptions } from './convert.js';
 import { reportError } from './errors.js';
+import { accessHandleSource, type ReadableAccessHandle } from './io.js';
 import type { DoneReport, FromWorker, OutputRequest, ToWorker } from './protocol.js';
 
 /** The parts of a dedicated worker's global scope used here (the page is typed with the DOM library). */
@@ -12,7 +13,7 @@ interface WorkerScope {
 }
 
 /** OPFS file handles gain createSyncAccessHandle inside dedicated workers. */
-type WorkerFileHandle = FileSystemFileHandle & { createSyncAccessHandle(): Promise<SyncAccessHandleLike> };
+type WorkerFileHandle = FileSystemFileHandle & { createSyncAccessHandle(): Promise<SyncAccessHandleLike & ReadableAccessHandle> };
 
 const scope = globalThis as unknown as WorkerScope;
 let running: AbortController | undefined;
@@ -50,9 +51,12 @@ async function convert(request: Extract<ToWorker, { type: 'start' }>): Promise<v
     ...(request.blockSize ? { blockSize: request.blockSize } : {}),
   };
   const output = new Output(request.output);
+  let source: RandomAccessSource | undefined;
   try {
-    const { size, rawBytes, blob } = await run(request, output, options);
-    const report: DoneReport = { kind: request.output.kind, name: request.output.name, size, rawBytes, ms: performance.now() - started };
+    if (request.opfsInput && request.output.kind !== 'download') source = await opfsSource(request.opfsInput);
+    const { size, rawBytes, blob } = await run(request, source ?? request.file, output, options);
+    const ms = performance.now() - started;
+    const report: DoneReport = { kind: request.output.kind, name: request.output.name, size, rawBytes, ms, read: source ? 'opfs-handle' : 'file' };
     if (blob) report.blob = blob;
     scope.postMessage({ type: 'done', report });
   } catch (err) {
@@ -64,19 +68,27 @@ async function convert(request: Extract<ToWorker, { type: 'start' }>): Promise<v
       scope.postMessage({ type: 'error', error: reportError(err) });
     }
   } finally {
+    await source?.close?.();
     running = undefined;
   }
 }
 
-async function run(request: Extract<ToWorker, { type: 'start' }>, output: Output, options: ConvertOptions) {
+/** An OPFS file through an access handle (the Worker's fast way to read it). */
+async function opfsSource(name: string): Promise<RandomAccessSource> {
+  const root = await navigator.storage.getDirectory();
+  const handle = (await root.getFileHandle(name)) as WorkerFileHandle;
+  return accessHandleSource(await handle.createSyncAccessHandle());
+}
+
+async function run(request: Extract<ToWorker, { type: 'start' }>, input: ConvertInput, output: Output, options: ConvertOptions) {
   const { file, direction } = request;
   if (output.request.kind === 'download') {
     const blob = direction === 'to-vhdx' ? await rawToVhdxBlob(file, options) : await vhdxToRawBlob(file, options);
     return { size: blob.size, rawBytes: direction === 'to-vhdx' ? file.size : blob.size, blob };
   }
   const target = await output.open();
-  if (direction === 'to-vhdx') return { size: await rawToVhdxSeekable(file, target, options), rawBytes: file.size };
-  const rawBytes = await vhdxToRawSeekable(file, target, options);
+  if (direction === 'to-vhdx') return { size: await rawToVhdxSeekable(input, target, options), rawBytes: file.size };
+  const rawBytes = await vhdxToRawSeekable(input, target, options);
   return { size: rawBytes, rawBytes };
 }
 
