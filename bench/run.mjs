@@ -1,8 +1,9 @@
-// `npm run bench [kernels|log|memory|files|rss|workerd]`: each section side by side with its peers.
+// `npm run bench [kernels|log|memory|files|rss|workerd|browser]`: each section side by side with its peers.
 import os from 'node:os';
 import { kernelBench, logBench } from './kernels.mjs';
 import { memoryBench, fileBench, rssBench } from './e2e.mjs';
 import { workerdBench } from './workerd.mjs';
+import { browserBench } from './browser.mjs';
 
 const only = process.argv[2];
 console.log(
@@ -14,3 +15,4 @@ if (!only || only === 'memory') await memoryBench();
 if (!only || only === 'files') await fileBench();
 if (!only || only === 'rss') await rssBench();
 if (!only || only === 'workerd') await workerdBench();
+if (!only || only === 'browser') await browserBench();
