@@ -1,5 +1,5 @@
 // The page: choose or drop a file, see what it is, convert it in a Worker.
-import { formatError } from './errors.js';
+import { formatError, reportError } from './errors.js';
 import { bytes, duration, rate } from './format.js';
 import { drawMaps, infoRows, inspect, type Inspection } from './inspect.js';
 import type { Direction, DoneReport, FromWorker, OutputKind, OutputRequest, ToWorker } from './protocol.js';
@@ -148,8 +148,8 @@ async function start(): Promise<void> {
       const accept: Record<string, string[]> = direction === 'to-vhdx' ? { 'application/octet-stream': ['.vhdx'] } : { 'application/octet-stream': ['.raw', '.img'] };
       handle = await savePicker()!({ suggestedName: name, types: [{ description: direction === 'to-vhdx' ? 'VHDX disk' : 'Raw disk image', accept }] });
     } catch (err) {
-      if (err instanceof DOMException && err.name === 'AbortError') return; // the user closed the dialog
-      throw err;
+      if (!(err instanceof DOMException && err.name === 'AbortError')) showResult('error', formatError(reportError(err)));
+      return; // an AbortError: the user closed the dialog
     }
     output = { kind, name: handle.name, handle };
   } else {
