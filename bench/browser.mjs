@@ -27,7 +27,9 @@ function writeHalfRandom(path, size) {
   const order = Array.from({ length: size / MiB }, (_, i) => i % 2);
   let x = 0x2545f491;
   for (let i = order.length - 1; i > 0; i--) {
-    x ^= x << 13; x ^= x >>> 17; x ^= x << 5;
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
     const j = (x >>> 0) % (i + 1);
     [order[i], order[j]] = [order[j], order[i]];
   }
@@ -88,7 +90,12 @@ function rssMiB(pid) {
 function sampler(read) {
   let peak = read();
   const timer = setInterval(() => (peak = Math.max(peak, read())), 50);
-  return { stop: () => (clearInterval(timer), Math.max(peak, read())) };
+  return {
+    stop() {
+      clearInterval(timer);
+      return Math.max(peak, read());
+    },
+  };
 }
 
 // The Worker: the page's conversion functions and I/O, as the page runs them
@@ -162,7 +169,9 @@ async function buildBenchSite(dir) {
 
 export async function browserBench({ runs = 3, sizeGiB = Number(process.env.BENCH_BROWSER_GIB ?? 1) } = {}) {
   const SIZE = sizeGiB * 1024 * MiB;
-  console.log(`\nBrowser (Chromium, module Worker, OPFS sync access handles) beside Node files; ${sizeGiB} GiB, half random / half zeros in 1 MiB runs; median of ${runs}, alternating`);
+  console.log(
+    `\nBrowser (Chromium, module Worker, OPFS sync access handles) beside Node files; ${sizeGiB} GiB, half random / half zeros in 1 MiB runs; median of ${runs}, alternating`,
+  );
   let chromium;
   try {
     ({ chromium } = await import(join(ROOT, 'test/runtimes/node_modules/playwright-core/index.mjs')));
@@ -188,8 +197,20 @@ export async function browserBench({ runs = 3, sizeGiB = Number(process.env.BENC
   const context = await chromium.launchPersistentContext(join(dir, 'profile'), { executablePath: CHROMIUM, args: ['--no-sandbox'] });
   /** @type {{ key: string, title: string, node?: () => Promise<unknown>, nodeOut?: string, remove: string[] }[]} */
   const tasks = [
-    { key: 'to-vhdx', title: 'raw File -> VHDX', node: () => convertRawFileToVhdx(raw, join(dir, 'node.vhdx')), nodeOut: 'node.vhdx', remove: ['bench.raw', 'bench.vhdx'] },
-    { key: 'to-raw', title: 'VHDX -> raw', node: () => convertVhdxFileToRaw(join(dir, 'node.vhdx'), join(dir, 'node.raw')), nodeOut: 'node.raw', remove: ['bench.raw'] },
+    {
+      key: 'to-vhdx',
+      title: 'raw File -> VHDX',
+      node: () => convertRawFileToVhdx(raw, join(dir, 'node.vhdx')),
+      nodeOut: 'node.vhdx',
+      remove: ['bench.raw', 'bench.vhdx'],
+    },
+    {
+      key: 'to-raw',
+      title: 'VHDX -> raw',
+      node: () => convertVhdxFileToRaw(join(dir, 'node.vhdx'), join(dir, 'node.raw')),
+      nodeOut: 'node.raw',
+      remove: ['bench.raw'],
+    },
     { key: 'read-file', title: 'floor: File.stream()', remove: [] },
     { key: 'read-opfs', title: 'floor: OPFS handle read', remove: [] },
     { key: 'read-slices', title: 'read File, 8 MiB slices', remove: [] },
@@ -202,7 +223,11 @@ export async function browserBench({ runs = 3, sizeGiB = Number(process.env.BENC
     await page.goto(server.url);
     await page.setInputFiles('#file', raw);
     const chromiumProcesses = () => descendants(process.pid).filter((p) => p.cmd.includes('chromium'));
-    rendererIdle = Math.max(...chromiumProcesses().filter((p) => p.cmd.includes('--type=renderer')).map((p) => rssMiB(p.pid)));
+    rendererIdle = Math.max(
+      ...chromiumProcesses()
+        .filter((p) => p.cmd.includes('--type=renderer'))
+        .map((p) => rssMiB(p.pid)),
+    );
     for (let i = 0; i < runs; i++) {
       for (const task of tasks) {
         const row = rows[task.key];
@@ -242,10 +267,14 @@ export async function browserBench({ runs = 3, sizeGiB = Number(process.env.BENC
       continue;
     }
     const ratio = median(row.node) / median(row.browser);
-    console.log(`  ${task.title.padEnd(24)} browser ${speed(row.browser)}   node ${speed(row.node)}   browser/node ${ratio.toFixed(2)}  (${row.sizes})`);
+    console.log(
+      `  ${task.title.padEnd(24)} browser ${speed(row.browser)}   node ${speed(row.node)}   browser/node ${ratio.toFixed(2)}  (${row.sizes})`,
+    );
     console.log(`  ${''.padEnd(24)} ${memory}; node process ${row.nodeRss.toFixed(0)} MiB`);
   }
-  console.log(`  renderer idle ${rendererIdle.toFixed(0)} MiB; load average before/after ${loadBefore} / ${loadavg()[0].toFixed(1)} (2 cores, shared: single figures vary)`);
+  console.log(
+    `  renderer idle ${rendererIdle.toFixed(0)} MiB; load average before/after ${loadBefore} / ${loadavg()[0].toFixed(1)} (2 cores, shared: single figures vary)`,
+  );
   for (const f of ['node.vhdx', 'node.raw', 'profile', 'site']) rmSync(join(dir, f), { recursive: true, force: true });
   if (dir.startsWith('/dev/shm/')) rmSync(dir, { recursive: true, force: true });
 }
