@@ -25,6 +25,12 @@ export interface OpenTarget {
   write(data: Uint8Array, position: number): Promise<void>;
   truncate?(size: number): Promise<void>;
   close(): Promise<void>;
+  /**
+   * Gives the target up after a failure, leaving what it held before as it
+   * was where the target can (a picked file's writable stream drops its
+   * pending changes; the Node path target removes its temporary file).
+   */
+  discard?(): Promise<void>;
 }
 
 /**
@@ -79,6 +85,11 @@ export async function openTarget(input: TargetInput): Promise<OpenTarget> {
       },
       async close() {
         await w.close();
+      },
+      // a FileSystemWritableFileStream writes to a swap file until close():
+      // aborting drops it, and the file the user picked keeps its contents
+      async discard() {
+        await w.abort();
       },
     };
   }

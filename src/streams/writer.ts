@@ -16,14 +16,8 @@ export type VhdxWriterOptions = Omit<VhdxCreateOptions, 'type'>;
 
 export type { SparseSummary as VhdxWriteSummary } from '../layout/sparse.js';
 
-/**
- * A target that can also be given up: after a failure the writer calls
- * `discard` instead of `close` (the Node entry's path target then removes
- * its temporary file, leaving an existing file as it was).
- */
-export interface DiscardableTarget extends OpenTarget {
-  discard?(): Promise<void>;
-}
+/** A target the writer can give up after a failure (see OpenTarget.discard). */
+export type DiscardableTarget = OpenTarget;
 
 /** Closes `target` after a failure: discarded when it can be, else closed; errors are not reported over the first. */
 async function giveUp(target: DiscardableTarget | undefined): Promise<void> {

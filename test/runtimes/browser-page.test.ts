@@ -193,6 +193,13 @@ describeChromium(found, 'the converter page in Chromium', (browser) => {
     let downloads = 0;
     page.on('download', () => downloads++);
     await chooseFile(page, big);
+    // the file the user picks already holds something: a cancelled conversion must leave it as it was
+    await page.evaluate(async () => {
+      const root = await navigator.storage.getDirectory();
+      const w = await (await root.getFileHandle('picked-big.vhdx', { create: true })).createWritable();
+      await w.write(new TextEncoder().encode('keep me!'));
+      await w.close();
+    });
     for (const output of ['download', 'opfs', 'picked'] as const) {
       await startConversion(page, output);
       await page.waitForFunction(() => (document.getElementById('progress') as HTMLProgressElement).value > 0);
@@ -204,8 +211,8 @@ describeChromium(found, 'the converter page in Chromium', (browser) => {
     }
     expect(downloads).toBe(0);
     const left = await opfsFiles(page);
-    // the OPFS output was removed; the picked file (the stub created it) is left empty
-    expect(left).toEqual([{ name: 'picked-big.vhdx', size: 0, head: '' }]);
+    // the OPFS output was removed; the picked file keeps what it held (the writer aborted its writable stream)
+    expect(left).toEqual([{ name: 'picked-big.vhdx', size: 8, head: 'keep me!' }]);
     for (const f of left) expect(f.head).not.toBe('vhdxfile');
     expect(problems).toEqual([]);
   });

@@ -109,7 +109,7 @@ class Output {
     throw new Error(`output ${this.request.kind} is not seekable`);
   }
 
-  /** Removes a partial OPFS file; empties a picked one (the user chose that name, so it stays). */
+  /** Removes a partial OPFS file; a picked file is left as it was (the writer aborted its writable stream). */
   async undo(): Promise<string | undefined> {
     if (this.request.kind === 'opfs') {
       try {
@@ -119,11 +119,7 @@ class Output {
       await root.removeEntry(this.request.name).catch(() => {});
       return undefined;
     }
-    if (this.request.kind === 'picked') {
-      const writable = await this.request.handle.createWritable();
-      await writable.close();
-      return `${this.request.name} was left empty`;
-    }
+    if (this.request.kind === 'picked') return `${this.request.name} was left as it was`;
     return undefined;
   }
 }
