@@ -128,7 +128,8 @@ function pair(title, ours, peer, runs, outputs = {}, label = 'vhdx-stream') {
       ratios.push(x.wall / y.wall);
     }
   }
-  const fmt = (xs) => `${median(xs.map((x) => x.wall)).toFixed(3)} s, peak RSS ${hasTime ? `${median(xs.map((x) => x.rssMiB)).toFixed(0)} MiB` : 'n/a'}`;
+  const fmt = (xs) =>
+    `${median(xs.map((x) => x.wall)).toFixed(3)} s, peak RSS ${hasTime ? `${median(xs.map((x) => x.rssMiB)).toFixed(0)} MiB` : 'n/a'}`;
   console.log(`\n${title}`);
   console.log(`  ${label.padEnd(13)} ${fmt(a)}`);
   if (peer) {
@@ -218,13 +219,17 @@ export async function rssBench({ dir = process.env.BENCH_DIR ?? benchDir(16) } =
       ['VHDX stdin -> VHDX file', `cat ${join(dir, 'rss.vhdx')} | ${cli} convert - ${join(dir, 'rss-piped.vhdx')} --to vhdx`],
       ['VHDX stdin -> VHDX stdout', `cat ${join(dir, 'rss.vhdx')} | ${cli} convert - - --to vhdx > ${join(dir, 'rss-piped.vhdx')}`],
       // a named FIFO is read as a stream, like -
-      ['raw FIFO -> VHDX file', fifoCommand(join(dir, 'rss.fifo'), big, `${cli} convert ${join(dir, 'rss.fifo')} ${join(dir, 'rss-piped.vhdx')}`)],
+      [
+        'raw FIFO -> VHDX file',
+        fifoCommand(join(dir, 'rss.fifo'), big, `${cli} convert ${join(dir, 'rss.fifo')} ${join(dir, 'rss-piped.vhdx')}`),
+      ],
     ];
     for (const [name, cmd] of rows) {
       const rss = [0, 1, 2].map(() => runCommand(cmd).rssMiB);
       console.log(`  ${gib} GiB  ${name.padEnd(26)} ${hasTime ? `${median(rss).toFixed(0)} MiB` : 'n/a'}`);
     }
-    for (const f of [big, join(dir, 'rss.vhdx'), join(dir, 'rss.raw'), join(dir, 'rss-piped.vhdx'), join(dir, 'rss.fifo')]) rmSync(f, { force: true });
+    for (const f of [big, join(dir, 'rss.vhdx'), join(dir, 'rss.raw'), join(dir, 'rss-piped.vhdx'), join(dir, 'rss.fifo')])
+      rmSync(f, { force: true });
   }
   if (dir.startsWith('/dev/shm/')) rmSync(dir, { recursive: true, force: true });
 }

@@ -65,8 +65,12 @@ const t2 = performance.now();
 const image = await openVhdx(vhdx);
 const { info } = image;
 const same = back.length === raw.length && Buffer.compare(back, raw) === 0;
-console.log(`raw -> VHDX: ${vhdx.length / MiB} MiB file (dynamic, ${info.blockSize / MiB} MiB blocks), ${(size / MiB / ((t1 - t0) / 1000)).toFixed(0)} MiB/s`);
-console.log(`BAT: ${info.allocatedBlocks} of ${info.blockCount} blocks stored, ${info.blockCount - info.allocatedBlocks} all-zero blocks left out`);
+console.log(
+  `raw -> VHDX: ${vhdx.length / MiB} MiB file (dynamic, ${info.blockSize / MiB} MiB blocks), ${(size / MiB / ((t1 - t0) / 1000)).toFixed(0)} MiB/s`,
+);
+console.log(
+  `BAT: ${info.allocatedBlocks} of ${info.blockCount} blocks stored, ${info.blockCount - info.allocatedBlocks} all-zero blocks left out`,
+);
 console.log(`VHDX -> raw: ${back.length / MiB} MiB, ${(size / MiB / ((t2 - t1) / 1000)).toFixed(0)} MiB/s`);
 console.log(`round trip byte-identical: ${same ? 'yes' : 'NO'}`);
 

@@ -15,7 +15,7 @@ import { runCase } from '../test/fuzz/oracle.mjs';
 
 const { values } = parseArgs({ options: { time: { type: 'string', default: '60' }, seed: { type: 'string' } } });
 const seconds = Number(values.time);
-let seed = values.seed === undefined ? (Date.now() & 0x7fffffff) : Number(values.seed);
+let seed = values.seed === undefined ? Date.now() & 0x7fffffff : Number(values.seed);
 const crashes = new URL('../test/fuzz/crashes/', import.meta.url);
 mkdirSync(crashes, { recursive: true });
 

@@ -11,7 +11,15 @@
  * - `INVALID_ARGUMENT`: a caller-supplied option or argument is wrong.
  * - `IO`: reading the source or writing the target failed.
  */
-export type VhdxErrorCode = 'NOT_VHDX' | 'BAD_CHECKSUM' | 'CORRUPT' | 'UNSUPPORTED' | 'TRUNCATED' | 'LIMIT_EXCEEDED' | 'INVALID_ARGUMENT' | 'IO';
+export type VhdxErrorCode =
+  | 'NOT_VHDX'
+  | 'BAD_CHECKSUM'
+  | 'CORRUPT'
+  | 'UNSUPPORTED'
+  | 'TRUNCATED'
+  | 'LIMIT_EXCEEDED'
+  | 'INVALID_ARGUMENT'
+  | 'IO';
 
 /**
  * Every reason the library gives, with the code it belongs to. The keys are

@@ -34,18 +34,38 @@ const api = exportsOf();
 describe('public surface', () => {
   it('the root entry exports what users call, not the structure codecs or byte helpers', () => {
     const names = api['.']!.map((e) => e.name).sort();
-    for (const wanted of ['VhdxEncoderStream', 'VhdxDecoderStream', 'VhdxWriterStream', 'openVhdx', 'checkVhdx', 'scanAllocation', 'crc32c', 'isAllZero', 'VhdxError']) {
+    for (const wanted of [
+      'VhdxEncoderStream',
+      'VhdxDecoderStream',
+      'VhdxWriterStream',
+      'openVhdx',
+      'checkVhdx',
+      'scanAllocation',
+      'crc32c',
+      'isAllZero',
+      'VhdxError',
+    ]) {
       expect(names).toContain(wanted);
     }
-    for (const gone of ['format', 'KiB', 'hex', 'dataView', 'readAscii', 'openSource', 'memorySource', 'parseHeader']) expect(names).not.toContain(gone);
+    for (const gone of ['format', 'KiB', 'hex', 'dataView', 'readAscii', 'openSource', 'memorySource', 'parseHeader'])
+      expect(names).not.toContain(gone);
   });
 
   it('the format subpath holds the codecs without the byte helpers', () => {
     const names = api['./format']!.map((e) => e.name);
-    for (const wanted of ['parseHeader', 'serializeHeader', 'parseRegionTable', 'parseMetadataTable', 'readBatEntry', 'parseLogEntryHeader', 'GUIDS']) {
+    for (const wanted of [
+      'parseHeader',
+      'serializeHeader',
+      'parseRegionTable',
+      'parseMetadataTable',
+      'readBatEntry',
+      'parseLogEntryHeader',
+      'GUIDS',
+    ]) {
       expect(names).toContain(wanted);
     }
-    for (const gone of ['KiB', 'MiB', 'hex', 'dataView', 'readAscii', 'writeAscii', 'readU64', 'readUtf16']) expect(names).not.toContain(gone);
+    for (const gone of ['KiB', 'MiB', 'hex', 'dataView', 'readAscii', 'writeAscii', 'readU64', 'readUtf16'])
+      expect(names).not.toContain(gone);
   });
 
   it('the node entry is the root entry plus paths and file converters', () => {

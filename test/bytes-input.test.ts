@@ -40,7 +40,12 @@ describe('crc32c and isAllZero take any view or buffer', () => {
     expect(isAllZero(new DataView(b))).toBe(false);
   });
 
-  it.each([['a string', '123'], ['a number', 42], ['null', null], ['an array of numbers', [1, 2, 3]]])('refuses %s with INVALID_ARGUMENT (not-bytes)', (_, value) => {
+  it.each([
+    ['a string', '123'],
+    ['a number', 42],
+    ['null', null],
+    ['an array of numbers', [1, 2, 3]],
+  ])('refuses %s with INVALID_ARGUMENT (not-bytes)', (_, value) => {
     for (const fn of [() => crc32c(value as never), () => isAllZero(value as never)]) {
       expect(fn).toThrow(expect.objectContaining({ name: 'VhdxError', code: 'INVALID_ARGUMENT', reason: 'not-bytes' }));
     }

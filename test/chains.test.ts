@@ -10,7 +10,15 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as node from '../src/node/index.js';
 import { VhdxDecoderStream, VhdxEncoderStream, openVhdx, type RandomAccessSource, type VhdxError, type VhdxImage } from '../src/index.js';
 import { firstDifference } from './helpers/bytes.js';
-import { buildChild, dataWriteGuidOf, everyState, flattenChain, testGuid, type ChildSpec, type ReaderRules } from './helpers/differencing.js';
+import {
+  buildChild,
+  dataWriteGuidOf,
+  everyState,
+  flattenChain,
+  testGuid,
+  type ChildSpec,
+  type ReaderRules,
+} from './helpers/differencing.js';
 import { chunkedStream, collect, makeRaw } from './helpers/images.js';
 import { reasonOf } from './helpers/reasons.js';
 import { describeWith, pyvhdiRead, run, sevenZipSha256, sha256, tempDir } from './helpers/tools.js';
@@ -37,7 +45,14 @@ async function encodeBase(disk: Uint8Array, lss: 512 | 4096, blockSize = MiB): P
  * Children over `base`, one per block size, each in every state but `omit`;
  * child k names `names[k - 1]` (the file below it) as its relative_path.
  */
-function growChain(base: Uint8Array, disk: Uint8Array, lss: 512 | 4096, blockSizes: number[], omit: ('zero' | 'undefined' | 'unmapped')[] = [], names?: string[]): Chain {
+function growChain(
+  base: Uint8Array,
+  disk: Uint8Array,
+  lss: 512 | 4096,
+  blockSizes: number[],
+  omit: ('zero' | 'undefined' | 'unmapped')[] = [],
+  names?: string[],
+): Chain {
   const chain: Chain = { base, disk, specs: [], children: [] };
   let parent = base;
   blockSizes.forEach((blockSize, k) => {
@@ -80,23 +95,33 @@ beforeAll(async () => {
 describe('a chain read by the library', () => {
   const levels = [[2 * MiB], [2 * MiB, MiB], [2 * MiB, MiB, 4 * MiB]];
 
-  it.each(levels.map((b) => [b.length, b] as const))('%i level(s), block sizes differing from the parent: read, stream and the decoder stream give the merged disk', async (_, blockSizes) => {
-    const chain = growChain(base512, disk512, 512, blockSizes);
-    const want = expected(chain);
-    const image = await openVhdx(top(chain), { resolveParent: resolverOf(chain) });
-    expect(firstDifference(await image.read(0, SIZE), want)).toBe(-1);
-    // unaligned reads across sectors, blocks and levels
-    for (const [at, n] of [[511, 3], [MiB - 700, 5000], [2 * MiB - 1, 2 * MiB + 2], [SIZE - 4097, 4097]] as const) {
-      expect(firstDifference(await image.read(at, n), want.subarray(at, at + n))).toBe(-1);
-    }
-    expect(firstDifference(await collect(image.stream()), want)).toBe(-1);
-    expect(firstDifference(await collect(image.stream({ start: 3 * MiB + 100, end: 9 * MiB + 7 })), want.subarray(3 * MiB + 100, 9 * MiB + 7))).toBe(-1);
-    const parent = await openParentOf(chain);
-    const decoded = await collect(chunkedStream(top(chain), [300_001, MiB]).pipeThrough(new VhdxDecoderStream({ parent })));
-    expect(firstDifference(decoded, want)).toBe(-1);
-    await image.close();
-    await parent.close();
-  });
+  it.each(levels.map((b) => [b.length, b] as const))(
+    '%i level(s), block sizes differing from the parent: read, stream and the decoder stream give the merged disk',
+    async (_, blockSizes) => {
+      const chain = growChain(base512, disk512, 512, blockSizes);
+      const want = expected(chain);
+      const image = await openVhdx(top(chain), { resolveParent: resolverOf(chain) });
+      expect(firstDifference(await image.read(0, SIZE), want)).toBe(-1);
+      // unaligned reads across sectors, blocks and levels
+      for (const [at, n] of [
+        [511, 3],
+        [MiB - 700, 5000],
+        [2 * MiB - 1, 2 * MiB + 2],
+        [SIZE - 4097, 4097],
+      ] as const) {
+        expect(firstDifference(await image.read(at, n), want.subarray(at, at + n))).toBe(-1);
+      }
+      expect(firstDifference(await collect(image.stream()), want)).toBe(-1);
+      expect(
+        firstDifference(await collect(image.stream({ start: 3 * MiB + 100, end: 9 * MiB + 7 })), want.subarray(3 * MiB + 100, 9 * MiB + 7)),
+      ).toBe(-1);
+      const parent = await openParentOf(chain);
+      const decoded = await collect(chunkedStream(top(chain), [300_001, MiB]).pipeThrough(new VhdxDecoderStream({ parent })));
+      expect(firstDifference(decoded, want)).toBe(-1);
+      await image.close();
+      await parent.close();
+    },
+  );
 
   it('extents name the level each stretch comes from, and its offset in that file', async () => {
     const chain = growChain(base512, disk512, 512, levels[2]!);
@@ -144,7 +169,14 @@ describe('a chain read by the library', () => {
       [1, { state: 'unmapped' as const }],
       [2, { state: 'zero' as const }],
     ]);
-    const child = buildChild({ virtualSize: SIZE, blockSize: MiB, lss: 512, parentLinkage: dataWriteGuidOf(base512), relativePath: 'b.vhdx', blocks });
+    const child = buildChild({
+      virtualSize: SIZE,
+      blockSize: MiB,
+      lss: 512,
+      parentLinkage: dataWriteGuidOf(base512),
+      relativePath: 'b.vhdx',
+      blocks,
+    });
     const image = await openVhdx(child, { parent: base512 });
     const got = await image.read(0, 4 * MiB);
     expect(firstDifference(got.subarray(0, 2 * MiB), disk512.subarray(0, 2 * MiB))).toBe(-1);
@@ -177,7 +209,14 @@ describe('a chain read by the library', () => {
   });
 
   it('ignoreLinkage accepts a parent whose DataWriteGuid changed, with a warning that leaves check() ok', async () => {
-    const child = buildChild({ virtualSize: SIZE, blockSize: MiB, lss: 512, parentLinkage: testGuid(), relativePath: 'b.vhdx', blocks: everyState(SIZE, MiB, 512, 9) });
+    const child = buildChild({
+      virtualSize: SIZE,
+      blockSize: MiB,
+      lss: 512,
+      parentLinkage: testGuid(),
+      relativePath: 'b.vhdx',
+      blocks: everyState(SIZE, MiB, 512, 9),
+    });
     expect(await reasonOf(openVhdx(child, { parent: base512 }))).toBe('parent-linkage-mismatch');
     const image = await openVhdx(child, { parent: base512, ignoreLinkage: true });
     expect(image.info.chain[0]!.parentLinkage).toBe('mismatch');
@@ -191,7 +230,15 @@ describe('a chain read by the library', () => {
   });
 
   it('parent_linkage2 is accepted as the parent’s identity too', async () => {
-    const spec: ChildSpec = { virtualSize: SIZE, blockSize: MiB, lss: 512, parentLinkage: testGuid(), parentLinkage2: dataWriteGuidOf(base512), relativePath: 'b.vhdx', blocks: everyState(SIZE, MiB, 512, 4) };
+    const spec: ChildSpec = {
+      virtualSize: SIZE,
+      blockSize: MiB,
+      lss: 512,
+      parentLinkage: testGuid(),
+      parentLinkage2: dataWriteGuidOf(base512),
+      relativePath: 'b.vhdx',
+      blocks: everyState(SIZE, MiB, 512, 4),
+    };
     const image = await openVhdx(buildChild(spec), { parent: base512 });
     expect(firstDifference(await image.read(0, SIZE), flattenChain(disk512, [spec]))).toBe(-1);
   });
@@ -235,7 +282,10 @@ describe('chains on disk (the Node entry)', () => {
     mkdirSync(join(root, 'Virtual Hard Disks', 'Snapshots'), { recursive: true });
     const names = ['..\\base.vhdx', 'first.avhdx', '.\\second.avhdx'];
     const chain = growChain(base512, disk512, 512, [2 * MiB, MiB, 4 * MiB], [], names);
-    const paths = [join(root, 'Virtual Hard Disks', 'base.vhdx'), ...['first', 'second', 'third'].map((n) => join(root, 'Virtual Hard Disks', 'Snapshots', `${n}.avhdx`))];
+    const paths = [
+      join(root, 'Virtual Hard Disks', 'base.vhdx'),
+      ...['first', 'second', 'third'].map((n) => join(root, 'Virtual Hard Disks', 'Snapshots', `${n}.avhdx`)),
+    ];
     for (const [i, f] of [chain.base, ...chain.children].entries()) writeFileSync(paths[i]!, f);
     return { chain, paths };
   }
@@ -257,6 +307,23 @@ describe('chains on disk (the Node entry)', () => {
     expect(firstDifference(readFileSync(out), expected(chain))).toBe(-1);
   });
 
+  it('the command line flattens a chain whose parents lie beside it, to a raw file and to a flat VHDX', async () => {
+    const { chain, paths } = writeChain(join(dir.path, 'vm-cli'));
+    const bin = new URL('../bin/vhdx.js', import.meta.url).pathname;
+    const want = expected(chain);
+    const toFile = join(dir.path, 'vm-cli.raw');
+    const r1 = run(process.execPath, [bin, 'convert', paths[3]!, toFile]);
+    expect(r1.status, r1.stderr).toBe(0);
+    expect(firstDifference(readFileSync(toFile), want)).toBe(-1);
+    const flat = join(dir.path, 'vm-cli.vhdx');
+    const r2 = run(process.execPath, [bin, 'convert', paths[3]!, flat]);
+    expect(r2.status, r2.stderr).toBe(0);
+    const image = await node.openVhdx(flat);
+    expect(image.info.type).toBe('dynamic');
+    expect(firstDifference(await image.read(0, SIZE), want)).toBe(-1);
+    await image.close();
+  });
+
   it('the parent option takes a path; volume_path and absolute_win32_path are skipped on Linux and named when nothing is found', async () => {
     const spec: ChildSpec = {
       virtualSize: SIZE,
@@ -274,7 +341,8 @@ describe('chains on disk (the Node entry)', () => {
     writeFileSync(basePath, base512);
     const err = (await node.openVhdx(childPath).catch((e: unknown) => e)) as VhdxError;
     expect(err).toMatchObject({ reason: 'parent-missing', code: 'IO' });
-    for (const named of [join(dir.path, 'nowhere', 'base.vhdx'), 'volume_path', 'absolute_win32_path', `not usable on ${process.platform}`]) expect(err.message).toContain(named);
+    for (const named of [join(dir.path, 'nowhere', 'base.vhdx'), 'volume_path', 'absolute_win32_path', `not usable on ${process.platform}`])
+      expect(err.message).toContain(named);
     const image = await node.openVhdx(childPath, { parent: basePath });
     expect(image.info.chain[1]!.location).toBe(basePath);
     expect(firstDifference(await image.read(0, SIZE), flattenChain(disk512, [spec]))).toBe(-1);
@@ -308,7 +376,11 @@ describe('chains over http (relative_path against the child’s URL)', () => {
     files.set('/snap/one.avhdx', chain.children[0]!);
     files.set('/snap/two.avhdx', chain.children[1]!);
     const image = await openVhdx(`${root}/snap/two.avhdx`);
-    expect(image.info.chain.map((l) => l.location)).toEqual([`${root}/snap/two.avhdx`, `${root}/snap/one.avhdx`, `${root}/disks/base%20disk.vhdx`]);
+    expect(image.info.chain.map((l) => l.location)).toEqual([
+      `${root}/snap/two.avhdx`,
+      `${root}/snap/one.avhdx`,
+      `${root}/disks/base%20disk.vhdx`,
+    ]);
     expect(firstDifference(await image.read(0, SIZE), expected(chain))).toBe(-1);
     files.delete('/disks/base disk.vhdx');
     const err = (await openVhdx(`${root}/snap/two.avhdx`).catch((e: unknown) => e)) as VhdxError;

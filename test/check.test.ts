@@ -31,7 +31,12 @@ describe('check()', () => {
     const cut = file.subarray(0, payload + 2 * MiB + 4096); // blocks 2..5 no longer fit
     const report = await checkVhdx(cut);
     expect(report.ok).toBe(false);
-    expect(report.problems.map((p) => p.reason)).toEqual(['bat-entry-past-eof', 'bat-entry-past-eof', 'bat-entry-past-eof', 'bat-entry-past-eof']);
+    expect(report.problems.map((p) => p.reason)).toEqual([
+      'bat-entry-past-eof',
+      'bat-entry-past-eof',
+      'bat-entry-past-eof',
+      'bat-entry-past-eof',
+    ]);
     const offsets = report.problems.map((p) => p.offset!);
     expect([...offsets].sort((a, b) => a - b)).toEqual(offsets);
     expect(new Set(offsets).size).toBe(4);

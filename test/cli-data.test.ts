@@ -50,7 +50,11 @@ function vhdx(args: string[], input?: Uint8Array, options: SpawnSyncOptions = {}
 
 /** Runs a bash command line in the test directory (for process substitution and FIFOs). */
 function bash(command: string): Result {
-  const r = spawnSync('bash', ['-c', command], { cwd: dir.path, maxBuffer: 256 * MiB, env: { ...process.env, VHDX: `${process.execPath} ${BIN}` } });
+  const r = spawnSync('bash', ['-c', command], {
+    cwd: dir.path,
+    maxBuffer: 256 * MiB,
+    env: { ...process.env, VHDX: `${process.execPath} ${BIN}` },
+  });
   return { status: r.status, stdout: r.stdout, stderr: String(r.stderr) };
 }
 
@@ -190,7 +194,9 @@ describe('findings 1 and 2: the output format is -O, else the output name, else 
     const disk = await image.read(0, statSync(vhdxPath).size);
     await image.close();
     expect(sha256(disk)).toBe(sha256(readFileSync(vhdxPath)));
-    await expect(convertCommand(rawPath, join(dir.path, 'forced.raw'), { progress: false, quiet: true, inputFormat: 'vhdx' })).rejects.toMatchObject({
+    await expect(
+      convertCommand(rawPath, join(dir.path, 'forced.raw'), { progress: false, quiet: true, inputFormat: 'vhdx' }),
+    ).rejects.toMatchObject({
       code: 'NOT_VHDX',
     });
     expect(existsSync(join(dir.path, 'forced.raw'))).toBe(false);
@@ -248,7 +254,10 @@ describe('findings 3, 4 and 17: an existing file is never lost', () => {
     writeFileSync(existing, 'precious');
     const cut = join(dir.path, 'cut-input.vhdx');
     writeFileSync(cut, readFileSync(vhdxPath).subarray(0, 3 * MiB));
-    for (const args of [[cut, existing, '--to', 'vhdx'], ['-', existing, '--to', 'vhdx']]) {
+    for (const args of [
+      [cut, existing, '--to', 'vhdx'],
+      ['-', existing, '--to', 'vhdx'],
+    ]) {
       const r = vhdx(['convert', ...args], args[0] === '-' ? readFileSync(cut) : undefined);
       expect(r.status).not.toBe(0);
       expect(readFileSync(existing, 'utf8')).toBe('precious');
@@ -265,7 +274,10 @@ describe('findings 3, 4 and 17: an existing file is never lost', () => {
     writeFileSync(ro, 'read only');
     chmodSync(ro, 0o444);
     const asNobody = (args: string[]) =>
-      spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, BIN, ...args], { cwd: dir.path, encoding: 'utf8' });
+      spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, BIN, ...args], {
+        cwd: dir.path,
+        encoding: 'utf8',
+      });
     for (const out of [ro, 'ro.vhdx']) {
       const r = asNobody(['convert', input, out]);
       expect(r.status, r.stderr).not.toBe(0);
@@ -353,7 +365,12 @@ describe('findings 6, 7, 8 and 16: every input streams with bounded memory', () 
     expect(r.status, r.stderr).toBe(0);
     for (let i = 0; i < 100 && readFileSync(join(dir.path, 'from-fifo.raw')).length < raw.length; i++) spawnSync('sleep', ['0.05']);
     expect(sha256(readFileSync(join(dir.path, 'from-fifo.raw')))).toBe(sha256(raw));
-    for (const args of [[rawPath, '/dev/null'], [vhdxPath, '/dev/null'], [rawPath, '/dev/null', '--to', 'raw'], [vhdxPath, '/dev/null', '--to', 'vhdx']]) {
+    for (const args of [
+      [rawPath, '/dev/null'],
+      [vhdxPath, '/dev/null'],
+      [rawPath, '/dev/null', '--to', 'raw'],
+      [vhdxPath, '/dev/null', '--to', 'vhdx'],
+    ]) {
       const d = vhdx(['convert', ...args]);
       expect(d.status, `${args.join(' ')}: ${d.stderr}`).toBe(0);
     }
@@ -375,10 +392,14 @@ describe('findings 6, 7, 8 and 16: every input streams with bounded memory', () 
       `process.on('exit', () => process.stderr.write('maxrss ' + process.resourceUsage().maxRSS + '\\n'));\nawait import(${JSON.stringify(new URL(`file://${BIN}`).href)});\n`,
     );
     const out = join(dir.path, 'rss-out.vhdx');
-    const r = spawnSync('sh', ['-c', `cat rss.vhdx | "${process.execPath}" rss-wrapper.mjs convert - rss-out.vhdx --to vhdx --block-size 1M`], {
-      cwd: dir.path,
-      encoding: 'utf8',
-    });
+    const r = spawnSync(
+      'sh',
+      ['-c', `cat rss.vhdx | "${process.execPath}" rss-wrapper.mjs convert - rss-out.vhdx --to vhdx --block-size 1M`],
+      {
+        cwd: dir.path,
+        encoding: 'utf8',
+      },
+    );
     expect(r.status, r.stderr).toBe(0);
     const rssMiB = Number(/maxrss (\d+)/.exec(r.stderr)![1]) / 1024;
     expect(rssMiB).toBeLessThan(150);
@@ -432,7 +453,10 @@ describe('findings 6, 7, 8 and 16: every input streams with bounded memory', () 
     sparse.set(makeRaw(MiB, 'data', 4), 10 * MiB);
     const vhdxOut = join(dir.path, 'stdout-sparse.vhdx');
     let fd = openSync(vhdxOut, 'w');
-    let r = spawnSync(process.execPath, [BIN, 'convert', '-', '-', '--size', String(64 * MiB)], { input: sparse, stdio: ['pipe', fd, 'pipe'] });
+    let r = spawnSync(process.execPath, [BIN, 'convert', '-', '-', '--size', String(64 * MiB)], {
+      input: sparse,
+      stdio: ['pipe', fd, 'pipe'],
+    });
     closeSync(fd);
     expect(r.status, String(r.stderr)).toBe(0);
     expect(statSync(vhdxOut).size).toBeGreaterThan(64 * MiB);
@@ -565,8 +589,8 @@ describe('finding 9: one --size rule on every route', () => {
 });
 
 describe('finding 17: the temporary name', () => {
-  it('is documented: .NAME.partial- and 8 hex digits beside the output', () => {
-    const doc = readFileSync(new URL('../docs/cli-data.md', import.meta.url), 'utf8');
+  it('is documented in the README: .NAME.partial- and 8 hex digits beside the output', () => {
+    const doc = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
     expect(doc).toContain('.NAME.partial-XXXXXXXX');
   });
 });

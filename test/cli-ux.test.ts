@@ -100,7 +100,10 @@ describe('#10 messages name the flag the user typed', () => {
     expect(closest('tpye', ['type', 'to', 'size'])).toBe('type');
     expect(closest('zzzzzz', ['type', 'to', 'size'])).toBeUndefined();
     const line = parseCommandLine(['convert', 'a', 'b', '-Ovhdx', '-qf', 'raw', '--size=1.5M']);
-    expect(line.command).toMatchObject({ name: 'convert', flags: { to: 'vhdx', inputFormat: 'raw', quiet: true, progress: false, virtualSize: 1.5 * MiB } });
+    expect(line.command).toMatchObject({
+      name: 'convert',
+      flags: { to: 'vhdx', inputFormat: 'raw', quiet: true, progress: false, virtualSize: 1.5 * MiB },
+    });
     expect(parseCommandLine(['info', '--', '-odd-name']).command).toMatchObject({ name: 'info', input: '-odd-name' });
   });
 
@@ -111,7 +114,9 @@ describe('#10 messages name the flag the user typed', () => {
     expect(splitMessage(e.message, e)).toEqual({ field: 'entry', text: 'block 3 is past the end' });
     // a problem report has no field: the word in its place is found from the prefix
     expect(splitMessage(e.message, { structure: 'bat', offset: 4096 })).toEqual({ field: 'entry', text: 'block 3 is past the end' });
-    expect(splitMessage('log entry skipped: checksum mismatch', { structure: 'log entry' })).toEqual({ text: 'log entry skipped: checksum mismatch' });
+    expect(splitMessage('log entry skipped: checksum mismatch', { structure: 'log entry' })).toEqual({
+      text: 'log entry skipped: checksum mismatch',
+    });
     const lib = new VhdxError('invalid-option', 'must be 512 or 4096, got 1024', { structure: 'options', field: 'logicalSectorSize' });
     expect(describeError(lib, new Map())).toBe('--logical-sector-size must be 512 or 4096, got 1024');
   });
@@ -240,8 +245,24 @@ describe('#13 check lists every problem once; info names the image and its disk 
     expect(table).toMatch(new RegExp(`^disk size: +.* \\(${onDisk} bytes\\)$`, 'm'));
     const json = JSON.parse(vhdx(['info', vhdxPath, '--json']).stdout);
     expect(JSON.parse(vhdx(['info', vhdxPath, '--output=json']).stdout)).toEqual(json);
-    expect(json).toMatchObject({ image: vhdxPath, format: 'vhdx', virtualSize: sparseRaw.length, diskSize: onDisk, headerSequenceNumber: 2 });
-    const numbers = ['virtualSize', 'diskSize', 'blockSize', 'allocatedBytes', 'allocatedBlocks', 'blockCount', 'fileSize', 'currentHeader', 'headerSequenceNumber'];
+    expect(json).toMatchObject({
+      image: vhdxPath,
+      format: 'vhdx',
+      virtualSize: sparseRaw.length,
+      diskSize: onDisk,
+      headerSequenceNumber: 2,
+    });
+    const numbers = [
+      'virtualSize',
+      'diskSize',
+      'blockSize',
+      'allocatedBytes',
+      'allocatedBlocks',
+      'blockCount',
+      'fileSize',
+      'currentHeader',
+      'headerSequenceNumber',
+    ];
     for (const k of numbers) expect(typeof json[k], k).toBe('number');
     // a file redirected to stdin reads too; an URL or a pipe has no disk size of its own
     const viaStdin = spawnSync(process.execPath, [BIN, 'info', '-', '--json'], { stdio: [openSync(vhdxPath, 'r'), 'pipe', 'pipe'] });
@@ -339,7 +360,11 @@ describe('exit codes: one table, in --help and in the README', () => {
     expect(options.length).toBeGreaterThan(15);
     for (const option of new Set(options)) expect(section, option).toContain(option);
     for (const command of ['convert', 'info', 'check', 'measure']) expect(section, command).toContain(`vhdx ${command} `);
-    const helpCodes = help.split('Exit codes:\n')[1]!.trim().split('\n').map((l) => /^\s*(\d)\s+(.+)$/.exec(l)!.slice(1, 3));
+    const helpCodes = help
+      .split('Exit codes:\n')[1]!
+      .trim()
+      .split('\n')
+      .map((l) => /^\s*(\d)\s+(.+)$/.exec(l)!.slice(1, 3));
     const readmeCodes = [...section.matchAll(/^\| (\d) \| (.+) \|$/gm)].map((m) => [m[1], m[2]]);
     expect(helpCodes).toHaveLength(5);
     expect(readmeCodes).toEqual(helpCodes);
@@ -375,7 +400,10 @@ describe('vhdx measure: the size the VHDX output will take', () => {
       expect(m.required, options.join(' ')).toBe(statSync(dynamic).size);
       expect(m['fully-allocated'], options.join(' ')).toBe(statSync(fixed).size);
       expect(m.required).toBeLessThan(m['fully-allocated']);
-      expect(measured([rawPath, '--type', 'fixed', ...options])).toEqual({ required: statSync(fixed).size, 'fully-allocated': statSync(fixed).size });
+      expect(measured([rawPath, '--type', 'fixed', ...options])).toEqual({
+        required: statSync(fixed).size,
+        'fully-allocated': statSync(fixed).size,
+      });
     }
   });
 
@@ -384,7 +412,9 @@ describe('vhdx measure: the size the VHDX output will take', () => {
     const m = measured([rawPath, '--block-size', '1M']);
     expect(text.stdout).toBe(`required size: ${m.required}\nfully allocated size: ${m['fully-allocated']}\n`);
     expect(measured([vhdxPath, '--block-size', '1M'])).toEqual(m);
-    const viaStdin = spawnSync(process.execPath, [BIN, 'measure', '-', '--block-size', '1M', '--json'], { stdio: [openSync(rawPath, 'r'), 'pipe', 'pipe'] });
+    const viaStdin = spawnSync(process.execPath, [BIN, 'measure', '-', '--block-size', '1M', '--json'], {
+      stdio: [openSync(rawPath, 'r'), 'pipe', 'pipe'],
+    });
     expect(JSON.parse(String(viaStdin.stdout))).toEqual(m);
     const piped = vhdx(['measure', '-'], sparseRaw);
     expect(piped.status).toBe(2);

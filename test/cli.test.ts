@@ -66,7 +66,11 @@ describe('vhdx command', () => {
     const outFile = join(dir.path, 'stdout.vhdx');
     writeFileSync(outFile, 'previous\n');
     const fd = openSync(outFile, 'a');
-    const r = spawnSync(process.execPath, [BIN, 'convert', '-', '-', '--size', String(raw.length)], { input: raw, stdio: ['pipe', fd, 'pipe'], cwd: dir.path });
+    const r = spawnSync(process.execPath, [BIN, 'convert', '-', '-', '--size', String(raw.length)], {
+      input: raw,
+      stdio: ['pipe', fd, 'pipe'],
+      cwd: dir.path,
+    });
     closeSync(fd);
     expect(r.status, String(r.stderr)).toBe(0);
     const written = readFileSync(outFile);
@@ -155,7 +159,18 @@ describe('vhdx command', () => {
     const a = join(dir.path, 'i.vhdx');
     vhdx(['convert', rawPath, a]);
     const json = JSON.parse(String(vhdx(['info', a, '--json']).stdout));
-    for (const k of ['virtualSize', 'blockSize', 'logicalSectorSize', 'physicalSectorSize', 'type', 'logDirty', 'creator', 'virtualDiskId', 'allocatedBytes', 'regions']) {
+    for (const k of [
+      'virtualSize',
+      'blockSize',
+      'logicalSectorSize',
+      'physicalSectorSize',
+      'type',
+      'logDirty',
+      'creator',
+      'virtualDiskId',
+      'allocatedBytes',
+      'regions',
+    ]) {
       expect(json).toHaveProperty(k);
     }
     expect(String(vhdx(['info', a]).stdout)).toContain('virtual size:');
@@ -215,7 +230,10 @@ describe('vhdx command', () => {
     writeFileSync(cut, readFileSync(good).subarray(0, 6 * MiB));
     const precious = join(dir.path, 'precious.raw');
     writeFileSync(precious, 'keep me');
-    for (const args of [[cut, precious], ['-', precious]]) {
+    for (const args of [
+      [cut, precious],
+      ['-', precious],
+    ]) {
       const r = vhdx(['convert', ...args], args[0] === '-' ? readFileSync(cut) : undefined);
       expect(r.status).toBe(1);
       expect(readFileSync(precious, 'utf8')).toBe('keep me');
@@ -223,23 +241,26 @@ describe('vhdx command', () => {
     expect(readdirSync(dir.path).filter((f) => f.includes('.partial-'))).toEqual([]);
   });
 
-  it.each(['SIGINT', 'SIGTERM'] as const)('%s during a conversion: the process dies of it, the temporary output is removed, an existing output kept', async (signal) => {
-    const out = join(dir.path, `kept-${signal}.vhdx`);
-    writeFileSync(out, 'old contents');
-    // stdin fed slowly, so the conversion is surely running when the signal comes
-    const child = spawn(process.execPath, [BIN, 'convert', '-', out], { cwd: dir.path, stdio: ['pipe', 'ignore', 'pipe'] });
-    child.stdin.on('error', () => {}); // the kill may come before the child has read all of it (EPIPE here)
-    child.stdin.write(makeRaw(8 * MiB, 'data', 3)); // and then nothing: a silent writer
-    // wait (bounded) until the conversion has created its temporary output: startup is slow on a loaded machine
-    const started = () => readdirSync(dir.path).some((f) => f.startsWith(`.kept-${signal}.vhdx.partial-`));
-    for (let waited = 0; !started() && waited < 20_000; waited += 50) await new Promise((r) => setTimeout(r, 50));
-    expect(started()).toBe(true);
-    child.kill(signal);
-    const ended = await new Promise<[number | null, string | null]>((resolve) => child.on('close', (c, s) => resolve([c, s])));
-    expect(ended).toEqual([null, signal]);
-    expect(readdirSync(dir.path).filter((f) => f.includes('.partial-'))).toEqual([]);
-    expect(readFileSync(out, 'utf8')).toBe('old contents');
-  });
+  it.each(['SIGINT', 'SIGTERM'] as const)(
+    '%s during a conversion: the process dies of it, the temporary output is removed, an existing output kept',
+    async (signal) => {
+      const out = join(dir.path, `kept-${signal}.vhdx`);
+      writeFileSync(out, 'old contents');
+      // stdin fed slowly, so the conversion is surely running when the signal comes
+      const child = spawn(process.execPath, [BIN, 'convert', '-', out], { cwd: dir.path, stdio: ['pipe', 'ignore', 'pipe'] });
+      child.stdin.on('error', () => {}); // the kill may come before the child has read all of it (EPIPE here)
+      child.stdin.write(makeRaw(8 * MiB, 'data', 3)); // and then nothing: a silent writer
+      // wait (bounded) until the conversion has created its temporary output: startup is slow on a loaded machine
+      const started = () => readdirSync(dir.path).some((f) => f.startsWith(`.kept-${signal}.vhdx.partial-`));
+      for (let waited = 0; !started() && waited < 20_000; waited += 50) await new Promise((r) => setTimeout(r, 50));
+      expect(started()).toBe(true);
+      child.kill(signal);
+      const ended = await new Promise<[number | null, string | null]>((resolve) => child.on('close', (c, s) => resolve([c, s])));
+      expect(ended).toEqual([null, signal]);
+      expect(readdirSync(dir.path).filter((f) => f.includes('.partial-'))).toEqual([]);
+      expect(readFileSync(out, 'utf8')).toBe('old contents');
+    },
+  );
 
   it('re-blocks a VHDX from stdin into a file and onto stdout', () => {
     const a = join(dir.path, 'from-stdin-src.vhdx');

@@ -60,7 +60,6 @@ async function encode(raw: Uint8Array): Promise<Uint8Array> {
   return collect(chunkedStream(raw).pipeThrough(new VhdxEncoderStream({ allocationMap })));
 }
 
-
 describe('decodeVhdxChunks from a reused buffer', () => {
   it('an in-order file: the same bytes as openVhdx, payload written as views of the input', async () => {
     const raw = makeRaw(9 * MiB + 512, 'mixed', 21);

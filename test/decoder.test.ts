@@ -158,14 +158,29 @@ describe('layouts seen in real files', () => {
 
   // reading chains: test/chains.test.ts
   it('reports differencing disks as such and refuses to read them without their parent', async () => {
-    const file = buildChild({ virtualSize: raw.length, blockSize: MiB, lss: 512, parentLinkage: testGuid(), relativePath: 'base.vhdx', blocks: new Map() });
+    const file = buildChild({
+      virtualSize: raw.length,
+      blockSize: MiB,
+      lss: 512,
+      parentLinkage: testGuid(),
+      relativePath: 'base.vhdx',
+      blocks: new Map(),
+    });
     const image = await openVhdx(file, { allowMissingParent: true });
     expect(image.info.type).toBe('differencing');
     expect(await codeOf(image.read(0, 512))).toBe('IO');
     expect(await codeOf(openVhdx(file))).toBe('IO');
     expect(await codeOf(decodeStream(file))).toBe('IO');
     // a parent that is not a VHDX file is not supported
-    const otherParent = buildChild({ virtualSize: raw.length, blockSize: MiB, lss: 512, parentLinkage: testGuid(), relativePath: 'base.vhdx', blocks: new Map(), locatorType: testGuid() });
+    const otherParent = buildChild({
+      virtualSize: raw.length,
+      blockSize: MiB,
+      lss: 512,
+      parentLinkage: testGuid(),
+      relativePath: 'base.vhdx',
+      blocks: new Map(),
+      locatorType: testGuid(),
+    });
     expect(await codeOf(openVhdx(otherParent))).toBe('UNSUPPORTED');
     expect(await codeOf(decodeStream(otherParent))).toBe('UNSUPPORTED');
   });
@@ -213,15 +228,29 @@ describe('bad input: a VhdxError with the right code', () => {
   const ITEMS = META + 64 * 1024;
   const BAT = 3 * MiB;
 
-  it.each([0, 7, 8, 1000, 64 * 1024, 68 * 1024, 130 * 1024, 200 * 1024, 300 * 1024, MiB, META, META + 70000, BAT, BAT + 8, 4 * MiB, 6 * MiB + 5])(
-    'truncated at %i',
-    async (at) => {
-      const file = base().subarray(0, at);
-      const want = at < 8 ? 'NOT_VHDX' : 'TRUNCATED';
-      expect(await codeOf(openVhdx(file))).toBe(want);
-      expect(await codeOf(decodeStream(file))).toBe(want);
-    },
-  );
+  it.each([
+    0,
+    7,
+    8,
+    1000,
+    64 * 1024,
+    68 * 1024,
+    130 * 1024,
+    200 * 1024,
+    300 * 1024,
+    MiB,
+    META,
+    META + 70000,
+    BAT,
+    BAT + 8,
+    4 * MiB,
+    6 * MiB + 5,
+  ])('truncated at %i', async (at) => {
+    const file = base().subarray(0, at);
+    const want = at < 8 ? 'NOT_VHDX' : 'TRUNCATED';
+    expect(await codeOf(openVhdx(file))).toBe(want);
+    expect(await codeOf(decodeStream(file))).toBe(want);
+  });
 
   it('not a VHDX at all', async () => {
     const junk = makeRaw(2 * MiB, 'data');
@@ -319,8 +348,33 @@ describe('VhdxDecoderStream error reasons', () => {
     ['input-truncated', () => base().subarray(0, 6 * MiB + 5), {}],
     ['reorder-buffer-full', () => buildSynthetic({ raw, order: 'reverse' }), { maxBufferBytes: 2 * MiB }],
     ['reorder-buffer-full', () => buildSynthetic({ raw, layout: 'bat-last' }), { maxBufferBytes: MiB }],
-    ['differencing-unsupported', () => buildChild({ virtualSize: raw.length, blockSize: MiB, lss: 512, parentLinkage: testGuid(), relativePath: 'p.vhdx', blocks: new Map(), locatorType: testGuid() }), {}],
-    ['parent-missing', () => buildChild({ virtualSize: raw.length, blockSize: MiB, lss: 512, parentLinkage: testGuid(), relativePath: 'p.vhdx', blocks: new Map() }), {}],
+    [
+      'differencing-unsupported',
+      () =>
+        buildChild({
+          virtualSize: raw.length,
+          blockSize: MiB,
+          lss: 512,
+          parentLinkage: testGuid(),
+          relativePath: 'p.vhdx',
+          blocks: new Map(),
+          locatorType: testGuid(),
+        }),
+      {},
+    ],
+    [
+      'parent-missing',
+      () =>
+        buildChild({
+          virtualSize: raw.length,
+          blockSize: MiB,
+          lss: 512,
+          parentLinkage: testGuid(),
+          relativePath: 'p.vhdx',
+          blocks: new Map(),
+        }),
+      {},
+    ],
   ] as const)('%s', async (reason, file, options) => {
     expect(await reasonOf(decodeStream(file(), options))).toBe(reason);
   });

@@ -34,12 +34,14 @@ async function streamPieces(raw: Uint8Array, options: VhdxEncoderOptions, size =
   return pieces;
 }
 
-
 describe('EncoderCore', () => {
   it('emits the prefix, then the pieces VhdxEncoderStream produces', async () => {
     const raw = makeRaw(5 * MiB + 1024, 'mixed', 7);
     const map = await scanAllocation(raw, { blockSize: MiB });
-    for (const options of [{ virtualSize: raw.length, blockSize: MiB, guids }, { allocationMap: map, guids }] as VhdxEncoderOptions[]) {
+    for (const options of [
+      { virtualSize: raw.length, blockSize: MiB, guids },
+      { allocationMap: map, guids },
+    ] as VhdxEncoderOptions[]) {
       const { core, pieces } = encodeWithCore(raw, options, 700_000);
       expect(pieces[0]!.length).toBe(core.plan.info.payloadOffset);
       const fromStream = await streamPieces(raw, options, 700_000);
@@ -91,11 +93,13 @@ describe('EncoderCore', () => {
     const sink = () => {};
     const core = () => new EncoderCore({ virtualSize: 2 * MiB, blockSize: MiB }, sink);
     expect(await reasonOf(() => core().push(new Uint8Array(2 * MiB + 512)))).toBe('input-too-long');
-    expect(await reasonOf(() => {
-      const c = core();
-      c.push(new Uint8Array(MiB));
-      c.finish();
-    })).toBe('input-truncated');
+    expect(
+      await reasonOf(() => {
+        const c = core();
+        c.push(new Uint8Array(MiB));
+        c.finish();
+      }),
+    ).toBe('input-truncated');
     const changed = raw.slice();
     changed[2 * MiB + 10] = 1;
     expect(await reasonOf(() => new EncoderCore({ allocationMap: map }, sink).push(changed))).toBe('map-contradicts-input');

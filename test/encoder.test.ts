@@ -68,7 +68,9 @@ describe('options', () => {
       virtualDisk: '33333333-3333-4333-8333-333333333333',
     };
     const a = await collect(chunkedStream(raw).pipeThrough(new VhdxEncoderStream({ virtualSize: raw.length, blockSize: MiB, guids })));
-    const b = await collect(chunkedStream(raw, [777]).pipeThrough(new VhdxEncoderStream({ virtualSize: raw.length, blockSize: MiB, guids })));
+    const b = await collect(
+      chunkedStream(raw, [777]).pipeThrough(new VhdxEncoderStream({ virtualSize: raw.length, blockSize: MiB, guids })),
+    );
     expect(Buffer.compare(a, b)).toBe(0);
     const c = await collect(chunkedStream(raw).pipeThrough(new VhdxEncoderStream({ virtualSize: raw.length, blockSize: MiB })));
     expect(Buffer.compare(a, c)).not.toBe(0);

@@ -47,7 +47,6 @@ const UNREACHABLE_IN_TESTS: Partial<Record<VhdxErrorReason, string>> = {
   'structure-unreadable': 'a defect in the image layer (every failure there is a VhdxError, which passes through)',
 };
 
-
 /** The error `run` throws or rejects with; fails the test when it succeeds. */
 async function failure(run: () => unknown): Promise<unknown> {
   try {
@@ -496,7 +495,9 @@ describe('reasons from the options and limits', () => {
       structure: 'metadata region',
       offset: META,
     });
-    await expectRejection(async () => decode(image(), { maxMetadataBytes: 64 * KiB }), 'metadata-over-limit', { structure: 'metadata region' });
+    await expectRejection(async () => decode(image(), { maxMetadataBytes: 64 * KiB }), 'metadata-over-limit', {
+      structure: 'metadata region',
+    });
   });
 
   it('log-over-limit: a dirty log over maxLogBytes', async () => {
@@ -710,7 +711,6 @@ describe('reasons from the image, stream and node layers', () => {
       await expectRejection(() => openVhdx(file), 'virtual-size-unaligned', { structure: 'metadata item' });
       await expectRejection(async () => decode(file), 'virtual-size-unaligned', { structure: 'metadata item' });
     });
-
   });
 
   describe('image: BAT', () => {
@@ -814,7 +814,9 @@ describe('reasons from the image, stream and node layers', () => {
     });
 
     it('header-section-truncated: VhdxDecoderStream given a file that ends inside the region tables', async () => {
-      await expectRejection(async () => decode(image().subarray(0, 300 * KiB)), 'header-section-truncated', { structure: 'header section' });
+      await expectRejection(async () => decode(image().subarray(0, 300 * KiB)), 'header-section-truncated', {
+        structure: 'header section',
+      });
     });
 
     it('input-too-long: more input than virtualSize', async () => {
@@ -906,7 +908,15 @@ describe('reasons from differencing files and chains', () => {
   const base = buildSynthetic({ raw: disk, layout: 'hyperv' });
   const partial: ChildBlock = { state: 'partial', data: new Uint8Array(MiB).fill(9), sectors: (k) => k < 3 };
   const child = (over: Partial<ChildSpec> = {}) =>
-    buildChild({ virtualSize: disk.length, blockSize: MiB, lss: 512, parentLinkage: dataWriteGuidOf(base), relativePath: 'base.vhdx', blocks: new Map([[1, partial]]), ...over });
+    buildChild({
+      virtualSize: disk.length,
+      blockSize: MiB,
+      lss: 512,
+      parentLinkage: dataWriteGuidOf(base),
+      relativePath: 'base.vhdx',
+      blocks: new Map([[1, partial]]),
+      ...over,
+    });
   const scratch = mkdtempSync(join(tmpdir(), 'vhdx-chain-errors-'));
   afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 
@@ -919,26 +929,42 @@ describe('reasons from differencing files and chains', () => {
   it('differencing-unsupported: a parent locator whose type is not a VHDX parent', async () => {
     const file = child({ locatorType: UNKNOWN_GUID });
     await expectRejection(() => openVhdx(file, { parent: base }), 'differencing-unsupported', { structure: 'parent locator' });
-    await expectRejection(async () => decode(file, { parent: await openVhdx(base) }), 'differencing-unsupported', { structure: 'parent locator' });
+    await expectRejection(async () => decode(file, { parent: await openVhdx(base) }), 'differencing-unsupported', {
+      structure: 'parent locator',
+    });
   });
 
   it('metadata-item-missing: HasParent set but no Parent Locator item', async () => {
-    await expectRejection(() => openVhdx(child({ noLocator: true }), { parent: base }), 'metadata-item-missing', { structure: 'metadata table' });
+    await expectRejection(() => openVhdx(child({ noLocator: true }), { parent: base }), 'metadata-item-missing', {
+      structure: 'metadata table',
+    });
     await expectRejection(() => openVhdx(buildSynthetic({ raw, layout: 'hyperv', hasParent: true })), 'metadata-item-missing');
   });
 
   it.each([
-    ['parent_linkage not a GUID in braces', { locatorEntries: { parent_linkage: 'not-a-guid', relative_path: 'base.vhdx' } }, 'parent_linkage'],
+    [
+      'parent_linkage not a GUID in braces',
+      { locatorEntries: { parent_linkage: 'not-a-guid', relative_path: 'base.vhdx' } },
+      'parent_linkage',
+    ],
     ['no parent_linkage', { locatorEntries: { relative_path: 'base.vhdx' } }, 'parent_linkage'],
-    ['a parent_linkage2 without braces', { parentLinkage2: undefined, locatorEntries: { parent_linkage: `{${GUID_A}}`, parent_linkage2: GUID_A, relative_path: 'b' } }, 'parent_linkage2'],
+    [
+      'a parent_linkage2 without braces',
+      { parentLinkage2: undefined, locatorEntries: { parent_linkage: `{${GUID_A}}`, parent_linkage2: GUID_A, relative_path: 'b' } },
+      'parent_linkage2',
+    ],
   ] as const)('locator-malformed: %s', async (_, over, field) => {
     await expectRejection(() => openVhdx(child(over), { parent: base }), 'locator-malformed', { structure: 'parent locator', field });
   });
 
   it('locator-malformed: no path to look for the parent in', async () => {
-    await expectRejection(() => openVhdx(child({ locatorEntries: { parent_linkage: `{${GUID_A}}` } }), { parent: base }), 'locator-malformed', {
-      structure: 'parent locator',
-    });
+    await expectRejection(
+      () => openVhdx(child({ locatorEntries: { parent_linkage: `{${GUID_A}}` } }), { parent: base }),
+      'locator-malformed',
+      {
+        structure: 'parent locator',
+      },
+    );
   });
 
   it('bitmap-missing: a PARTIALLY_PRESENT block whose chunk has no sector bitmap', async () => {
@@ -950,7 +976,9 @@ describe('reasons from differencing files and chains', () => {
   });
 
   it('bitmap-over-limit: more sector bitmap bytes than maxBitmapBytes', async () => {
-    await expectRejection(() => openVhdx(child(), { parent: base, maxBitmapBytes: 100 }), 'bitmap-over-limit', { structure: 'sector bitmap' });
+    await expectRejection(() => openVhdx(child(), { parent: base, maxBitmapBytes: 100 }), 'bitmap-over-limit', {
+      structure: 'sector bitmap',
+    });
     await expectRejection(async () => decode(child(), { parent: await openVhdx(base), maxBitmapBytes: 100 }), 'bitmap-over-limit');
   });
 
@@ -981,13 +1009,19 @@ describe('reasons from differencing files and chains', () => {
 
   it('parent-sector-size-mismatch: a 4096-byte-sector child of a 512-byte-sector parent', async () => {
     const file = child({ lss: 4096, blocks: new Map() });
-    await expectRejection(() => openVhdx(file, { parent: base }), 'parent-sector-size-mismatch', { structure: 'metadata item', field: 'Logical Sector Size' });
+    await expectRejection(() => openVhdx(file, { parent: base }), 'parent-sector-size-mismatch', {
+      structure: 'metadata item',
+      field: 'Logical Sector Size',
+    });
     await expectRejection(async () => decode(file, { parent: await openVhdx(base) }), 'parent-sector-size-mismatch');
   });
 
   it('parent-size-mismatch: a child of another virtual size', async () => {
     const file = child({ virtualSize: 2 * MiB, blocks: new Map() });
-    await expectRejection(() => openVhdx(file, { parent: base }), 'parent-size-mismatch', { structure: 'metadata item', field: 'Virtual Disk Size' });
+    await expectRejection(() => openVhdx(file, { parent: base }), 'parent-size-mismatch', {
+      structure: 'metadata item',
+      field: 'Virtual Disk Size',
+    });
     await expectRejection(async () => decode(file, { parent: await openVhdx(base) }), 'parent-size-mismatch');
   });
 
@@ -996,9 +1030,13 @@ describe('reasons from differencing files and chains', () => {
     const first = child({ dataWriteGuid: a, parentLinkage: b, blocks: new Map() });
     const second = child({ dataWriteGuid: b, parentLinkage: a, blocks: new Map() });
     const started = Date.now();
-    await expectRejection(() => openVhdx(first, { resolveParent: ({ locator }) => (locator.parent_linkage === `{${b}}` ? second : first) }), 'chain-loop', {
-      structure: 'parent locator',
-    });
+    await expectRejection(
+      () => openVhdx(first, { resolveParent: ({ locator }) => (locator.parent_linkage === `{${b}}` ? second : first) }),
+      'chain-loop',
+      {
+        structure: 'parent locator',
+      },
+    );
     const self = join(scratch, 'self.avhdx');
     writeFileSync(self, child({ relativePath: 'self.avhdx' }));
     await expectRejection(() => node.openVhdx(self), 'chain-loop');
@@ -1014,7 +1052,9 @@ describe('reasons from differencing files and chains', () => {
     // every child made names a new parent: only the depth limit ends it
     const resolveParent = () => endless();
     const started = Date.now();
-    await expectRejection(() => openVhdx(endless(), { resolveParent, ignoreLinkage: true }), 'chain-too-deep', { structure: 'parent locator' });
+    await expectRejection(() => openVhdx(endless(), { resolveParent, ignoreLinkage: true }), 'chain-too-deep', {
+      structure: 'parent locator',
+    });
     expect(made).toBe(17);
     made = 0;
     await expectRejection(() => openVhdx(endless(), { resolveParent, ignoreLinkage: true, maxChainDepth: 2 }), 'chain-too-deep');

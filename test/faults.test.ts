@@ -52,11 +52,14 @@ describe('stream faults', () => {
   const raw = makeRaw(12 * MiB, 'mixed', 2);
   let file: Uint8Array;
 
-  it.each([0, 100, 300 * 1024, 2 * MiB + 5, 5 * MiB, 11 * MiB])('decoder: an input error after %i bytes errors the output with the cause', async (after) => {
-    file ??= await vhdxOf(raw);
-    const cause = new Error(`input died at ${after}`);
-    await expect(collect(failingAfter(file, after, cause).pipeThrough(new VhdxDecoderStream()))).rejects.toBe(cause);
-  });
+  it.each([0, 100, 300 * 1024, 2 * MiB + 5, 5 * MiB, 11 * MiB])(
+    'decoder: an input error after %i bytes errors the output with the cause',
+    async (after) => {
+      file ??= await vhdxOf(raw);
+      const cause = new Error(`input died at ${after}`);
+      await expect(collect(failingAfter(file, after, cause).pipeThrough(new VhdxDecoderStream()))).rejects.toBe(cause);
+    },
+  );
 
   it('decoder and encoder: an AbortSignal stops both sides and cancels the source', async () => {
     file ??= await vhdxOf(raw);
@@ -67,7 +70,17 @@ describe('stream faults', () => {
       await reader.read();
       const reason = new Error('user aborted');
       controller.abort(reason);
-      await expect(collect(new ReadableStream({ pull: async (c) => { const r = await reader.read(); if (r.done) c.close(); else c.enqueue(r.value); } }))).rejects.toBe(reason);
+      await expect(
+        collect(
+          new ReadableStream({
+            pull: async (c) => {
+              const r = await reader.read();
+              if (r.done) c.close();
+              else c.enqueue(r.value);
+            },
+          }),
+        ),
+      ).rejects.toBe(reason);
       expect(source.cancelled()).toBe(reason);
     }
   });
@@ -118,9 +131,11 @@ describe('stream faults', () => {
 });
 
 describe('interrupted positional writer', () => {
-  it.each([2, 20, 60])('a process killed after %i MiB leaves nothing under the output name, and a temporary file that does not open as a VHDX', async (killAtMiB) => {
-    const out = join(dir.path, `killed-${killAtMiB}.vhdx`);
-    const script = `
+  it.each([2, 20, 60])(
+    'a process killed after %i MiB leaves nothing under the output name, and a temporary file that does not open as a VHDX',
+    async (killAtMiB) => {
+      const out = join(dir.path, `killed-${killAtMiB}.vhdx`);
+      const script = `
       import { VhdxWriterStream } from ${JSON.stringify(new URL('../dist/node/index.js', import.meta.url).href)};
       let sent = 0;
       const data = new Uint8Array(1 << 20).fill(7);
@@ -133,43 +148,44 @@ describe('interrupted positional writer', () => {
       await source.pipeTo(new VhdxWriterStream(process.argv[1], { blockSize: 1 << 20, virtualSize: 64 << 20 }));
       console.log('finished');
     `;
-    // a path is written under its documented temporary name until the stream closes
-    const partial = () => readdirSync(dir.path).find((f) => f.startsWith(`.killed-${killAtMiB}.vhdx.partial-`));
-    const partialSize = () => {
-      const name = partial();
-      try {
-        return name === undefined ? -1 : statSync(join(dir.path, name)).size;
-      } catch {
-        return -1; // renamed into place meanwhile
-      }
-    };
-    const child = spawn(process.execPath, ['--input-type=module', '-e', script, out], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let finished = false;
-    child.stdout.on('data', (d) => (finished ||= String(d).includes('finished')));
-    await new Promise<void>((resolve) => {
-      const timer = setInterval(() => {
-        if (partialSize() >= killAtMiB * MiB) {
-          child.kill('SIGKILL');
+      // a path is written under its documented temporary name until the stream closes
+      const partial = () => readdirSync(dir.path).find((f) => f.startsWith(`.killed-${killAtMiB}.vhdx.partial-`));
+      const partialSize = () => {
+        const name = partial();
+        try {
+          return name === undefined ? -1 : statSync(join(dir.path, name)).size;
+        } catch {
+          return -1; // renamed into place meanwhile
+        }
+      };
+      const child = spawn(process.execPath, ['--input-type=module', '-e', script, out], { stdio: ['ignore', 'pipe', 'pipe'] });
+      let finished = false;
+      child.stdout.on('data', (d) => (finished ||= String(d).includes('finished')));
+      await new Promise<void>((resolve) => {
+        const timer = setInterval(() => {
+          if (partialSize() >= killAtMiB * MiB) {
+            child.kill('SIGKILL');
+            clearInterval(timer);
+            resolve();
+          }
+        }, 2);
+        child.on('exit', () => {
           clearInterval(timer);
           resolve();
-        }
-      }, 2);
-      child.on('exit', () => {
-        clearInterval(timer);
-        resolve();
+        });
       });
-    });
-    if (child.exitCode === null && child.signalCode === null) await new Promise((r) => child.once('exit', r));
-    if (finished || child.exitCode === 0) {
-      // only the last kill point may lose the race against a finishing writer
-      expect(killAtMiB).toBe(60);
-      return;
-    }
-    expect(existsSync(out)).toBe(false);
-    const bytes = new Uint8Array(readFileSync(join(dir.path, partial()!)));
-    expect(format.hasVhdxSignature(bytes)).toBe(false);
-    await expect(openVhdx(bytes)).rejects.toMatchObject({ code: 'NOT_VHDX' });
-  });
+      if (child.exitCode === null && child.signalCode === null) await new Promise((r) => child.once('exit', r));
+      if (finished || child.exitCode === 0) {
+        // only the last kill point may lose the race against a finishing writer
+        expect(killAtMiB).toBe(60);
+        return;
+      }
+      expect(existsSync(out)).toBe(false);
+      const bytes = new Uint8Array(readFileSync(join(dir.path, partial()!)));
+      expect(format.hasVhdxSignature(bytes)).toBe(false);
+      await expect(openVhdx(bytes)).rejects.toMatchObject({ code: 'NOT_VHDX' });
+    },
+  );
 });
 
 describe('the command line with a full or unwritable disk', () => {
@@ -264,11 +280,40 @@ describe('concurrency', () => {
     const raws = Array.from({ length: 8 }, (_, i) => makeRaw((3 + i) * MiB + 1024, 'mixed', i + 1));
     const alone = [];
     for (const raw of raws) {
-      const v = await collect(chunkedStream(raw).pipeThrough(new VhdxEncoderStream({ virtualSize: raw.length, blockSize: MiB, allocationMap: await scanAllocation(raw, { blockSize: MiB }), guids: { fileWrite: '11111111-1111-4111-8111-111111111111', dataWrite: '22222222-2222-4222-8222-222222222222', virtualDisk: '33333333-3333-4333-8333-333333333333' } })));
+      const v = await collect(
+        chunkedStream(raw).pipeThrough(
+          new VhdxEncoderStream({
+            virtualSize: raw.length,
+            blockSize: MiB,
+            allocationMap: await scanAllocation(raw, { blockSize: MiB }),
+            guids: {
+              fileWrite: '11111111-1111-4111-8111-111111111111',
+              dataWrite: '22222222-2222-4222-8222-222222222222',
+              virtualDisk: '33333333-3333-4333-8333-333333333333',
+            },
+          }),
+        ),
+      );
       alone.push({ raw, vhdx: v, vhdxHash: sha256(v) });
     }
     const jobs = alone.flatMap(({ raw, vhdx }) => [
-      (async () => sha256(await collect(chunkedStream(raw, [65536, 100000]).pipeThrough(new VhdxEncoderStream({ virtualSize: raw.length, blockSize: MiB, allocationMap: await scanAllocation(raw, { blockSize: MiB }), guids: { fileWrite: '11111111-1111-4111-8111-111111111111', dataWrite: '22222222-2222-4222-8222-222222222222', virtualDisk: '33333333-3333-4333-8333-333333333333' } })))))(),
+      (async () =>
+        sha256(
+          await collect(
+            chunkedStream(raw, [65536, 100000]).pipeThrough(
+              new VhdxEncoderStream({
+                virtualSize: raw.length,
+                blockSize: MiB,
+                allocationMap: await scanAllocation(raw, { blockSize: MiB }),
+                guids: {
+                  fileWrite: '11111111-1111-4111-8111-111111111111',
+                  dataWrite: '22222222-2222-4222-8222-222222222222',
+                  virtualDisk: '33333333-3333-4333-8333-333333333333',
+                },
+              }),
+            ),
+          ),
+        ))(),
       (async () => sha256(await collect(chunkedStream(vhdx, [70000, MiB]).pipeThrough(new VhdxDecoderStream()))))(),
     ]);
     const results = await Promise.all(jobs);
@@ -285,7 +330,10 @@ describe('inputs built to loop or amplify', () => {
   it('a log entry whose tail is itself and spans the whole log ends', async () => {
     const clean = await vhdxOf(raw);
     const log = logRegion(clean);
-    const writes = Array.from({ length: 200 }, (_, i) => ({ fileOffset: clean.length - MiB + (i % 100) * 4096, data: new Uint8Array(4096).fill(i) }));
+    const writes = Array.from({ length: 200 }, (_, i) => ({
+      fileOffset: clean.length - MiB + (i % 100) * 4096,
+      data: new Uint8Array(4096).fill(i),
+    }));
     const entry: EntrySpec = { sequenceNumber: 1n, at: 0, tail: 0, writes, flushedFileOffset: clean.length, lastFileOffset: clean.length };
     const dirty = makeDirty(clean, [entry]);
     expect(log.length).toBe(MiB);
@@ -296,7 +344,14 @@ describe('inputs built to loop or amplify', () => {
 
   it('huge entry lengths and descriptor counts are skipped, not allocated', async () => {
     const clean = await vhdxOf(raw);
-    const entry: EntrySpec = { sequenceNumber: 3n, at: 0, tail: 0, writes: [{ fileOffset: clean.length - 8192, zeroLength: 4096 }], flushedFileOffset: clean.length, lastFileOffset: clean.length };
+    const entry: EntrySpec = {
+      sequenceNumber: 3n,
+      at: 0,
+      tail: 0,
+      writes: [{ fileOffset: clean.length - 8192, zeroLength: 4096 }],
+      flushedFileOffset: clean.length,
+      lastFileOffset: clean.length,
+    };
     for (const [field, value] of [
       [8, 0xfffff000],
       [24, 0xffffffff],
@@ -312,7 +367,14 @@ describe('inputs built to loop or amplify', () => {
 
   it('a zero descriptor covering terabytes replays without allocating', async () => {
     const clean = await vhdxOf(raw);
-    const entry: EntrySpec = { sequenceNumber: 4n, at: 0, tail: 0, writes: [{ fileOffset: clean.length - 2 * MiB, zeroLength: 2 ** 42 }], flushedFileOffset: clean.length, lastFileOffset: clean.length };
+    const entry: EntrySpec = {
+      sequenceNumber: 4n,
+      at: 0,
+      tail: 0,
+      writes: [{ fileOffset: clean.length - 2 * MiB, zeroLength: 2 ** 42 }],
+      flushedFileOffset: clean.length,
+      lastFileOffset: clean.length,
+    };
     const before = process.memoryUsage().arrayBuffers;
     const image = await openVhdx(makeDirty(clean, [entry]));
     expect(process.memoryUsage().arrayBuffers - before).toBeLessThan(64 * MiB);

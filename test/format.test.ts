@@ -131,8 +131,14 @@ describe('round trips', () => {
 describe('invalid structures', () => {
   it('names the structure, field and offset', () => {
     const h = format.serializeHeader({
-      sequenceNumber: 1n, fileWriteGuid: g(1), dataWriteGuid: g(2), logGuid: format.NIL_GUID,
-      logVersion: 0, version: 1, logLength: MiB, logOffset: MiB,
+      sequenceNumber: 1n,
+      fileWriteGuid: g(1),
+      dataWriteGuid: g(2),
+      logGuid: format.NIL_GUID,
+      logVersion: 0,
+      version: 1,
+      logLength: MiB,
+      logOffset: MiB,
     });
     h[100] = 1;
     const e = errorOf(() => format.parseHeader(h, 65536, 'header 1'));
@@ -145,7 +151,16 @@ describe('invalid structures', () => {
   });
 
   it('rejects bad header fields after a good checksum', () => {
-    const base = { sequenceNumber: 1n, fileWriteGuid: g(1), dataWriteGuid: g(2), logGuid: format.NIL_GUID, logVersion: 0, version: 1, logLength: MiB, logOffset: MiB };
+    const base = {
+      sequenceNumber: 1n,
+      fileWriteGuid: g(1),
+      dataWriteGuid: g(2),
+      logGuid: format.NIL_GUID,
+      logVersion: 0,
+      version: 1,
+      logLength: MiB,
+      logOffset: MiB,
+    };
     const parsed = (h: Partial<typeof base>) => errorOf(() => format.parseHeader(format.serializeHeader({ ...base, ...h }), 0));
     expect(parsed({ version: 2 })).toMatchObject({ code: 'UNSUPPORTED', reason: 'header-version' });
     expect(parsed({ logLength: 4096 })).toMatchObject({ code: 'CORRUPT', reason: 'header-log-length' });

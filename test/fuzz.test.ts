@@ -62,7 +62,11 @@ describe('fuzzing', () => {
         writeFileSync(path, file);
         // a differencing child finds its parent by its locator's relative_path, beside it
         if (base.parent) writeFileSync(join(tmp, 'parent.vhdx'), base.parent);
-        for (const args of [['info', path, '--json'], ['check', path], ['convert', path, join(tmp, 'out.raw')]]) {
+        for (const args of [
+          ['info', path, '--json'],
+          ['check', path],
+          ['convert', path, join(tmp, 'out.raw')],
+        ]) {
           const r = spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8' });
           const what = `${args[0]} on seed ${0xc11 + i} (${description})`;
           expect(args[0] === 'check' ? [0, 1, 3] : [0, 1], `${what}: ${r.stderr}`).toContain(r.status);

@@ -49,10 +49,14 @@ describe('WriteBatch', () => {
     const want = new Uint8Array(rec.file.length);
     const batch = new WriteBatch(rec.write, 1 << 16);
     const pieces: [number, number][] = [
-      [0, 1000], [1000, 3000], [10000, 500], // a gap after 4000
-      [10500, 40000], [50500, 30000], // the second does not fit: flush, then start over
+      [0, 1000],
+      [1000, 3000],
+      [10000, 500], // a gap after 4000
+      [10500, 40000],
+      [50500, 30000], // the second does not fit: flush, then start over
       [200000, 1 << 16], // large: written as it is
-      [200000 + (1 << 16), 7], [300000, 1],
+      [200000 + (1 << 16), 7],
+      [300000, 1],
     ];
     let seed = 1;
     for (const [position, length] of pieces) {
@@ -135,7 +139,12 @@ describe('chunk-driven converters (stdin paths of the CLI)', () => {
     const want = await collect(chunkedStream(raw, [MiB]).pipeThrough(new VhdxEncoderStream(options)));
     const parts: Uint8Array[] = [];
     const progress: number[] = [];
-    const n = await encodeRawChunks(reusedChunks(raw, 300000), options, async (d) => void parts.push(d.slice()), (done) => progress.push(done));
+    const n = await encodeRawChunks(
+      reusedChunks(raw, 300000),
+      options,
+      async (d) => void parts.push(d.slice()),
+      (done) => progress.push(done),
+    );
     expect(n).toBe(want.length);
     expect(Buffer.compare(Buffer.concat(parts), want)).toBe(0);
     expect(progress.at(-1)).toBe(raw.length);
@@ -150,7 +159,9 @@ describe('chunk-driven converters (stdin paths of the CLI)', () => {
     expect(Buffer.compare(await image.read(0, raw.length), raw)).toBe(0);
     await image.close();
     const short = join(dir.path, 'short.vhdx');
-    await expect(convertRawChunksToVhdx(reusedChunks(raw, 1 << 20), short, { virtualSize: raw.length + 512 })).rejects.toMatchObject({ code: 'TRUNCATED' });
+    await expect(convertRawChunksToVhdx(reusedChunks(raw, 1 << 20), short, { virtualSize: raw.length + 512 })).rejects.toMatchObject({
+      code: 'TRUNCATED',
+    });
     expect(() => readFileSync(short)).toThrow(); // the partial output was removed
   });
 });

@@ -219,7 +219,11 @@ describe('log reassembly kernel', () => {
 
   it.each([
     ['data signature', (e: Uint8Array, ds: number) => (e[ds * 4096 + 4096] = 0x41), 'data sector signature'],
-    ['data sequence', (e: Uint8Array, ds: number) => (e[ds * 4096 + 4096 + 4092] = e[ds * 4096 + 4096 + 4092]! ^ 1), 'data sector sequence'],
+    [
+      'data sequence',
+      (e: Uint8Array, ds: number) => (e[ds * 4096 + 4096 + 4092] = e[ds * 4096 + 4096 + 4092]! ^ 1),
+      'data sector sequence',
+    ],
     ['descriptor signature', (e: Uint8Array) => (e[64 + 32] = 0x41), 'descriptor signature'],
     ['descriptor sequence', (e: Uint8Array) => (e[64 + 32 + 24] = e[64 + 32 + 24]! ^ 1), 'descriptor sequence'],
     ['misaligned offset', (e: Uint8Array) => (e[64 + 32 + 16] = 1), 'not 4 KiB aligned'],

@@ -16,7 +16,9 @@ const MiB = 1024 * 1024;
 const dir = tempDir('vhdx-log-');
 afterAll(() => dir.cleanup());
 
-async function decodeBoth(file: Uint8Array): Promise<{ streamed: Uint8Array; random: Uint8Array; info: import('../src/index.js').VhdxInfo }> {
+async function decodeBoth(
+  file: Uint8Array,
+): Promise<{ streamed: Uint8Array; random: Uint8Array; info: import('../src/index.js').VhdxInfo }> {
   const streamed = await collect(chunkedStream(file, [MiB, 7777]).pipeThrough(new VhdxDecoderStream()));
   const image = await openVhdx(file);
   const random = await image.read(0, image.info.virtualSize);
@@ -33,7 +35,17 @@ async function cleanImage(): Promise<Uint8Array> {
   writeFileSync(rawPath, raw);
   const out = join(dir.path, 'clean.vhdx');
   if (hasTool('qemu-img')) {
-    const r = run('qemu-img', ['convert', '-f', 'raw', '-O', 'vhdx', '-o', 'subformat=dynamic,block_size=1048576,log_size=1048576', rawPath, out]);
+    const r = run('qemu-img', [
+      'convert',
+      '-f',
+      'raw',
+      '-O',
+      'vhdx',
+      '-o',
+      'subformat=dynamic,block_size=1048576,log_size=1048576',
+      rawPath,
+      out,
+    ]);
     if (r.status !== 0) throw new Error(r.stderr);
     return new Uint8Array(readFileSync(out));
   }
@@ -84,18 +96,42 @@ beforeAll(async () => {
   const wrapA = e(20n, logLen - 8192, logLen - 8192, [allocate]);
   const wrapB = e(21n, 0, logLen - 8192, [overwrite]);
   const wrapC = e(22n, 8192, logLen - 8192, [zero]);
-  const older = [e(3n, 512 * 1024, 512 * 1024, [{ fileOffset: dataBlock[1], data: new Uint8Array(4096).fill(0xee) }]), e(4n, 520 * 1024, 512 * 1024, [{ fileOffset: dataBlock[1] + 4096, zeroLength: 4096 }])];
+  const older = [
+    e(3n, 512 * 1024, 512 * 1024, [{ fileOffset: dataBlock[1], data: new Uint8Array(4096).fill(0xee) }]),
+    e(4n, 520 * 1024, 512 * 1024, [{ fileOffset: dataBlock[1] + 4096, zeroLength: 4096 }]),
+  ];
   const torn = [e(30n, 0, 0, [allocate, overwrite]), e(31n, 12288, 0, [zero], { torn: true })];
   // what an earlier session of the log left: valid entries under another LogGuid, even a higher sequence number
   const earlierGuid = '0badc0de-1234-4abc-8def-0123456789ab';
-  const earlier = [e(40n, 256 * 1024, 256 * 1024, [overwrite], { logGuid: earlierGuid }), e(41n, 264 * 1024, 256 * 1024, [zero], { logGuid: earlierGuid })];
+  const earlier = [
+    e(40n, 256 * 1024, 256 * 1024, [overwrite], { logGuid: earlierGuid }),
+    e(41n, 264 * 1024, 256 * 1024, [zero], { logGuid: earlierGuid }),
+  ];
   scenarios = [
-    { name: 'one entry: BAT update for a new block, payload overwrite, zero descriptor', entries: [one], active: [one], wraps: false, ...grown },
+    {
+      name: 'one entry: BAT update for a new block, payload overwrite, zero descriptor',
+      entries: [one],
+      active: [one],
+      wraps: false,
+      ...grown,
+    },
     { name: 'a sequence of three entries', entries: three, active: three, wraps: false, ...grown },
     { name: 'an older sequence left in the log', entries: [...older, one], active: [one], wraps: false, ...grown },
     { name: 'a torn last entry (bad checksum) is not replayed', entries: torn, active: [torn[0]!], wraps: false, ...grown },
-    { name: 'entries of an earlier log (another LogGuid) are left alone', entries: [...earlier, one], active: [one], wraps: false, ...grown },
-    { name: 'a sequence that wraps past the end of the log', entries: [wrapA, wrapB, wrapC], active: [wrapA, wrapB, wrapC], wraps: true, ...grown },
+    {
+      name: 'entries of an earlier log (another LogGuid) are left alone',
+      entries: [...earlier, one],
+      active: [one],
+      wraps: false,
+      ...grown,
+    },
+    {
+      name: 'a sequence that wraps past the end of the log',
+      entries: [wrapA, wrapB, wrapC],
+      active: [wrapA, wrapB, wrapC],
+      wraps: true,
+      ...grown,
+    },
   ];
 });
 
@@ -155,7 +191,14 @@ describe('dirty logs', () => {
 
   it('is CORRUPT when a descriptor targets the header section or the log', async () => {
     for (const fileOffset of [64 * 1024, logRegion(clean).offset + 4096]) {
-      const entry: EntrySpec = { sequenceNumber: 9n, at: 0, tail: 0, writes: [{ fileOffset, data: new Uint8Array(4096) }], flushedFileOffset: clean.length, lastFileOffset: clean.length };
+      const entry: EntrySpec = {
+        sequenceNumber: 9n,
+        at: 0,
+        tail: 0,
+        writes: [{ fileOffset, data: new Uint8Array(4096) }],
+        flushedFileOffset: clean.length,
+        lastFileOffset: clean.length,
+      };
       expect(await openVhdx(makeDirty(clean, [entry])).catch((e: VhdxError) => e.code)).toBe('CORRUPT');
     }
   });
@@ -165,7 +208,14 @@ describe('dirty logs', () => {
     const table = format.parseRegionTable(clean.subarray(192 * 1024, 256 * 1024), 192 * 1024);
     const bat = table.entries.find((e) => e.guid === format.GUIDS.batRegion)!.fileOffset;
     const allocate = batSectorWith(clean, bat, format.batIndexOfBlock(6, format.chunkRatio(512, MiB)), 6, end / MiB);
-    const entry: EntrySpec = { sequenceNumber: 2n, at: 0, tail: 0, writes: [allocate], flushedFileOffset: clean.length, lastFileOffset: end + MiB };
+    const entry: EntrySpec = {
+      sequenceNumber: 2n,
+      at: 0,
+      tail: 0,
+      writes: [allocate],
+      flushedFileOffset: clean.length,
+      lastFileOffset: end + MiB,
+    };
     const dirty = makeDirty(clean, [entry]);
     const { streamed, random } = await decodeBoth(dirty);
     expect(sha256(streamed)).toBe(sha256(random));

@@ -21,15 +21,37 @@ function onlyVhdxErrors(fn: () => unknown): void {
 describe('round trips', () => {
   it('header', () => {
     fc.assert(
-      fc.property(fc.bigInt({ min: 0n, max: 2n ** 64n - 1n }), guid, guid, guid, fc.integer({ min: 1, max: 4095 }), fc.integer({ min: 1, max: 2 ** 30 }), (seq, a, b, c, logMiB, offMiB) => {
-        const h = { sequenceNumber: seq, fileWriteGuid: a, dataWriteGuid: b, logGuid: c, logVersion: 0, version: 1, logLength: logMiB * MiB, logOffset: offMiB * MiB };
-        expect(format.parseHeader(format.serializeHeader(h), 0)).toEqual(h);
-      }),
+      fc.property(
+        fc.bigInt({ min: 0n, max: 2n ** 64n - 1n }),
+        guid,
+        guid,
+        guid,
+        fc.integer({ min: 1, max: 4095 }),
+        fc.integer({ min: 1, max: 2 ** 30 }),
+        (seq, a, b, c, logMiB, offMiB) => {
+          const h = {
+            sequenceNumber: seq,
+            fileWriteGuid: a,
+            dataWriteGuid: b,
+            logGuid: c,
+            logVersion: 0,
+            version: 1,
+            logLength: logMiB * MiB,
+            logOffset: offMiB * MiB,
+          };
+          expect(format.parseHeader(format.serializeHeader(h), 0)).toEqual(h);
+        },
+      ),
     );
   });
 
   it('region table', () => {
-    const entry = fc.record({ guid, fileOffset: fc.integer({ min: 1, max: 2 ** 32 }).map((m) => m * MiB), length: fc.integer({ min: 1, max: 4095 }).map((m) => m * MiB), required: fc.boolean() });
+    const entry = fc.record({
+      guid,
+      fileOffset: fc.integer({ min: 1, max: 2 ** 32 }).map((m) => m * MiB),
+      length: fc.integer({ min: 1, max: 4095 }).map((m) => m * MiB),
+      required: fc.boolean(),
+    });
     fc.assert(
       fc.property(fc.uniqueArray(entry, { selector: (e) => e.guid, maxLength: 40 }), (entries) => {
         const bytes = format.serializeRegionTable({ entries });
@@ -40,11 +62,18 @@ describe('round trips', () => {
   });
 
   it('metadata region and items', () => {
-    const locator = fc.dictionary(fc.constantFrom('parent_linkage', 'parent_linkage2', 'relative_path', 'volume_path', 'absolute_win32_path'), fc.string({ minLength: 1, maxLength: 60 }).filter((v) => !v.includes('\u0000')));
+    const locator = fc.dictionary(
+      fc.constantFrom('parent_linkage', 'parent_linkage2', 'relative_path', 'volume_path', 'absolute_win32_path'),
+      fc.string({ minLength: 1, maxLength: 60 }).filter((v) => !v.includes('\u0000')),
+    );
     fc.assert(
       fc.property(
         fc.record({
-          fileParameters: fc.record({ blockSize: fc.integer({ min: 20, max: 28 }).map((k) => 2 ** k), leaveBlocksAllocated: fc.boolean(), hasParent: fc.boolean() }),
+          fileParameters: fc.record({
+            blockSize: fc.integer({ min: 20, max: 28 }).map((k) => 2 ** k),
+            leaveBlocksAllocated: fc.boolean(),
+            hasParent: fc.boolean(),
+          }),
           virtualDiskSize: fc.integer({ min: 1, max: 2 ** 34 }).map((s) => s * 4096),
           virtualDiskId: guid,
           logicalSectorSize: fc.constantFrom(512, 4096),
@@ -52,7 +81,10 @@ describe('round trips', () => {
         }),
         fc.option(locator, { nil: undefined }),
         (m, entries) => {
-          const meta = entries && Object.keys(entries).length ? { ...m, parentLocator: { locatorType: format.GUIDS.vhdxParentLocatorType, entries } } : m;
+          const meta =
+            entries && Object.keys(entries).length
+              ? { ...m, parentLocator: { locatorType: format.GUIDS.vhdxParentLocatorType, entries } }
+              : m;
           const bytes = format.serializeMetadataRegion(meta);
           const back = parseMetadataItems(bytes);
           expect(back).toEqual(meta);
@@ -74,16 +106,29 @@ describe('round trips', () => {
 
   it('log entry: what goes in comes out of reassembly', () => {
     const write = fc.oneof(
-      fc.record({ fileOffset: fc.integer({ min: 256, max: 2 ** 20 }).map((s) => s * 4096), data: fc.uint8Array({ minLength: 4096, maxLength: 4096 }) }),
-      fc.record({ fileOffset: fc.integer({ min: 256, max: 2 ** 20 }).map((s) => s * 4096), zeroLength: fc.integer({ min: 1, max: 2 ** 20 }).map((s) => s * 4096) }),
+      fc.record({
+        fileOffset: fc.integer({ min: 256, max: 2 ** 20 }).map((s) => s * 4096),
+        data: fc.uint8Array({ minLength: 4096, maxLength: 4096 }),
+      }),
+      fc.record({
+        fileOffset: fc.integer({ min: 256, max: 2 ** 20 }).map((s) => s * 4096),
+        zeroLength: fc.integer({ min: 1, max: 2 ** 20 }).map((s) => s * 4096),
+      }),
     );
     fc.assert(
       fc.property(fc.bigInt({ min: 1n, max: 2n ** 64n - 1n }), fc.array(write, { maxLength: 140 }), guid, (seq, writes, logGuid) => {
         const entry = format.buildLogEntry({ sequenceNumber: seq, tail: 0, logGuid, flushedFileOffset: MiB, lastFileOffset: MiB, writes });
         const h = format.parseLogEntryHeader(entry, 0);
         expect(h.checksum).toBe(format.logEntryChecksum(entry));
-        const data = writes.filter((w): w is { fileOffset: number; data: Uint8Array<ArrayBuffer> } => "data" in w);
-        const got = reassembleLogEntry(entry, writes.length, format.descriptorSectors(writes.length) * 4096, Number(seq & 0xffffffffn), Number(seq >> 32n), data.length);
+        const data = writes.filter((w): w is { fileOffset: number; data: Uint8Array<ArrayBuffer> } => 'data' in w);
+        const got = reassembleLogEntry(
+          entry,
+          writes.length,
+          format.descriptorSectors(writes.length) * 4096,
+          Number(seq & 0xffffffffn),
+          Number(seq >> 32n),
+          data.length,
+        );
         expect(got.ok).toBe(true);
         if (got.ok) {
           data.forEach((w, i) => {

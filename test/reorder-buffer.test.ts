@@ -47,7 +47,6 @@ function same(a: Uint8Array, b: Uint8Array): boolean {
   return a.length === b.length && Buffer.compare(a, b) === 0;
 }
 
-
 describe('ReorderBuffer', () => {
   const blocks = [0, 1, 2].map((b) => pseudoRandomBytes(MiB, 40 + b));
 
@@ -88,7 +87,8 @@ describe('ReorderBuffer', () => {
       const out = drain(buffer);
       expect(buffer.heldBytes).toBe(0);
       expect(buffer.finished).toBe(true);
-      if (transient) expect(same(concat(out), concat(blocks))).toBe(true); // held copies survived the overwrite
+      if (transient)
+        expect(same(concat(out), concat(blocks))).toBe(true); // held copies survived the overwrite
       else expect(out[1]).toBe(inputs[1]); // held as views
     }
   });

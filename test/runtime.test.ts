@@ -9,7 +9,10 @@ import { pseudoRandomBytes } from './helpers/reference.js';
 const DIST = new URL('../dist/', import.meta.url);
 
 function runModule(code: string) {
-  return spawnSync(process.execPath, ['--input-type=module', '-e', code], { encoding: 'utf8', cwd: new URL('..', import.meta.url).pathname });
+  return spawnSync(process.execPath, ['--input-type=module', '-e', code], {
+    encoding: 'utf8',
+    cwd: new URL('..', import.meta.url).pathname,
+  });
 }
 
 describe('the plain build', () => {
@@ -17,7 +20,12 @@ describe('the plain build', () => {
     const bytes = readFileSync(new URL('wasm/vhdx.wasm', DIST));
     expect(WebAssembly.validate(bytes)).toBe(true);
     const { instance } = await WebAssembly.instantiate(bytes, {});
-    const e = instance.exports as unknown as { memory: WebAssembly.Memory; inPtr(): number; crc32c(p: number, n: number, s: number): number; isZero(p: number, n: number): number };
+    const e = instance.exports as unknown as {
+      memory: WebAssembly.Memory;
+      inPtr(): number;
+      crc32c(p: number, n: number, s: number): number;
+      isZero(p: number, n: number): number;
+    };
     const data = pseudoRandomBytes(70000, 12);
     new Uint8Array(e.memory.buffer).set(data, e.inPtr());
     for (const n of [0, 1, 15, 16, 17, 4095, 65536, 70000]) expect(e.crc32c(e.inPtr(), n, 0) >>> 0).toBe(crc32c(data.subarray(0, n)));

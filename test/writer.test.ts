@@ -55,7 +55,8 @@ describe('VhdxWriterStream', () => {
     expect(payloadWrites.every((w) => !w.zero)).toBe(true);
     const stored = storedBlocks(target.bytes, MiB, 512, 10);
     expect([...stored.keys()].sort()).toEqual([2, 7]);
-    for (const [b, off] of stored) expect(Buffer.compare(target.bytes.subarray(off, off + MiB), raw.subarray(b * MiB, (b + 1) * MiB))).toBe(0);
+    for (const [b, off] of stored)
+      expect(Buffer.compare(target.bytes.subarray(off, off + MiB), raw.subarray(b * MiB, (b + 1) * MiB))).toBe(0);
     expect(target.bytes.length).toBe(summary.fileSize);
   });
 
@@ -215,7 +216,7 @@ describeWith(['qemu-img', '7zz', 'pyvhdi'], 'positional writer and Node file pat
     expect(pyvhdiRead(out).sha256).toBe(sha256(raw));
   });
 
-  it('convertRawFileToVhdx writes a fixed disk: every block in order, the encoder\'s size, zero stretches as holes', async () => {
+  it("convertRawFileToVhdx writes a fixed disk: every block in order, the encoder's size, zero stretches as holes", async () => {
     const raw = makeRaw(12 * MiB + 4096, 'mixed', 6);
     raw.fill(0, 2 * MiB, 7 * MiB); // whole zero blocks, which a fixed disk still stores
     const rawPath = join(dir.path, 'fixed.raw');

@@ -86,7 +86,8 @@ export function parseCommandLine(argv: readonly string[]): CommandLine {
     case 'measure':
       return line({ name, input: onlyInput(rest, name), json: jsonOutput(options), flags: measureFlags(options) });
     case 'convert':
-      if (rest.length !== 2) throw new UsageError(`convert takes an input and an output, got ${describeCount(rest.length)} (try vhdx convert --help)`);
+      if (rest.length !== 2)
+        throw new UsageError(`convert takes an input and an output, got ${describeCount(rest.length)} (try vhdx convert --help)`);
       return line({ name, input: rest[0]!, output: rest[1]!, flags: convertFlags(options) });
   }
 }
@@ -102,7 +103,11 @@ function commandName(word: string | undefined): CommandName | undefined {
 function checkApplicable(tokens: Tokens, command: CommandName | undefined): void {
   for (const [long, given] of tokens.options) {
     if (appliesTo(optionSpec(long)!, command)) continue;
-    throw new UsageError(command ? `${given.typed} does not apply to ${command} (try vhdx ${command} --help)` : `${given.typed} needs a command (try vhdx --help)`);
+    throw new UsageError(
+      command
+        ? `${given.typed} does not apply to ${command} (try vhdx ${command} --help)`
+        : `${given.typed} needs a command (try vhdx --help)`,
+    );
   }
 }
 
@@ -129,7 +134,8 @@ function convertFlags(options: ReadonlyMap<string, GivenOption>): ConvertFlags {
   const quiet = options.has('quiet');
   const progressFlag = options.get('progress') ?? options.get('no-progress');
   if (options.has('progress') && options.has('no-progress')) throw new UsageError('--progress contradicts --no-progress');
-  if (quiet && options.has('progress')) throw new UsageError(`${options.get('quiet')!.typed} contradicts ${options.get('progress')!.typed}`);
+  if (quiet && options.has('progress'))
+    throw new UsageError(`${options.get('quiet')!.typed} contradicts ${options.get('progress')!.typed}`);
   const to = options.get('to');
   const flags: ConvertFlags = {
     ...createOptions(options),

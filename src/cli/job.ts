@@ -49,7 +49,11 @@ export function outputFormatFor(outArg: string, to: ImageFormat | undefined): Im
  *   (all before any work); whatever the route throws; VhdxError 'create-failed' when the output cannot be
  *   created or put in place (an existing file the user may not write included)
  */
-export async function runConversion(outArg: string, flags: ConvertFlags, route: (output: Output, job: ConversionJob) => Promise<void>): Promise<void> {
+export async function runConversion(
+  outArg: string,
+  flags: ConvertFlags,
+  route: (output: Output, job: ConversionJob) => Promise<void>,
+): Promise<void> {
   const outputFormat = outputFormatFor(outArg, flags.to);
   // the sector of a re-encoded VHDX may follow the input's; whole 512-byte sectors at least, before any work
   checkSizeFlag(flags.virtualSize, flags.logicalSectorSize ?? 512);

@@ -51,7 +51,9 @@ export async function measure(arg: string, json: boolean, flags: MeasureFlags): 
 /** The sizes for converting `arg` (a path, an http(s) URL, or `-` for a redirected file). */
 export async function measureInput(arg: string, flags: MeasureFlags): Promise<Measurement> {
   const { inputFormat, ...create } = flags;
-  const disk = /^https?:\/\//i.test(arg) ? await streamedDisk(arg, inputFormat) : await fileDisk(await imageInput(arg, 'measure'), inputFormat);
+  const disk = /^https?:\/\//i.test(arg)
+    ? await streamedDisk(arg, inputFormat)
+    : await fileDisk(await imageInput(arg, 'measure'), inputFormat);
   try {
     return await measureDisk(disk, create);
   } finally {
@@ -66,7 +68,9 @@ async function measureDisk(disk: InputDisk, create: VhdxCreateOptions): Promise<
   if (virtualSize < disk.size) throw new UsageError(`--size ${virtualSize} is smaller than the input (${disk.size} bytes)`);
   if (virtualSize % sector !== 0) {
     const below = virtualSize - (virtualSize % sector);
-    throw new UsageError(`--size ${virtualSize} is not a multiple of the ${sector}-byte sector: use ${below || sector} or ${below + sector}`);
+    throw new UsageError(
+      `--size ${virtualSize} is not a multiple of the ${sector}-byte sector: use ${below || sector} or ${below + sector}`,
+    );
   }
   const options = { ...create, virtualSize };
   const full = planEncoder(options);
@@ -99,7 +103,8 @@ async function fileDisk(input: ImageInput, format: ImageFormat | undefined): Pro
   const size = image.info.virtualSize;
   return {
     size,
-    present: async (blockSize) => (await scanAllocation({ size, read: (offset: number, length: number) => image.read(offset, length) }, { blockSize })).present,
+    present: async (blockSize) =>
+      (await scanAllocation({ size, read: (offset: number, length: number) => image.read(offset, length) }, { blockSize })).present,
     close: () => image.close(),
   };
 }

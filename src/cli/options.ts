@@ -23,14 +23,36 @@ const REPORTS = ['info', 'check', 'measure'] as const;
 
 /** Every option, in the order the help lists them. */
 export const OPTIONS: readonly OptionSpec[] = [
-  { long: 'to', short: 'O', value: 'raw|vhdx', commands: ['convert'], help: "output format (default: from the output name, else the input's other format)" },
-  { long: 'from', short: 'f', value: 'raw|vhdx', commands: CONVERT_MEASURE, help: 'read the input as this format (default: from its first bytes)' },
+  {
+    long: 'to',
+    short: 'O',
+    value: 'raw|vhdx',
+    commands: ['convert'],
+    help: "output format (default: from the output name, else the input's other format)",
+  },
+  {
+    long: 'from',
+    short: 'f',
+    value: 'raw|vhdx',
+    commands: CONVERT_MEASURE,
+    help: 'read the input as this format (default: from its first bytes)',
+  },
   { long: 'type', value: 'dynamic|fixed', commands: CONVERT_MEASURE, help: 'VHDX type (default dynamic)' },
-  { long: 'block-size', value: 'N', commands: CONVERT_MEASURE, help: 'VHDX block size, a power of two from 1M to 256M (default 8M; 32M over 4T)' },
+  {
+    long: 'block-size',
+    value: 'N',
+    commands: CONVERT_MEASURE,
+    help: 'VHDX block size, a power of two from 1M to 256M (default 8M; 32M over 4T)',
+  },
   { long: 'logical-sector-size', value: '512|4096', commands: CONVERT_MEASURE, help: 'VHDX logical sector size (default 512)' },
   { long: 'physical-sector-size', value: '512|4096', commands: CONVERT_MEASURE, help: 'VHDX physical sector size (default 4096)' },
   { long: 'log-size', value: 'N', commands: CONVERT_MEASURE, help: 'VHDX log size, a multiple of 1M up to 1G (default 1M)' },
-  { long: 'size', value: 'N', commands: CONVERT_MEASURE, help: 'virtual disk size (default: the input size); past the input reads as zeros' },
+  {
+    long: 'size',
+    value: 'N',
+    commands: CONVERT_MEASURE,
+    help: 'virtual disk size (default: the input size); past the input reads as zeros',
+  },
   { long: 'progress', short: 'p', commands: ['convert'], help: 'show progress on stderr (default when stderr is a terminal)' },
   { long: 'no-progress', commands: ['convert'], help: 'never show progress' },
   { long: 'quiet', short: 'q', commands: ['convert'], help: 'no progress and no notices' },
@@ -103,7 +125,8 @@ export function tokenize(argv: readonly string[]): Tokens {
         const typed = `-${arg[j]}`;
         const spec = byShort.get(arg[j]!);
         // `-json` is most likely `--json` with one dash: suggest that rather than nothing
-        if (!spec) throw new UsageError(`unknown option ${j === 1 ? arg : typed}${j === 1 && arg.length > 2 ? suggestion(arg.slice(1)) : ''}`);
+        if (!spec)
+          throw new UsageError(`unknown option ${j === 1 ? arg : typed}${j === 1 && arg.length > 2 ? suggestion(arg.slice(1)) : ''}`);
         if (!spec.value) {
           options.set(spec.long, { value: true, typed });
           continue;
@@ -121,7 +144,10 @@ export function tokenize(argv: readonly string[]): Tokens {
 
 /** ` (did you mean --xyz?)` for the known option closest to `name`, when one is close enough. */
 function suggestion(name: string): string {
-  const best = closest(name, OPTIONS.map((o) => o.long));
+  const best = closest(
+    name,
+    OPTIONS.map((o) => o.long),
+  );
   return best === undefined ? '' : ` (did you mean --${best}?)`;
 }
 

@@ -89,7 +89,9 @@ export function sequentialWriter(output: StdoutOutput): SequentialWriter {
       return { write: (data) => sparse.write(data).catch(named), end: () => sparse.end().catch(named) };
     });
   }
-  return batched((data) => new Promise<void>((resolve, reject) => process.stdout.write(data, (err) => (err ? reject(failed(err)) : resolve()))));
+  return batched(
+    (data) => new Promise<void>((resolve, reject) => process.stdout.write(data, (err) => (err ? reject(failed(err)) : resolve()))),
+  );
 }
 
 async function deviceWriter(path: string, name: string): Promise<SequentialWriter> {
@@ -104,11 +106,19 @@ async function deviceWriter(path: string, name: string): Promise<SequentialWrite
       done += bytesWritten;
     }
   };
-  return batched(write, () => fh.close(), () => fh.close().catch(() => {}));
+  return batched(
+    write,
+    () => fh.close(),
+    () => fh.close().catch(() => {}),
+  );
 }
 
 function asSink(writer: SequentialWriter): WritableStream<Uint8Array> {
-  return new WritableStream<Uint8Array>({ write: (chunk) => writer.write(chunk), close: () => writer.end(), abort: () => writer.abort?.() });
+  return new WritableStream<Uint8Array>({
+    write: (chunk) => writer.write(chunk),
+    close: () => writer.end(),
+    abort: () => writer.abort?.(),
+  });
 }
 
 /** An output written in order, as a web sink. */

@@ -19,8 +19,26 @@ function hexByte(n: number): string {
 export function readGuid(b: Uint8Array, off: number): string {
   const h = (i: number): string => hexByte(b[off + i]!);
   return (
-    h(3) + h(2) + h(1) + h(0) + '-' + h(5) + h(4) + '-' + h(7) + h(6) + '-' +
-    h(8) + h(9) + '-' + h(10) + h(11) + h(12) + h(13) + h(14) + h(15)
+    h(3) +
+    h(2) +
+    h(1) +
+    h(0) +
+    '-' +
+    h(5) +
+    h(4) +
+    '-' +
+    h(7) +
+    h(6) +
+    '-' +
+    h(8) +
+    h(9) +
+    '-' +
+    h(10) +
+    h(11) +
+    h(12) +
+    h(13) +
+    h(14) +
+    h(15)
   );
 }
 

@@ -230,7 +230,12 @@ export function parseParentLocator(item: Uint8Array, at: MetadataItemLocation): 
     const key = readUtf16(item, keyOff, keyLen);
     if (Object.hasOwn(entries, key)) throw itemError('locator-malformed', `key "${key}" appears twice`, at, name);
     // an own property even for a key like "__proto__"
-    Object.defineProperty(entries, key, { value: readUtf16(item, valueOff, valueLen), enumerable: true, writable: true, configurable: true });
+    Object.defineProperty(entries, key, {
+      value: readUtf16(item, valueOff, valueLen),
+      enumerable: true,
+      writable: true,
+      configurable: true,
+    });
   }
   return { locatorType: readGuid(item, 0), entries };
 }

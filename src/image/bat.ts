@@ -3,7 +3,15 @@
 // blocks sit (inside the file, clear of each other and of every region).
 import { VhdxError } from '../errors.js';
 import { MiB, hex } from '../format/bytes.js';
-import { BLOCK_STATE_NAMES, BlockState, batEntryCount, batIndexOfBlock, chunkRatio, payloadBlockCount, readBatEntry } from '../format/bat.js';
+import {
+  BLOCK_STATE_NAMES,
+  BlockState,
+  batEntryCount,
+  batIndexOfBlock,
+  chunkRatio,
+  payloadBlockCount,
+  readBatEntry,
+} from '../format/bat.js';
 import { decodeBat, fileOrder } from '../wasm/kernels.js';
 import { checkLimit, type ResolvedLimits } from './limits.js';
 import type { Metadata } from './metadata.js';
@@ -33,16 +41,27 @@ export interface BlockMap {
  *   `bat-entry-overlap`, `bat-entry-in-region`, `bitmap-missing`); `TRUNCATED` (`bat-entry-past-eof`);
  *   `LIMIT_EXCEEDED` (`bat-over-limit`).
  */
-export async function loadBat(r: ByteReader, bat: RegionInfo, meta: Metadata, regions: RegionInfo[], limits: ResolvedLimits, problems: Problem[]): Promise<BlockMap> {
+export async function loadBat(
+  r: ByteReader,
+  bat: RegionInfo,
+  meta: Metadata,
+  regions: RegionInfo[],
+  limits: ResolvedLimits,
+  problems: Problem[],
+): Promise<BlockMap> {
   const { blockSize, hasParent: differencing } = meta.fileParameters;
   const blockCount = payloadBlockCount(meta.virtualSize, blockSize);
   const ratio = chunkRatio(meta.logicalSectorSize, blockSize);
   const entries = batEntryCount(blockCount, ratio, differencing);
   if (entries * 8 > bat.length) {
-    throw new VhdxError('bat-region-too-small', `the BAT needs ${entries} entries (${entries * 8} bytes) but its region is ${bat.length} bytes`, {
-      structure: 'bat',
-      offset: bat.offset,
-    });
+    throw new VhdxError(
+      'bat-region-too-small',
+      `the BAT needs ${entries} entries (${entries * 8} bytes) but its region is ${bat.length} bytes`,
+      {
+        structure: 'bat',
+        offset: bat.offset,
+      },
+    );
   }
   checkLimit('bat-over-limit', entries * 8, limits, bat.offset);
   const batBytes = await readExact(r, bat.offset, entries * 8, 'bat');
@@ -53,7 +72,12 @@ export async function loadBat(r: ByteReader, bat: RegionInfo, meta: Metadata, re
       // the kernel and the slow path disagree: still fail on what the kernel found
       const e = readBatEntry(batBytes, decoded.firstBadEntry);
       const at = bat.offset + decoded.firstBadEntry * 8;
-      bad.push(new VhdxError('bat-entry-state', `entry ${decoded.firstBadEntry} has state ${e.state} at ${e.offsetMiB} MiB`, { structure: 'bat', offset: at }));
+      bad.push(
+        new VhdxError('bat-entry-state', `entry ${decoded.firstBadEntry} has state ${e.state} at ${e.offsetMiB} MiB`, {
+          structure: 'bat',
+          offset: at,
+        }),
+      );
     }
     throw reportAll(problems, bad);
   }
@@ -67,7 +91,14 @@ export async function loadBat(r: ByteReader, bat: RegionInfo, meta: Metadata, re
     if (bitmaps.bad.length) throw reportAll(problems, bitmaps.bad);
     const wrong = [
       ...missingBitmaps(states, bitmaps.offsetsMiB, ratio, bat.offset),
-      ...checkBitmapPlacement(bitmaps.offsetsMiB, order, { blockSize, ratio, virtualSize: meta.virtualSize, sectorSize: meta.logicalSectorSize }, regions, r.size, bat.offset),
+      ...checkBitmapPlacement(
+        bitmaps.offsetsMiB,
+        order,
+        { blockSize, ratio, virtualSize: meta.virtualSize, sectorSize: meta.logicalSectorSize },
+        regions,
+        r.size,
+        bat.offset,
+      ),
     ];
     if (wrong.length) throw reportAll(problems, wrong);
     map.bitmapOffsetsMiB = bitmaps.offsetsMiB;
@@ -81,7 +112,12 @@ function bitmapEntryIndex(chunk: number, ratio: number): number {
 }
 
 /** The sector bitmap entries of a differencing file (the kernel checked their states; offsets are checked here). */
-function bitmapEntries(bat: Uint8Array, blockCount: number, ratio: number, batOffset: number): { offsetsMiB: Uint32Array; bad: VhdxError[] } {
+function bitmapEntries(
+  bat: Uint8Array,
+  blockCount: number,
+  ratio: number,
+  batOffset: number,
+): { offsetsMiB: Uint32Array; bad: VhdxError[] } {
   const chunks = Math.ceil(blockCount / ratio);
   const offsetsMiB = new Uint32Array(chunks);
   const bad: VhdxError[] = [];
@@ -90,7 +126,13 @@ function bitmapEntries(bat: Uint8Array, blockCount: number, ratio: number, batOf
     const { state, offsetMiB } = readBatEntry(bat, i);
     if (state !== 6) continue;
     if (offsetMiB === 0 || offsetMiB > 0xffffffff) {
-      if (bad.length < 1000) bad.push(new VhdxError('bat-entry-state', `sector bitmap entry ${i} is present at ${offsetMiB} MiB`, { structure: 'bat', offset: batOffset + i * 8 }));
+      if (bad.length < 1000)
+        bad.push(
+          new VhdxError('bat-entry-state', `sector bitmap entry ${i} is present at ${offsetMiB} MiB`, {
+            structure: 'bat',
+            offset: batOffset + i * 8,
+          }),
+        );
       continue;
     }
     offsetsMiB[c] = offsetMiB;
@@ -107,7 +149,13 @@ function missingBitmaps(states: Uint8Array, bitmapOffsetsMiB: Uint32Array, ratio
     for (let b = c * ratio; b < end; b++) {
       if (states[b] !== BlockState.PARTIALLY_PRESENT) continue;
       const i = bitmapEntryIndex(c, ratio);
-      out.push(new VhdxError('bitmap-missing', `block ${b} is PARTIALLY_PRESENT but the sector bitmap of its chunk ${c} (entry ${i}) is not present`, { structure: 'bat', offset: batOffset + i * 8 }));
+      out.push(
+        new VhdxError(
+          'bitmap-missing',
+          `block ${b} is PARTIALLY_PRESENT but the sector bitmap of its chunk ${c} (entry ${i}) is not present`,
+          { structure: 'bat', offset: batOffset + i * 8 },
+        ),
+      );
       break;
     }
   }
@@ -155,7 +203,9 @@ function checkBitmapPlacement(
     const where = { structure: 'bat' as const, offset: batOffset + bitmapEntryIndex(c, ratio) * 8 };
     const next = present[k + 1];
     if (next !== undefined && bitmapOffsetsMiB[next]! < startMiB + 1) {
-      out.push(new VhdxError('bat-entry-overlap', `the sector bitmap of chunk ${c} at ${hex(start)} overlaps that of chunk ${next}`, where));
+      out.push(
+        new VhdxError('bat-entry-overlap', `the sector bitmap of chunk ${c} at ${hex(start)} overlaps that of chunk ${next}`, where),
+      );
     }
     // the first payload block ending after the bitmap's start
     let lo = 0;
@@ -166,12 +216,23 @@ function checkBitmapPlacement(
       else hi = mid;
     }
     if (lo < order.offsetsMiB.length && order.offsetsMiB[lo]! < startMiB + 1) {
-      out.push(new VhdxError('bat-entry-overlap', `the sector bitmap of chunk ${c} at ${hex(start)} overlaps block ${order.blocks[lo]}`, where));
+      out.push(
+        new VhdxError('bat-entry-overlap', `the sector bitmap of chunk ${c} at ${hex(start)} overlaps block ${order.blocks[lo]}`, where),
+      );
     }
     const reg = regions.find((g) => g.offset < start + MiB && start < g.offset + g.length);
-    if (reg) out.push(new VhdxError('bat-entry-in-region', `the sector bitmap of chunk ${c} at ${hex(start)} overlaps the ${reg.name} region`, where));
+    if (reg)
+      out.push(
+        new VhdxError('bat-entry-in-region', `the sector bitmap of chunk ${c} at ${hex(start)} overlaps the ${reg.name} region`, where),
+      );
     if (fileSize !== undefined && start + bitmapBytesUsed(c, geometry) > fileSize) {
-      out.push(new VhdxError('bat-entry-past-eof', `the sector bitmap of chunk ${c} at ${hex(start)} runs past the end of the ${fileSize}-byte file`, where));
+      out.push(
+        new VhdxError(
+          'bat-entry-past-eof',
+          `the sector bitmap of chunk ${c} at ${hex(start)} runs past the end of the ${fileSize}-byte file`,
+          where,
+        ),
+      );
     }
   });
   return out;
@@ -187,10 +248,14 @@ function badEntries(bat: Uint8Array, ratio: number, differencing: boolean, batOf
     const offsetOk = state < 6 || (offsetMiB > 0 && offsetMiB <= 0xffffffff);
     if (!ok || !offsetOk) {
       out.push(
-        new VhdxError('bat-entry-state', `${bitmap ? 'sector bitmap' : 'payload'} entry ${i} has state ${state} (${BLOCK_STATE_NAMES[state] ?? 'invalid'}) at ${offsetMiB} MiB`, {
-          structure: 'bat',
-          offset: batOffset + i * 8,
-        }),
+        new VhdxError(
+          'bat-entry-state',
+          `${bitmap ? 'sector bitmap' : 'payload'} entry ${i} has state ${state} (${BLOCK_STATE_NAMES[state] ?? 'invalid'}) at ${offsetMiB} MiB`,
+          {
+            structure: 'bat',
+            offset: batOffset + i * 8,
+          },
+        ),
       );
     }
   }
@@ -220,17 +285,35 @@ function checkPlacement(
     const start = order.offsetsMiB[i]! * MiB;
     const where = { structure: 'bat' as const, offset: batOffset + batIndexOfBlock(block, ratio) * 8 };
     if (i + 1 < order.blocks.length && order.offsetsMiB[i]! + blockMiB > order.offsetsMiB[i + 1]!) {
-      out.push(new VhdxError('bat-entry-overlap', `block ${block} at ${hex(start)} overlaps block ${order.blocks[i + 1]} at ${hex(order.offsetsMiB[i + 1]! * MiB)}`, where));
+      out.push(
+        new VhdxError(
+          'bat-entry-overlap',
+          `block ${block} at ${hex(start)} overlaps block ${order.blocks[i + 1]} at ${hex(order.offsetsMiB[i + 1]! * MiB)}`,
+          where,
+        ),
+      );
     }
     while (ri < sorted.length && sorted[ri]!.offset + sorted[ri]!.length <= start) ri++;
     const reg = sorted[ri];
     if (reg && reg.offset < start + blockSize) {
-      out.push(new VhdxError('bat-entry-in-region', `block ${block} at ${hex(start)} overlaps the ${reg.name} region at ${hex(reg.offset)}`, where));
+      out.push(
+        new VhdxError(
+          'bat-entry-in-region',
+          `block ${block} at ${hex(start)} overlaps the ${reg.name} region at ${hex(reg.offset)}`,
+          where,
+        ),
+      );
     }
     if (fileSize !== undefined) {
       const needed = Math.min(blockSize, virtualSize - block * blockSize);
       if (start + needed > fileSize) {
-        out.push(new VhdxError('bat-entry-past-eof', `block ${block} at ${hex(start)} needs ${needed} bytes but the file ends at ${fileSize}`, where));
+        out.push(
+          new VhdxError(
+            'bat-entry-past-eof',
+            `block ${block} at ${hex(start)} needs ${needed} bytes but the file ends at ${fileSize}`,
+            where,
+          ),
+        );
       }
     }
   }

@@ -94,21 +94,35 @@ function checkGeometry(child: ImageModel, parent: VhdxInfo, label: string): void
     );
   }
   if (parent.virtualSize !== child.virtualSize) {
-    throw new VhdxError('parent-size-mismatch', `parent ${label} is a ${parent.virtualSize}-byte disk, the child a ${child.virtualSize}-byte one`, {
-      structure: 'metadata item',
-      field: 'Virtual Disk Size',
-    });
+    throw new VhdxError(
+      'parent-size-mismatch',
+      `parent ${label} is a ${parent.virtualSize}-byte disk, the child a ${child.virtualSize}-byte one`,
+      {
+        structure: 'metadata item',
+        field: 'Virtual Disk Size',
+      },
+    );
   }
 }
 
 function mismatchError(child: ImageModel, parent: VhdxInfo, label: string): VhdxError {
   const message = `parent ${label} has DataWriteGuid {${parent.dataWriteGuid}}, but the child's locator names ${describeLinkage(child.parentLink!)}`;
-  return new VhdxError('parent-linkage-mismatch', `${message} (the parent changed after the child was made; ignoreLinkage accepts it)`, where('parent_linkage'));
+  return new VhdxError(
+    'parent-linkage-mismatch',
+    `${message} (the parent changed after the child was made; ignoreLinkage accepts it)`,
+    where('parent_linkage'),
+  );
 }
 
 function linkageWarning(child: ImageModel, parent: VhdxInfo, label: string): Problem {
   const e = mismatchError(child, parent, label);
-  return { code: e.code, reason: e.reason, message: `accepted with ignoreLinkage: ${e.message}`, structure: 'parent locator', severity: 'warning' };
+  return {
+    code: e.code,
+    reason: e.reason,
+    message: `accepted with ignoreLinkage: ${e.message}`,
+    structure: 'parent locator',
+    severity: 'warning',
+  };
 }
 
 function tooDeep(depth: number, max: number): VhdxError {
@@ -122,7 +136,11 @@ function tooDeep(depth: number, max: number): VhdxError {
  *   `parent-sector-size-mismatch`, `parent-size-mismatch`; `chain-loop`; `chain-too-deep`; any error of
  *   opening a parent, said to be in that parent.
  */
-export async function findParent<I extends ChainImage>(child: ChildLevel, search: ParentSearch<I>, opener: LevelOpener<I>): Promise<FoundParent<I>> {
+export async function findParent<I extends ChainImage>(
+  child: ChildLevel,
+  search: ParentSearch<I>,
+  opener: LevelOpener<I>,
+): Promise<FoundParent<I>> {
   const link = child.model.parentLink!;
   const depth = child.depth + 1;
   if (depth > search.maxChainDepth) throw tooDeep(depth, search.maxChainDepth);
@@ -156,11 +174,20 @@ export async function findParent<I extends ChainImage>(child: ChildLevel, search
   }
   if (mismatch) throw mismatch;
   const hint = candidates.length === 0 ? '; pass the parent option or resolveParent' : '';
-  throw new VhdxError('parent-missing', `parent ${describeLinkage(link)} not found; tried: ${tried.join('; ') || 'nothing'}${hint}`, where());
+  throw new VhdxError(
+    'parent-missing',
+    `parent ${describeLinkage(link)} not found; tried: ${tried.join('; ') || 'nothing'}${hint}`,
+    where(),
+  );
 }
 
 /** A parent the caller gave: an opened image, or an input to open. Its linkage is not negotiable (no other place is tried). */
-async function acceptGiven<I extends ChainImage>(child: ChildLevel, given: I | SourceInput, search: ParentSearch<I>, opener: LevelOpener<I>): Promise<FoundParent<I>> {
+async function acceptGiven<I extends ChainImage>(
+  child: ChildLevel,
+  given: I | SourceInput,
+  search: ParentSearch<I>,
+  opener: LevelOpener<I>,
+): Promise<FoundParent<I>> {
   const image = opener.asImage(given);
   if (!image) {
     const { source, location } = await search.openInput(given as SourceInput);

@@ -65,7 +65,15 @@ export function resolveOwnExtents(model: ImageModel, bitmaps: SectorBitmaps | un
 }
 
 /** A PARTIALLY_PRESENT block's stretch, split by its sector bitmap (pieces of sectors at the edges included). */
-function partialBlock(out: OwnExtent[], bitmaps: SectorBitmaps, block: number, pos: number, inBlock: number, length: number, fileOffset: number): void {
+function partialBlock(
+  out: OwnExtent[],
+  bitmaps: SectorBitmaps,
+  block: number,
+  pos: number,
+  inBlock: number,
+  length: number,
+  fileOffset: number,
+): void {
   const bits = bitmaps.blocks.get(block)!;
   const ss = bitmaps.sectorSize;
   const first = Math.floor(inBlock / ss);

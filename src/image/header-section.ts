@@ -118,10 +118,14 @@ function checkDisjoint(areas: RegionInfo[]): void {
       const a = areas[i]!;
       const b = areas[j]!;
       if (a.offset < b.offset + b.length && b.offset < a.offset + a.length) {
-        throw new VhdxError('region-overlap', `${a.name} [${hex(a.offset)}, +${a.length}) overlaps ${b.name} [${hex(b.offset)}, +${b.length})`, {
-          structure: 'region tables',
-          offset: b.offset,
-        });
+        throw new VhdxError(
+          'region-overlap',
+          `${a.name} [${hex(a.offset)}, +${a.length}) overlaps ${b.name} [${hex(b.offset)}, +${b.length})`,
+          {
+            structure: 'region tables',
+            offset: b.offset,
+          },
+        );
       }
     }
   }
@@ -135,7 +139,8 @@ function checkDisjoint(areas: RegionInfo[]): void {
  *   `region-overlap`); `UNSUPPORTED` (`region-unknown-required`).
  */
 export function parseHeaderSection(head: Uint8Array, problems: Problem[]): HeaderSection {
-  if (!hasVhdxSignature(head)) throw new VhdxError('not-vhdx', 'no "vhdxfile" signature at offset 0', { structure: 'file identifier', offset: 0 });
+  if (!hasVhdxSignature(head))
+    throw new VhdxError('not-vhdx', 'no "vhdxfile" signature at offset 0', { structure: 'file identifier', offset: 0 });
   if (head.length < HEADER_AREA_END) {
     throw new VhdxError('header-section-truncated', `file is ${head.length} bytes; the headers and region tables need ${HEADER_AREA_END}`, {
       structure: 'header section',
@@ -158,13 +163,17 @@ export function parseHeaderSection(head: Uint8Array, problems: Problem[]): Heade
       metadata = { ...info, name: 'metadata' };
       regions.push(metadata);
     } else if (e.required) {
-      throw new VhdxError('region-unknown-required', `required region ${e.guid} is unknown`, { structure: 'region tables', offset: e.fileOffset });
+      throw new VhdxError('region-unknown-required', `required region ${e.guid} is unknown`, {
+        structure: 'region tables',
+        offset: e.fileOffset,
+      });
     }
     // unknown optional regions are ignored, as the format asks
   }
   const first = REGION_TABLE_OFFSETS[0];
   if (!bat) throw new VhdxError('region-missing', 'the region table has no BAT region', { structure: 'region tables', offset: first });
-  if (!metadata) throw new VhdxError('region-missing', 'the region table has no metadata region', { structure: 'region tables', offset: first });
+  if (!metadata)
+    throw new VhdxError('region-missing', 'the region table has no metadata region', { structure: 'region tables', offset: first });
   checkDisjoint(regions);
   return { creator, header, currentHeader: index, log, bat, metadata, regions, dirty: !isNilGuid(header.logGuid) };
 }

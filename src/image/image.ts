@@ -123,7 +123,13 @@ export class VhdxImage {
   }
 
   private checkRange(offset: number, length: number): void {
-    if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length < 0 || offset + length > this.model.virtualSize) {
+    if (
+      !Number.isSafeInteger(offset) ||
+      !Number.isSafeInteger(length) ||
+      offset < 0 ||
+      length < 0 ||
+      offset + length > this.model.virtualSize
+    ) {
       throw new VhdxError('range-outside-disk', `range [${offset}, +${length}) is outside the ${this.model.virtualSize}-byte disk`);
     }
   }
@@ -139,8 +145,13 @@ export class VhdxImage {
         continue;
       }
       const parent = this.link.image;
-      if (!parent) throw this.link.missing ?? new VhdxError('parent-missing', 'the parent of this differencing file was not opened', { structure: 'parent locator' });
-      for (const p of parent.resolve(e.offset, e.offset + e.length)) pushMerged(out, p.kind === 'data' ? { ...p, level: p.level + 1 } : { ...p });
+      if (!parent)
+        throw (
+          this.link.missing ??
+          new VhdxError('parent-missing', 'the parent of this differencing file was not opened', { structure: 'parent locator' })
+        );
+      for (const p of parent.resolve(e.offset, e.offset + e.length))
+        pushMerged(out, p.kind === 'data' ? { ...p, level: p.level + 1 } : { ...p });
     }
     return out as Extent[];
   }
@@ -199,7 +210,8 @@ export class VhdxImage {
     } catch (err) {
       throw asVhdxError(err, 'read-failed', `reading payload at file offset ${fileOffset}`);
     }
-    if (n < target.length) throw new VhdxError('payload-truncated', `payload at ${fileOffset} cut short after ${n} bytes`, { offset: fileOffset + n });
+    if (n < target.length)
+      throw new VhdxError('payload-truncated', `payload at ${fileOffset} cut short after ${n} bytes`, { offset: fileOffset + n });
   }
 
   /**

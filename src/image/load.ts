@@ -90,10 +90,21 @@ export async function loadImage(
  */
 export async function loadModelBitmaps(reader: ByteReader, model: ImageModel, limits: ResolvedLimits): Promise<void> {
   if (!model.bitmapOffsetsMiB) return;
-  model.bitmaps = await loadSectorBitmaps(reader, model, { blockSize: model.blockSize, virtualSize: model.virtualSize, sectorSize: model.logicalSectorSize }, limits);
+  model.bitmaps = await loadSectorBitmaps(
+    reader,
+    model,
+    { blockSize: model.blockSize, virtualSize: model.virtualSize, sectorSize: model.logicalSectorSize },
+    limits,
+  );
 }
 
-function describeImage(section: HeaderSection, meta: Metadata, blocks: BlockMap, overlay: LogOverlay | undefined, fileSize: number | undefined): VhdxInfo {
+function describeImage(
+  section: HeaderSection,
+  meta: Metadata,
+  blocks: BlockMap,
+  overlay: LogOverlay | undefined,
+  fileSize: number | undefined,
+): VhdxInfo {
   const { header } = section;
   const { blockSize, hasParent, leaveBlocksAllocated } = meta.fileParameters;
   let allocatedBlocks = 0;
@@ -125,7 +136,13 @@ function describeImage(section: HeaderSection, meta: Metadata, blocks: BlockMap,
     regions: section.regions,
     chain: [],
   };
-  info.chain.push({ type: info.type, blockSize, allocatedBytes: info.allocatedBytes, dataWriteGuid: header.dataWriteGuid, parentLinkage: hasParent ? 'missing' : 'none' });
+  info.chain.push({
+    type: info.type,
+    blockSize,
+    allocatedBytes: info.allocatedBytes,
+    dataWriteGuid: header.dataWriteGuid,
+    parentLinkage: hasParent ? 'missing' : 'none',
+  });
   if (meta.parentLocator) info.parentLocator = meta.parentLocator;
   return info;
 }

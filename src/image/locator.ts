@@ -32,21 +32,37 @@ export function parentLinkOf(meta: Metadata, metadataOffset: number): ParentLink
   const where = { structure: 'parent locator' as const, offset: metadataOffset };
   const entries = meta.parentLocator;
   if (!entries) {
-    throw new VhdxError('metadata-item-missing', 'the file has a parent (HasParent) but no Parent Locator item', { structure: 'metadata table', offset: metadataOffset });
+    throw new VhdxError('metadata-item-missing', 'the file has a parent (HasParent) but no Parent Locator item', {
+      structure: 'metadata table',
+      offset: metadataOffset,
+    });
   }
   if (meta.parentLocatorType !== GUIDS.vhdxParentLocatorType) {
-    throw new VhdxError('differencing-unsupported', `the parent locator type ${meta.parentLocatorType} is not a VHDX parent; only VHDX parents are supported`, where);
+    throw new VhdxError(
+      'differencing-unsupported',
+      `the parent locator type ${meta.parentLocatorType} is not a VHDX parent; only VHDX parents are supported`,
+      where,
+    );
   }
   const first = linkageGuid(entries.parent_linkage);
-  if (!first) throw new VhdxError('locator-malformed', `parent_linkage is ${JSON.stringify(entries.parent_linkage ?? null)}, not a GUID in braces`, { ...where, field: 'parent_linkage' });
+  if (!first)
+    throw new VhdxError('locator-malformed', `parent_linkage is ${JSON.stringify(entries.parent_linkage ?? null)}, not a GUID in braces`, {
+      ...where,
+      field: 'parent_linkage',
+    });
   const linkage = [first];
   if (entries.parent_linkage2 !== undefined) {
     const second = linkageGuid(entries.parent_linkage2);
-    if (!second) throw new VhdxError('locator-malformed', `parent_linkage2 is ${JSON.stringify(entries.parent_linkage2)}, not a GUID in braces`, { ...where, field: 'parent_linkage2' });
+    if (!second)
+      throw new VhdxError('locator-malformed', `parent_linkage2 is ${JSON.stringify(entries.parent_linkage2)}, not a GUID in braces`, {
+        ...where,
+        field: 'parent_linkage2',
+      });
     linkage.push(second);
   }
   const paths = PATH_KEYS.filter((key) => entries[key] !== undefined && entries[key] !== '').map((key) => ({ key, value: entries[key]! }));
-  if (paths.length === 0) throw new VhdxError('locator-malformed', 'the locator holds none of relative_path, volume_path, absolute_win32_path', where);
+  if (paths.length === 0)
+    throw new VhdxError('locator-malformed', 'the locator holds none of relative_path, volume_path, absolute_win32_path', where);
   return { linkage, paths, entries };
 }
 

@@ -29,7 +29,6 @@ import { readExact, type ByteReader } from './reader.js';
 import { emptyOverlay, type LogOverlay } from './overlay.js';
 import type { Problem } from './types.js';
 
-
 interface ValidEntry {
   offset: number;
   header: LogEntryHeader;
@@ -55,7 +54,8 @@ function entryBytes(log: Uint8Array, offset: number, length: number): Uint8Array
 function validateEntry(log: Uint8Array, offset: number, logGuid: string, logFileOffset: number): ValidEntry | string | undefined {
   const h = parseLogEntryHeader(log.subarray(offset, offset + LOG_ENTRY_HEADER_SIZE), logFileOffset + offset);
   if (!sameGuid(h.logGuid, logGuid)) return undefined;
-  if (h.entryLength === 0 || h.entryLength % LOG_SECTOR !== 0 || h.entryLength > log.length) return `entry length ${h.entryLength} is not a 4 KiB multiple within the log`;
+  if (h.entryLength === 0 || h.entryLength % LOG_SECTOR !== 0 || h.entryLength > log.length)
+    return `entry length ${h.entryLength} is not a 4 KiB multiple within the log`;
   if (h.sequenceNumber === 0n) return 'sequence number is zero';
   if (h.tail % LOG_SECTOR !== 0 || h.tail >= log.length) return `tail ${h.tail} is not a 4 KiB-aligned offset in the log`;
   const descSectors = descriptorSectors(h.descriptorCount);
@@ -117,9 +117,14 @@ export async function replayLog(r: ByteReader, header: Header, limits: ResolvedL
     const got = validateEntry(log, off, logGuid, logOffset);
     if (got === undefined) continue;
     if (typeof got === 'string') {
-      problems.push({ code: 'CORRUPT', reason: 'log-entry-skipped', message: `log entry skipped: ${got}`, structure: 'log entry', offset: logOffset + off });
-    }
-    else valid.set(off, got);
+      problems.push({
+        code: 'CORRUPT',
+        reason: 'log-entry-skipped',
+        message: `log entry skipped: ${got}`,
+        structure: 'log entry',
+        offset: logOffset + off,
+      });
+    } else valid.set(off, got);
   }
   const overlay = emptyOverlay();
   const chain = activeSequence(valid, logLength);
@@ -137,14 +142,17 @@ export async function replayLog(r: ByteReader, header: Header, limits: ResolvedL
   overlay.flushedFileOffset = head.flushedFileOffset;
   overlay.lastFileOffset = head.lastFileOffset;
   if (r.size !== undefined && r.size < head.flushedFileOffset) {
-    throw new VhdxError('log-flushed-past-eof', `the file is ${r.size} bytes but the log says ${head.flushedFileOffset} were flushed: data was lost`, {
-      structure: 'log entry',
-      field: 'flushed_file_offset',
-      offset: logOffset + chain[chain.length - 1]!.offset + 48,
-    });
+    throw new VhdxError(
+      'log-flushed-past-eof',
+      `the file is ${r.size} bytes but the log says ${head.flushedFileOffset} were flushed: data was lost`,
+      {
+        structure: 'log entry',
+        field: 'flushed_file_offset',
+        offset: logOffset + chain[chain.length - 1]!.offset + 48,
+      },
+    );
   }
-  const forbidden = (start: number, end: number) =>
-    start < HEADER_SECTION_SIZE || (start < logOffset + logLength && end > logOffset);
+  const forbidden = (start: number, end: number) => start < HEADER_SECTION_SIZE || (start < logOffset + logLength && end > logOffset);
   for (const e of chain) {
     const at = logOffset + e.offset;
     const seq = e.header.sequenceNumber;
@@ -158,9 +166,19 @@ export async function replayLog(r: ByteReader, header: Header, limits: ResolvedL
     if ((descriptorSectors(e.header.descriptorCount) + dataCount) * LOG_SECTOR > e.header.entryLength) {
       throw new VhdxError('log-data-overflow', `${dataCount} data sectors do not fit in the entry`, { structure: 'log entry', offset: at });
     }
-    const rebuilt = reassembleLogEntry(e.bytes, e.header.descriptorCount, descriptorSectors(e.header.descriptorCount) * LOG_SECTOR, Number(seq & 0xffffffffn), Number(seq >> 32n), dataCount);
+    const rebuilt = reassembleLogEntry(
+      e.bytes,
+      e.header.descriptorCount,
+      descriptorSectors(e.header.descriptorCount) * LOG_SECTOR,
+      Number(seq & 0xffffffffn),
+      Number(seq >> 32n),
+      dataCount,
+    );
     if (!rebuilt.ok) {
-      throw new VhdxError('log-descriptor-invalid', `descriptor ${rebuilt.descriptor}: ${rebuilt.reason}`, { structure: 'log entry', offset: at + LOG_ENTRY_HEADER_SIZE + rebuilt.descriptor * DESCRIPTOR_SIZE });
+      throw new VhdxError('log-descriptor-invalid', `descriptor ${rebuilt.descriptor}: ${rebuilt.reason}`, {
+        structure: 'log entry',
+        offset: at + LOG_ENTRY_HEADER_SIZE + rebuilt.descriptor * DESCRIPTOR_SIZE,
+      });
     }
     let dataIndex = 0;
     descs.forEach((d, i) => {

@@ -49,7 +49,10 @@ export async function loadMetadata(r: ByteReader, region: RegionInfo, limits: Re
     if (e.isUser) continue;
     if (!KNOWN_ITEMS.has(e.itemId)) {
       if (e.isRequired) {
-        throw new VhdxError('metadata-unknown-required', `required metadata item ${e.itemId} is unknown`, { structure: 'metadata table', offset: region.offset });
+        throw new VhdxError('metadata-unknown-required', `required metadata item ${e.itemId} is unknown`, {
+          structure: 'metadata table',
+          offset: region.offset,
+        });
       }
       continue;
     }
@@ -60,7 +63,11 @@ export async function loadMetadata(r: ByteReader, region: RegionInfo, limits: Re
   }
   const need = <T>(id: string, name: string, parse: (item: Uint8Array, where: ItemWhere) => T): T => {
     const got = found.get(id);
-    if (!got) throw new VhdxError('metadata-item-missing', `required metadata item ${name} is missing`, { structure: 'metadata table', offset: region.offset });
+    if (!got)
+      throw new VhdxError('metadata-item-missing', `required metadata item ${name} is missing`, {
+        structure: 'metadata table',
+        offset: region.offset,
+      });
     return parse(got.item, got.where);
   };
   const fileParameters = need(GUIDS.fileParameters, 'File Parameters', parseFileParameters);
@@ -69,7 +76,11 @@ export async function loadMetadata(r: ByteReader, region: RegionInfo, limits: Re
   const physicalSectorSize = need(GUIDS.physicalSectorSize, 'Physical Sector Size', parseSectorSize);
   const virtualDiskId = need(GUIDS.virtualDiskId, 'Virtual Disk Id', parseVirtualDiskId);
   if (virtualSize % logicalSectorSize !== 0) {
-    throw new VhdxError('virtual-size-unaligned', `virtual disk size ${virtualSize} is not a multiple of the ${logicalSectorSize}-byte logical sector`, found.get(GUIDS.virtualDiskSize)!.where);
+    throw new VhdxError(
+      'virtual-size-unaligned',
+      `virtual disk size ${virtualSize} is not a multiple of the ${logicalSectorSize}-byte logical sector`,
+      found.get(GUIDS.virtualDiskSize)!.where,
+    );
   }
   const meta: Metadata = { fileParameters, virtualSize, virtualDiskId, logicalSectorSize, physicalSectorSize };
   const locator = found.get(GUIDS.parentLocator);

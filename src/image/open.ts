@@ -38,7 +38,10 @@ function defaultContext(input: SourceInput | undefined, options: OpenVhdxOptions
 function maxChainDepth(options: OpenVhdxOptions): number {
   const v = options.maxChainDepth ?? DEFAULT_MAX_CHAIN_DEPTH;
   if (!Number.isSafeInteger(v) || v < 0) {
-    throw new VhdxError('invalid-option', `maxChainDepth must be a non-negative integer, got ${String(v)}`, { structure: 'options', field: 'maxChainDepth' });
+    throw new VhdxError('invalid-option', `maxChainDepth must be a non-negative integer, got ${String(v)}`, {
+      structure: 'options',
+      field: 'maxChainDepth',
+    });
   }
   return v;
 }
@@ -49,7 +52,12 @@ function maxChainDepth(options: OpenVhdxOptions): number {
  * caller's to close). `problems` collects what a check
  * reports (the model's own problems are also kept in it).
  */
-async function openChain(source: RandomAccessSource, options: OpenVhdxOptions, context: OpenContext, problems: Problem[] = []): Promise<VhdxImage> {
+async function openChain(
+  source: RandomAccessSource,
+  options: OpenVhdxOptions,
+  context: OpenContext,
+  problems: Problem[] = [],
+): Promise<VhdxImage> {
   const limits = resolveLimits(options);
   const search: ParentSearch<VhdxImage> = {
     ...(options.parent !== undefined ? { explicit: options.parent } : {}),

@@ -21,7 +21,15 @@ export interface LogOverlay {
 }
 
 export function emptyOverlay(): LogOverlay {
-  return { zeros: [], sectors: new Map(), sectorOffsets: [], lastFileOffset: 0, flushedFileOffset: 0, entriesReplayed: 0, sectorsReplayed: 0 };
+  return {
+    zeros: [],
+    sectors: new Map(),
+    sectorOffsets: [],
+    lastFileOffset: 0,
+    flushedFileOffset: 0,
+    entriesReplayed: 0,
+    sectorsReplayed: 0,
+  };
 }
 
 function lowerBound(xs: number[], x: number): number {

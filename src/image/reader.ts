@@ -16,7 +16,10 @@ export interface ByteReader {
  */
 export async function readExact(r: ByteReader, offset: number, length: number, structure: VhdxStructure): Promise<Uint8Array> {
   if (r.size !== undefined && offset + length > r.size) {
-    throw new VhdxError('structure-truncated', `[${offset}, +${length}) runs past the end of the ${r.size}-byte file`, { structure, offset });
+    throw new VhdxError('structure-truncated', `[${offset}, +${length}) runs past the end of the ${r.size}-byte file`, {
+      structure,
+      offset,
+    });
   }
   const b = await r.read(offset, length);
   if (b.length < length) {

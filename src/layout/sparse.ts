@@ -8,7 +8,16 @@ import { MAX_VIRTUAL_SIZE } from '../format/metadata.js';
 import { isAllZero } from '../wasm/kernels.js';
 import { diskSizeFor } from './disk-size.js';
 import type { ResolvedCreateOptions } from './options.js';
-import { batRegion, headerSectionPieces, metadataRegion, payloadOffsetWithoutBat, planLayout, sequentialOffsets, type Layout, type Placed } from './plan.js';
+import {
+  batRegion,
+  headerSectionPieces,
+  metadataRegion,
+  payloadOffsetWithoutBat,
+  planLayout,
+  sequentialOffsets,
+  type Layout,
+  type Placed,
+} from './plan.js';
 
 /** What a finished sparse file looks like. */
 export interface SparseSummary {
@@ -112,7 +121,10 @@ export class SparseAllocator {
       if (this.received === 0) throw new VhdxError('input-empty', 'no input: a virtual disk cannot be empty', { structure: 'input' });
       virtualSize = diskSizeFor(this.received, opts.logicalSectorSize);
     } else if (this.received < virtualSize) {
-      throw new VhdxError('input-truncated', `input ended after ${this.received} of ${virtualSize} bytes`, { structure: 'input', offset: this.received });
+      throw new VhdxError('input-truncated', `input ended after ${this.received} of ${virtualSize} bytes`, {
+        structure: 'input',
+        offset: this.received,
+      });
     }
     if (virtualSize > MAX_VIRTUAL_SIZE) throw new VhdxError('input-over-64-tib', 'input is larger than 64 TiB', { structure: 'input' });
     const layout = planLayout(opts, virtualSize, opts.virtualSize === undefined ? this.nextFree : undefined);

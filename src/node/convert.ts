@@ -51,7 +51,11 @@ function isSystemError(err: unknown): boolean {
  * 'create-failed' for the files themselves, and 'write-failed' for a system
  * error `body` did not name itself; other errors pass as they are.
  */
-async function withFiles<T>(input: string | undefined, output: string, body: (src: FileHandle | undefined, dst: FileHandle) => Promise<T>): Promise<T> {
+async function withFiles<T>(
+  input: string | undefined,
+  output: string,
+  body: (src: FileHandle | undefined, dst: FileHandle) => Promise<T>,
+): Promise<T> {
   let src: FileHandle | undefined;
   let dst: FileHandle | undefined;
   try {
@@ -130,12 +134,20 @@ export async function rawFileToVhdxAt(input: string, output: string, options: Fi
  * @throws VhdxError as the SparseAllocator (TRUNCATED 'input-truncated', INVALID_ARGUMENT 'input-too-long',
  *   'input-empty'); IO 'create-failed', 'write-failed'; errors of `chunks` as they are
  */
-export async function convertRawChunksToVhdx(chunks: AsyncIterable<Uint8Array>, output: string, options: FileConvertOptions = {}): Promise<SparseSummary> {
+export async function convertRawChunksToVhdx(
+  chunks: AsyncIterable<Uint8Array>,
+  output: string,
+  options: FileConvertOptions = {},
+): Promise<SparseSummary> {
   return writeOutputFile(output, (path) => rawChunksToVhdxAt(chunks, path, options));
 }
 
 /** {@link convertRawChunksToVhdx} writing at `output` itself: a failure leaves what was written. */
-export async function rawChunksToVhdxAt(chunks: AsyncIterable<Uint8Array>, output: string, options: FileConvertOptions = {}): Promise<SparseSummary> {
+export async function rawChunksToVhdxAt(
+  chunks: AsyncIterable<Uint8Array>,
+  output: string,
+  options: FileConvertOptions = {},
+): Promise<SparseSummary> {
   await ready();
   const opts = resolveCreateOptions({ ...options, type: options.type ?? 'dynamic' }, false);
   const allocator = new SparseAllocator(opts, true); // the output is created fresh
@@ -255,7 +267,11 @@ async function withImageData<T>(
  * itself: a failure leaves what was written.
  * @throws as convertVhdxFileToRaw, except 'output-is-input'
  */
-export async function vhdxFileToRawAt(input: string, output: string, options: VhdxToRawOptions = {}): Promise<{ virtualSize: number; bytesWritten: number }> {
+export async function vhdxFileToRawAt(
+  input: string,
+  output: string,
+  options: VhdxToRawOptions = {},
+): Promise<{ virtualSize: number; bytesWritten: number }> {
   return withImageData(input, options, (image, data) => imageToRawAt(image, data, output, options));
 }
 

@@ -42,7 +42,12 @@ export async function pathSource(path: string): Promise<RandomAccessSource> {
 }
 
 function isFileHandle(x: unknown): x is FileHandle {
-  return typeof x === 'object' && x !== null && typeof (x as { fd?: unknown }).fd === 'number' && typeof (x as { stat?: unknown }).stat === 'function';
+  return (
+    typeof x === 'object' &&
+    x !== null &&
+    typeof (x as { fd?: unknown }).fd === 'number' &&
+    typeof (x as { stat?: unknown }).stat === 'function'
+  );
 }
 
 /** Opens a path, a `file:` URL or a FileHandle, or anything {@link openSource} takes. The caller closes it. */

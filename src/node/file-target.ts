@@ -13,7 +13,12 @@ import { prepareOutput } from './output.js';
 export type NodeTargetInput = TargetInput | string | FileHandle;
 
 function isFileHandle(x: unknown): x is FileHandle {
-  return typeof x === 'object' && x !== null && typeof (x as { fd?: unknown }).fd === 'number' && typeof (x as { stat?: unknown }).stat === 'function';
+  return (
+    typeof x === 'object' &&
+    x !== null &&
+    typeof (x as { fd?: unknown }).fd === 'number' &&
+    typeof (x as { stat?: unknown }).stat === 'function'
+  );
 }
 
 function fileHandleTarget(fh: FileHandle, owns: boolean): OpenTarget {

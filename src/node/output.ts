@@ -9,7 +9,7 @@
 // from its other names), and so are devices and FIFOs, which are never removed.
 import { randomBytes } from 'node:crypto';
 import { rmSync, type Stats } from 'node:fs';
-import { access, chmod, chown, constants, open, realpath, rename, rm, stat } from 'node:fs/promises';
+import { chmod, chown, open, realpath, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { VhdxError, asVhdxError } from '../errors.js';
 
@@ -61,10 +61,15 @@ export async function prepareOutput(path: string): Promise<OutputFile> {
     return { path, placement: 'device', ...IN_PLACE };
   }
   if (existing) {
-    await access(path, constants.W_OK).catch((err: NodeJS.ErrnoException) => {
-      if (err.code === 'EACCES') throw new VhdxError('create-failed', `cannot open ${path} for writing: Permission denied`, { cause: err });
+    // opened for writing (append, so nothing changes) rather than asked with access(): the same
+    // answer the kernel gives a writer, and Deno's access() would need the user id (--allow-sys)
+    const probe = await open(path, 'a').catch((err: NodeJS.ErrnoException) => {
+      if (err.code === 'EACCES' || err.code === 'EPERM') {
+        throw new VhdxError('create-failed', `cannot open ${path} for writing: Permission denied`, { cause: err });
+      }
       throw asVhdxError(err, 'create-failed', `cannot open ${path} for writing`);
     });
+    await probe.close();
     if (existing.nlink > 1) return { path, placement: 'in-place', ...IN_PLACE };
   }
   // a symlink stays a symlink: the file it points to is the one replaced

@@ -15,7 +15,12 @@ export type { HttpSourceOptions } from './http.js';
 
 /** True for a caller's own `{ size, read }` source. */
 export function isRandomAccessSource(x: unknown): x is RandomAccessSource {
-  return typeof x === 'object' && x !== null && typeof (x as RandomAccessSource).read === 'function' && typeof (x as RandomAccessSource).size === 'number';
+  return (
+    typeof x === 'object' &&
+    x !== null &&
+    typeof (x as RandomAccessSource).read === 'function' &&
+    typeof (x as RandomAccessSource).size === 'number'
+  );
 }
 
 /**
@@ -29,7 +34,10 @@ export async function openSource(input: SourceInput, http: HttpSourceOptions = {
   if (input instanceof ArrayBuffer) return memorySource(new Uint8Array(input));
   if (typeof Blob !== 'undefined' && input instanceof Blob) return blobSource(input);
   if (input instanceof URL && input.protocol !== 'http:' && input.protocol !== 'https:') {
-    throw new VhdxError('unsupported-source', `unsupported source: ${input.protocol} URLs cannot be read here${input.protocol === 'file:' ? "; file: URLs need the Node entry, 'vhdx-stream/node'" : ''}`);
+    throw new VhdxError(
+      'unsupported-source',
+      `unsupported source: ${input.protocol} URLs cannot be read here${input.protocol === 'file:' ? "; file: URLs need the Node entry, 'vhdx-stream/node'" : ''}`,
+    );
   }
   if (input instanceof URL || (typeof input === 'string' && /^https?:\/\//i.test(input))) {
     return httpSource(String(input), http);

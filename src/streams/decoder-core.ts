@@ -86,7 +86,10 @@ export class DecoderCore {
     }
     const depth = options.maxChainDepth ?? DEFAULT_MAX_CHAIN_DEPTH;
     if (!Number.isSafeInteger(depth) || depth < 0) {
-      throw new VhdxError('invalid-option', 'maxChainDepth must be a non-negative integer', { structure: 'options', field: 'maxChainDepth' });
+      throw new VhdxError('invalid-option', 'maxChainDepth must be a non-negative integer', {
+        structure: 'options',
+        field: 'maxChainDepth',
+      });
     }
     this.info = new Promise((resolve, reject) => {
       this.resolveInfo = resolve;
@@ -178,10 +181,15 @@ export class DecoderCore {
     const parent = this.options.parent;
     const missing = parent?.info.chain.some((level) => level.parentLinkage === 'missing');
     if (!parent || missing) {
-      const why = parent ? 'the parent given has no parent of its own (it was opened with allowMissingParent)' : 'pass the parent option (an image opened with openVhdx)';
+      const why = parent
+        ? 'the parent given has no parent of its own (it was opened with allowMissingParent)'
+        : 'pass the parent option (an image opened with openVhdx)';
       throw new VhdxError('parent-missing', `a differencing file streams only with its parent: ${why}`, { structure: 'parent locator' });
     }
-    loaded.child!.accept(parent, { ignoreLinkage: !!this.options.ignoreLinkage, maxChainDepth: this.options.maxChainDepth ?? DEFAULT_MAX_CHAIN_DEPTH });
+    loaded.child!.accept(parent, {
+      ignoreLinkage: !!this.options.ignoreLinkage,
+      maxChainDepth: this.options.maxChainDepth ?? DEFAULT_MAX_CHAIN_DEPTH,
+    });
     return new ChainMerger(loaded.child!.own, (offset, length) => parent.read(offset, length));
   }
 

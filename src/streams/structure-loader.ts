@@ -136,7 +136,11 @@ export class StructureLoader {
       if (!this.model) {
         if (this.received < this.structureEnd && !ended) return this.holdPayload('the BAT or metadata comes after');
         this.model = await loadImage(this.reader(ended), this.limits, [], this.section, true);
-        const spans = bitmapSpans(this.model, { blockSize: this.model.blockSize, virtualSize: this.model.virtualSize, sectorSize: this.model.logicalSectorSize });
+        const spans = bitmapSpans(this.model, {
+          blockSize: this.model.blockSize,
+          virtualSize: this.model.virtualSize,
+          sectorSize: this.model.logicalSectorSize,
+        });
         this.bitmapEnd = spans.reduce((end, b) => Math.max(end, b.offset + b.length), 0);
       }
       // a differencing file's sector bitmaps may lie anywhere: payload before them is held

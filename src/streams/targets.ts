@@ -42,7 +42,7 @@ export interface OpenTarget {
  */
 export async function openTarget(input: TargetInput): Promise<OpenTarget> {
   if (typeof input !== 'object' || input === null || typeof (input as { write?: unknown }).write !== 'function') {
-    const hint = typeof input === 'string' ? ': file paths need the Node entry, \'vhdx-stream/node\'' : '';
+    const hint = typeof input === 'string' ? ": file paths need the Node entry, 'vhdx-stream/node'" : '';
     throw new VhdxError(
       'unsupported-target',
       `unsupported target${hint}; pass a FileSystemWritableFileStream, an OPFS access handle or { write(data, position) }`,
@@ -57,7 +57,10 @@ export async function openTarget(input: TargetInput): Promise<OpenTarget> {
           const n = h.write(data.subarray(done), { at: position + done });
           // Chromium's in-memory OPFS (incognito) reports a failed write as a count near 2^32 instead of throwing
           if (!(n > 0 && n <= wanted)) {
-            throw new VhdxError('write-failed', `the access handle reported ${n} bytes written of ${wanted}`, { structure: 'target', offset: position + done });
+            throw new VhdxError('write-failed', `the access handle reported ${n} bytes written of ${wanted}`, {
+              structure: 'target',
+              offset: position + done,
+            });
           }
           done += n;
         }
@@ -66,7 +69,8 @@ export async function openTarget(input: TargetInput): Promise<OpenTarget> {
         h.truncate(size);
         // ... and a resize it could not make as success
         const now = h.getSize();
-        if (now !== size) throw new VhdxError('write-failed', `the access handle holds ${now} bytes after resizing to ${size}`, { structure: 'target' });
+        if (now !== size)
+          throw new VhdxError('write-failed', `the access handle holds ${now} bytes after resizing to ${size}`, { structure: 'target' });
       },
       async close() {
         h.flush();

@@ -58,7 +58,11 @@ export class VhdxWriterStream extends WritableStreamImpl<Uint8Array> {
    * @param target where the file goes (the Node entry's class also takes a path or FileHandle)
    * @param open how the target is opened; @internal for the Node entry's subclass
    */
-  constructor(target: TargetInput, options: VhdxWriterOptions = {}, open: (target: TargetInput) => Promise<DiscardableTarget> = openTarget) {
+  constructor(
+    target: TargetInput,
+    options: VhdxWriterOptions = {},
+    open: (target: TargetInput) => Promise<DiscardableTarget> = openTarget,
+  ) {
     const opts = resolveCreateOptions({ ...options, type: 'dynamic' }, false);
     let settle!: { resolve(s: SparseSummary): void; reject(e: unknown): void };
     const result = new Promise<SparseSummary>((resolve, reject) => (settle = { resolve, reject }));

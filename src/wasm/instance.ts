@@ -52,8 +52,7 @@ function fromModule(module: WebAssembly.Module, simd: boolean): Kernels {
 export async function init(moduleOrBytes?: ModuleOrBytes): Promise<void> {
   if (loaded) return;
   if (moduleOrBytes !== undefined) {
-    const module =
-      moduleOrBytes instanceof WebAssembly.Module ? moduleOrBytes : await WebAssembly.compile(moduleOrBytes);
+    const module = moduleOrBytes instanceof WebAssembly.Module ? moduleOrBytes : await WebAssembly.compile(moduleOrBytes);
     // Which build a caller hands us is only diagnostic, so it is not probed.
     loaded = wrap(await WebAssembly.instantiate(module, {}), false);
     return;

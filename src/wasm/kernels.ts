@@ -10,7 +10,8 @@ const CRC_STEP = 64 * 1024; // keeps the copied bytes in L2 while the CRC reads 
 function bytesOf(data: unknown, caller: string): Uint8Array {
   if (data instanceof Uint8Array) return data;
   if (ArrayBuffer.isView(data)) return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
-  if (data instanceof ArrayBuffer || (typeof SharedArrayBuffer !== 'undefined' && data instanceof SharedArrayBuffer)) return new Uint8Array(data);
+  if (data instanceof ArrayBuffer || (typeof SharedArrayBuffer !== 'undefined' && data instanceof SharedArrayBuffer))
+    return new Uint8Array(data);
   throw new VhdxError('not-bytes', `${caller} takes an ArrayBuffer or an ArrayBufferView, got ${data === null ? 'null' : typeof data}`);
 }
 
@@ -200,9 +201,7 @@ export const LOG_REASONS = [
 ] as const;
 
 /** Result of reassembling one log entry's data sectors. */
-export type Reassembled =
-  | { ok: true; sectors: Uint8Array }
-  | { ok: false; descriptor: number; reason: string };
+export type Reassembled = { ok: true; sectors: Uint8Array } | { ok: false; descriptor: number; reason: string };
 
 const LOG_BATCH = 128;
 

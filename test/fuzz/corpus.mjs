@@ -41,7 +41,16 @@ function memoryTarget() {
 function writeHeaderSection(format, file, creator, fileWriteGuid, dataWriteGuid) {
   file.set(format.serializeFileIdentifier({ creator }), 0);
   const header = (n) =>
-    format.serializeHeader({ sequenceNumber: n, fileWriteGuid, dataWriteGuid, logGuid: format.NIL_GUID, logVersion: 0, version: 1, logLength: MiB, logOffset: MiB });
+    format.serializeHeader({
+      sequenceNumber: n,
+      fileWriteGuid,
+      dataWriteGuid,
+      logGuid: format.NIL_GUID,
+      logVersion: 0,
+      version: 1,
+      logLength: MiB,
+      logOffset: MiB,
+    });
   file.set(header(1n), 64 * 1024);
   file.set(header(2n), 128 * 1024);
   const table = format.serializeRegionTable({
@@ -93,8 +102,22 @@ function dirty(lib, clean) {
   file.set(format.serializeHeader({ ...h, logGuid, sequenceNumber: h.sequenceNumber + 1n }), 64 * 1024);
   file.set(format.serializeHeader({ ...h, logGuid, sequenceNumber: h.sequenceNumber + 2n }), 128 * 1024);
   const target = file.length - MiB; // inside the last stored block
-  const e1 = format.buildLogEntry({ sequenceNumber: 5n, tail: 0, logGuid, flushedFileOffset: file.length, lastFileOffset: file.length, writes: [{ fileOffset: target, data: new Uint8Array(4096).fill(0x5a) }] });
-  const e2 = format.buildLogEntry({ sequenceNumber: 6n, tail: 0, logGuid, flushedFileOffset: file.length, lastFileOffset: file.length, writes: [{ fileOffset: target + 8192, zeroLength: 8192 }] });
+  const e1 = format.buildLogEntry({
+    sequenceNumber: 5n,
+    tail: 0,
+    logGuid,
+    flushedFileOffset: file.length,
+    lastFileOffset: file.length,
+    writes: [{ fileOffset: target, data: new Uint8Array(4096).fill(0x5a) }],
+  });
+  const e2 = format.buildLogEntry({
+    sequenceNumber: 6n,
+    tail: 0,
+    logGuid,
+    flushedFileOffset: file.length,
+    lastFileOffset: file.length,
+    writes: [{ fileOffset: target + 8192, zeroLength: 8192 }],
+  });
   file.set(e1, h.logOffset);
   file.set(e2, h.logOffset + e1.length);
   return file;
@@ -148,7 +171,8 @@ export async function buildCorpus(entry, format) {
   const lib = { ...entry, format };
   await lib.init();
   const raw = rawImage(3 * MiB + 4096, 1);
-  const enc = (opts) => collect(new Blob([raw]).stream().pipeThrough(new lib.VhdxEncoderStream({ virtualSize: raw.length, blockSize: MiB, ...opts })));
+  const enc = (opts) =>
+    collect(new Blob([raw]).stream().pipeThrough(new lib.VhdxEncoderStream({ virtualSize: raw.length, blockSize: MiB, ...opts })));
   const dynamic = await enc({ allocationMap: await lib.scanAllocation(raw, { blockSize: MiB }) });
   const target = memoryTarget();
   await new Blob([raw]).stream().pipeTo(new lib.VhdxWriterStream(target, { blockSize: 2 * MiB }));

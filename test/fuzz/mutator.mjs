@@ -38,7 +38,10 @@ export function structureFields(file) {
   const add = (at, width, name) => {
     if (at >= 0 && at + width <= file.length) f.push({ at, width, name });
   };
-  for (const [h, base] of [[1, 64 * KiB], [2, 128 * KiB]]) {
+  for (const [h, base] of [
+    [1, 64 * KiB],
+    [2, 128 * KiB],
+  ]) {
     add(base, 4, `header ${h} signature`);
     add(base + 8, 8, `header ${h} sequence_number`);
     add(base + 48, 16, `header ${h} log_guid`);
@@ -48,7 +51,10 @@ export function structureFields(file) {
     add(base + 72, 8, `header ${h} log_offset`);
   }
   const regions = {};
-  for (const [t, base] of [[1, 192 * KiB], [2, 256 * KiB]]) {
+  for (const [t, base] of [
+    [1, 192 * KiB],
+    [2, 256 * KiB],
+  ]) {
     add(base + 8, 4, `region table ${t} entry_count`);
     const count = Math.min(u32(file, base + 8), 8);
     for (let i = 0; i < count; i++) {
@@ -81,7 +87,8 @@ export function structureFields(file) {
       for (let w = 0; w + 4 <= len; w += 4) add(meta.offset + off + w, 4, `metadata item ${i} +${w}`);
       const at = meta.offset + off;
       if (e + 16 > file.length || at + 8 > file.length) continue;
-      if (isGuid(file, e, FILE_PARAMETERS_GUID)) items.fileParameters = { at, blockSize: u32(file, at), hasParent: (u32(file, at + 4) & 2) !== 0 };
+      if (isGuid(file, e, FILE_PARAMETERS_GUID))
+        items.fileParameters = { at, blockSize: u32(file, at), hasParent: (u32(file, at + 4) & 2) !== 0 };
       if (isGuid(file, e, LOGICAL_SECTOR_GUID)) items.sectorSize = u32(file, at);
       if (isGuid(file, e, PARENT_LOCATOR_GUID)) items.locator = { at, length: u32(file, e + 20) };
     }
@@ -125,7 +132,14 @@ export function structureFields(file) {
       const e = logOffset + o;
       if (!sig(file, e, 'loge')) continue;
       /** @type {[number, number, string][]} */
-      const fields = [[8, 4, 'entry_length'], [12, 4, 'tail'], [16, 8, 'sequence_number'], [24, 4, 'descriptor_count'], [48, 8, 'flushed_file_offset'], [56, 8, 'last_file_offset']];
+      const fields = [
+        [8, 4, 'entry_length'],
+        [12, 4, 'tail'],
+        [16, 8, 'sequence_number'],
+        [24, 4, 'descriptor_count'],
+        [48, 8, 'flushed_file_offset'],
+        [56, 8, 'last_file_offset'],
+      ];
       for (const [rel, width, name] of fields) {
         add(e + rel, width, `log entry @${o} ${name}`);
       }
@@ -152,7 +166,30 @@ export function boundaries(file, layout) {
   return b.filter((x) => x >= 0 && x <= file.length);
 }
 
-const BOUNDARY_VALUES = [0, 1, 2, 3, 7, 8, 511, 512, 513, 4095, 4096, 4097, 65535, 65536, MiB - 1, MiB, MiB + 1, 2047, 2048, 0x7fffffff, 0x80000000, 0xffffffff];
+const BOUNDARY_VALUES = [
+  0,
+  1,
+  2,
+  3,
+  7,
+  8,
+  511,
+  512,
+  513,
+  4095,
+  4096,
+  4097,
+  65535,
+  65536,
+  MiB - 1,
+  MiB,
+  MiB + 1,
+  2047,
+  2048,
+  0x7fffffff,
+  0x80000000,
+  0xffffffff,
+];
 
 function setField(file, field, next) {
   const dv = new DataView(file.buffer, file.byteOffset);

@@ -96,7 +96,8 @@ async function runWith(lib, bytes, { cap, timeoutMs }, options, streamOptions) {
     const c = await outcome(async () => {
       const report = await lib.checkVhdx(bytes, options);
       if (!Array.isArray(report.problems)) throw new Error('malformed report');
-      if (a.code !== 'UNSUPPORTED' && (report.ok !== false || report.problems.length === 0)) throw new Error(`checkVhdx passed a file openVhdx refused with ${a.code}`);
+      if (a.code !== 'UNSUPPORTED' && (report.ok !== false || report.problems.length === 0))
+        throw new Error(`checkVhdx passed a file openVhdx refused with ${a.code}`);
     }, 'checkVhdx');
     if (c.problem) return c.problem;
   }

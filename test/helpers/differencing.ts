@@ -83,7 +83,16 @@ export function buildChild(s: ChildSpec): Uint8Array {
   const dataWriteGuid = s.dataWriteGuid ?? testGuid();
   const fileWriteGuid = s.fileWriteGuid ?? testGuid();
   const header = (seq: bigint) =>
-    serializeHeader({ sequenceNumber: seq, fileWriteGuid, dataWriteGuid, logGuid: NIL_GUID, logVersion: 0, version: 1, logLength: MiB, logOffset: MiB });
+    serializeHeader({
+      sequenceNumber: seq,
+      fileWriteGuid,
+      dataWriteGuid,
+      logGuid: NIL_GUID,
+      logVersion: 0,
+      version: 1,
+      logLength: MiB,
+      logOffset: MiB,
+    });
   file.set(header(1n), 64 * 1024);
   file.set(header(2n), 128 * 1024);
   const regions = serializeRegionTable({
@@ -173,7 +182,8 @@ export function flatten(parentDisk: Uint8Array, s: ChildSpec, rules: ReaderRules
     if (zeros) out.fill(0, start, end);
     else if (b.state === 'full') out.set(b.data.subarray(0, end - start), start);
     else if (b.state === 'partial') {
-      for (let k = 0; start + k * s.lss < end; k++) if (b.sectors(k)) out.set(b.data.subarray(k * s.lss, (k + 1) * s.lss), start + k * s.lss);
+      for (let k = 0; start + k * s.lss < end; k++)
+        if (b.sectors(k)) out.set(b.data.subarray(k * s.lss, (k + 1) * s.lss), start + k * s.lss);
     }
   }
   return out;

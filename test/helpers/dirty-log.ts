@@ -44,7 +44,11 @@ export function logRegion(file: Uint8Array): { offset: number; length: number } 
  * A dirty copy of `clean` (grown to `size` bytes if given, with `appended`
  * placed at the given offsets, e.g. a newly allocated block's data).
  */
-export function makeDirty(clean: Uint8Array, entries: EntrySpec[], extra: { size?: number; appended?: { offset: number; data: Uint8Array }[] } = {}): Uint8Array {
+export function makeDirty(
+  clean: Uint8Array,
+  entries: EntrySpec[],
+  extra: { size?: number; appended?: { offset: number; data: Uint8Array }[] } = {},
+): Uint8Array {
   const file = new Uint8Array(Math.max(clean.length, extra.size ?? 0));
   file.set(clean);
   for (const a of extra.appended ?? []) file.set(a.data, a.offset);
@@ -74,7 +78,13 @@ export function applyDirectly(dirty: Uint8Array, active: EntrySpec[]): Uint8Arra
 }
 
 /** The 4 KiB file sector holding BAT entry `index`, with that entry set. */
-export function batSectorWith(file: Uint8Array, batOffset: number, index: number, state: number, offsetMiB: number): { fileOffset: number; data: Uint8Array } {
+export function batSectorWith(
+  file: Uint8Array,
+  batOffset: number,
+  index: number,
+  state: number,
+  offsetMiB: number,
+): { fileOffset: number; data: Uint8Array } {
   const sectorOffset = batOffset + Math.floor((index * 8) / 4096) * 4096;
   const data = file.slice(sectorOffset, sectorOffset + 4096);
   const dv = dataView(data);

@@ -49,11 +49,7 @@ export function refRuns(states: Uint8Array, offsets: Uint32Array, blockMiB: numb
   const out: number[] = [];
   for (let i = 0; i < states.length; ) {
     let j = i + 1;
-    while (
-      j < states.length &&
-      states[j] === states[i] &&
-      (states[i]! < 6 || offsets[j] === offsets[i]! + (j - i) * blockMiB)
-    ) j++;
+    while (j < states.length && states[j] === states[i] && (states[i]! < 6 || offsets[j] === offsets[i]! + (j - i) * blockMiB)) j++;
     out.push(i, j - i, states[i]!, offsets[i]!);
     i = j;
   }

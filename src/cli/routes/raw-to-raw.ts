@@ -55,6 +55,8 @@ export async function rawStreamToRaw(stdin: Stdin, output: Output, job: Conversi
 export async function rawUrlToRaw(input: UrlInput, output: Output, job: ConversionJob): Promise<void> {
   const { stream, size } = await fetchStream(input.url);
   const chunks =
-    size === undefined ? sizedChunks(chunksOf(stream), job, RAW_SECTOR) : withZeroTail(chunksOf(stream), diskSizeOf(size, job, RAW_SECTOR) - size);
+    size === undefined
+      ? sizedChunks(chunksOf(stream), job, RAW_SECTOR)
+      : withZeroTail(chunksOf(stream), diskSizeOf(size, job, RAW_SECTOR) - size);
   await writeAll(counted(chunks, size, job), rawWriter(output));
 }

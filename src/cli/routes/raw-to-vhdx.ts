@@ -19,9 +19,11 @@ import type { ConversionJob } from './types.js';
 
 /** The size of the file at `path`. @throws VhdxError 'open-failed' */
 export async function fileSize(path: string): Promise<number> {
-  return (await stat(path).catch((err) => {
-    throw asVhdxError(err, 'open-failed', `cannot open ${path}`);
-  })).size;
+  return (
+    await stat(path).catch((err) => {
+      throw asVhdxError(err, 'open-failed', `cannot open ${path}`);
+    })
+  ).size;
 }
 
 /** `map` (of a file) for a disk of `virtualSize`: the zeros past the file never hold data. */

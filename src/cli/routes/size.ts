@@ -63,7 +63,11 @@ export function diskSizeOf(bytes: number, job: ConversionJob, sector: number): n
  * passes it, and zeros follow the last chunk up to --size or the sector.
  * @throws VhdxError 'input-too-long' (from iteration) for input longer than --size; what `chunks` throws
  */
-export async function* sizedChunks(chunks: AsyncIterable<Uint8Array>, job: ConversionJob, sector: number): AsyncGenerator<Uint8Array, void, undefined> {
+export async function* sizedChunks(
+  chunks: AsyncIterable<Uint8Array>,
+  job: ConversionJob,
+  sector: number,
+): AsyncGenerator<Uint8Array, void, undefined> {
   const requested = job.create.virtualSize;
   checkSizeFlag(requested, sector);
   let received = 0;

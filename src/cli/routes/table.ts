@@ -71,7 +71,7 @@ export function settleDirection(guessed: Direction, job: Pick<ConversionJob, 'in
 export async function runRoute(input: OpenedInput, direction: Direction, output: Output, job: ConversionJob): Promise<void> {
   const settled = settleDirection(direction, job);
   if (settled === 'vhdx->raw' && job.create.virtualSize !== undefined) {
-    throw new UsageError('--size does not apply to VHDX -> raw: the raw disk is as large as the VHDX\'s virtual disk');
+    throw new UsageError("--size does not apply to VHDX -> raw: the raw disk is as large as the VHDX's virtual disk");
   }
   // an output written in place (a file with several hard links) must not be the input under another name
   if (input.kind === 'path' && output.kind === 'file') await refuseSameFile(input.input.path, output.path);
