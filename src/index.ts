@@ -16,7 +16,7 @@ export { crc32c, isAllZero } from './wasm/kernels.js';
 export { VhdxEncoderStream } from './streams/encoder.js';
 export type { VhdxEncoderOptions, EncoderLayoutInfo } from './streams/encoder.js';
 export { VhdxWriterStream } from './streams/writer.js';
-export type { VhdxWriterOptions, VhdxWriteSummary } from './streams/writer.js';
+export type { VhdxWriterOptions, VhdxWriteSummary, ChildBlockCounts } from './streams/writer.js';
 export type { PositionalTarget, TargetInput, SyncAccessHandleLike } from './streams/targets.js';
 export { scanAllocation } from './sources/scan.js';
 export type { AllocationMap, ScanOptions } from './sources/scan.js';

@@ -39,12 +39,13 @@ export function payloadOffsetWithoutBat(opts: ResolvedCreateOptions): number {
 /**
  * Plans a file. With `batOffset` omitted the BAT sits right before the
  * payload; otherwise at the given (1 MiB aligned) offset past the payload.
+ * A `differencing` file's BAT holds a sector-bitmap entry after every chunk.
  */
-export function planLayout(opts: ResolvedCreateOptions, virtualSize: number, batOffset?: number): Layout {
+export function planLayout(opts: ResolvedCreateOptions, virtualSize: number, batOffset?: number, differencing = false): Layout {
   const blockSize = opts.blockSize;
   const blockCount = payloadBlockCount(virtualSize, blockSize);
   const ratio = chunkRatio(opts.logicalSectorSize, blockSize);
-  const batEntries = batEntryCount(blockCount, ratio, false);
+  const batEntries = batEntryCount(blockCount, ratio, differencing);
   const batLength = batRegionLength(batEntries);
   const metadataOffset = LOG_OFFSET + opts.logSize;
   const afterMetadata = metadataOffset + METADATA_LENGTH;

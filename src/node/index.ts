@@ -16,12 +16,14 @@ import type { VhdxInfo } from '../image/types.js';
 import { VhdxWriterStream as WebVhdxWriterStream, type VhdxWriterOptions } from '../streams/writer.js';
 import type { TargetInput } from '../streams/targets.js';
 import { openNodeSource, type NodeSourceInput } from './file-source.js';
-import { nodeOpenContext } from './parent-paths.js';
+import { childRelativePath, nodeOpenContext } from './parent-paths.js';
 import { openNodeTarget, type NodeTargetInput } from './file-target.js';
 
 export * from '../index.js';
 export { convertRawFileToVhdx, convertVhdxFileToRaw } from './convert.js';
 export type { FileConvertOptions } from './convert.js';
+export { convertRawFileToChild, createChildFile } from './child.js';
+export type { ChildFileOptions } from './child.js';
 export type { NodeSourceInput } from './file-source.js';
 export type { NodeTargetInput } from './file-target.js';
 
@@ -58,18 +60,26 @@ export async function scanAllocation(input: NodeSourceInput, options: ScanOption
   return scanSource(await openNodeSource(input), options);
 }
 
+/** A child written to a path names its parent relative to that path, when the parent was opened from a path. */
+function withChildPath(target: NodeTargetInput, options: VhdxWriterOptions): VhdxWriterOptions {
+  const location = options.parent?.info?.chain?.[0]?.location;
+  if (typeof target !== 'string' || options.parentRelativePath !== undefined || !location || /^[a-z]+:\/\//i.test(location)) return options;
+  return { ...options, parentRelativePath: childRelativePath(target, location) };
+}
+
 /**
  * The positional VHDX writer, also accepting a file path or a FileHandle as
  * its target. See the default entry's class. A path is written under a
  * temporary name beside it (`.NAME.partial-XXXXXXXX`) and renamed over it
  * when the stream closes: a failed or aborted stream leaves an existing file
  * as it was (a file with several hard links is written in place). A
- * FileHandle is written in place.
+ * FileHandle is written in place. With `parent` (an image opened from a path), a child written to a
+ * path names the parent by its path relative to the child's folder.
  * @throws VhdxError as the default entry's class; `IO` (`create-failed`) for a path that cannot be
  *   created or written (an existing file the process may not write: "Permission denied").
  */
 export class VhdxWriterStream extends WebVhdxWriterStream {
   constructor(target: NodeTargetInput, options: VhdxWriterOptions = {}) {
-    super(target as TargetInput, options, (t) => openNodeTarget(t as NodeTargetInput));
+    super(target as TargetInput, withChildPath(target, options), (t) => openNodeTarget(t as NodeTargetInput));
   }
 }

@@ -4,7 +4,7 @@
 // (`\\?\Volume{GUID}\…`, `\\?\C:\…`, shares): only Windows can open them, so
 // elsewhere they are listed as skipped and relative_path is the one that can
 // be found.
-import { dirname, isAbsolute, join, resolve } from 'node:path';
+import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { OpenVhdxOptions } from '../image/image.js';
 import type { OpenContext } from '../image/open.js';
@@ -25,6 +25,16 @@ export function locationOf(input: NodeSourceInput): string | undefined {
 export function relativeParentPath(child: string, relativePath: string): string {
   const parts = relativePath.split(/[\\/]+/).filter((p) => p !== '' && p !== '.');
   return join(dirname(child), ...parts);
+}
+
+/**
+ * What a new child at `child` writes as its relative_path to the parent at `parent` (both paths):
+ * relative to the child's folder, with `\\` separators as the format asks (MS-VHDX 2.6.2.6.3).
+ */
+export function childRelativePath(child: string, parent: string): string {
+  return relative(dirname(resolve(child)), resolve(parent))
+    .split(sep)
+    .join('\\');
 }
 
 /** The places Node looks for the parent, in order. */

@@ -4,17 +4,25 @@
 // that parses as a valid VHDX.
 import { VhdxError, asVhdxError } from '../errors.js';
 import { HEADER_AREA_END } from '../format/region-table.js';
-import { resolveCreateOptions, type VhdxCreateOptions } from '../layout/options.js';
+import { resolveCreateOptions, type ResolvedCreateOptions, type VhdxCreateOptions } from '../layout/options.js';
+import type { Placed } from '../layout/plan.js';
 import { SparseAllocator, type SparseSummary } from '../layout/sparse.js';
 import { ready } from '../wasm/instance.js';
 import { openTarget, type OpenTarget, type TargetInput } from './targets.js';
 import { WritableStreamImpl, asBytes, byteStrategy } from '../runtime/web-streams.js';
 import { WriteBatch } from './write-batch.js';
+import { VhdxImage } from '../image/image.js';
+import { ChildBlockWriter, childOptionsOf, type ChildBlockCounts, type ChildWriterOptions } from './child-writer.js';
 
-/** Options of {@link VhdxWriterStream}: as for creation, but `virtualSize` may be omitted. */
-export type VhdxWriterOptions = Omit<VhdxCreateOptions, 'type'>;
+/**
+ * Options of {@link VhdxWriterStream}: as for creation, but `virtualSize` may be omitted; with `parent`,
+ * a differencing disk (a child of that image) holding only what the input changes.
+ */
+export type VhdxWriterOptions = Omit<VhdxCreateOptions, 'type'> & ChildWriterOptions;
 
-export type { SparseSummary as VhdxWriteSummary } from '../layout/sparse.js';
+/** What the writer wrote; `differencing` says how a child's blocks were stored. */
+export type VhdxWriteSummary = SparseSummary & { differencing?: ChildBlockCounts };
+export type { ChildBlockCounts } from './child-writer.js';
 
 /** A target the writer can give up after a failure (see OpenTarget.discard). */
 export type DiscardableTarget = OpenTarget;
@@ -32,6 +40,42 @@ async function giveUp(target: DiscardableTarget | undefined): Promise<void> {
 export async function invalidateTarget(target: OpenTarget): Promise<void> {
   if (target.truncate) await target.truncate(0);
   else await target.write(new Uint8Array(HEADER_AREA_END), 0);
+}
+
+/** Places the input and produces the rest of the file: a plain sparse disk or a child. */
+interface WriteEngine {
+  write(bytes: Uint8Array): Promise<void>;
+  finish(): Promise<{ writes: Placed[]; summary: VhdxWriteSummary }>;
+}
+
+function sparseEngine(opts: ResolvedCreateOptions, holesAreZero: boolean, batch: WriteBatch): WriteEngine {
+  const allocator = new SparseAllocator(opts, holesAreZero);
+  return {
+    async write(bytes) {
+      for (let at = 0; at < bytes.length; ) {
+        const n = allocator.pieceLength(bytes.length - at);
+        const piece = n === bytes.length ? bytes : bytes.subarray(at, at + n);
+        const position = allocator.place(piece);
+        if (position >= 0) await batch.add(piece, position);
+        at += n;
+      }
+    },
+    async finish() {
+      await batch.flush();
+      return allocator.finish();
+    },
+  };
+}
+
+function childEngine(opts: ResolvedCreateOptions, child: ReturnType<typeof childOptionsOf>, batch: WriteBatch): WriteEngine {
+  const writer = new ChildBlockWriter(opts, child.parent, child.link, batch);
+  return {
+    write: (bytes) => writer.write(bytes),
+    async finish() {
+      await batch.flush();
+      return writer.finish();
+    },
+  };
 }
 
 /**
@@ -52,7 +96,7 @@ export async function invalidateTarget(target: OpenTarget): Promise<void> {
  */
 export class VhdxWriterStream extends WritableStreamImpl<Uint8Array> {
   /** Settles when the file is complete (or rejects with the stream's error). */
-  readonly result: Promise<SparseSummary>;
+  readonly result: Promise<VhdxWriteSummary>;
 
   /**
    * @param target where the file goes (the Node entry's class also takes a path or FileHandle)
@@ -63,13 +107,14 @@ export class VhdxWriterStream extends WritableStreamImpl<Uint8Array> {
     options: VhdxWriterOptions = {},
     open: (target: TargetInput) => Promise<DiscardableTarget> = openTarget,
   ) {
-    const opts = resolveCreateOptions({ ...options, type: 'dynamic' }, false);
-    let settle!: { resolve(s: SparseSummary): void; reject(e: unknown): void };
-    const result = new Promise<SparseSummary>((resolve, reject) => (settle = { resolve, reject }));
+    const child = options.parent !== undefined ? childOptionsOf(options, (x) => x instanceof VhdxImage) : undefined;
+    const { parent: _parent, parentRelativePath: _path, ...plain } = options;
+    const opts = resolveCreateOptions({ ...(child?.create ?? plain), type: 'dynamic' }, false);
+    let settle!: { resolve(s: VhdxWriteSummary): void; reject(e: unknown): void };
+    const result = new Promise<VhdxWriteSummary>((resolve, reject) => (settle = { resolve, reject }));
     result.catch(() => {}); // callers may ignore it; the stream reports the error too
     let out: DiscardableTarget | undefined;
-    let allocator: SparseAllocator;
-    let batch: WriteBatch;
+    let engine: WriteEngine;
     const fail = async (err: unknown): Promise<never> => {
       const e = asVhdxError(err, 'write-failed', 'write failed');
       settle.reject(e);
@@ -84,32 +129,24 @@ export class VhdxWriterStream extends WritableStreamImpl<Uint8Array> {
             await ready();
             out = await open(target);
             await invalidateTarget(out);
-            // after truncate(0) unwritten ranges read as zeros; otherwise write them
-            allocator = new SparseAllocator(opts, out.truncate !== undefined);
             const opened = out;
-            batch = new WriteBatch((data, position) => opened.write(data, position));
+            const batch = new WriteBatch((data, position) => opened.write(data, position));
+            // after truncate(0) unwritten ranges read as zeros; otherwise write them
+            engine = child ? childEngine(opts, child, batch) : sparseEngine(opts, out.truncate !== undefined, batch);
           } catch (err) {
             await fail(err);
           }
         },
         async write(chunk) {
           try {
-            const bytes = asBytes(chunk);
-            for (let at = 0; at < bytes.length; ) {
-              const n = allocator.pieceLength(bytes.length - at);
-              const piece = n === bytes.length ? bytes : bytes.subarray(at, at + n);
-              const position = allocator.place(piece);
-              if (position >= 0) await batch.add(piece, position);
-              at += n;
-            }
+            await engine.write(asBytes(chunk));
           } catch (err) {
             await fail(err);
           }
         },
         async close() {
           try {
-            await batch.flush();
-            const { writes, summary } = allocator.finish();
+            const { writes, summary } = await engine.finish();
             for (const w of writes) await out!.write(w.data, w.position);
             if (out!.truncate) await out!.truncate(summary.fileSize);
             await out!.close();

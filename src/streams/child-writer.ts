@@ -1,0 +1,221 @@
+// The positional writer's differencing mode: the new disk arrives in order,
+// the parent is read at random, and only blocks with a changed sector take
+// file space (see src/layout/child.ts for how each block is stored).
+import { VhdxError } from '../errors.js';
+import { MiB } from '../format/bytes.js';
+import { BlockState, payloadBlockCount } from '../format/bat.js';
+import type { VhdxImage } from '../image/image.js';
+import {
+  SECTOR_BITMAP_BLOCK,
+  childBatRegion,
+  childMetadataRegion,
+  planChildBlock,
+  planChildLayout,
+  setBitmapBits,
+  type ChildParentLink,
+} from '../layout/child.js';
+import type { ResolvedCreateOptions, VhdxCreateOptions } from '../layout/options.js';
+import { headerSectionPieces, type Layout, type Placed } from '../layout/plan.js';
+import type { SparseSummary } from '../layout/sparse.js';
+import type { WriteBatch } from './write-batch.js';
+
+/** How the blocks of a child were stored. */
+export interface ChildBlockCounts {
+  fullyPresent: number;
+  partiallyPresent: number;
+  zero: number;
+  /** Sector bitmap blocks (1 MiB each) in the file. */
+  sectorBitmaps: number;
+}
+
+/** Writes a child of `parent` holding what the input changes (nothing when the input is empty). */
+export class ChildBlockWriter {
+  private readonly layout: Layout;
+  private readonly sector: number;
+  private readonly block: Uint8Array;
+  private readonly zeros: Uint8Array;
+  private readonly states: Uint8Array;
+  private readonly offsetsMiB: Uint32Array;
+  private readonly bitmapOffsetsMiB: Uint32Array;
+  /** The sector bitmap of the chunk being written. */
+  private readonly chunkBits = new Uint8Array(SECTOR_BITMAP_BLOCK);
+  private chunkHasPartial = false;
+  private received = 0;
+  private nextFree: number;
+  private writtenEnd = 0;
+  private readonly counts: ChildBlockCounts = { fullyPresent: 0, partiallyPresent: 0, zero: 0, sectorBitmaps: 0 };
+
+  constructor(
+    opts: ResolvedCreateOptions,
+    private readonly parent: VhdxImage,
+    private readonly link: ChildParentLink,
+    private readonly batch: WriteBatch,
+  ) {
+    const virtualSize = parent.info.virtualSize;
+    this.layout = planChildLayout(opts, virtualSize);
+    this.sector = opts.logicalSectorSize;
+    this.block = new Uint8Array(opts.blockSize);
+    this.zeros = new Uint8Array(opts.blockSize);
+    this.states = new Uint8Array(this.layout.blockCount);
+    this.offsetsMiB = new Uint32Array(this.layout.blockCount);
+    this.bitmapOffsetsMiB = new Uint32Array(Math.ceil(this.layout.blockCount / this.layout.chunkRatio));
+    this.nextFree = this.layout.payloadOffset;
+  }
+
+  /** Accepts the next bytes of the new disk. @throws VhdxError `input-too-long` past the parent's size */
+  async write(bytes: Uint8Array): Promise<void> {
+    const { blockSize, virtualSize } = this.layout;
+    if (this.received + bytes.length > virtualSize) {
+      throw new VhdxError('input-too-long', `input is longer than the parent's ${virtualSize}-byte disk`, { offset: virtualSize });
+    }
+    for (let at = 0; at < bytes.length; ) {
+      const inBlock = this.received % blockSize;
+      const n = Math.min(bytes.length - at, blockSize - inBlock);
+      this.block.set(bytes.subarray(at, at + n), inBlock);
+      at += n;
+      this.received += n;
+      if (this.received % blockSize === 0 || this.received === virtualSize)
+        await this.endBlock(Math.floor((this.received - 1) / blockSize));
+    }
+  }
+
+  private async endBlock(b: number): Promise<void> {
+    const { blockSize, virtualSize, chunkRatio } = this.layout;
+    const start = b * blockSize;
+    const length = Math.min(blockSize, virtualSize - start);
+    const next = this.block.subarray(0, length);
+    const parentHasData = this.parent.extents({ start, end: start + length }).some((e) => e.kind === 'data');
+    const previous = parentHasData ? await this.parent.read(start, length) : this.zeros.subarray(0, length);
+    const plan = planChildBlock(next, previous, this.sector);
+    const firstBit = (b % chunkRatio) * (blockSize / this.sector);
+    this.states[b] = plan.state;
+    if (plan.state === BlockState.ZERO) this.counts.zero++;
+    else if (plan.state === BlockState.FULLY_PRESENT) {
+      const at = this.allocate(b);
+      await this.put(next, at);
+      setBitmapBits(this.chunkBits, firstBit, firstBit + blockSize / this.sector);
+      this.counts.fullyPresent++;
+    } else if (plan.state === BlockState.PARTIALLY_PRESENT) {
+      const at = this.allocate(b);
+      const { runs } = plan;
+      for (let i = 0; i < runs.length; i += 2) {
+        const from = runs[i]! * this.sector;
+        const to = Math.min(length, runs[i + 1]! * this.sector);
+        await this.put(next.subarray(from, to), at + from);
+        setBitmapBits(this.chunkBits, firstBit + runs[i]!, firstBit + runs[i + 1]!);
+      }
+      this.chunkHasPartial = true;
+      this.counts.partiallyPresent++;
+    }
+    if ((b + 1) % chunkRatio === 0 || b === this.layout.blockCount - 1) await this.endChunk(Math.floor(b / chunkRatio));
+  }
+
+  /** A chunk with a partially present block gets its bitmap block after its payload. */
+  private async endChunk(chunk: number): Promise<void> {
+    if (this.chunkHasPartial) {
+      const at = this.nextFree;
+      this.nextFree += SECTOR_BITMAP_BLOCK;
+      this.bitmapOffsetsMiB[chunk] = at / MiB;
+      await this.put(this.chunkBits, at);
+      this.counts.sectorBitmaps++;
+    }
+    this.chunkBits.fill(0);
+    this.chunkHasPartial = false;
+  }
+
+  private allocate(b: number): number {
+    const at = this.nextFree;
+    this.offsetsMiB[b] = at / MiB;
+    this.nextFree += this.layout.blockSize;
+    return at;
+  }
+
+  private async put(data: Uint8Array, position: number): Promise<void> {
+    await this.batch.add(data, position);
+    this.writtenEnd = Math.max(this.writtenEnd, position + data.length);
+  }
+
+  /**
+   * Ends the input: the rest of the file in a safe order (BAT, metadata, then
+   * the header section, file identifier last). No input at all makes an empty child.
+   * @throws VhdxError `input-truncated` for input shorter than the parent's disk
+   */
+  finish(): { writes: Placed[]; summary: SparseSummary & { differencing: ChildBlockCounts } } {
+    const { layout } = this;
+    if (this.received !== 0 && this.received < layout.virtualSize) {
+      throw new VhdxError('input-truncated', `input ended after ${this.received} of the parent's ${layout.virtualSize} bytes`, {
+        structure: 'input',
+        offset: this.received,
+      });
+    }
+    const writes: Placed[] = [];
+    if (this.writtenEnd < this.nextFree) {
+      // a stored block's last sectors were not written: extend the file to its end
+      writes.push({ position: this.nextFree - this.sector, data: new Uint8Array(this.sector) });
+    }
+    writes.push({ position: layout.batOffset, data: childBatRegion(layout, this.states, this.offsetsMiB, this.bitmapOffsetsMiB) });
+    writes.push({ position: layout.metadataOffset, data: childMetadataRegion(layout, this.link) });
+    writes.push(...headerSectionPieces(layout));
+    const stored = this.counts.fullyPresent + this.counts.partiallyPresent;
+    return {
+      writes,
+      summary: {
+        virtualSize: layout.virtualSize,
+        blockSize: layout.blockSize,
+        blockCount: payloadBlockCount(layout.virtualSize, layout.blockSize),
+        blocksWritten: stored,
+        fileSize: this.nextFree,
+        differencing: { ...this.counts },
+      },
+    };
+  }
+}
+
+/** What a child is written against: its parent and where its locator says the parent is. */
+export interface ChildWriterOptions {
+  /** The parent, opened with `openVhdx`; read at random while the child is written (it stays yours). */
+  parent?: VhdxImage;
+  /**
+   * The locator's relative_path: the parent's path relative to the child's folder, `\` separators.
+   * Default: the Node entry computes it from the two paths; elsewhere the last part of the parent's
+   * path or URL (the parent beside the child).
+   */
+  parentRelativePath?: string;
+}
+
+function badOption(message: string, field: string): VhdxError {
+  return new VhdxError('invalid-option', message, { structure: 'options', field });
+}
+
+/**
+ * The creation options of a child of `parent`: its virtual size, logical sector size and virtual
+ * disk id are the parent's; the block size and physical sector size default to the parent's.
+ * @throws VhdxError `invalid-option` for a parent that is not an opened image, a `virtualSize` or
+ *   `logicalSectorSize` other than the parent's, `type: 'fixed'`, or no relative path to name
+ */
+export function childOptionsOf(
+  options: VhdxCreateOptions & ChildWriterOptions,
+  isImage: (x: unknown) => boolean,
+): { create: VhdxCreateOptions; link: ChildParentLink; parent: VhdxImage } {
+  const { parent, parentRelativePath, ...rest } = options;
+  if (!isImage(parent)) throw badOption('must be an image opened with openVhdx', 'parent');
+  const info = parent!.info;
+  if (rest.virtualSize !== undefined && rest.virtualSize !== info.virtualSize)
+    throw badOption(`must be the parent's ${info.virtualSize} bytes, got ${rest.virtualSize}`, 'virtualSize');
+  if (rest.logicalSectorSize !== undefined && rest.logicalSectorSize !== info.logicalSectorSize)
+    throw badOption(`must be the parent's ${info.logicalSectorSize}, got ${rest.logicalSectorSize}`, 'logicalSectorSize');
+  if (rest.type !== undefined && rest.type !== 'dynamic') throw badOption('a differencing disk is dynamic', 'type');
+  const location = info.chain[0]?.location;
+  const relativePath = parentRelativePath ?? location?.split(/[\\/]/).pop();
+  if (typeof relativePath !== 'string' || relativePath === '')
+    throw badOption('the parent was not opened from a path or URL: give parentRelativePath', 'parentRelativePath');
+  const create: VhdxCreateOptions = {
+    ...rest,
+    virtualSize: info.virtualSize,
+    logicalSectorSize: info.logicalSectorSize as 512 | 4096,
+    physicalSectorSize: rest.physicalSectorSize ?? (info.physicalSectorSize as 512 | 4096),
+    blockSize: rest.blockSize ?? info.blockSize,
+    guids: { ...rest.guids, virtualDisk: rest.guids?.virtualDisk ?? info.virtualDiskId },
+  };
+  return { create, link: { dataWriteGuid: info.dataWriteGuid, relativePath }, parent: parent! };
+}
