@@ -267,35 +267,38 @@ describe('findings 3, 4 and 17: an existing file is never lost', () => {
 
   // needs root and setpriv (util-linux) to act as another user; under CI both must be there
   const asRoot = process.getuid?.() === 0 && spawnSync('setpriv', ['--version']).status === 0;
-  it.skipIf(!asRoot && process.env.CI !== 'true')('finding 4: as another user, a 0444 file of someone else is refused ("Permission denied") and left as it was', () => {
-    const input = join(dir.path, 'for-nobody.raw');
-    writeFileSync(input, raw.subarray(0, MiB));
-    chmodSync(input, 0o644);
-    const ro = join(dir.path, 'ro.vhdx');
-    writeFileSync(ro, 'read only');
-    chmodSync(ro, 0o444);
-    const asNobody = (args: string[]) =>
-      spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, BIN, ...args], {
-        cwd: dir.path,
-        encoding: 'utf8',
-      });
-    for (const out of [ro, 'ro.vhdx']) {
-      const r = asNobody(['convert', input, out]);
-      expect(r.status, r.stderr).not.toBe(0);
-      expect(r.stderr).toMatch(/^vhdx: error\[IO\]: .*Permission denied/);
-      expect(readFileSync(ro, 'utf8')).toBe('read only');
-      expect(statSync(ro).uid).toBe(0);
-    }
-    // and a file of their own that they may write is replaced
-    const own = join(dir.path, 'own.vhdx');
-    writeFileSync(own, 'mine');
-    chownSync(own, 65534, 65534);
-    const r = asNobody(['convert', input, own]);
-    expect(r.status, r.stderr).toBe(0);
-    expect(isVhdx(own)).toBe(true);
-    expect(statSync(own).uid).toBe(65534);
-    expect(partials()).toEqual([]);
-  });
+  it.skipIf(!asRoot && process.env.CI !== 'true')(
+    'finding 4: as another user, a 0444 file of someone else is refused ("Permission denied") and left as it was',
+    () => {
+      const input = join(dir.path, 'for-nobody.raw');
+      writeFileSync(input, raw.subarray(0, MiB));
+      chmodSync(input, 0o644);
+      const ro = join(dir.path, 'ro.vhdx');
+      writeFileSync(ro, 'read only');
+      chmodSync(ro, 0o444);
+      const asNobody = (args: string[]) =>
+        spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, BIN, ...args], {
+          cwd: dir.path,
+          encoding: 'utf8',
+        });
+      for (const out of [ro, 'ro.vhdx']) {
+        const r = asNobody(['convert', input, out]);
+        expect(r.status, r.stderr).not.toBe(0);
+        expect(r.stderr).toMatch(/^vhdx: error\[IO\]: .*Permission denied/);
+        expect(readFileSync(ro, 'utf8')).toBe('read only');
+        expect(statSync(ro).uid).toBe(0);
+      }
+      // and a file of their own that they may write is replaced
+      const own = join(dir.path, 'own.vhdx');
+      writeFileSync(own, 'mine');
+      chownSync(own, 65534, 65534);
+      const r = asNobody(['convert', input, own]);
+      expect(r.status, r.stderr).toBe(0);
+      expect(isVhdx(own)).toBe(true);
+      expect(statSync(own).uid).toBe(65534);
+      expect(partials()).toEqual([]);
+    },
+  );
 
   it('finding 4: a replaced file keeps its mode and owner; a file with two hard links is written in place, not split', () => {
     const secret = join(dir.path, 'secret.vhdx');
