@@ -13,6 +13,7 @@ import { makeDirty } from './helpers/dirty-log.js';
 import { makeRaw } from './helpers/images.js';
 import { storedBlocks } from './helpers/vhdx-inspect.js';
 import { tempDir } from './helpers/tools.js';
+import { oneLine } from './helpers/cli-lines.js';
 
 const MiB = 1024 * 1024;
 const BIN = new URL('../bin/vhdx.js', import.meta.url).pathname;
@@ -31,15 +32,6 @@ const vhdxPath = join(dir.path, 'sparse.vhdx');
 function vhdx(args: string[], input?: Uint8Array) {
   const r = spawnSync(process.execPath, [BIN, ...args], { input, maxBuffer: 256 * MiB, cwd: dir.path, timeout: 60_000 });
   return { status: r.status, signal: r.signal, stdout: String(r.stdout), stderr: String(r.stderr) };
-}
-
-/** Exactly one line on stderr, `vhdx: error[CODE]: …`; returns its message. */
-function oneLine(stderr: string, code: string): string {
-  const lines = stderr.trimEnd().split('\n');
-  expect(lines, stderr).toHaveLength(1);
-  const m = new RegExp(`^vhdx: error\\[${code}\\]: (.*)$`).exec(lines[0]!);
-  expect(m, stderr).not.toBeNull();
-  return m![1]!;
 }
 
 const quote = (s: string) => `'${s.replaceAll("'", `'\\''`)}'`;
