@@ -28,8 +28,18 @@ export function parseSize(text: string, name: string): number {
 
 export type ImageFormat = 'raw' | 'vhdx';
 
+/** How a differencing VHDX's chain is followed: --parent and --ignore-linkage. */
+export interface ChainFlags {
+  /** --parent: where the first parent is (else the child's locator says). */
+  parent?: string;
+  /** --ignore-linkage: accept a parent whose DataWriteGuid changed, with a warning. */
+  ignoreLinkage: boolean;
+}
+
 /** What `convert` was asked for: the VHDX to make, the formats, progress and notices. */
 export interface ConvertFlags extends VhdxCreateOptions {
+  /** How a VHDX input's chain is followed (default: by its locator, linkage checked). */
+  chain?: ChainFlags;
   /** The output format (-O/--to), when given. */
   to?: ImageFormat;
   /** How to read the input (-f/--from), when given; otherwise its first bytes decide. */
@@ -42,12 +52,13 @@ export interface ConvertFlags extends VhdxCreateOptions {
 /** What `measure` was asked for: the VHDX it sizes, and how to read the input. */
 export interface MeasureFlags extends VhdxCreateOptions {
   inputFormat?: ImageFormat;
+  chain?: ChainFlags;
 }
 
 export type Command =
   | { name: 'help'; topic: CommandName | undefined; toStderr: boolean; exitCode: number }
   | { name: 'version' }
-  | { name: 'info' | 'check'; input: string; json: boolean }
+  | { name: 'info' | 'check'; input: string; json: boolean; chain: ChainFlags }
   | { name: 'measure'; input: string; json: boolean; flags: MeasureFlags }
   | { name: 'convert'; input: string; output: string; flags: ConvertFlags };
 
@@ -82,7 +93,7 @@ export function parseCommandLine(argv: readonly string[]): CommandLine {
   switch (name) {
     case 'info':
     case 'check':
-      return line({ name, input: onlyInput(rest, name), json: jsonOutput(options) });
+      return line({ name, input: onlyInput(rest, name), json: jsonOutput(options), chain: chainFlags(options) });
     case 'measure':
       return line({ name, input: onlyInput(rest, name), json: jsonOutput(options), flags: measureFlags(options) });
     case 'convert':
@@ -141,6 +152,7 @@ function convertFlags(options: ReadonlyMap<string, GivenOption>): ConvertFlags {
     ...createOptions(options),
     progress: quiet ? false : progressFlag ? options.has('progress') : !!process.stderr.isTTY,
     quiet,
+    chain: chainFlags(options),
     ...(to ? { to: oneOf(to, ['raw', 'vhdx'] as const) } : {}),
   };
   const from = options.get('from');
@@ -149,10 +161,17 @@ function convertFlags(options: ReadonlyMap<string, GivenOption>): ConvertFlags {
 }
 
 function measureFlags(options: ReadonlyMap<string, GivenOption>): MeasureFlags {
-  const flags: MeasureFlags = createOptions(options);
+  const flags: MeasureFlags = { ...createOptions(options), chain: chainFlags(options) };
   const from = options.get('from');
   if (from) flags.inputFormat = oneOf(from, ['raw', 'vhdx'] as const);
   return flags;
+}
+
+/** --parent and --ignore-linkage, for every command that reads a VHDX. */
+function chainFlags(options: ReadonlyMap<string, GivenOption>): ChainFlags {
+  const parent = options.get('parent');
+  if (parent && String(parent.value) === '') throw new UsageError(`${parent.typed} needs a path`);
+  return { ...(parent ? { parent: String(parent.value) } : {}), ignoreLinkage: options.has('ignore-linkage') };
 }
 
 /** The VHDX options shared by convert and measure. */

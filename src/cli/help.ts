@@ -11,7 +11,8 @@ const USAGE: Record<CommandName, { synopsis: string; about: string[] }> = {
       'Converts a raw disk image to VHDX, a VHDX to raw, or a VHDX to VHDX (re-blocked, compacted).',
       '<input> is a file path, - for stdin, or an http(s) URL; <output> is a path, or - for stdout',
       '(never a terminal). The output is written under a temporary name beside it and renamed',
-      'into place when complete.',
+      'into place when complete. A differencing VHDX (.avhdx) is flattened through its parents',
+      '(found by its parent locator, or --parent).',
     ],
   },
   info: {
@@ -20,6 +21,8 @@ const USAGE: Record<CommandName, { synopsis: string; about: string[] }> = {
       'Prints what a VHDX holds: image name, format, virtual size, disk size (bytes the file takes',
       'on disk; unknown for URLs and stdin), type, block and sector sizes, log state, GUIDs, regions.',
       'JSON numbers are numbers; headerSequenceNumber is a string only when it is 2^53 or more.',
+      'A differencing VHDX: every level of its chain (path, type, block size, allocated bytes,',
+      'and its link to its parent: ok, mismatch, missing or none).',
     ],
   },
   check: {
@@ -27,6 +30,8 @@ const USAGE: Record<CommandName, { synopsis: string; about: string[] }> = {
     about: [
       'Lists every problem in a VHDX, one a line in file order: code, reason, structure, offset',
       `and what is wrong. Exit 0 when there is none (a dirty log is not a problem), 3 when there are.`,
+      'A differencing VHDX: every level of its chain and the links, each problem with its level;',
+      'a parent accepted with --ignore-linkage is a warning, not a problem.',
     ],
   },
   measure: {

@@ -20,6 +20,8 @@ export interface OptionSpec {
 
 const CONVERT_MEASURE = ['convert', 'measure'] as const;
 const REPORTS = ['info', 'check', 'measure'] as const;
+/** The commands that read a VHDX at random offsets, and so may follow a differencing file's chain. */
+const CHAIN_READERS = ['convert', 'info', 'check', 'measure'] as const;
 
 /** Every option, in the order the help lists them. */
 export const OPTIONS: readonly OptionSpec[] = [
@@ -56,6 +58,17 @@ export const OPTIONS: readonly OptionSpec[] = [
   { long: 'progress', short: 'p', commands: ['convert'], help: 'show progress on stderr (default when stderr is a terminal)' },
   { long: 'no-progress', commands: ['convert'], help: 'never show progress' },
   { long: 'quiet', short: 'q', commands: ['convert'], help: 'no progress and no notices' },
+  {
+    long: 'parent',
+    value: 'PATH',
+    commands: CHAIN_READERS,
+    help: "a differencing VHDX's parent file (default: found by its parent locator, beside it)",
+  },
+  {
+    long: 'ignore-linkage',
+    commands: CHAIN_READERS,
+    help: 'accept a parent whose DataWriteGuid changed since the child was made (with a warning)',
+  },
   { long: 'json', commands: REPORTS, help: 'print JSON (same as --output=json)' },
   { long: 'output', value: 'human|json', commands: REPORTS, help: 'output format of the report (default human)' },
   { long: 'help', short: 'h', commands: 'global', help: 'show help (vhdx COMMAND --help: that command only)' },
