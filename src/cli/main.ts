@@ -52,7 +52,7 @@ async function run(command: Command): Promise<number> {
     case 'check':
       refuseTerminals(command.input, undefined);
       await ready();
-      return (command.name === 'info' ? info : check)(command.input, command.json);
+      return (command.name === 'info' ? info : check)(command.input, command.json, command.chain);
     case 'measure':
       refuseTerminals(command.input, undefined);
       await ready();

@@ -12,6 +12,7 @@ import { VhdxDecoderStream } from '../streams/decoder.js';
 import { planEncoder } from '../streams/encoder-core.js';
 import { isAllZero } from '../wasm/kernels.js';
 import type { ImageFormat, MeasureFlags } from './args.js';
+import { chainOptions, warnLinkage, type ChainFlags } from './chain.js';
 import { chunksOf, streamOf } from './chunk-streams.js';
 import { EXIT } from './exit-codes.js';
 import { imageInput, type ImageInput } from './image-input.js';
@@ -50,10 +51,10 @@ export async function measure(arg: string, json: boolean, flags: MeasureFlags): 
 
 /** The sizes for converting `arg` (a path, an http(s) URL, or `-` for a redirected file). */
 export async function measureInput(arg: string, flags: MeasureFlags): Promise<Measurement> {
-  const { inputFormat, ...create } = flags;
+  const { inputFormat, chain, ...create } = flags;
   const disk = /^https?:\/\//i.test(arg)
     ? await streamedDisk(arg, inputFormat)
-    : await fileDisk(await imageInput(arg, 'measure'), inputFormat);
+    : await fileDisk(await imageInput(arg, 'measure'), inputFormat, chain);
   try {
     return await measureDisk(disk, create);
   } finally {
@@ -84,7 +85,7 @@ async function measureDisk(disk: InputDisk, create: VhdxCreateOptions): Promise<
 }
 
 /** A file (or redirected stdin): raw bytes scanned in place, or a VHDX's disk scanned through its reader. */
-async function fileDisk(input: ImageInput, format: ImageFormat | undefined): Promise<InputDisk> {
+async function fileDisk(input: ImageInput, format: ImageFormat | undefined, chain: ChainFlags | undefined): Promise<InputDisk> {
   const source = await openNodeSource(input.source);
   let head: Uint8Array;
   try {
@@ -99,7 +100,8 @@ async function fileDisk(input: ImageInput, format: ImageFormat | undefined): Pro
       close: async () => {},
     };
   }
-  const image = await openVhdx(input.source);
+  const image = await openVhdx(input.source, chainOptions(chain));
+  warnLinkage(image.info);
   const size = image.info.virtualSize;
   return {
     size,

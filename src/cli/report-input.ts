@@ -12,6 +12,8 @@ import { chunksOf } from './chunk-streams.js';
 import { imageInput, type ImageInput } from './image-input.js';
 import { fetchStream, openInput, stdinAsFile } from './inputs.js';
 import { ignoresRange } from './routes/vhdx-to-raw.js';
+import { chainOptions, type ChainFlags } from './chain.js';
+import { UsageError } from './usage-error.js';
 
 /** A VHDX as the reports see it. */
 export interface ReportInput {
@@ -33,6 +35,8 @@ export interface ReportInput {
 export interface ReportOptions {
   /** Read a streamed input to its end, so that missing or damaged payload is found (for `check`); default true. */
   whole?: boolean;
+  /** How a differencing file's chain is followed (--parent, --ignore-linkage). */
+  chain?: ChainFlags;
 }
 
 /** Thrown from the decoder's output once the structures are in and the rest is not wanted. */
@@ -49,7 +53,7 @@ export async function openForReport(arg: string, options: ReportOptions = {}): P
   const unnamed = { name: arg, diskSize: undefined };
   if (/^https?:\/\//i.test(arg)) {
     try {
-      return { ...(await randomReport(arg)), access: 'random', input: unnamed };
+      return { ...(await randomReport(arg, options.chain)), access: 'random', input: unnamed };
     } catch (err) {
       if (!ignoresRange(err)) throw err;
       return streamedReport(chunksOf((await fetchStream(arg)).stream), whole, unnamed);
@@ -60,7 +64,18 @@ export async function openForReport(arg: string, options: ReportOptions = {}): P
     if (opened.kind === 'stdin') return streamedReport(opened.input.chunks, whole, unnamed);
   }
   const input = await imageInput(arg, whole ? 'check' : 'info');
-  return { ...(await randomReport(input.source)), access: 'random', input };
+  return { ...(await randomReport(input.source, options.chain)), access: 'random', input };
+}
+
+/**
+ * A differencing file read as a stream: its parents are found at random
+ * offsets beside it, which a pipe has not. A usage mistake: the same file given by path works.
+ */
+function streamedChild(name: string): UsageError {
+  return new UsageError(
+    `${name} is a differencing VHDX: its chain cannot be followed from a stream; give its path (its parents are looked for beside it)` +
+      ' or redirect stdin from the file with --parent',
+  );
 }
 
 /** Whether `path` names a FIFO, socket or character device (read once, in order). */
@@ -69,8 +84,8 @@ async function isStream(path: string): Promise<boolean> {
   return !!st && (st.isFIFO() || st.isSocket() || st.isCharacterDevice());
 }
 
-async function randomReport(source: string): Promise<{ info: VhdxInfo | undefined; problems: Problem[] }> {
-  const report = await checkVhdx(source);
+async function randomReport(source: string, chain: ChainFlags | undefined): Promise<{ info: VhdxInfo | undefined; problems: Problem[] }> {
+  const report = await checkVhdx(source, chainOptions(chain));
   return { info: report.info, problems: report.problems };
 }
 
@@ -84,7 +99,9 @@ async function streamedReport(chunks: AsyncIterable<Uint8Array>, whole: boolean,
     return { info, problems: [], access: 'stream', input };
   } catch (err) {
     if (err === ENOUGH) return { info, problems: [], access: 'stream', input };
-    const e = asVhdxError(err, 'read-failed', `cannot read ${input.name === '-' ? 'standard input' : input.name}`);
+    const name = input.name === '-' ? 'standard input' : input.name;
+    const e = asVhdxError(err, 'read-failed', `cannot read ${name}`);
+    if (e.reason === 'parent-missing') throw streamedChild(name);
     if (e.code === 'IO') throw e;
     return { info, problems: [problemOf(e)], access: 'stream', input };
   }

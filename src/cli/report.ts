@@ -6,6 +6,7 @@ import { EXIT } from './exit-codes.js';
 import type { ImageInput } from './image-input.js';
 import { openForReport } from './report-input.js';
 import { splitMessage } from './messages.js';
+import { chainJson, chainLines, isDifferencing, warnLinkage, type ChainFlags } from './chain.js';
 
 /**
  * A sequence number as JSON: a number while it is exact (below 2^53), a
@@ -40,6 +41,7 @@ export function infoJson(info: VhdxInfo, input?: Pick<ImageInput, 'name' | 'disk
     headerSequenceNumber: jsonInteger(info.headerSequenceNumber),
     regions: info.regions.map((r) => ({ name: r.name, offset: r.offset, length: r.length })),
     ...(info.parentLocator ? { parentLocator: info.parentLocator } : {}),
+    chain: chainJson(info),
   };
 }
 
@@ -66,18 +68,22 @@ export function infoLines(i: VhdxInfo, input?: Pick<ImageInput, 'name' | 'diskSi
     `current header:    ${i.currentHeader} (sequence ${i.headerSequenceNumber})`,
     `regions:`,
     ...i.regions.map((r) => `  ${r.name.padEnd(9)} offset ${human(r.offset).padEnd(10)} length ${human(r.length)}`),
+    ...(i.parentLocator ? ['parent locator:', ...Object.entries(i.parentLocator).map(([k, v]) => `  ${k} = ${v}`)] : []),
+    ...(isDifferencing(i) ? chainLines(i, human) : []),
   ];
 }
 
 /**
  * Prints what the VHDX at `arg` holds; returns the exit code. A file, a URL
- * with Range support or stdin redirected from a file is read at random; a
+ * with Range support or stdin redirected from a file is read at random (a
+ * differencing file with its chain, as `chain` says to follow it); a
  * pipe, a FIFO or a URL without Range is streamed until its structures have passed.
- * @throws VhdxError when it cannot be read or is not a usable VHDX (the error that stopped it)
+ * @throws UsageError for a streamed differencing file (its chain cannot be followed); VhdxError when it cannot be read or is not a usable VHDX (the error that stopped it)
  */
-export async function info(arg: string, json: boolean): Promise<number> {
-  const report = await openForReport(arg, { whole: false });
+export async function info(arg: string, json: boolean, chain?: ChainFlags): Promise<number> {
+  const report = await openForReport(arg, { whole: false, ...(chain ? { chain } : {}) });
   if (!report.info) throw stoppedBy(report.problems);
+  warnLinkage(report.info);
   const text = json ? JSON.stringify(infoJson(report.info, report.input), null, 2) : infoLines(report.info, report.input).join('\n');
   process.stdout.write(`${text}\n`);
   return EXIT.success;
@@ -97,15 +103,22 @@ export interface ReportedProblem {
   structure?: Problem['structure'];
   field?: string;
   offset?: number;
+  /** Which file of a differencing chain (0 the file named, 1 its parent, …); only for differencing files. */
+  level?: number;
+  /** `warning`: accepted (--ignore-linkage), not counted as a problem. */
+  severity?: 'warning';
   message: string;
 }
 
-/** Each problem once, in the order found, its location split from its message. */
-export function reportedProblems(problems: readonly Problem[]): ReportedProblem[] {
+/**
+ * Each problem once, in the order found, its location split from its message;
+ * `withLevel` (a differencing file) gives each the chain level it is in.
+ */
+export function reportedProblems(problems: readonly Problem[], withLevel = false): ReportedProblem[] {
   const seen = new Set<string>();
   const out: ReportedProblem[] = [];
   for (const p of problems) {
-    const key = `${p.reason}\0${p.offset}\0${p.message}`;
+    const key = `${p.level ?? 0}\0${p.reason}\0${p.offset}\0${p.message}`;
     if (seen.has(key)) continue;
     seen.add(key);
     const { field, text } = splitMessage(p.message, p);
@@ -115,42 +128,49 @@ export function reportedProblems(problems: readonly Problem[]): ReportedProblem[
       ...(p.structure === undefined ? {} : { structure: p.structure }),
       ...(field === undefined ? {} : { field }),
       ...(p.offset === undefined ? {} : { offset: p.offset }),
+      ...(withLevel ? { level: p.level ?? 0 } : {}),
+      ...(p.severity ? { severity: p.severity } : {}),
       message: text,
     });
   }
   return out;
 }
 
-/** One line: code, reason, where (structure, field, offset in decimal and hex), and what. */
+/** One line: (in a chain, its level,) code, reason, where (structure, field, offset in decimal and hex), and what. */
 export function problemLine(p: ReportedProblem): string {
   const where = [p.structure, p.field, p.offset === undefined ? undefined : `at offset ${p.offset} (0x${p.offset.toString(16)})`]
     .filter((part) => part !== undefined)
     .join(' ');
-  return `${p.code} ${p.reason}${where ? ` ${where}` : ''}: ${p.message}`;
+  const level = p.level === undefined ? '' : `level ${p.level}: `;
+  const warning = p.severity === 'warning' ? 'warning: ' : '';
+  return `${warning}${level}${p.code} ${p.reason}${where ? ` ${where}` : ''}: ${p.message}`;
 }
 
 /**
- * Prints every problem in the VHDX at `arg`; returns 0 when there is none,
+ * Prints every problem in the VHDX at `arg` (a differencing file: in every
+ * level of its chain and its links, each problem with its level); returns 0
+ * when there is none (warnings, such as a parent accepted with --ignore-linkage, do not count),
  * else EXIT.problemsFound.
  * @throws UsageError for stdin that is not a file; VhdxError `NOT_VHDX` for a
  *   file that is no VHDX at all (as `info` reports it), `IO` when it cannot be read
  */
-export async function check(arg: string, json: boolean): Promise<number> {
-  const report = await openForReport(arg, { whole: true });
+export async function check(arg: string, json: boolean, chain?: ChainFlags): Promise<number> {
+  const report = await openForReport(arg, { whole: true, ...(chain ? { chain } : {}) });
   const { input } = report;
   const notVhdx = report.problems.find((p) => p.code === 'NOT_VHDX');
   // nothing was checked: the same one-line error `info` gives
   if (notVhdx) throw new VhdxError(notVhdx.reason, splitMessage(notVhdx.message, notVhdx).text, notVhdx);
-  const problems = reportedProblems(report.problems);
+  if (report.info) warnLinkage(report.info);
+  const differencing = report.info ? isDifferencing(report.info) : report.problems.some((p) => (p.level ?? 0) > 0);
+  const listed = reportedProblems(report.problems, differencing);
+  const errors = listed.filter((p) => p.severity !== 'warning').length;
   if (json) {
-    process.stdout.write(`${JSON.stringify({ image: input.name, ok: problems.length === 0, problems }, null, 2)}\n`);
-  } else if (problems.length === 0) {
-    process.stdout.write('No problems found.\n');
+    process.stdout.write(`${JSON.stringify({ image: input.name, ok: errors === 0, problems: listed }, null, 2)}\n`);
   } else {
-    for (const p of problems) process.stdout.write(`${problemLine(p)}\n`);
-    process.stdout.write(`${problems.length} problem${problems.length === 1 ? '' : 's'} found.\n`);
+    for (const p of listed) process.stdout.write(`${problemLine(p)}\n`);
+    process.stdout.write(errors === 0 ? 'No problems found.\n' : `${errors} problem${errors === 1 ? '' : 's'} found.\n`);
   }
-  return problems.length === 0 ? EXIT.success : EXIT.problemsFound;
+  return errors === 0 ? EXIT.success : EXIT.problemsFound;
 }
 
 /** A byte count in binary units, e.g. "1.50 MiB". */
