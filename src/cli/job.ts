@@ -18,6 +18,7 @@ import { classifyInput, openInput } from './inputs.js';
 import { directionFor, runRoute } from './routes/table.js';
 import { STDOUT, type Output } from './sinks.js';
 import { checkSizeFlag } from './routes/size.js';
+import { chainOptions, warnLinkage } from './chain.js';
 import type { ConversionJob, ImageFormat } from './routes/types.js';
 
 /** Output names that say their format, as qemu-img users name them. */
@@ -70,16 +71,18 @@ export async function runConversion(
   process.once('SIGTERM', onSignal);
   const progress = flags.progress ? new Progress(process.stderr) : undefined;
   const images: VhdxImage[] = [];
-  const { to: _to, progress: _progress, quiet, inputFormat, ...create } = flags;
+  const { to: _to, progress: _progress, quiet, inputFormat, chain = { ignoreLinkage: false }, ...create } = flags;
   const job: ConversionJob = {
     create,
+    chain,
     inputFormat,
     outputFormat,
     onProgress: progress ? (done, total) => progress.update(done, total) : undefined,
     notice: (text) => void (quiet ? undefined : process.stderr.write(`vhdx: note: ${text}\n`)),
-    async openImage(source) {
-      const image = await openVhdx(source);
+    async openImage(source, options = { followChain: true }) {
+      const image = await openVhdx(source, options.followChain ? chainOptions(chain) : {});
       images.push(image);
+      if (options.followChain) warnLinkage(image.info);
       return image;
     },
   };

@@ -65,11 +65,15 @@ export function settleDirection(guessed: Direction, job: Pick<ConversionJob, 'in
 /**
  * Runs the route for `input` in `direction` (settled with the job, see
  * {@link settleDirection}) to `output`.
- * @throws UsageError for --size with VHDX -> raw (the raw disk is the VHDX's size); VhdxError 'output-is-input'
+ * @throws UsageError for --parent or --ignore-linkage with a raw input; --size with VHDX -> raw (the raw disk is the VHDX's size); VhdxError 'output-is-input'
  *   when the output is written in place and is the input file; what the route throws
  */
 export async function runRoute(input: OpenedInput, direction: Direction, output: Output, job: ConversionJob): Promise<void> {
   const settled = settleDirection(direction, job);
+  if (settled.startsWith('raw->') && (job.chain.parent !== undefined || job.chain.ignoreLinkage)) {
+    // making a differencing child from a raw disk is a later step of issue 14
+    throw new UsageError(`${job.chain.parent !== undefined ? '--parent' : '--ignore-linkage'} applies to a VHDX input only`);
+  }
   if (settled === 'vhdx->raw' && job.create.virtualSize !== undefined) {
     throw new UsageError("--size does not apply to VHDX -> raw: the raw disk is as large as the VHDX's virtual disk");
   }

@@ -3,7 +3,7 @@
 import type { VhdxImage } from '../../image/image.js';
 import type { VhdxCreateOptions } from '../../layout/options.js';
 import type { InputKind, InputOfKind } from '../inputs.js';
-import type { ImageFormat } from '../args.js';
+import type { ChainFlags, ImageFormat } from '../args.js';
 import type { FileOutput, OutputKind, StdoutOutput } from '../sinks.js';
 
 /** What a conversion reads and what it writes: raw->raw is a sparse copy, vhdx->vhdx re-encodes. */
@@ -17,6 +17,8 @@ export type ProgressCallback = (done: number, total: number) => void;
 export interface ConversionJob {
   /** The VHDX to make, as the command line gave it (a to-VHDX route fills in the rest); `virtualSize` is --size. */
   readonly create: Readonly<VhdxCreateOptions>;
+  /** How a VHDX input's differencing chain is followed (--parent, --ignore-linkage). */
+  readonly chain: ChainFlags;
   /** How the input is read, when -f forces it (else its first bytes decide). */
   readonly inputFormat: ImageFormat | undefined;
   /** The output format when -O/--to or the output's name gives it (else the other format of the input). */
@@ -25,8 +27,12 @@ export interface ConversionJob {
   readonly onProgress: ProgressCallback | undefined;
   /** Tells the user something they did not ask about but should know (one line on stderr). */
   notice(text: string): void;
-  /** Opens a VHDX that is closed when the conversion ends, however it ends. */
-  openImage(source: string | Uint8Array): Promise<VhdxImage>;
+  /**
+   * Opens a VHDX that is closed when the conversion ends, however it ends; a differencing file's chain
+   * is followed as `chain` says (a warning line for a parent accepted with --ignore-linkage), unless
+   * `followChain` is false (the --parent file itself, whose own parents are found by its locator).
+   */
+  openImage(source: string | Uint8Array, options?: { followChain: boolean }): Promise<VhdxImage>;
 }
 
 /** What a route of each output kind receives. */

@@ -1,16 +1,29 @@
 // VHDX in, raw disk out. A VHDX file to a raw file takes the pipelined
 // file-to-file path; every other route streams the disk into the output.
 import { VhdxError } from '../../errors.js';
+import type { VhdxInfo } from '../../image/types.js';
 import { VhdxDecoderStream } from '../../streams/decoder.js';
 import { vhdxFileToRawAt } from '../../node/convert.js';
 import { decodeVhdxChunks } from '../../node/decode-chunks.js';
 import { fetchStream, type PathInput, type Stdin, type UrlInput } from '../inputs.js';
 import { rawSink, rawWriter, sequentialSink, type FileOutput, type Output, type StdoutOutput } from '../sinks.js';
 import type { ConversionJob } from './types.js';
+import { chainOptions } from '../chain.js';
+import { explainStreamedChild, streamChain } from './stream-parent.js';
 
-/** Positional reads and writes, only the stored data read; with progress. */
+/**
+ * Positional reads and writes, only the stored data read; with progress. A
+ * differencing file is flattened; with --ignore-linkage its chain is opened
+ * here first, so that a parent accepted despite its changed DataWriteGuid gets its warning.
+ */
 export async function vhdxFileToRawFile(input: PathInput, output: FileOutput, job: ConversionJob): Promise<void> {
-  await vhdxFileToRawAt(input.path, output.path, job.onProgress ? { onProgress: job.onProgress } : {});
+  const progress = job.onProgress ? { onProgress: job.onProgress } : {};
+  let chain = chainOptions(job.chain);
+  if (job.chain.ignoreLinkage) {
+    const parent = (await job.openImage(input.path)).parent;
+    chain = { ...(parent ? { parent } : {}), ignoreLinkage: true };
+  }
+  await vhdxFileToRawAt(input.path, output.path, { ...progress, ...chain });
 }
 
 /** The image's disk streamed in order, reading only what is stored. */
@@ -24,8 +37,16 @@ export async function vhdxUrlToRaw(input: UrlInput, output: Output, job: Convers
     if (ignoresRange(err)) return undefined;
     throw err;
   });
-  const raw = image ? image.stream() : (await fetchStream(input.url)).stream.pipeThrough(new VhdxDecoderStream());
-  await raw.pipeTo(rawSink(output));
+  if (image) return image.stream().pipeTo(rawSink(output));
+  const chain = await streamChain(job);
+  const decoder = new VhdxDecoderStream(chain.options);
+  void decoder.info.then(chain.onInfo, () => {});
+  await (await fetchStream(input.url)).stream
+    .pipeThrough(decoder)
+    .pipeTo(rawSink(output))
+    .catch((err) => {
+      throw explainStreamedChild(err, job);
+    });
 }
 
 /**
@@ -42,11 +63,16 @@ export async function vhdxStreamToRaw(stdin: Stdin, output: Output, job: Convers
     job.onProgress?.(done, total);
   };
   try {
-    await decodeVhdxChunks(stdin.chunks, write, { onInfo: (info) => (total = info.virtualSize) });
+    const chain = await streamChain(job);
+    const onInfo = (info: VhdxInfo) => {
+      total = info.virtualSize;
+      chain.onInfo(info);
+    };
+    await decodeVhdxChunks(stdin.chunks, write, { ...chain.options, onInfo });
     await out.end();
   } catch (err) {
     await out.abort?.();
-    throw err;
+    throw explainStreamedChild(err, job);
   }
 }
 

@@ -13,6 +13,7 @@ import type { Output } from '../sinks.js';
 import { encodeRaw } from './encode-stream.js';
 import type { ConversionJob } from './types.js';
 import { ignoresRange } from './vhdx-to-raw.js';
+import { explainStreamedChild, streamChain } from './stream-parent.js';
 
 /** The VHDX to make from one described by `info`: the command line's choices, the rest as the input has them. */
 function createFor(info: VhdxInfo, job: ConversionJob): VhdxCreateOptions {
@@ -39,15 +40,18 @@ async function reencodeStream(chunks: AsyncIterable<Uint8Array>, output: Output,
   let encoding: Promise<void> | undefined;
   let decodeFailure: { reason: unknown } | undefined;
   try {
+    const chain = await streamChain(job);
     await decodeVhdxChunks(chunks, (piece) => handoff.push(piece), {
+      ...chain.options,
       onInfo(info) {
+        chain.onInfo(info);
         encoding = encodeRaw({ chunks: handoff.chunks(), size: info.virtualSize }, createFor(info, job), output, job);
         encoding.catch(() => {}); // awaited below
       },
     });
     handoff.end();
   } catch (err) {
-    decodeFailure = { reason: err };
+    decodeFailure = { reason: explainStreamedChild(err, job) };
     handoff.fail(err);
   }
   // when the encoder stops first, the decoder only saw its refusal: the encoder's error is the one to report

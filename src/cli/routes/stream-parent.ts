@@ -1,0 +1,38 @@
+// A differencing VHDX read as a stream (stdin, a FIFO, a URL without Range):
+// its parents cannot be looked for beside it, so --parent names the first
+// one, opened for random access (its own parents found by its locator) and
+// handed to the decoder.
+import { VhdxError } from '../../errors.js';
+import type { VhdxInfo } from '../../image/types.js';
+import type { VhdxDecoderOptions } from '../../streams/decoder-core.js';
+import { warnStreamedLinkage } from '../chain.js';
+import type { ConversionJob } from './types.js';
+
+/** The decoder options a streamed input's chain needs, and what to do once the decoder knows the file. */
+export interface StreamChain {
+  options: Pick<VhdxDecoderOptions, 'parent' | 'ignoreLinkage'>;
+  /** Call with the decoder's info: warns about a parent accepted with --ignore-linkage. */
+  onInfo(info: VhdxInfo): void;
+}
+
+/** Opens --parent, when given, for the decoder (closed with the job). */
+export async function streamChain(job: ConversionJob): Promise<StreamChain> {
+  const parent = job.chain.parent === undefined ? undefined : await job.openImage(job.chain.parent, { followChain: false });
+  return {
+    options: { ...(parent ? { parent } : {}), ...(job.chain.ignoreLinkage ? { ignoreLinkage: true } : {}) },
+    onInfo: (info) => warnStreamedLinkage(info, parent?.info),
+  };
+}
+
+/**
+ * The decoder's refusal of a differencing file without a parent, in the command line's words.
+ * @returns `err` itself for anything else
+ */
+export function explainStreamedChild(err: unknown, job: ConversionJob): unknown {
+  if (!(err instanceof VhdxError) || err.reason !== 'parent-missing' || job.chain.parent !== undefined) return err;
+  return new VhdxError(
+    'parent-missing',
+    'the input is a differencing VHDX read as a stream: its parents cannot be looked for beside it; give --parent PATH, or the file by its path',
+    { structure: 'parent locator' },
+  );
+}
