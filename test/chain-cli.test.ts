@@ -1,0 +1,337 @@
+// The command line on differencing chains (issue 14, item 3, reading):
+// `info` shows every level, `check` checks every level and the links,
+// `convert` flattens, `--parent` and `--ignore-linkage` steer the lookup, and
+// the errors map to the exit-code table. Chains are hand-built
+// (test/helpers/differencing.ts) and written to a temporary folder with each
+// parent where its child's relative_path says.
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import * as node from '../src/node/index.js';
+import { VhdxEncoderStream } from '../src/index.js';
+import { firstDifference } from './helpers/bytes.js';
+import { buildChild, dataWriteGuidOf, everyState, flattenChain, testGuid, type ChildSpec } from './helpers/differencing.js';
+import { chunkedStream, collect, makeRaw } from './helpers/images.js';
+import { describeWith, sevenZipSha256, sha256, tempDir } from './helpers/tools.js';
+import { oneLine } from './helpers/cli-lines.js';
+
+const MiB = 1024 * 1024;
+const SIZE = 12 * MiB + 64 * 1024; // every level ends in a partial block
+const BIN = new URL('../bin/vhdx.js', import.meta.url).pathname;
+const dir = tempDir('vhdx-chain-cli-');
+afterAll(() => dir.cleanup());
+
+function vhdx(args: string[], input?: Uint8Array) {
+  const r = spawnSync(process.execPath, [BIN, ...args], { input, maxBuffer: 256 * MiB, cwd: dir.path, timeout: 60_000 });
+  return { status: r.status, stdout: r.stdout as Buffer, text: String(r.stdout), stderr: String(r.stderr) };
+}
+
+const at = (...parts: string[]) => join(dir.path, ...parts);
+const disk = makeRaw(SIZE, 'mixed', 31);
+const specs: ChildSpec[] = [];
+let base: Uint8Array;
+let want: Uint8Array;
+
+function child(
+  parent: Uint8Array,
+  blockSize: number,
+  relativePath: string,
+  seed: number,
+  linkage?: string,
+): { spec: ChildSpec; file: Uint8Array } {
+  const spec: ChildSpec = {
+    virtualSize: SIZE,
+    blockSize,
+    lss: 512,
+    parentLinkage: linkage ?? dataWriteGuidOf(parent),
+    relativePath,
+    // without UNDEFINED and UNMAPPED blocks 7-Zip reads the chain as the spec does
+    blocks: everyState(SIZE, blockSize, 512, seed, ['undefined', 'unmapped'], seed),
+  };
+  return { spec, file: buildChild(spec) };
+}
+
+beforeAll(async () => {
+  const encoder = new VhdxEncoderStream({ virtualSize: SIZE, blockSize: MiB, logicalSectorSize: 512 });
+  base = await collect(chunkedStream(disk).pipeThrough(encoder));
+  mkdirSync(at('snap'), { recursive: true });
+  writeFileSync(at('base.vhdx'), base);
+  // base.vhdx <- snap/c1.avhdx <- snap/c2.avhdx, block sizes 1M, 2M, 4M
+  const c1 = child(base, 2 * MiB, '..\\base.vhdx', 1);
+  const c2 = child(c1.file, 4 * MiB, 'c1.avhdx', 2);
+  writeFileSync(at('snap', 'c1.avhdx'), c1.file);
+  writeFileSync(at('snap', 'c2.avhdx'), c2.file);
+  specs.push(c1.spec, c2.spec);
+  want = flattenChain(disk, specs);
+  // a child whose parent is nowhere its locator says
+  writeFileSync(at('snap', 'orphan.avhdx'), child(base, 2 * MiB, '..\\gone\\base.vhdx', 3).file);
+  // a child of base.vhdx whose parent_linkage names another DataWriteGuid (the parent was opened read-write since)
+  const stale = child(base, 2 * MiB, '..\\base.vhdx', 4, testGuid());
+  writeFileSync(at('snap', 'stale.avhdx'), stale.file);
+});
+
+describe('vhdx info on a chain', () => {
+  it('lists every level, child first: path, type, block size, allocated bytes, linkage ok; --json gives the array `chain`', async () => {
+    const r = vhdx(['info', at('snap', 'c2.avhdx')]);
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stderr).toBe('');
+    const lines = r.text.split('\n');
+    const chainAt = lines.indexOf('chain (0 is this file):');
+    expect(chainAt).toBeGreaterThan(0);
+    expect(lines[chainAt + 1]).toMatch(/^ {2}0 {2}.*c2\.avhdx: differencing, block size 4\.00 MiB, .* allocated \(\d+ bytes\), parent ok$/);
+    expect(lines[chainAt + 2]).toMatch(/^ {2}1 {2}.*c1\.avhdx: differencing, block size 2\.00 MiB, .*parent ok$/);
+    expect(lines[chainAt + 3]).toMatch(/^ {2}2 {2}.*base\.vhdx: dynamic, block size 1\.00 MiB, .*parent none$/);
+    expect(r.text).toMatch(/^ {2}relative_path = c1\.avhdx$/m);
+
+    const json = JSON.parse(vhdx(['info', at('snap', 'c2.avhdx'), '--json']).text);
+    const image = await node.openVhdx(at('snap', 'c2.avhdx'));
+    try {
+      expect(json.chain).toHaveLength(3);
+      expect(json.chain.map((l: { linkage: string }) => l.linkage)).toEqual(['ok', 'ok', 'none']);
+      expect(json.chain.map((l: { blockSize: number }) => l.blockSize)).toEqual([4 * MiB, 2 * MiB, MiB]);
+      json.chain.forEach((l: Record<string, unknown>, i: number) => {
+        const level = image.info.chain[i]!;
+        expect(l).toEqual({
+          level: i,
+          path: level.location,
+          type: level.type,
+          blockSize: level.blockSize,
+          allocatedBytes: level.allocatedBytes,
+          dataWriteGuid: level.dataWriteGuid,
+          linkage: level.parentLinkage,
+        });
+      });
+      expect(String(json.chain[2].path)).toMatch(/base\.vhdx$/);
+    } finally {
+      await image.close();
+    }
+  });
+
+  it('a file without a parent: a one-level chain in JSON, no chain lines', () => {
+    const json = JSON.parse(vhdx(['info', at('base.vhdx'), '--json']).text);
+    expect(json.chain).toEqual([expect.objectContaining({ level: 0, type: 'dynamic', linkage: 'none' })]);
+    expect(vhdx(['info', at('base.vhdx')]).text).not.toContain('chain (0 is this file)');
+  });
+
+  it('a child whose parent cannot be found still shows, its linkage `missing` (exit 0)', () => {
+    const r = vhdx(['info', at('snap', 'orphan.avhdx')]);
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.text).toMatch(/^ {2}0 {2}.*orphan\.avhdx: differencing, .*parent missing$/m);
+    expect(r.text).toMatch(/^ {2}1 {2}\(parent not found\)$/m);
+    const json = JSON.parse(vhdx(['info', at('snap', 'orphan.avhdx'), '--json']).text);
+    expect(json.chain).toEqual([expect.objectContaining({ level: 0, linkage: 'missing' })]);
+    expect(json.parentLocator.relative_path).toBe('..\\gone\\base.vhdx');
+  });
+
+  it('streamed (a pipe on stdin): one usage line saying the chain cannot be followed from a stream; check likewise', () => {
+    const child = readFileSync(at('snap', 'c1.avhdx'));
+    for (const command of ['info', 'check']) {
+      const r = vhdx([command, '-'], child);
+      expect(r.status, command).toBe(2);
+      const message = oneLine(r.stderr, 'USAGE');
+      expect(message).toContain('differencing VHDX');
+      expect(message).toContain('cannot be followed from a stream');
+    }
+    // a file without a parent still streams
+    expect(vhdx(['info', '-'], base).status).toBe(0);
+  });
+
+  it('--parent names the first parent; its own parents are found by its locator', () => {
+    const r = vhdx(['info', at('snap', 'orphan.avhdx'), '--parent', at('base.vhdx'), '--json']);
+    expect(r.status, r.stderr).toBe(0);
+    const json = JSON.parse(r.text);
+    expect(json.chain.map((l: { linkage: string }) => l.linkage)).toEqual(['ok', 'none']);
+    expect(json.chain[1].path).toBe(at('base.vhdx'));
+  });
+});
+
+describe('vhdx check on a chain', () => {
+  it('a sound chain: no problems, exit 0 (human and JSON)', () => {
+    const r = vhdx(['check', at('snap', 'c2.avhdx')]);
+    expect([r.status, r.text, r.stderr]).toEqual([0, 'No problems found.\n', '']);
+    expect(JSON.parse(vhdx(['check', at('snap', 'c2.avhdx'), '--json']).text)).toMatchObject({ ok: true, problems: [] });
+  });
+
+  it('a missing parent is a problem of level 0 (exit 3), naming the path tried', () => {
+    const r = vhdx(['check', at('snap', 'orphan.avhdx')]);
+    expect(r.status).toBe(3);
+    expect(r.text).toMatch(/^level 0: IO parent-missing .*gone[\\/]base\.vhdx/m);
+    const json = JSON.parse(vhdx(['check', at('snap', 'orphan.avhdx'), '--json']).text);
+    expect(json.ok).toBe(false);
+    expect(json.problems).toEqual([expect.objectContaining({ level: 0, reason: 'parent-missing', code: 'IO' })]);
+  });
+
+  it('damage in a parent is reported with its level', () => {
+    // c1 with its older header copy damaged: still readable through the other, but a problem
+    mkdirSync(at('cut', 'snap'), { recursive: true });
+    writeFileSync(at('cut', 'base.vhdx'), base);
+    const c1 = readFileSync(at('snap', 'c1.avhdx'));
+    c1[64 * 1024 + 100]! ^= 0xff;
+    writeFileSync(at('cut', 'snap', 'c1.avhdx'), c1);
+    writeFileSync(at('cut', 'snap', 'c2.avhdx'), readFileSync(at('snap', 'c2.avhdx')));
+    const r = vhdx(['check', at('cut', 'snap', 'c2.avhdx'), '--json']);
+    expect(r.status, r.stderr).toBe(3);
+    const json = JSON.parse(r.text);
+    expect(json.problems.length).toBeGreaterThan(0);
+    for (const p of json.problems) expect(p.level).toBe(1);
+    const human = vhdx(['check', at('cut', 'snap', 'c2.avhdx')])
+      .text.trimEnd()
+      .split('\n');
+    for (const line of human.slice(0, -1)) expect(line).toMatch(/^level 1: /);
+  });
+
+  it('a file without a parent: problem lines and JSON as before, no level', () => {
+    const cut = at('cut-base.vhdx');
+    writeFileSync(cut, base.subarray(0, base.length - MiB));
+    const json = JSON.parse(vhdx(['check', cut, '--json']).text);
+    expect(json.ok).toBe(false);
+    for (const p of json.problems) expect(p).not.toHaveProperty('level');
+    expect(vhdx(['check', cut]).text).not.toContain('level');
+  });
+});
+
+describe('vhdx convert flattens a chain', () => {
+  it('to raw: byte-identical to the merged disk', () => {
+    const r = vhdx(['convert', at('snap', 'c2.avhdx'), at('flat.raw')]);
+    expect(r.status, r.stderr).toBe(0);
+    expect(firstDifference(readFileSync(at('flat.raw')), want)).toBe(-1);
+  });
+
+  it('to stdout (raw, and VHDX read back)', async () => {
+    const raw = vhdx(['convert', at('snap', 'c2.avhdx'), '-O', 'raw', '-']);
+    expect(raw.status, raw.stderr).toBe(0);
+    expect(firstDifference(raw.stdout, want)).toBe(-1);
+    const v = vhdx(['convert', at('snap', 'c2.avhdx'), '-O', 'vhdx', '-']);
+    expect(v.status, v.stderr).toBe(0);
+    const image = await node.openVhdx(new Uint8Array(v.stdout));
+    try {
+      expect(image.info.chain).toHaveLength(1);
+      expect(firstDifference(await image.read(0, SIZE), want)).toBe(-1);
+    } finally {
+      await image.close();
+    }
+  });
+
+  it.each(['dynamic', 'fixed'])('to a %s VHDX without a parent, reading as the merged disk', async (type) => {
+    const out = at(`flat-${type}.vhdx`);
+    const r = vhdx(['convert', at('snap', 'c2.avhdx'), out, '--type', type]);
+    expect(r.status, r.stderr).toBe(0);
+    const image = await node.openVhdx(out);
+    try {
+      expect(image.info.type).toBe(type);
+      expect(image.info.parentLocator).toBeUndefined();
+      expect(image.info.chain).toHaveLength(1);
+      expect(image.info.blockSize).toBe(4 * MiB); // the top level's, as for any VHDX -> VHDX
+      expect(firstDifference(await image.read(0, SIZE), want)).toBe(-1);
+    } finally {
+      await image.close();
+    }
+  });
+
+  it('a child streamed on stdin flattens with --parent (raw and VHDX); without it: exit 4 naming --parent', async () => {
+    const c2 = readFileSync(at('snap', 'c2.avhdx'));
+    const raw = vhdx(['convert', '-', '-O', 'raw', '-', '--parent', at('snap', 'c1.avhdx')], c2);
+    expect(raw.status, raw.stderr).toBe(0);
+    expect(firstDifference(raw.stdout, want)).toBe(-1);
+    const v = vhdx(['convert', '-', at('streamed.vhdx'), '--parent', at('snap', 'c1.avhdx')], c2);
+    expect(v.status, v.stderr).toBe(0);
+    const image = await node.openVhdx(at('streamed.vhdx'));
+    expect(firstDifference(await image.read(0, SIZE), want)).toBe(-1);
+    await image.close();
+    const without = vhdx(['convert', '-', '-O', 'raw', '-'], c2);
+    expect(without.status).toBe(4);
+    expect(oneLine(without.stderr, 'IO')).toContain('--parent PATH');
+  });
+
+  it('a missing parent: exit 4, one line naming the path tried, no output left', () => {
+    for (const out of ['orphan.raw', 'orphan.vhdx']) {
+      const r = vhdx(['convert', at('snap', 'orphan.avhdx'), at(out)]);
+      expect(r.status, out).toBe(4);
+      const message = oneLine(r.stderr, 'IO');
+      expect(message).toContain('not found');
+      expect(message).toContain(join('gone', 'base.vhdx'));
+      expect(() => readFileSync(at(out))).toThrow();
+    }
+    // a --parent that does not exist is an I/O error too
+    const r = vhdx(['convert', at('snap', 'orphan.avhdx'), at('x.raw'), '--parent', at('nothing.vhdx')]);
+    expect(r.status).toBe(4);
+    expect(oneLine(r.stderr, 'IO')).toContain('nothing.vhdx');
+  });
+
+  it('--parent overrides the locator (convert and measure)', () => {
+    const r = vhdx(['convert', at('snap', 'orphan.avhdx'), at('orphan-fixed.raw'), '--parent', at('base.vhdx')]);
+    expect(r.status, r.stderr).toBe(0);
+    const orphanSpec = { ...specs[0]!, blocks: everyState(SIZE, 2 * MiB, 512, 3, ['undefined', 'unmapped'], 3) };
+    expect(firstDifference(readFileSync(at('orphan-fixed.raw')), flattenChain(disk, [orphanSpec]))).toBe(-1);
+    const m = vhdx(['measure', at('snap', 'orphan.avhdx'), '--parent', at('base.vhdx'), '--json']);
+    expect(m.status, m.stderr).toBe(0);
+    expect(JSON.parse(m.text).required).toBeGreaterThan(0);
+    expect(vhdx(['measure', at('snap', 'orphan.avhdx')]).status).toBe(4);
+  });
+
+  it('--parent and --ignore-linkage with a raw input are usage errors', () => {
+    writeFileSync(at('plain.raw'), disk.subarray(0, MiB));
+    const r = vhdx(['convert', at('plain.raw'), at('plain.vhdx'), '--parent', at('base.vhdx')]);
+    expect(r.status).toBe(2);
+    expect(oneLine(r.stderr, 'USAGE')).toContain('--parent applies to a VHDX input only');
+  });
+});
+
+describe('--ignore-linkage', () => {
+  it('without it a changed parent is refused: exit 1, both GUIDs named', () => {
+    const r = vhdx(['convert', at('snap', 'stale.avhdx'), at('stale.raw')]);
+    expect(r.status).toBe(1);
+    const message = oneLine(r.stderr, 'CORRUPT');
+    expect(message).toContain(dataWriteGuidOf(base));
+    expect(message).toContain('parent_linkage');
+  });
+
+  it('convert reads through it with one warning line on stderr', () => {
+    for (const out of ['stale.raw', 'stale.vhdx']) {
+      const r = vhdx(['convert', at('snap', 'stale.avhdx'), at(out), '--ignore-linkage']);
+      expect(r.status, r.stderr).toBe(0);
+      const lines = r.stderr.trimEnd().split('\n');
+      expect(lines).toHaveLength(1);
+      expect(lines[0]).toMatch(
+        /^vhdx: warning: the parent .*base\.vhdx .*changed since the child was made; read anyway because of --ignore-linkage$/,
+      );
+    }
+    const staleChild = readFileSync(at('snap', 'stale.avhdx'));
+    const streamed = vhdx(['convert', '-', '-O', 'raw', '-', '--parent', at('base.vhdx'), '--ignore-linkage'], staleChild);
+    expect(streamed.status, streamed.stderr).toBe(0);
+    expect(streamed.stderr).toMatch(/^vhdx: warning: [^\n]*--ignore-linkage\n$/);
+    expect(firstDifference(streamed.stdout, readFileSync(at('stale.raw')))).toBe(-1);
+  });
+
+  it('check lists it as a warning of level 0 and exits 0; info says mismatch', () => {
+    const r = vhdx(['check', at('snap', 'stale.avhdx'), '--ignore-linkage']);
+    expect(r.status, r.text).toBe(0);
+    expect(r.text).toMatch(/^warning: level 0: CORRUPT parent-linkage-mismatch .*\nNo problems found\.\n$/);
+    expect(r.stderr).toMatch(/^vhdx: warning: /);
+    const json = JSON.parse(vhdx(['check', at('snap', 'stale.avhdx'), '--ignore-linkage', '--json']).text);
+    expect(json.ok).toBe(true);
+    expect(json.problems).toEqual([expect.objectContaining({ level: 0, severity: 'warning', reason: 'parent-linkage-mismatch' })]);
+    const info = JSON.parse(vhdx(['info', at('snap', 'stale.avhdx'), '--ignore-linkage', '--json']).text);
+    expect(info.chain.map((l: { linkage: string }) => l.linkage)).toEqual(['mismatch', 'none']);
+    // without --ignore-linkage check reports the mismatch as a problem
+    expect(vhdx(['check', at('snap', 'stale.avhdx')]).status).toBe(3);
+  });
+});
+
+describeWith(['7zz'], 'the flattened chain against 7-Zip', () => {
+  it('vhdx convert child.avhdx out.raw is byte-identical to 7zz e -so of the same chain', () => {
+    // 7-Zip looks for every level's parent beside the file it opened: one folder
+    mkdirSync(at('seven'), { recursive: true });
+    const c1 = child(base, 2 * MiB, 'base.vhdx', 5);
+    const c2 = child(c1.file, 4 * MiB, 'c1.avhdx', 6);
+    writeFileSync(at('seven', 'base.vhdx'), base);
+    writeFileSync(at('seven', 'c1.avhdx'), c1.file);
+    writeFileSync(at('seven', 'c2.avhdx'), c2.file);
+    const seven = sevenZipSha256(at('seven', 'c2.avhdx'));
+    expect(seven.status, seven.stderr).toBe(0);
+    expect(seven.sha256).toBe(sha256(flattenChain(disk, [c1.spec, c2.spec])));
+    expect(vhdx(['convert', at('seven', 'c2.avhdx'), at('seven.raw')]).status).toBe(0);
+    expect(sha256(readFileSync(at('seven.raw')))).toBe(seven.sha256);
+  });
+});
