@@ -270,11 +270,14 @@ describe('vhdx convert flattens a chain', () => {
     expect(vhdx(['measure', at('snap', 'orphan.avhdx')]).status).toBe(4);
   });
 
-  it('--parent and --ignore-linkage with a raw input are usage errors', () => {
+  it('--ignore-linkage with a raw input, and --parent with a raw input onto stdout, are usage errors', () => {
     writeFileSync(at('plain.raw'), disk.subarray(0, MiB));
-    const r = vhdx(['convert', at('plain.raw'), at('plain.vhdx'), '--parent', at('base.vhdx')]);
-    expect(r.status).toBe(2);
-    expect(oneLine(r.stderr, 'USAGE')).toContain('--parent applies to a VHDX input only');
+    const ignoring = vhdx(['convert', at('plain.raw'), at('plain.vhdx'), '--ignore-linkage']);
+    expect(ignoring.status).toBe(2);
+    expect(oneLine(ignoring.stderr, 'USAGE')).toContain('--ignore-linkage applies to a VHDX input only');
+    const toStdout = vhdx(['convert', at('plain.raw'), '-', '-O', 'vhdx', '--parent', at('base.vhdx')]);
+    expect(toStdout.status).toBe(2);
+    expect(oneLine(toStdout.stderr, 'USAGE')).toContain('--parent with a raw input makes a differencing child');
   });
 });
 
@@ -333,5 +336,39 @@ describeWith(['7zz'], 'the flattened chain against 7-Zip', () => {
     expect(seven.sha256).toBe(sha256(flattenChain(disk, [c1.spec, c2.spec])));
     expect(vhdx(['convert', at('seven', 'c2.avhdx'), at('seven.raw')]).status).toBe(0);
     expect(sha256(readFileSync(at('seven.raw')))).toBe(seven.sha256);
+  });
+});
+
+describe('making children from the command line', () => {
+  it('vhdx create child --parent base: an empty child that reads as its parent, its locator naming the parent relative to it', async () => {
+    mkdirSync(at('made'), { recursive: true });
+    const r = vhdx(['create', at('made', 'empty.avhdx'), '--parent', at('base.vhdx')]);
+    expect(r.status, r.stderr).toBe(0);
+    const image = await node.openVhdx(at('made', 'empty.avhdx'));
+    expect(image.info.type).toBe('differencing');
+    expect(image.info.parentLocator?.relative_path).toBe('..\\base.vhdx');
+    expect(firstDifference(await image.read(0, SIZE), disk)).toBe(-1);
+    await image.close();
+    const bare = vhdx(['create', at('made', 'x.avhdx')]);
+    expect(bare.status).toBe(2);
+    expect(oneLine(bare.stderr, 'USAGE')).toMatch(/^create needs --parent/);
+  });
+
+  it('vhdx convert new.raw child.avhdx --parent base: a child holding only the blocks that differ, read back as the new disk', async () => {
+    const changed = disk.slice();
+    for (const at of [3 * MiB + 512, 7 * MiB + 100_000]) changed.fill(0x5a, at, at + 4096);
+    writeFileSync(at('new.raw'), changed);
+    const r = vhdx(['convert', at('new.raw'), at('made-child.avhdx'), '--parent', at('base.vhdx')]);
+    expect(r.status, r.stderr).toBe(0);
+    const image = await node.openVhdx(at('made-child.avhdx'));
+    expect(image.info.type).toBe('differencing');
+    expect(firstDifference(await image.read(0, SIZE), changed)).toBe(-1);
+    // two changed blocks of 1 MiB (the parent's block size) over the 4 MiB of structures and a sector bitmap
+    expect(readFileSync(at('made-child.avhdx')).length).toBeLessThanOrEqual(4 * MiB + MiB + 2 * MiB);
+    await image.close();
+    // a child needs a raw file to read and a file to write
+    const piped = vhdx(['convert', '-', at('x.avhdx'), '--parent', at('base.vhdx')], changed.subarray(0, MiB));
+    expect(piped.status).toBe(2);
+    expect(oneLine(piped.stderr, 'USAGE')).toMatch(/^--parent with a raw input makes a differencing child/);
   });
 });

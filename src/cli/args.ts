@@ -60,7 +60,8 @@ export type Command =
   | { name: 'version' }
   | { name: 'info' | 'check'; input: string; json: boolean; chain: ChainFlags }
   | { name: 'measure'; input: string; json: boolean; flags: MeasureFlags }
-  | { name: 'convert'; input: string; output: string; flags: ConvertFlags };
+  | { name: 'convert'; input: string; output: string; flags: ConvertFlags }
+  | { name: 'create'; output: string; parent: string };
 
 /** A parsed command line; `debug` asks for stack traces on errors, `options` keeps each option as typed. */
 export interface CommandLine {
@@ -96,6 +97,13 @@ export function parseCommandLine(argv: readonly string[]): CommandLine {
       return line({ name, input: onlyInput(rest, name), json: jsonOutput(options), chain: chainFlags(options) });
     case 'measure':
       return line({ name, input: onlyInput(rest, name), json: jsonOutput(options), flags: measureFlags(options) });
+    case 'create': {
+      const output = onlyInput(rest, name);
+      const parent = chainFlags(options).parent;
+      if (parent === undefined)
+        throw new UsageError('create needs --parent PATH: the VHDX the child is made over (try vhdx create --help)');
+      return line({ name, output, parent });
+    }
     case 'convert':
       if (rest.length !== 2)
         throw new UsageError(`convert takes an input and an output, got ${describeCount(rest.length)} (try vhdx convert --help)`);

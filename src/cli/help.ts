@@ -34,6 +34,15 @@ const USAGE: Record<CommandName, { synopsis: string; about: string[] }> = {
       'a parent accepted with --ignore-linkage is a warning, not a problem.',
     ],
   },
+  create: {
+    synopsis: 'vhdx create <child> --parent <parent>',
+    about: [
+      'Creates an empty differencing VHDX (.avhdx) over <parent>: it reads as the parent reads.',
+      "Its parent locator holds the parent's DataWriteGuid and its path relative to <child>.",
+      'To make a child holding only what differs from a parent: vhdx convert new.raw child.avhdx',
+      '--parent base.vhdx (a raw file input, a file output).',
+    ],
+  },
   measure: {
     synopsis: 'vhdx measure <input> [options]',
     about: [

@@ -7,6 +7,7 @@ import { UsageError, parseCommandLine, type Command, type CommandLine } from './
 import { EXIT, exitCodeOf } from './exit-codes.js';
 import { helpText, versionText } from './help.js';
 import { classifyInput, openInput } from './inputs.js';
+import { createChildFile } from '../node/child.js';
 import { runConversion } from './job.js';
 import { measure } from './measure.js';
 import { describeError } from './messages.js';
@@ -59,6 +60,12 @@ async function run(command: Command): Promise<number> {
       return measure(command.input, command.json, command.flags);
     case 'convert':
       return convert(command);
+    case 'create':
+      // the child names its parent by a path relative to its own file
+      if (command.output === '-') throw new UsageError('create writes a file: name the child (child.avhdx), not -');
+      await ready();
+      await createChildFile(command.output, command.parent);
+      return EXIT.success;
   }
 }
 

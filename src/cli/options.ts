@@ -4,7 +4,7 @@
 // and an unknown option gets the closest known one as a suggestion.
 import { UsageError } from './usage-error.js';
 
-export const COMMANDS = ['convert', 'info', 'check', 'measure'] as const;
+export const COMMANDS = ['convert', 'info', 'check', 'measure', 'create'] as const;
 export type CommandName = (typeof COMMANDS)[number];
 
 /** One option: its names, its value (absent for a switch), where it applies and its help line. */
@@ -61,8 +61,8 @@ export const OPTIONS: readonly OptionSpec[] = [
   {
     long: 'parent',
     value: 'PATH',
-    commands: CHAIN_READERS,
-    help: "a differencing VHDX's parent file (default: found by its parent locator, beside it)",
+    commands: [...CHAIN_READERS, 'create'],
+    help: "a differencing VHDX's parent (default: found by its parent locator, beside it); with a raw input, the child's",
   },
   {
     long: 'ignore-linkage',

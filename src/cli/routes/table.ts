@@ -2,6 +2,7 @@
 // output kind) the command accepts. The direction comes from the input's
 // first bytes, -f, and the output format (-O/--to, or the output's name);
 // the table is the only place that decides the rest.
+import { convertRawFileToChild } from '../../node/child.js';
 import { hasVhdxSignature } from '../../format/identifier.js';
 import { refuseSameFile } from '../../node/file-io.js';
 import { UsageError } from '../usage-error.js';
@@ -71,8 +72,22 @@ export function settleDirection(guessed: Direction, job: Pick<ConversionJob, 'in
 export async function runRoute(input: OpenedInput, direction: Direction, output: Output, job: ConversionJob): Promise<void> {
   const settled = settleDirection(direction, job);
   if (settled.startsWith('raw->') && (job.chain.parent !== undefined || job.chain.ignoreLinkage)) {
-    // making a differencing child from a raw disk is a later step of issue 14
-    throw new UsageError(`${job.chain.parent !== undefined ? '--parent' : '--ignore-linkage'} applies to a VHDX input only`);
+    if (
+      settled === 'raw->vhdx' &&
+      job.chain.parent !== undefined &&
+      !job.chain.ignoreLinkage &&
+      input.kind === 'path' &&
+      output.kind === 'file'
+    ) {
+      // a differencing child over --parent, holding only what differs from it
+      await convertRawFileToChild(input.input.path, output.path, job.chain.parent);
+      return;
+    }
+    throw new UsageError(
+      job.chain.parent !== undefined && !job.chain.ignoreLinkage
+        ? '--parent with a raw input makes a differencing child: give a raw file and a VHDX file output'
+        : '--ignore-linkage applies to a VHDX input only',
+    );
   }
   if (settled === 'vhdx->raw' && job.create.virtualSize !== undefined) {
     throw new UsageError("--size does not apply to VHDX -> raw: the raw disk is as large as the VHDX's virtual disk");
