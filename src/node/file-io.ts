@@ -44,3 +44,13 @@ export async function refuseSameFile(input: string, output: string): Promise<voi
     throw new VhdxError('output-is-input', `the output ${output} is the input file ${input}; converting in place would destroy it`);
   }
 }
+
+/** True for a Node FileHandle (what `fs/promises.open` gives), told apart from the web targets and sources. */
+export function isFileHandle(x: unknown): x is FileHandle {
+  return (
+    typeof x === 'object' &&
+    x !== null &&
+    typeof (x as { fd?: unknown }).fd === 'number' &&
+    typeof (x as { stat?: unknown }).stat === 'function'
+  );
+}

@@ -4,7 +4,7 @@ import { open } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { asVhdxError } from '../errors.js';
 import { openSource, type HttpSourceOptions, type RandomAccessSource, type SourceInput } from '../sources/index.js';
-import { readFully } from './file-io.js';
+import { isFileHandle, readFully } from './file-io.js';
 
 /** What the Node entry's `openVhdx()` and `scanAllocation()` accept: every runtime's inputs, plus paths and FileHandles. */
 export type NodeSourceInput = SourceInput | string | FileHandle;
@@ -39,15 +39,6 @@ export async function pathSource(path: string): Promise<RandomAccessSource> {
     throw asVhdxError(err, 'open-failed', `cannot open ${path}`);
   }
   return fileHandleSource(fh, true);
-}
-
-function isFileHandle(x: unknown): x is FileHandle {
-  return (
-    typeof x === 'object' &&
-    x !== null &&
-    typeof (x as { fd?: unknown }).fd === 'number' &&
-    typeof (x as { stat?: unknown }).stat === 'function'
-  );
 }
 
 /** Opens a path, a `file:` URL or a FileHandle, or anything {@link openSource} takes. The caller closes it. */

@@ -6,20 +6,11 @@ import { open, type FileHandle } from 'node:fs/promises';
 import { asVhdxError } from '../errors.js';
 import { openTarget, type OpenTarget, type TargetInput } from '../streams/targets.js';
 import type { DiscardableTarget } from '../streams/writer.js';
-import { writeFully } from './file-io.js';
+import { isFileHandle, writeFully } from './file-io.js';
 import { prepareOutput } from './output.js';
 
 /** What the Node entry's `VhdxWriterStream` accepts: every runtime's targets, plus paths and FileHandles. */
 export type NodeTargetInput = TargetInput | string | FileHandle;
-
-function isFileHandle(x: unknown): x is FileHandle {
-  return (
-    typeof x === 'object' &&
-    x !== null &&
-    typeof (x as { fd?: unknown }).fd === 'number' &&
-    typeof (x as { stat?: unknown }).stat === 'function'
-  );
-}
 
 function fileHandleTarget(fh: FileHandle, owns: boolean): OpenTarget {
   return {
