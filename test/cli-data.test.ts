@@ -2,8 +2,7 @@
 // (issue 13): the output format is never a surprise, an existing file is never
 // lost, every input streams with bounded memory, and one --size rule holds on
 // every route. Each describe names the findings of the issue it shows fixed.
-import { spawn, spawnSync, type SpawnSyncOptions } from 'node:child_process';
-import { createServer, type Server } from 'node:http';
+import { spawnSync, type SpawnSyncOptions } from 'node:child_process';
 import {
   chmodSync,
   chownSync,
@@ -17,9 +16,9 @@ import {
   writeFileSync,
   writeSync,
 } from 'node:fs';
-import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runAsync, serveFiles, type FileServer } from './helpers/file-server.js';
 import { hasVhdxSignature } from '../src/format/identifier.js';
 import { VhdxWriterStream, convertRawFileToVhdx, convertVhdxFileToRaw, openVhdx } from '../src/node/index.js';
 import { ready } from '../src/wasm/instance.js';
@@ -75,7 +74,7 @@ function diskOf(path: string): Buffer {
 const isVhdx = (path: string) => hasVhdxSignature(readFileSync(path).subarray(0, 8));
 const partials = () => readdirSync(dir.path).filter((f) => f.includes('.partial-'));
 
-let server: Server;
+let server: FileServer;
 let base = '';
 beforeAll(async () => {
   await ready();
@@ -86,37 +85,13 @@ beforeAll(async () => {
     ['/disk.vhdx', readFileSync(vhdxPath)],
     ['/cut.vhdx', readFileSync(vhdxPath).subarray(0, 3 * MiB)],
   ]);
-  server = createServer((req, res) => {
-    const [path, query] = (req.url ?? '').split('?');
-    const body = files.get(path!);
-    if (!body) return void res.writeHead(404).end();
-    const range = /bytes=(\d+)-(\d+)/.exec(req.headers.range ?? '');
-    if (range && query !== 'norange') {
-      const start = Number(range[1]);
-      const end = Math.min(body.length - 1, Number(range[2]));
-      res.writeHead(206, { 'content-range': `bytes ${start}-${end}/${body.length}`, 'content-length': end - start + 1 });
-      res.end(Buffer.from(body.subarray(start, end + 1)));
-    } else {
-      res.writeHead(200, query === 'nolength' ? {} : { 'content-length': body.length });
-      res.end(Buffer.from(body));
-    }
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  server = await serveFiles(files);
+  base = server.base;
 });
-afterAll(() => new Promise<void>((r) => server.close(() => r())));
+afterAll(() => server.close());
 
 /** Runs the command in the background (an HTTP input is served by this process). */
-function vhdxAsync(args: string[]): Promise<Result> {
-  return new Promise((resolve) => {
-    const p = spawn(process.execPath, [BIN, ...args], { cwd: dir.path });
-    const out: Buffer[] = [];
-    let err = '';
-    p.stdout.on('data', (d) => out.push(d));
-    p.stderr.on('data', (d) => (err += d));
-    p.on('close', (status) => resolve({ status, stdout: Buffer.concat(out), stderr: err }));
-  });
-}
+const vhdxAsync = (args: string[]): Promise<Result> => runAsync(BIN, args, dir.path);
 
 describe('findings 1 and 2: the output format is -O, else the output name, else the other format', () => {
   it('finding 1: --to raw on a raw input makes a raw copy (from a file, stdin and a URL), sparse in a file', async () => {

@@ -1,11 +1,10 @@
 // The `vhdx` command, run as a subprocess: every command, pipes, HTTP inputs,
 // exit codes, one-line errors and removal of partial output.
 import { spawn, spawnSync } from 'node:child_process';
-import { createServer, type Server } from 'node:http';
 import { closeSync, existsSync, openSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
-import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runAsync, serveFiles, type FileServer } from './helpers/file-server.js';
 import { makeRaw } from './helpers/images.js';
 import { describeWith, run, sha256, tempDir } from './helpers/tools.js';
 
@@ -286,7 +285,7 @@ describe('vhdx command', () => {
 });
 
 describe('HTTP inputs', () => {
-  let server: Server;
+  let server: FileServer;
   let base = '';
   const files = new Map<string, Uint8Array>();
   beforeAll(async () => {
@@ -295,39 +294,12 @@ describe('HTTP inputs', () => {
     files.set('/disk.raw', raw);
     files.set('/odd.raw', raw.subarray(0, 5 * MiB + 1000));
     files.set('/disk.vhdx', readFileSync(v));
-    server = createServer((req, res) => {
-      const [path, query] = (req.url ?? '').split('?');
-      const body = files.get(path!);
-      if (!body) {
-        res.writeHead(404).end();
-        return;
-      }
-      const range = /bytes=(\d+)-(\d+)/.exec(req.headers.range ?? '');
-      if (range && query !== 'norange') {
-        const start = Number(range[1]);
-        const end = Math.min(body.length - 1, Number(range[2]));
-        res.writeHead(206, { 'content-range': `bytes ${start}-${end}/${body.length}`, 'content-length': end - start + 1 });
-        res.end(Buffer.from(body.subarray(start, end + 1)));
-      } else {
-        res.writeHead(200, { 'content-length': body.length });
-        res.end(Buffer.from(body));
-      }
-    });
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    server = await serveFiles(files);
+    base = server.base;
   });
-  afterAll(() => new Promise<void>((r) => server.close(() => r())));
+  afterAll(() => server.close());
 
-  function vhdxAsync(args: string[]): Promise<{ status: number | null; stdout: Buffer; stderr: string }> {
-    return new Promise((resolve) => {
-      const p = spawn(process.execPath, [BIN, ...args], { cwd: dir.path });
-      const out: Buffer[] = [];
-      let err = '';
-      p.stdout.on('data', (d) => out.push(d));
-      p.stderr.on('data', (d) => (err += d));
-      p.on('close', (status) => resolve({ status, stdout: Buffer.concat(out), stderr: err }));
-    });
-  }
+  const vhdxAsync = (args: string[]) => runAsync(BIN, args, dir.path);
 
   it.each(['', '?norange'])('VHDX URL -> raw (server %s)', async (q) => {
     const r = await vhdxAsync(['convert', `${base}/disk.vhdx${q}`, '-']);

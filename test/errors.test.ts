@@ -1035,13 +1035,9 @@ describe('reasons from differencing files and chains', () => {
       lookups++;
       return locator.parent_linkage === `{${b}}` ? second : first;
     };
-    await expectRejection(
-      () => openVhdx(first, { resolveParent }),
-      'chain-loop',
-      {
-        structure: 'parent locator',
-      },
-    );
+    await expectRejection(() => openVhdx(first, { resolveParent }), 'chain-loop', {
+      structure: 'parent locator',
+    });
     const self = join(scratch, 'self.avhdx');
     writeFileSync(self, child({ relativePath: 'self.avhdx' }));
     expect(lookups).toBeLessThanOrEqual(2);
