@@ -1,24 +1,5 @@
-// Chunks between async iterables and web streams, so that one
-// iterable-based helper (such as a zero tail) serves both.
-/** The chunks of `stream`; stopping early cancels it. */
-export async function* chunksOf<T>(stream: ReadableStream<T>): AsyncGenerator<T, void, undefined> {
-  const reader = stream.getReader();
-  let ended = false;
-  try {
-    for (;;) {
-      const { value, done } = await reader.read();
-      if (done) {
-        ended = true;
-        return;
-      }
-      yield value;
-    }
-  } finally {
-    if (!ended) await reader.cancel().catch(() => {});
-    reader.releaseLock();
-  }
-}
-
+// Web streams made from async iterables, and handed over chunk by chunk
+// (the other way, chunksOf, is in runtime/stream-chunks.ts).
 /** `chunks` as a web stream, pulled one chunk at a time; cancelling it stops the iteration. */
 export function streamOf<T>(chunks: AsyncIterable<T>): ReadableStream<T> {
   const it = chunks[Symbol.asyncIterator]();

@@ -8,7 +8,7 @@ import { asVhdxError } from '../errors.js';
 import { problemOf, type Problem, type VhdxInfo } from '../image/types.js';
 import { decodeVhdxChunks } from '../node/decode-chunks.js';
 import { checkVhdx } from '../node/index.js';
-import { chunksOf } from './chunk-streams.js';
+import { chunksOf } from '../runtime/stream-chunks.js';
 import { imageInput, type ImageInput } from './image-input.js';
 import { fetchStream, openInput, stdinAsFile } from './inputs.js';
 import { ignoresRange } from './routes/vhdx-to-raw.js';

@@ -6,7 +6,7 @@ import { asVhdxError } from '../../errors.js';
 import { withZeroTail } from '../../layout/disk-size.js';
 import { rawFileToRawAt } from '../../node/convert.js';
 import { readChunks } from '../../node/fd-reader.js';
-import { chunksOf } from '../chunk-streams.js';
+import { chunksOf } from '../../runtime/stream-chunks.js';
 import { fetchStream, type PathInput, type Stdin, type UrlInput } from '../inputs.js';
 import { rawWriter, sequentialWriter, writeAll, type FileOutput, type Output, type StdoutOutput } from '../sinks.js';
 import { fileSize } from './raw-to-vhdx.js';

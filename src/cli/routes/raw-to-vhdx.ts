@@ -10,7 +10,7 @@ import { encodeRawChunks, rawFileToVhdxAt } from '../../node/convert.js';
 import { readChunks } from '../../node/fd-reader.js';
 import { scanAllocation } from '../../node/index.js';
 import { UsageError } from '../usage-error.js';
-import { chunksOf } from '../chunk-streams.js';
+import { chunksOf } from '../../runtime/stream-chunks.js';
 import { fetchStream, type PathInput, type Stdin, type UrlInput } from '../inputs.js';
 import { sequentialWriter, type FileOutput, type Output, type StdoutOutput } from '../sinks.js';
 import { SIZE_NEEDED, encodeRaw } from './encode-stream.js';

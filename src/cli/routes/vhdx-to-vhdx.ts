@@ -7,7 +7,8 @@
 import type { VhdxInfo } from '../../image/types.js';
 import type { VhdxCreateOptions } from '../../layout/options.js';
 import { decodeVhdxChunks } from '../../node/decode-chunks.js';
-import { ChunkHandoff, chunksOf } from '../chunk-streams.js';
+import { ChunkHandoff } from '../chunk-streams.js';
+import { chunksOf } from '../../runtime/stream-chunks.js';
 import { fetchStream, type PathInput, type Stdin, type UrlInput } from '../inputs.js';
 import type { Output } from '../sinks.js';
 import { encodeRaw } from './encode-stream.js';
