@@ -150,7 +150,42 @@ export async function fetchStream(url: string, range?: string): Promise<{ stream
   }
   if (!res.ok || !res.body) throw new VhdxError('http-status', `${url} answered ${res.status} ${res.statusText}`);
   const len = res.headers.get('content-length');
-  return { stream: res.body as ReadableStream<Uint8Array>, size: len === null ? undefined : Number(len) };
+  const size = len === null ? undefined : Number(len);
+  return { stream: heldBody(res.body as ReadableStream<Uint8Array>, url, size), size };
+}
+
+/**
+ * The body of a response, read through a reader taken now. Node's fetch cancels the body of a
+ * response that is garbage collected while its body is untouched, and a cancelled body simply
+ * ends: a consumer that starts late (after opening a parent, say) would read a short, silently
+ * truncated input. A body that ends before its Content-Length is an error here for the same reason.
+ */
+function heldBody(body: ReadableStream<Uint8Array>, url: string, size: number | undefined): ReadableStream<Uint8Array> {
+  const reader = body.getReader();
+  let received = 0;
+  return new ReadableStream<Uint8Array>(
+    {
+      async pull(controller) {
+        const { value, done } = await reader.read().catch((err) => {
+          throw asVhdxError(err, 'read-failed', `reading ${url}`);
+        });
+        if (done) {
+          if (size !== undefined && received !== size) {
+            throw new VhdxError('input-truncated', `${url} ended after ${received} of its ${size} bytes (Content-Length)`, {
+              structure: 'input',
+              offset: received,
+            });
+          }
+          controller.close();
+          return;
+        }
+        received += value.length;
+        controller.enqueue(value);
+      },
+      cancel: (reason) => reader.cancel(reason),
+    },
+    { highWaterMark: 0 },
+  );
 }
 
 async function urlHead(url: string): Promise<Uint8Array> {
