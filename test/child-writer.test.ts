@@ -4,7 +4,7 @@
 // library, in 7-Zip (`7zz e -so`, parent found by relative_path) and in
 // libvhdi (pyvhdi, child.set_parent); qemu-img (which cannot open
 // differencing VHDX) compares the flattened output.
-import { closeSync, ftruncateSync, mkdirSync, openSync, statSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, ftruncateSync, mkdirSync, openSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import * as node from '../src/node/index.js';
@@ -161,6 +161,55 @@ describe('VhdxWriterStream({ parent }): children in memory', () => {
     expect(await reasonOf(build({ parent: baseBytes }))).toBe('invalid-option');
     // opened from bytes: nothing says where the parent is
     expect(await reasonOf(() => new VhdxWriterStream(memoryTarget(), { parent }))).toBe('invalid-option');
+  });
+});
+
+describe('convertRawStreamToChild (Node entry): a child from a stream, written under a temporary name', () => {
+  const SIZE = 10 * MiB + 512;
+  const disk = makeRaw(SIZE, 'mixed', 12);
+  const base = join(dir.path, 'stream-base.vhdx');
+  const guids = { fileWrite: '11111111-1111-4111-8111-111111111111', dataWrite: '22222222-2222-4222-8222-222222222222' };
+
+  it('a web stream and an async iterable give the file the raw file gives; short input reads as zeros past its end', async () => {
+    writeFileSync(base, await encode(disk));
+    const next = changed(disk);
+    const rawPath = join(dir.path, 'stream-new.raw');
+    writeFileSync(rawPath, next);
+    const fromFile = join(dir.path, 'from-file.avhdx');
+    const fromStream = join(dir.path, 'from-stream.avhdx');
+    const fromIterable = join(dir.path, 'from-iterable.avhdx');
+    await node.convertRawFileToChild(rawPath, fromFile, base, { guids });
+    const progress: number[] = [];
+    const summary = await node.convertRawStreamToChild(chunkedStream(next, [65_537]), fromStream, base, {
+      guids,
+      onProgress: (done, total) => {
+        expect(total).toBe(SIZE);
+        progress.push(done);
+      },
+    });
+    // the one-sector tail block is changed whole (FULLY_PRESENT); this disk's block 8 was zero already
+    expect(summary.differencing).toEqual({ fullyPresent: 2, partiallyPresent: 3, zero: 0, sectorBitmaps: 1 });
+    expect(progress.at(-1)).toBe(SIZE);
+    async function* pieces() {
+      for (let at = 0; at < next.length; at += 3 * MiB) yield next.subarray(at, at + 3 * MiB);
+    }
+    await node.convertRawStreamToChild(pieces(), fromIterable, base, { guids });
+    expect(sha256File(fromStream)).toBe(sha256File(fromFile));
+    expect(sha256File(fromIterable)).toBe(sha256File(fromFile));
+    // a stream that stops at 3 MiB: the rest of the child reads as zeros, over the parent's data
+    const shortPath = join(dir.path, 'short.avhdx');
+    await node.convertRawStreamToChild(chunkedStream(next.subarray(0, 3 * MiB)), shortPath, base);
+    const child = await node.openVhdx(shortPath);
+    const want = new Uint8Array(SIZE);
+    want.set(next.subarray(0, 3 * MiB));
+    expect(firstDifference(await child.read(0, SIZE), want)).toBe(-1);
+    await child.close();
+  });
+
+  it('input longer than the parent: input-too-long, and no file left', async () => {
+    const out = join(dir.path, 'too-long.avhdx');
+    expect(await reasonOf(node.convertRawStreamToChild(chunkedStream(new Uint8Array(SIZE + 512)), out, base))).toBe('input-too-long');
+    expect(existsSync(out)).toBe(false);
   });
 });
 

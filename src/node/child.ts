@@ -4,10 +4,13 @@
 import { open, stat, type FileHandle } from 'node:fs/promises';
 import { VhdxError, asVhdxError } from '../errors.js';
 import { MiB } from '../format/bytes.js';
+import { zeroPieces } from '../layout/disk-size.js';
+import { chunksOf } from '../runtime/stream-chunks.js';
 import type { OpenVhdxOptions, VhdxImage } from '../image/image.js';
 import { openVhdxSource } from '../image/open.js';
 import { VhdxWriterStream, type VhdxWriteSummary, type VhdxWriterOptions } from '../streams/writer.js';
-import { readFully, refuseSameFile, writeFully } from './file-io.js';
+import { refuseSameFile, writeFully } from './file-io.js';
+import { readChunks } from './fd-reader.js';
 import { openNodeSource } from './file-source.js';
 import { writeOutputFile } from './output.js';
 import { childRelativePath, nodeOpenContext } from './parent-paths.js';
@@ -76,6 +79,34 @@ export async function createChildFile(output: string, parent: string, options: C
 }
 
 /**
+ * Feeds the new disk to a child's writer: `chunks` in order, then zeros up to the parent's size (a raw
+ * image shorter than its parent's disk reads as zeros past its end), reporting progress.
+ * @throws VhdxError `input-too-long` past the parent's size; what `chunks` throws
+ */
+async function feedDisk(
+  chunks: AsyncIterable<Uint8Array>,
+  total: number,
+  write: (bytes: Uint8Array) => Promise<void>,
+  onProgress: ChildFileOptions['onProgress'],
+): Promise<void> {
+  let done = 0;
+  for await (const chunk of chunks) {
+    if (done + chunk.length > total) {
+      throw new VhdxError('input-too-long', `the input is longer than the parent's ${total}-byte disk`, { offset: total });
+    }
+    // the writer copies what it keeps, so a chunk may be reused once this resolves
+    await write(chunk);
+    done += chunk.length;
+    onProgress?.(done, total);
+  }
+  for (const zeros of zeroPieces(total - done)) {
+    await write(zeros);
+    done += zeros.length;
+    onProgress?.(done, total);
+  }
+}
+
+/**
  * Writes a differencing file at `output` over the VHDX at `parent` that reads as the raw disk image
  * `input`, holding only the blocks where they differ (see VhdxWriterStream's `parent` option). A raw
  * file shorter than the parent's disk reads as zeros past its end.
@@ -95,7 +126,6 @@ export async function convertRawFileToChild(
       throw asVhdxError(err, 'open-failed', `cannot read ${input}`);
     },
   );
-  const chunkSize = options.chunkSize ?? 4 * MiB;
   return writeChild(output, parent, options, async (image, write) => {
     const total = image.info.virtualSize;
     if (size > total) throw new VhdxError('input-too-long', `${input} is ${size} bytes, larger than the parent's ${total}-byte disk`);
@@ -103,19 +133,30 @@ export async function convertRawFileToChild(
       throw asVhdxError(err, 'open-failed', `cannot open ${input}`);
     });
     try {
-      for (let at = 0; at < total; at += chunkSize) {
-        // a fresh buffer per chunk: the writer may still hold the last one
-        const chunk = new Uint8Array(Math.min(chunkSize, total - at));
-        if (at < size) {
-          await readFully(fh, chunk.subarray(0, Math.min(chunk.length, size - at)), at).catch((err) => {
-            throw asVhdxError(err, 'read-failed', `reading ${input}`);
-          });
-        }
-        await write(chunk);
-        options.onProgress?.(at + chunk.length, total);
-      }
+      const chunks = readChunks(fh.fd, options.chunkSize ?? 4 * MiB);
+      await feedDisk(chunks, total, write, options.onProgress).catch((err) => {
+        throw asVhdxError(err, 'read-failed', `reading ${input}`);
+      });
     } finally {
       await fh.close().catch(() => {});
     }
   });
+}
+
+/**
+ * Writes a differencing file at `output` over the VHDX at `parent` that reads as the raw disk image
+ * arriving in order from `input` (a web stream, such as a fetch body, or any async iterable of bytes,
+ * such as standard input), holding only the blocks where they differ. The parent is read at random;
+ * the input once, in one pass. Input shorter than the parent's disk reads as zeros past its end.
+ * @throws VhdxError what opening the parent throws; `input-too-long` for input larger than the
+ *   parent's disk; `create-failed`, `write-failed`; `output-is-input`; what the input throws
+ */
+export async function convertRawStreamToChild(
+  input: ReadableStream<Uint8Array> | AsyncIterable<Uint8Array>,
+  output: string,
+  parent: string,
+  options: ChildFileOptions = {},
+): Promise<VhdxWriteSummary> {
+  const chunks = Symbol.asyncIterator in input ? (input as AsyncIterable<Uint8Array>) : chunksOf(input as ReadableStream<Uint8Array>);
+  return writeChild(output, parent, options, (image, write) => feedDisk(chunks, image.info.virtualSize, write, options.onProgress));
 }

@@ -22,7 +22,7 @@ import { openNodeTarget, type NodeTargetInput } from './file-target.js';
 export * from '../index.js';
 export { convertRawFileToVhdx, convertVhdxFileToRaw } from './convert.js';
 export type { FileConvertOptions } from './convert.js';
-export { convertRawFileToChild, createChildFile } from './child.js';
+export { convertRawFileToChild, convertRawStreamToChild, createChildFile } from './child.js';
 export type { ChildFileOptions } from './child.js';
 export type { NodeSourceInput } from './file-source.js';
 export type { NodeTargetInput } from './file-target.js';
