@@ -5,7 +5,7 @@
 // (test/helpers/differencing.ts) and written to a temporary folder with each
 // parent where its child's relative_path says.
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as node from '../src/node/index.js';
@@ -15,6 +15,7 @@ import { buildChild, dataWriteGuidOf, everyState, flattenChain, testGuid, type C
 import { chunkedStream, collect, makeRaw } from './helpers/images.js';
 import { describeWith, sevenZipSha256, sha256, tempDir } from './helpers/tools.js';
 import { oneLine } from './helpers/cli-lines.js';
+import { runAsync, serveFiles } from './helpers/file-server.js';
 
 const MiB = 1024 * 1024;
 const SIZE = 12 * MiB + 64 * 1024; // every level ends in a partial block
@@ -278,6 +279,10 @@ describe('vhdx convert flattens a chain', () => {
     const toStdout = vhdx(['convert', at('plain.raw'), '-', '-O', 'vhdx', '--parent', at('base.vhdx')]);
     expect(toStdout.status).toBe(2);
     expect(oneLine(toStdout.stderr, 'USAGE')).toContain('--parent with a raw input makes a differencing child');
+    const toRaw = vhdx(['convert', at('plain.raw'), at('plain-copy.raw'), '--parent', at('base.vhdx')]);
+    expect(toRaw.status).toBe(2);
+    expect(oneLine(toRaw.stderr, 'USAGE')).toBe('--parent with a raw input makes a differencing child: the output must be VHDX');
+    expect(existsSync(at('plain-copy.raw'))).toBe(false);
   });
 });
 
@@ -366,9 +371,106 @@ describe('making children from the command line', () => {
     // two changed blocks of 1 MiB (the parent's block size) over the 4 MiB of structures and a sector bitmap
     expect(readFileSync(at('made-child.avhdx')).length).toBeLessThanOrEqual(4 * MiB + MiB + 2 * MiB);
     await image.close();
-    // a child needs a raw file to read and a file to write
-    const piped = vhdx(['convert', '-', at('x.avhdx'), '--parent', at('base.vhdx')], changed.subarray(0, MiB));
-    expect(piped.status).toBe(2);
-    expect(oneLine(piped.stderr, 'USAGE')).toMatch(/^--parent with a raw input makes a differencing child/);
+    // the child is written at positions: not onto standard output
+    const toStdout = vhdx(['convert', at('new.raw'), '-', '-O', 'vhdx', '--parent', at('base.vhdx')]);
+    expect(toStdout.status).toBe(2);
+    expect(oneLine(toStdout.stderr, 'USAGE')).toMatch(/^--parent with a raw input makes a differencing child, .*give a file output/);
+  });
+
+  describe('from a stream: standard input or a URL, read once in order', () => {
+    const changed = disk.slice();
+    beforeAll(() => {
+      // one sector in one block, a run in another, and a block now all zero
+      changed.fill(0x33, 2 * MiB + 1024, 2 * MiB + 1536);
+      changed.fill(0x44, 5 * MiB + 4096, 5 * MiB + 300_000);
+      changed.fill(0, 8 * MiB, 10 * MiB);
+    });
+
+    async function expectChildOf(path: string, reads: Uint8Array): Promise<void> {
+      const image = await node.openVhdx(path);
+      try {
+        expect(image.info.type).toBe('differencing');
+        expect(image.info.parentLocator?.relative_path).toBe('base.vhdx');
+        expect(firstDifference(await image.read(0, SIZE), reads)).toBe(-1);
+      } finally {
+        await image.close();
+      }
+    }
+
+    it('standard input: the same child as from the file, and the same file', async () => {
+      writeFileSync(at('changed.raw'), changed);
+      const fromFile = vhdx(['convert', at('changed.raw'), at('from-file.avhdx'), '--parent', at('base.vhdx'), '--block-size', '2M']);
+      expect(fromFile.status, fromFile.stderr).toBe(0);
+      const r = vhdx(['convert', '-', at('from-stdin.avhdx'), '--parent', at('base.vhdx'), '--block-size', '2M'], changed);
+      expect(r.status, r.stderr).toBe(0);
+      expect(r.stderr).toBe('');
+      await expectChildOf(at('from-stdin.avhdx'), changed);
+      const image = await node.openVhdx(at('from-stdin.avhdx'));
+      expect(image.info.blockSize).toBe(2 * MiB);
+      // the block now all zero over the parent's data reads as zeros from the child (a ZERO block), not from the parent
+      const parent = await node.openVhdx(at('base.vhdx'));
+      expect(parent.extents({ start: 8 * MiB, end: 10 * MiB }).some((e) => e.kind === 'data')).toBe(true);
+      await parent.close();
+      expect(image.extents({ start: 8 * MiB, end: 10 * MiB }).map((e) => e.kind)).toEqual(['zero']);
+      await image.close();
+      // two changed blocks of 2 MiB stored, over the 4 MiB of structures and one sector bitmap
+      expect(readFileSync(at('from-stdin.avhdx')).length).toBeLessThanOrEqual(4 * MiB + MiB + 2 * 2 * MiB);
+      // the same blocks stored as from the file
+      await expectChildOf(at('from-file.avhdx'), changed);
+      expect(readFileSync(at('from-file.avhdx')).length).toBe(readFileSync(at('from-stdin.avhdx')).length);
+    });
+
+    it('a URL: one GET, with or without Content-Length; a body cut short is an I/O error', async () => {
+      const server = await serveFiles(new Map([['/changed.raw', changed]]));
+      try {
+        for (const query of ['', '?nolength']) {
+          const name = `from-url${query ? '-nolength' : ''}.avhdx`;
+          const r = await runAsync(BIN, ['convert', `${server.base}/changed.raw${query}`, at(name), '--parent', at('base.vhdx')], dir.path);
+          expect(r.status, r.stderr).toBe(0);
+          await expectChildOf(at(name), changed);
+        }
+        // a body cut off before its Content-Length: an I/O error, no child left
+        const cut = await runAsync(
+          BIN,
+          ['convert', `${server.base}/changed.raw?cut`, at('cut.avhdx'), '--parent', at('base.vhdx')],
+          dir.path,
+        );
+        expect(cut.status).toBe(4);
+        expect(oneLine(cut.stderr, 'IO')).toContain(`reading ${server.base}/changed.raw?cut`);
+        expect(existsSync(at('cut.avhdx'))).toBe(false);
+      } finally {
+        await server.close();
+      }
+    });
+
+    it('input shorter than the parent: a notice, and the rest reads as zeros', async () => {
+      const short = changed.subarray(0, 3 * MiB + 512);
+      const r = vhdx(['convert', '-', at('short.avhdx'), '--parent', at('base.vhdx')], short);
+      expect(r.status, r.stderr).toBe(0);
+      expect(r.stderr.trim()).toBe(
+        `vhdx: note: the input ended after ${short.length} of the parent's ${SIZE} bytes: the rest of the child reads as zeros`,
+      );
+      const expected = new Uint8Array(SIZE);
+      expected.set(short);
+      await expectChildOf(at('short.avhdx'), expected);
+    });
+
+    it('input longer than the parent, and options a child cannot take: refused, no output left', () => {
+      const long = new Uint8Array(SIZE + 512);
+      const tooLong = vhdx(['convert', '-', at('long.avhdx'), '--parent', at('base.vhdx')], long);
+      expect(tooLong.status).toBe(2);
+      expect(oneLine(tooLong.stderr, 'INVALID_ARGUMENT')).toContain(`longer than the parent's ${SIZE}-byte disk`);
+      expect(existsSync(at('long.avhdx'))).toBe(false);
+      for (const [flags, says] of [
+        [['--type', 'fixed'], 'a differencing child is always dynamic'],
+        [['--size', '64M'], '--size does not apply to a differencing child'],
+        [['--logical-sector-size', '4096'], '--logical-sector-size does not apply to a differencing child'],
+      ] as const) {
+        const r = vhdx(['convert', '-', at('refused.avhdx'), '--parent', at('base.vhdx'), ...flags], changed.subarray(0, MiB));
+        expect(r.status).toBe(2);
+        expect(oneLine(r.stderr, 'USAGE')).toMatch(new RegExp(`^${says}`));
+        expect(existsSync(at('refused.avhdx'))).toBe(false);
+      }
+    });
   });
 });

@@ -2,12 +2,12 @@
 // output kind) the command accepts. The direction comes from the input's
 // first bytes, -f, and the output format (-O/--to, or the output's name);
 // the table is the only place that decides the rest.
-import { convertRawFileToChild } from '../../node/child.js';
 import { hasVhdxSignature } from '../../format/identifier.js';
 import { refuseSameFile } from '../../node/file-io.js';
 import { UsageError } from '../usage-error.js';
 import type { InputKind, OpenedInput } from '../inputs.js';
 import type { Output, OutputKind } from '../sinks.js';
+import { rawToChild } from './raw-to-child.js';
 import { rawFileToRawFile, rawFileToRawStdout, rawStreamToRaw, rawUrlToRaw } from './raw-to-raw.js';
 import { rawFileToVhdxFile, rawFileToVhdxStdout, rawStreamToVhdxFile, rawStreamToVhdxStdout, rawUrlToVhdx } from './raw-to-vhdx.js';
 import type { ConversionJob, Direction, ImageFormat, OutputOfKind, Route } from './types.js';
@@ -66,28 +66,17 @@ export function settleDirection(guessed: Direction, job: Pick<ConversionJob, 'in
 /**
  * Runs the route for `input` in `direction` (settled with the job, see
  * {@link settleDirection}) to `output`.
- * @throws UsageError for --parent or --ignore-linkage with a raw input; --size with VHDX -> raw (the raw disk is the VHDX's size); VhdxError 'output-is-input'
+ * @throws UsageError for --ignore-linkage with a raw input, --parent with raw output; --size with VHDX -> raw (the raw disk is the VHDX's size); VhdxError 'output-is-input'
  *   when the output is written in place and is the input file; what the route throws
  */
 export async function runRoute(input: OpenedInput, direction: Direction, output: Output, job: ConversionJob): Promise<void> {
   const settled = settleDirection(direction, job);
-  if (settled.startsWith('raw->') && (job.chain.parent !== undefined || job.chain.ignoreLinkage)) {
-    if (
-      settled === 'raw->vhdx' &&
-      job.chain.parent !== undefined &&
-      !job.chain.ignoreLinkage &&
-      input.kind === 'path' &&
-      output.kind === 'file'
-    ) {
-      // a differencing child over --parent, holding only what differs from it
-      await convertRawFileToChild(input.input.path, output.path, job.chain.parent);
-      return;
-    }
-    throw new UsageError(
-      job.chain.parent !== undefined && !job.chain.ignoreLinkage
-        ? '--parent with a raw input makes a differencing child: give a raw file and a VHDX file output'
-        : '--ignore-linkage applies to a VHDX input only',
-    );
+  if (settled.startsWith('raw->') && job.chain.ignoreLinkage) throw new UsageError('--ignore-linkage applies to a VHDX input only');
+  if (settled.startsWith('raw->') && job.chain.parent !== undefined) {
+    if (settled === 'raw->raw') throw new UsageError('--parent with a raw input makes a differencing child: the output must be VHDX');
+    // a differencing child over --parent, holding only what differs from it
+    await rawToChild(input, output, job.chain.parent, job);
+    return;
   }
   if (settled === 'vhdx->raw' && job.create.virtualSize !== undefined) {
     throw new UsageError("--size does not apply to VHDX -> raw: the raw disk is as large as the VHDX's virtual disk");
