@@ -329,6 +329,22 @@ describe('#14 conventions: version, short options, help, options per command', (
   });
 });
 
+describe('VHDX -> VHDX onto stdout', () => {
+  it('leaves the blocks without data out, as into a file: the BAT comes first, sized from the input BAT', () => {
+    const out = join(dir.path, 'restdout.vhdx');
+    const r = spawnSync('bash', ['-c', `${quote(process.execPath)} ${quote(BIN)} convert ${quote(vhdxPath)} - -O vhdx > ${quote(out)}`], {
+      cwd: dir.path,
+    });
+    expect(r.status, String(r.stderr)).toBe(0);
+    const file = readFileSync(out);
+    // data in blocks 0, 5, 17 and the last one (19) of 1 MiB, the input's block size
+    expect([...storedBlocks(file, MiB, 512, 20).keys()].sort((a, b) => a - b)).toEqual([0, 5, 17, 19]);
+    const back = join(dir.path, 'restdout.raw');
+    expect(vhdx(['convert', out, back]).status).toBe(0);
+    expect(Buffer.compare(readFileSync(back), sparseRaw)).toBe(0);
+  });
+});
+
 describe('exit codes: one table, in --help and in the README', () => {
   it('0 success, 1 invalid image, 2 usage, 3 problems found, 4 I/O', () => {
     expect(vhdx(['info', vhdxPath]).status).toBe(0);

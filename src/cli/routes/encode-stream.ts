@@ -3,7 +3,8 @@
 // the positional writer (which needs no size up front), anything else through
 // the sequential encoder (which writes the BAT first, so it needs the size).
 import { withZeroTail } from '../../layout/disk-size.js';
-import type { VhdxCreateOptions } from '../../layout/options.js';
+import { defaultBlockSize, type VhdxCreateOptions } from '../../layout/options.js';
+import type { AllocationMap } from '../../sources/scan.js';
 import { encodeRawChunks, rawChunksToVhdxAt } from '../../node/convert.js';
 import { UsageError } from '../usage-error.js';
 import { fileWriter, sequentialWriter, type Output } from '../sinks.js';
@@ -16,6 +17,11 @@ export const SIZE_NEEDED = '--size is needed: the input size cannot be known up 
 export interface RawChunks {
   chunks: AsyncIterable<Uint8Array>;
   size: number | undefined;
+  /**
+   * Which blocks may hold data, when the source knows without reading them (the disk of a VHDX):
+   * lets a dynamic disk written in order (its BAT first) leave the others out.
+   */
+  allocation?: (blockSize: number, virtualSize: number) => AllocationMap;
 }
 
 /**
@@ -36,9 +42,16 @@ export async function encodeRaw(raw: RawChunks, create: VhdxCreateOptions, outpu
   if (virtualSize === undefined) {
     throw new UsageError(output.kind === 'file' ? '--size is needed for a fixed disk from a stream' : SIZE_NEEDED);
   }
+  const blockSize = create.blockSize ?? defaultBlockSize(virtualSize);
+  const allocationMap = create.type !== 'fixed' ? raw.allocation?.(blockSize, virtualSize) : undefined;
   const out = output.kind === 'file' ? fileWriter(output) : sequentialWriter(output);
   try {
-    await encodeRawChunks(chunks, { ...options, virtualSize }, (data) => out.write(data), job.onProgress);
+    await encodeRawChunks(
+      chunks,
+      { ...options, virtualSize, ...(allocationMap ? { allocationMap } : {}) },
+      (data) => out.write(data),
+      job.onProgress,
+    );
     await out.end();
   } catch (err) {
     await out.abort?.();

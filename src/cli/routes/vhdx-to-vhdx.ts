@@ -4,7 +4,9 @@
 // A file, or a URL with Range support, is read through the image; a stream
 // (stdin, a FIFO, a URL without Range) is decoded in one pass and handed to
 // the encoder piece by piece, so memory stays bounded.
+import type { VhdxImage } from '../../image/image.js';
 import type { VhdxInfo } from '../../image/types.js';
+import type { AllocationMap } from '../../sources/scan.js';
 import type { VhdxCreateOptions } from '../../layout/options.js';
 import { decodeVhdxChunks } from '../../node/decode-chunks.js';
 import { ChunkHandoff } from '../chunk-streams.js';
@@ -26,10 +28,30 @@ function createFor(info: VhdxInfo, job: ConversionJob): VhdxCreateOptions {
   };
 }
 
+/**
+ * The blocks of a disk of `virtualSize` in `blockSize` blocks that overlap data in `image` (its
+ * whole chain): every other block reads as zeros. A stored block may still be all zeros; that only
+ * costs its space.
+ */
+function allocationOf(image: VhdxImage, blockSize: number, virtualSize: number): AllocationMap {
+  const present = new Uint8Array(Math.ceil(virtualSize / blockSize));
+  for (const e of image.extents()) {
+    if (e.kind !== 'data') continue;
+    const last = Math.floor((e.offset + e.length - 1) / blockSize);
+    for (let b = Math.floor(e.offset / blockSize); b <= last; b++) present[b] = 1;
+  }
+  return { virtualSize, blockSize, present };
+}
+
 async function reencodeImage(source: string, output: Output, job: ConversionJob): Promise<void> {
   const image = await job.openImage(source);
   const { info } = image;
-  await encodeRaw({ chunks: chunksOf(image.stream()), size: info.virtualSize }, createFor(info, job), output, job);
+  const raw = {
+    chunks: chunksOf(image.stream()),
+    size: info.virtualSize,
+    allocation: (blockSize: number, virtualSize: number) => allocationOf(image, blockSize, virtualSize),
+  };
+  await encodeRaw(raw, createFor(info, job), output, job);
 }
 
 /**
