@@ -12,7 +12,8 @@ const USAGE: Record<CommandName, { synopsis: string; about: string[] }> = {
       '<input> is a file path, - for stdin, or an http(s) URL; <output> is a path, or - for stdout',
       '(never a terminal). The output is written under a temporary name beside it and renamed',
       'into place when complete. A differencing VHDX (.avhdx) is flattened through its parents',
-      '(found by its parent locator, or --parent).',
+      '(found by its parent locator, or --parent). A raw input with --parent BASE.vhdx makes a',
+      'differencing child of BASE holding only the sectors that differ from it (into a file).',
     ],
   },
   info: {
