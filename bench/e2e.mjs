@@ -6,26 +6,28 @@ import { join } from 'node:path';
 import { VhdxEncoderStream, VhdxDecoderStream, scanAllocation } from '../dist/node/index.js';
 
 const MiB = 1024 * 1024;
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+export const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+/** Pseudo-random words from a nonzero `seed` (xorshift32): the same each run. */
+export function fillXorshift(buf, seed) {
+  let x = seed;
+  const words = new Uint32Array(buf.buffer, buf.byteOffset, buf.length / 4);
+  for (let i = 0; i < words.length; i++) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    words[i] = x >>> 0;
+  }
+}
 
 /** Mixed contents: per 1 MiB, random data, text, or zeros; the same each run. */
-function fillMixed(buf, mibIndex) {
+export function fillMixed(buf, mibIndex) {
   const kind = (mibIndex * 2654435761) % 7;
   if (kind <= 2) {
     buf.fill(0);
     return;
   }
-  if (kind <= 4) {
-    let x = mibIndex + 1;
-    const words = new Uint32Array(buf.buffer, buf.byteOffset, buf.length / 4);
-    for (let i = 0; i < words.length; i++) {
-      x ^= x << 13;
-      x ^= x >>> 17;
-      x ^= x << 5;
-      words[i] = x >>> 0;
-    }
-    return;
-  }
+  if (kind <= 4) return fillXorshift(buf, mibIndex + 1);
   const text = Buffer.from(`block ${mibIndex}: the quick brown fox jumps over the lazy dog\n`);
   for (let at = 0; at < buf.length; at += text.length) text.copy(buf, at, 0, Math.min(text.length, buf.length - at));
 }
@@ -93,10 +95,10 @@ function writeMixedFile(path, bytes, dense) {
   spawnSync('truncate', ['-s', String(bytes), path]);
 }
 
-const hasTime = existsSync('/usr/bin/time');
+export const hasTime = existsSync('/usr/bin/time');
 
 /** Runs a shell command; returns wall seconds and peak RSS in MiB (via /usr/bin/time when present). */
-function runCommand(cmd) {
+export function runCommand(cmd) {
   // start every run with no dirty pages from the previous one, so neither
   // command pays for the other's writeback (the flush is not timed)
   spawnSync('sync');
@@ -140,11 +142,11 @@ function pair(title, ours, peer, runs, outputs = {}, label = 'vhdx-stream') {
   }
 }
 
-/** tmpfs when it has room (measures the converters, not a shared disk), else .bench/. */
-function benchDir(needGiB) {
+/** tmpfs when it has room (measures the converters, not a shared disk), else .bench/; `name`: the folder in /dev/shm. */
+export function benchDir(needGiB, name = 'vhdx-stream-bench') {
   const r = spawnSync('df', ['-B1', '--output=avail', '/dev/shm'], { encoding: 'utf8' });
   const avail = Number((r.stdout ?? '').trim().split('\n').pop());
-  return avail > (needGiB + 2) * 1024 * MiB ? '/dev/shm/vhdx-stream-bench' : '.bench';
+  return avail > (needGiB + 2) * 1024 * MiB ? `/dev/shm/${name}` : '.bench';
 }
 
 export async function fileBench({ runs = 5, sizeGiB = 2, dir = process.env.BENCH_DIR ?? benchDir(sizeGiB * 8) } = {}) {

@@ -1,7 +1,8 @@
-// `npm run bench [kernels|log|memory|files|rss|workerd|browser]`: each section side by side with its peers.
+// `npm run bench [kernels|log|memory|files|rss|chain|workerd|browser]`: each section side by side with its peers.
 import os from 'node:os';
 import { kernelBench, logBench } from './kernels.mjs';
 import { memoryBench, fileBench, rssBench } from './e2e.mjs';
+import { chainBench } from './chain.mjs';
 import { workerdBench } from './workerd.mjs';
 import { browserBench } from './browser.mjs';
 
@@ -14,5 +15,6 @@ if (!only || only === 'kernels' || only === 'log') await logBench();
 if (!only || only === 'memory') await memoryBench();
 if (!only || only === 'files') await fileBench();
 if (!only || only === 'rss') await rssBench();
+if (!only || only === 'chain') await chainBench();
 if (!only || only === 'workerd') await workerdBench();
 if (!only || only === 'browser') await browserBench();
