@@ -11,8 +11,12 @@ import type { ReadLimits } from './limits.js';
 import { pushMerged, resolveOwnExtents } from './extents.js';
 import type { ImageModel } from './load.js';
 import { overlayReader } from './overlay.js';
+import { GATHER_SPAN, planReads, type DataExtent, type PlannedRead } from './read-plan.js';
 import type { ByteReader } from './reader.js';
 import { problemOf, type Extent, type Problem, type VhdxInfo } from './types.js';
+
+/** Gather buffers an image keeps for reuse: as many as reads commonly run at once (a pipeline's read-ahead). */
+const KEPT_GATHER_BUFFERS = 4;
 
 /** How a differencing file's parents are found and accepted (options of {@link openVhdx} and {@link checkVhdx}). */
 export interface ChainOptions {
@@ -85,6 +89,8 @@ export class VhdxImage {
   /** File reads as the replayed log leaves them (the source itself when clean). */
   private readonly file: ByteReader;
   private link: ParentLinkState = { owned: false, problems: [] };
+  /** Buffers of reads that gather several stretches (GATHER_SPAN bytes each), kept for the next ones. */
+  private readonly gatherBuffers: Uint8Array[] = [];
 
   /** @internal use {@link openVhdx} */
   constructor(
@@ -176,12 +182,38 @@ export class VhdxImage {
   /** Reads `[offset, offset + length)` given its already resolved extents. */
   private async readExtents(offset: number, length: number, extents: Extent[]): Promise<Uint8Array> {
     const out = new Uint8Array(length);
-    for (const e of extents) {
-      if (e.kind !== 'data') continue;
-      const target = out.subarray(e.offset - offset, e.offset - offset + e.length);
-      await this.readData(e.fileOffset, target, e.level);
-    }
+    await this.readExtentsInto(out, offset, extents);
     return out;
+  }
+
+  /**
+   * Reads the data extents among `extents` (as {@link extents} gives them, each within the target) into
+   * `target`, which holds the disk from `offset`; its other bytes are left as they are. Neighbouring
+   * stretches of one file are read together (see read-plan.ts), for callers that walk the extents
+   * themselves, like the Node file path.
+   * @throws VhdxError as {@link read}
+   */
+  async readExtentsInto(target: Uint8Array, offset: number, extents: readonly Extent[]): Promise<void> {
+    const data = extents.filter((e): e is DataExtent => e.kind === 'data');
+    for (const read of planReads(data)) await this.readPlanned(read, target, offset);
+  }
+
+  private async readPlanned(read: PlannedRead, target: Uint8Array, offset: number): Promise<void> {
+    const [first] = read.pieces;
+    if (read.pieces.length === 1) {
+      return this.readData(first!.fileOffset, target.subarray(first!.offset - offset, first!.offset - offset + first!.length), read.level);
+    }
+    const buffer = this.gatherBuffers.pop() ?? new Uint8Array(GATHER_SPAN);
+    try {
+      const span = buffer.subarray(0, read.length);
+      await this.readData(read.fileOffset, span, read.level);
+      for (const e of read.pieces) {
+        const from = e.fileOffset - read.fileOffset;
+        target.set(span.subarray(from, from + e.length), e.offset - offset);
+      }
+    } finally {
+      if (this.gatherBuffers.length < KEPT_GATHER_BUFFERS) this.gatherBuffers.push(buffer);
+    }
   }
 
   /**

@@ -14,7 +14,7 @@ import { pipeline, sequentialChunks } from './pipeline.js';
 import type { ChainOptions, VhdxImage } from '../image/image.js';
 import type { ReadLimits } from '../image/limits.js';
 import { openVhdxSource } from '../image/open.js';
-import type { Extent } from '../image/types.js';
+import { dataWindows, type DataExtent, type DataWindow } from '../image/read-plan.js';
 import { openNodeSource } from './file-source.js';
 import { nodeOpenContext } from './parent-paths.js';
 import { SparseRawOutput } from './sparse-raw.js';
@@ -251,11 +251,11 @@ export async function convertVhdxFileToRaw(
 async function withImageData<T>(
   input: string,
   options: VhdxToRawOptions,
-  body: (image: VhdxImage, data: Extract<Extent, { kind: 'data' }>[]) => Promise<T>,
+  body: (image: VhdxImage, data: DataExtent[]) => Promise<T>,
 ): Promise<T> {
   const image = await openVhdxSource(await openNodeSource(input), options, nodeOpenContext(input, options));
   try {
-    const data = image.extents().filter((e) => e.kind === 'data'); // a missing parent fails here
+    const data = image.extents().filter((e): e is DataExtent => e.kind === 'data'); // a missing parent fails here
     return await body(image, data);
   } finally {
     await image.close();
@@ -277,7 +277,7 @@ export async function vhdxFileToRawAt(
 
 async function imageToRawAt(
   image: VhdxImage,
-  data: Extract<Extent, { kind: 'data' }>[],
+  data: DataExtent[],
   output: string,
   options: VhdxToRawOptions,
 ): Promise<{ virtualSize: number; bytesWritten: number }> {
@@ -285,32 +285,43 @@ async function imageToRawAt(
   // payload is read through the image, so a replayed log's changes apply
   return withFiles(undefined, output, async (_, out) => {
     const total = image.info.virtualSize;
-    // chunks are keyed by virtual offset: a chain's extents lie in different files (each names its level)
-    const sources = new Map<number, { fileOffset: number; level: number }>();
+    // a window of the disk at a time: a chain splits it into stretches of several files, read together
+    const windows = new Map<number, DataWindow>();
     const chunks = function* () {
-      for (const e of data) {
-        for (let at = 0; at < e.length; at += chunkSize) {
-          sources.set(e.offset + at, { fileOffset: e.fileOffset + at, level: e.level });
-          yield { position: e.offset + at, length: Math.min(chunkSize, e.length - at), virtual: e.offset + at };
-        }
+      for (const w of dataWindows(data, chunkSize)) {
+        windows.set(w.position, w);
+        yield w;
       }
     };
     let written = 0;
-    const read = async (target: Uint8Array, virtual: number) => {
-      const from = sources.get(virtual)!;
-      sources.delete(virtual);
-      await image.readFileRange(from.fileOffset, target, from.level);
+    const read = async (target: Uint8Array, position: number) => {
+      await image.readExtentsInto(target, position, windows.get(position)!.extents);
       return target.length;
     };
     const raw = new SparseRawOutput(out);
-    await pipeline(chunks(), read, { chunkSize }, (bytes, { virtual }, slot) => {
-      written += raw.place(bytes, virtual, slot.pending);
-      options.onProgress?.(virtual + bytes.length, total);
+    await pipeline(chunks(), read, { chunkSize }, (bytes, window, slot) => {
+      windows.delete(window.position);
+      // only the stretches read are placed: the gaps between them are holes, as the buffer's old bytes there are
+      for (const [from, to] of touchingRuns(window.extents)) {
+        written += raw.place(bytes.subarray(from - window.position, to - window.position), from, slot.pending);
+      }
+      options.onProgress?.(window.position + bytes.length, total);
     });
     await raw.finish(total);
     options.onProgress?.(total, total);
     return { virtualSize: total, bytesWritten: written };
   });
+}
+
+/** The [start, end) disk ranges covered by `extents` (in disk order), touching ones joined. */
+function touchingRuns(extents: readonly DataExtent[]): [number, number][] {
+  const runs: [number, number][] = [];
+  for (const e of extents) {
+    const last = runs[runs.length - 1];
+    if (last && last[1] === e.offset) last[1] += e.length;
+    else runs.push([e.offset, e.offset + e.length]);
+  }
+  return runs;
 }
 
 /**
