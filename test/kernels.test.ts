@@ -2,10 +2,19 @@ import { createCRC32 } from 'hash-wasm';
 import { describe, expect, it, vi } from 'vitest';
 import { buildLogEntry } from '../src/format/log.js';
 import { writeBatEntry } from '../src/format/bat.js';
-import { crc32c, isAllZero, decodeBat, blockRuns, fileOrder, reassembleLogEntry } from '../src/wasm/kernels.js';
+import { crc32c, isAllZero, decodeBat, blockRuns, changedSectorRuns, fileOrder, reassembleLogEntry } from '../src/wasm/kernels.js';
 import { kernels, ready } from '../src/wasm/instance.js';
 import { firstDifference } from './helpers/bytes.js';
-import { pseudoRandomBytes, refCrc32c, refDecodeBat, refFileOrder, refIsZero, refReassemble, refRuns } from './helpers/reference.js';
+import {
+  pseudoRandomBytes,
+  refChangedSectorRuns,
+  refCrc32c,
+  refDecodeBat,
+  refFileOrder,
+  refIsZero,
+  refReassemble,
+  refRuns,
+} from './helpers/reference.js';
 
 async function hashWasmCrc32c(data: Uint8Array): Promise<number> {
   const h = await createCRC32(0x82f63b78);
@@ -110,6 +119,47 @@ describe('zero kernel', () => {
     big[big.length - 1] = 0;
     big[3 * (1 << 20)] = 1;
     expect(isAllZero(big)).toBe(false);
+  });
+});
+
+describe('changed sectors kernel', () => {
+  it('finds every changed sector, one byte anywhere in it, at any alignment, sector size and length', () => {
+    const old = pseudoRandomBytes(3 * 4096 + 700, 4);
+    for (const sector of [512, 4096]) {
+      for (const len of [1, 63, 64, 511, 512, 513, 4096, 3 * 4096 + 600]) {
+        for (const start of [0, 1, 5, 16]) {
+          const a = old.slice(start, start + len);
+          const b = old.subarray(start, start + len);
+          expect(changedSectorRuns(a, b, sector)).toEqual([]);
+          for (const at of [0, len >> 1, len - 1, sector - 1, sector, 2 * sector + 63].filter((x) => x < len)) {
+            a[at] = a[at]! ^ 0x40;
+            expect(changedSectorRuns(a, b, sector)).toEqual(refChangedSectorRuns(a, b, sector));
+          }
+          expect(changedSectorRuns(a, b, sector).length).toBeGreaterThan(0);
+        }
+      }
+    }
+  });
+
+  it('handles blocks larger than the kernel area: runs continue across its steps', () => {
+    const old = pseudoRandomBytes(5 * (1 << 20) + 512, 9);
+    const next = old.slice();
+    // a run across the first step's end (the area holds 544 KiB of each side), scattered sectors, all of the last MiB
+    next.fill(1, 500 * 1024, 600 * 1024);
+    for (let at = 2 << 20; at < 3 << 20; at += 80 * 1024) next[at + 7] = next[at + 7]! ^ 1;
+    next.fill(3, 4 << 20);
+    const runs = changedSectorRuns(next, old, 512);
+    expect(runs).toEqual(refChangedSectorRuns(next, old, 512));
+    expect(runs.slice(0, 2)).toEqual([1000, 1200]);
+    expect(runs.slice(-2)).toEqual([8192, 10241]);
+    expect(changedSectorRuns(old, old.slice(), 512)).toEqual([]);
+    expect(
+      changedSectorRuns(
+        old.map((x) => x ^ 0xff),
+        old,
+        4096,
+      ),
+    ).toEqual([0, 1281]);
   });
 });
 

@@ -4,6 +4,7 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { crc32c, isAllZero } from '../src/index.js';
+import { changedSectorRuns } from '../src/wasm/kernels.js';
 import { pseudoRandomBytes } from './helpers/reference.js';
 
 const DIST = new URL('../dist/', import.meta.url);
@@ -25,6 +26,8 @@ describe('the plain build', () => {
       inPtr(): number;
       crc32c(p: number, n: number, s: number): number;
       isZero(p: number, n: number): number;
+      outPtr(): number;
+      sectorsDiffer(a: number, b: number, n: number, sector: number, out: number): number;
     };
     const data = pseudoRandomBytes(70000, 12);
     new Uint8Array(e.memory.buffer).set(data, e.inPtr());
@@ -33,6 +36,14 @@ describe('the plain build', () => {
     zeros[69999] = 1;
     new Uint8Array(e.memory.buffer).set(zeros, e.inPtr());
     for (const n of [0, 1, 64, 69999, 70000]) expect(e.isZero(e.inPtr(), n) === 1).toBe(isAllZero(zeros.subarray(0, n)));
+    // sectors of 512 bytes: the 2nd differs in its last byte, the 4th in its first, the 5th (short) in its last
+    const next = data.slice(0, 4 * 512 + 100);
+    for (const at of [2 * 512 - 1, 3 * 512, 4 * 512 + 99]) next[at] = next[at]! ^ 1;
+    new Uint8Array(e.memory.buffer).set(next, e.inPtr());
+    new Uint8Array(e.memory.buffer).set(data.subarray(0, next.length), e.inPtr() + 8192);
+    expect(e.sectorsDiffer(e.inPtr(), e.inPtr() + 8192, next.length, 512, e.outPtr())).toBe(3);
+    expect([...new Uint8Array(e.memory.buffer, e.outPtr(), 5)]).toEqual([0, 1, 0, 1, 1]);
+    expect(changedSectorRuns(next, data.subarray(0, next.length), 512)).toEqual([1, 2, 3, 5]);
   });
 });
 

@@ -9,7 +9,7 @@ import { MiB } from '../format/bytes.js';
 import { BlockState, batIndexOfBlock, writeBatEntry } from '../format/bat.js';
 import { GUIDS } from '../format/guid.js';
 import { serializeMetadataRegion } from '../format/metadata.js';
-import { isAllZero } from '../wasm/kernels.js';
+import { changedSectorRuns, isAllZero } from '../wasm/kernels.js';
 import { METADATA_LENGTH, planLayout, type Layout } from './plan.js';
 import type { ResolvedCreateOptions } from './options.js';
 
@@ -57,40 +57,8 @@ export type ChildBlockPlan =
   /** `runs`: the changed sectors, as [first, end) sector pairs of the block. */
   | { state: typeof BlockState.PARTIALLY_PRESENT; runs: number[] };
 
-/** Sectors of `a` and `b` (same length) that differ, as [first, end) pairs; `sector` bytes each. */
-export function changedSectorRuns(a: Uint8Array, b: Uint8Array, sector: number): number[] {
-  const runs: number[] = [];
-  const sectors = Math.ceil(a.length / sector);
-  // both are whole sectors long and 4-byte aligned when they come from this module's buffers
-  const aligned = a.byteOffset % 4 === 0 && b.byteOffset % 4 === 0 && a.length % 4 === 0;
-  const a32 = aligned ? new Uint32Array(a.buffer, a.byteOffset, a.length / 4) : undefined;
-  const b32 = aligned ? new Uint32Array(b.buffer, b.byteOffset, b.length / 4) : undefined;
-  const words = sector / 4;
-  let open = -1;
-  for (let k = 0; k < sectors; k++) {
-    let differs = false;
-    if (a32 && b32) {
-      for (let i = k * words, end = Math.min(a32.length, i + words); i < end; i++)
-        if (a32[i] !== b32[i]) {
-          differs = true;
-          break;
-        }
-    } else {
-      for (let i = k * sector, end = Math.min(a.length, i + sector); i < end; i++)
-        if (a[i] !== b[i]) {
-          differs = true;
-          break;
-        }
-    }
-    if (differs && open < 0) open = k;
-    else if (!differs && open >= 0) {
-      runs.push(open, k);
-      open = -1;
-    }
-  }
-  if (open >= 0) runs.push(open, sectors);
-  return runs;
-}
+// which sectors of a block changed is asked of a wasm kernel (a JS loop compares at a third of its speed)
+export { changedSectorRuns };
 
 /**
  * How a block holding `next` over the parent's `previous` is stored:

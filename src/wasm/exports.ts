@@ -8,6 +8,7 @@ export interface KernelExports {
   ensureScratch(bytes: number): number;
   crc32c(ptr: number, len: number, seed: number): number;
   isZero(ptr: number, len: number): number;
+  sectorsDiffer(a: number, b: number, len: number, sector: number, out: number): number;
   batToBlocks(
     batPtr: number,
     entryCount: number,

@@ -61,6 +61,49 @@ export function isAllZero(input: ArrayBufferView | ArrayBufferLike): boolean {
   return true;
 }
 
+/**
+ * The sectors of `a` and `b` (same length; `sector` bytes each, a power of two from 512 to 4096,
+ * the last one possibly short) that differ, as [first, end) sector pairs.
+ * @throws VhdxError `UNSUPPORTED` (`wasm-unavailable`) where the kernels cannot load synchronously (call `init()` first).
+ */
+export function changedSectorRuns(a: Uint8Array, b: Uint8Array, sector: number): number[] {
+  const k = kernels();
+  const fn = k.exports.sectorsDiffer;
+  // half of IN for each side; one flag byte per sector in OUT
+  const step = Math.floor(k.areaSize / 2 / sector) * sector;
+  const aPtr = k.inPtr;
+  const bPtr = k.inPtr + step;
+  const runs: number[] = [];
+  let open = -1;
+  for (let off = 0; off < a.length; off += step) {
+    const end = Math.min(a.length, off + step);
+    const mem = k.bytes();
+    mem.set(a.subarray(off, end), aPtr);
+    mem.set(b.subarray(off, end), bPtr);
+    const first = off / sector;
+    const sectors = Math.ceil((end - off) / sector);
+    const differing = fn(aPtr, bPtr, end - off, sector, k.outPtr);
+    if (differing === 0 || differing === sectors) {
+      // the common cases: nothing or everything changed in this step
+      if (differing === 0 && open >= 0) {
+        runs.push(open, first);
+        open = -1;
+      } else if (differing === sectors && open < 0) open = first;
+      continue;
+    }
+    for (let s = 0; s < sectors; s++) {
+      const differs = mem[k.outPtr + s] !== 0;
+      if (differs && open < 0) open = first + s;
+      else if (!differs && open >= 0) {
+        runs.push(open, first + s);
+        open = -1;
+      }
+    }
+  }
+  if (open >= 0) runs.push(open, Math.ceil(a.length / sector));
+  return runs;
+}
+
 /** Per-block result of decoding a BAT. */
 export interface DecodedBat {
   /** Payload block state (0..7) for each block. */

@@ -22,6 +22,20 @@ export function refIsZero(data: Uint8Array): boolean {
   return true;
 }
 
+/** The sectors of `a` and `b` that differ, as [first, end) pairs, byte by byte. */
+export function refChangedSectorRuns(a: Uint8Array, b: Uint8Array, sector: number): number[] {
+  const runs: number[] = [];
+  const sectors = Math.ceil(a.length / sector);
+  for (let k = 0; k < sectors; k++) {
+    let differs = false;
+    for (let i = k * sector; i < Math.min(a.length, (k + 1) * sector) && !differs; i++) differs = a[i] !== b[i];
+    if (!differs) continue;
+    if (runs.length > 0 && runs[runs.length - 1] === k) runs[runs.length - 1] = k + 1;
+    else runs.push(k, k + 1);
+  }
+  return runs;
+}
+
 export function refDecodeBat(bat: Uint8Array, blockCount: number, ratio: number, allowPartial: boolean) {
   const dv = new DataView(bat.buffer, bat.byteOffset, bat.byteLength);
   const states = new Uint8Array(blockCount);
