@@ -213,6 +213,40 @@ describe('convertRawStreamToChild (Node entry): a child from a stream, written u
   });
 });
 
+describe('convertRawFileToChild: block-sized reads by default', () => {
+  const SIZE = 12 * MiB + 64 * 1024;
+  const disk = makeRaw(SIZE, 'mixed', 5);
+
+  it('whole-block reads (the default), odd read sizes and a raw file shorter than the disk give the same child', async () => {
+    const base = join(dir.path, 'turns-base.vhdx');
+    writeFileSync(base, await encode(disk));
+    const next = changed(disk);
+    const raw = join(dir.path, 'turns.raw');
+    writeFileSync(raw, next);
+    const guids = { fileWrite: '11111111-1111-4111-8111-111111111111', dataWrite: '22222222-2222-4222-8222-222222222222' };
+    const made = async (name: string, input: string, chunkSize?: number) => {
+      const out = join(dir.path, name);
+      const summary = await node.convertRawFileToChild(input, out, base, { guids, ...(chunkSize ? { chunkSize } : {}) });
+      const child = await node.openVhdx(out);
+      const bytes = await child.read(0, SIZE);
+      await child.close();
+      return { summary, bytes, sha: sha256File(out) };
+    };
+    const whole = await made('turns-whole.avhdx', raw);
+    expect(whole.summary.differencing).toEqual({ fullyPresent: 1, partiallyPresent: 4, zero: 1, sectorBitmaps: 1 });
+    expect(firstDifference(whole.bytes, next)).toBe(-1);
+    expect((await made('turns-odd.avhdx', raw, 3 * MiB + 512)).sha).toBe(whole.sha);
+    expect((await made('turns-small.avhdx', raw, 64 * 1024)).sha).toBe(whole.sha);
+    // the raw ends after 5.5 MiB of data: every later chunk reuses a buffer that held data and must read as zeros
+    const short = join(dir.path, 'turns-short.raw');
+    writeFileSync(short, next.subarray(0, 5 * MiB + MiB / 2));
+    const shorter = await made('turns-short.avhdx', short);
+    const want = next.slice();
+    want.fill(0, 5 * MiB + MiB / 2);
+    expect(firstDifference(shorter.bytes, want)).toBe(-1);
+  });
+});
+
 /** Sha-256 of what `7zz e -so` extracts, hashed as it streams. */
 function sevenZipStreamSha(file: string): string {
   const r = run('bash', ['-o', 'pipefail', '-c', `7zz e -so '${file}' | sha256sum`]);

@@ -21,9 +21,12 @@ export interface ChildFileOptions extends Omit<VhdxWriterOptions, 'parent' | 'vi
   open?: OpenVhdxOptions;
   /** Called after each chunk with bytes processed and the total. */
   onProgress?(done: number, total: number): void;
-  /** Bytes per read (default 4 MiB). */
+  /** Bytes per read of a raw file (default: the child's block size, at most 32 MiB). */
   chunkSize?: number;
 }
+
+/** Largest default read of a raw file: a block is read whole (and compared where it lands) up to this size. */
+const MAX_DEFAULT_CHUNK = 32 * MiB;
 
 /** Writes a child at `output`'s temporary path, feeding it `feed`; the parent is opened from `parentPath`. */
 async function writeChild(
@@ -133,7 +136,8 @@ export async function convertRawFileToChild(
       throw asVhdxError(err, 'open-failed', `cannot open ${input}`);
     });
     try {
-      const chunks = readChunks(fh.fd, options.chunkSize ?? 4 * MiB);
+      const chunkSize = options.chunkSize ?? Math.min(options.blockSize ?? image.info.blockSize, MAX_DEFAULT_CHUNK);
+      const chunks = readChunks(fh.fd, chunkSize);
       await feedDisk(chunks, total, write, options.onProgress).catch((err) => {
         throw asVhdxError(err, 'read-failed', `reading ${input}`);
       });

@@ -33,6 +33,9 @@ export class ChildBlockWriter {
   private readonly layout: Layout;
   private readonly sector: number;
   private readonly block: Uint8Array;
+  /** The parent's bytes of the block being received, read while it arrives (see parentBlock). */
+  private readonly previous: Uint8Array;
+  private parentRead: Promise<Uint8Array> | undefined;
   private readonly zeros: Uint8Array;
   private readonly states: Uint8Array;
   private readonly offsetsMiB: Uint32Array;
@@ -55,6 +58,7 @@ export class ChildBlockWriter {
     this.layout = planChildLayout(opts, virtualSize);
     this.sector = opts.logicalSectorSize;
     this.block = new Uint8Array(opts.blockSize);
+    this.previous = new Uint8Array(opts.blockSize);
     this.zeros = new Uint8Array(opts.blockSize);
     this.states = new Uint8Array(this.layout.blockCount);
     this.offsetsMiB = new Uint32Array(this.layout.blockCount);
@@ -70,22 +74,39 @@ export class ChildBlockWriter {
     }
     for (let at = 0; at < bytes.length; ) {
       const inBlock = this.received % blockSize;
-      const n = Math.min(bytes.length - at, blockSize - inBlock);
-      this.block.set(bytes.subarray(at, at + n), inBlock);
+      const b = Math.floor(this.received / blockSize);
+      const length = Math.min(blockSize, virtualSize - b * blockSize);
+      const n = Math.min(bytes.length - at, length - inBlock);
+      // the parent's side is read while the block arrives
+      if (inBlock === 0) {
+        this.parentRead = this.parentBlock(b * blockSize, length);
+        this.parentRead.catch(() => {}); // awaited at the block's end; the input may stop before it
+      }
+      // a whole block in one piece is compared where it is (it is done with before write() returns)
+      const whole = inBlock === 0 && n === length;
+      if (!whole) this.block.set(bytes.subarray(at, at + n), inBlock);
       at += n;
       this.received += n;
-      if (this.received % blockSize === 0 || this.received === virtualSize)
-        await this.endBlock(Math.floor((this.received - 1) / blockSize));
+      if (inBlock + n === length) await this.endBlock(b, whole ? bytes.subarray(at - n, at) : this.block.subarray(0, length));
     }
   }
 
-  private async endBlock(b: number): Promise<void> {
-    const { blockSize, virtualSize, chunkRatio } = this.layout;
-    const start = b * blockSize;
-    const length = Math.min(blockSize, virtualSize - start);
-    const next = this.block.subarray(0, length);
-    const parentHasData = this.parent.extents({ start, end: start + length }).some((e) => e.kind === 'data');
-    const previous = parentHasData ? await this.parent.read(start, length) : this.zeros.subarray(0, length);
+  /** The parent's bytes of `[start, +length)`, in `previous` (zeros, without a read, where the parent holds no data). */
+  private async parentBlock(start: number, length: number): Promise<Uint8Array> {
+    const extents = this.parent.extents({ start, end: start + length });
+    if (!extents.some((e) => e.kind === 'data')) return this.zeros.subarray(0, length);
+    const previous = this.previous.subarray(0, length);
+    for (const e of extents) if (e.kind !== 'data') previous.fill(0, e.offset - start, e.offset - start + e.length);
+    await this.parent.readExtentsInto(previous, start, extents);
+    return previous;
+  }
+
+  private async endBlock(b: number, next: Uint8Array): Promise<void> {
+    const { blockSize, chunkRatio } = this.layout;
+    const length = next.length;
+    const reading = this.parentRead!;
+    this.parentRead = undefined;
+    const previous = await reading;
     const plan = planChildBlock(next, previous, this.sector);
     const firstBit = (b % chunkRatio) * (blockSize / this.sector);
     this.states[b] = plan.state;
