@@ -33,9 +33,9 @@ export class ChildBlockWriter {
   private readonly layout: Layout;
   private readonly sector: number;
   private readonly block: Uint8Array;
-  /** The parent's bytes of the block being received, read while it arrives (see parentBlock). */
-  private readonly previous: Uint8Array;
-  private parentRead: Promise<Uint8Array> | undefined;
+  /** The parent's bytes of the block being received and of the next, read ahead (see prefetch); block b's in [b % 2]. */
+  private readonly previous: [Uint8Array, Uint8Array];
+  private readonly parentReads = new Map<number, Promise<Uint8Array>>();
   private readonly zeros: Uint8Array;
   private readonly states: Uint8Array;
   private readonly offsetsMiB: Uint32Array;
@@ -58,7 +58,7 @@ export class ChildBlockWriter {
     this.layout = planChildLayout(opts, virtualSize);
     this.sector = opts.logicalSectorSize;
     this.block = new Uint8Array(opts.blockSize);
-    this.previous = new Uint8Array(opts.blockSize);
+    this.previous = [new Uint8Array(opts.blockSize), new Uint8Array(opts.blockSize)];
     this.zeros = new Uint8Array(opts.blockSize);
     this.states = new Uint8Array(this.layout.blockCount);
     this.offsetsMiB = new Uint32Array(this.layout.blockCount);
@@ -77,10 +77,9 @@ export class ChildBlockWriter {
       const b = Math.floor(this.received / blockSize);
       const length = Math.min(blockSize, virtualSize - b * blockSize);
       const n = Math.min(bytes.length - at, length - inBlock);
-      // the parent's side is read while the block arrives
       if (inBlock === 0) {
-        this.parentRead = this.parentBlock(b * blockSize, length);
-        this.parentRead.catch(() => {}); // awaited at the block's end; the input may stop before it
+        this.prefetch(b);
+        this.prefetch(b + 1);
       }
       // a whole block in one piece is compared where it is (it is done with before write() returns)
       const whole = inBlock === 0 && n === length;
@@ -91,11 +90,25 @@ export class ChildBlockWriter {
     }
   }
 
-  /** The parent's bytes of `[start, +length)`, in `previous` (zeros, without a read, where the parent holds no data). */
-  private async parentBlock(start: number, length: number): Promise<Uint8Array> {
+  /**
+   * Starts reading the parent's side of block `b` (once): while the block before it is compared and
+   * written and the input's next bytes arrive. Block b+2's read reuses b's buffer; it starts when
+   * block b+1's first bytes arrive, after b was done with.
+   */
+  private prefetch(b: number): void {
+    if (b >= this.layout.blockCount || this.parentReads.has(b)) return;
+    const { blockSize, virtualSize } = this.layout;
+    const start = b * blockSize;
+    const reading = this.parentBlock(start, Math.min(blockSize, virtualSize - start), this.previous[b % 2]!);
+    reading.catch(() => {}); // awaited at the block's end; the input may stop before it
+    this.parentReads.set(b, reading);
+  }
+
+  /** The parent's bytes of `[start, +length)`, in `buffer` (zeros, without a read, where the parent holds no data). */
+  private async parentBlock(start: number, length: number, buffer: Uint8Array): Promise<Uint8Array> {
     const extents = this.parent.extents({ start, end: start + length });
     if (!extents.some((e) => e.kind === 'data')) return this.zeros.subarray(0, length);
-    const previous = this.previous.subarray(0, length);
+    const previous = buffer.subarray(0, length);
     for (const e of extents) if (e.kind !== 'data') previous.fill(0, e.offset - start, e.offset - start + e.length);
     await this.parent.readExtentsInto(previous, start, extents);
     return previous;
@@ -104,8 +117,8 @@ export class ChildBlockWriter {
   private async endBlock(b: number, next: Uint8Array): Promise<void> {
     const { blockSize, chunkRatio } = this.layout;
     const length = next.length;
-    const reading = this.parentRead!;
-    this.parentRead = undefined;
+    const reading = this.parentReads.get(b)!;
+    this.parentReads.delete(b);
     const previous = await reading;
     const plan = planChildBlock(next, previous, this.sector);
     const firstBit = (b % chunkRatio) * (blockSize / this.sector);
