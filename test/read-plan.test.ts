@@ -4,7 +4,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { dataWindows, planReads, type DataExtent } from '../src/image/read-plan.js';
+import { dataWindows, longestInPlace, planReads, type DataExtent } from '../src/image/read-plan.js';
 import * as node from '../src/node/index.js';
 import { openVhdx } from '../src/index.js';
 import { firstDifference } from './helpers/bytes.js';
@@ -63,6 +63,29 @@ describe('planReads', () => {
     expect(spans.map((r) => r.length)).toEqual([3 * MiB, 2 * MiB]);
     const long = planReads([data(0, 64 * MiB, 0)], 256 * KiB, 4 * MiB);
     expect(long).toEqual([{ level: 0, fileOffset: 0, length: 64 * MiB, pieces: [data(0, 64 * MiB, 0)] }]);
+  });
+});
+
+describe('longestInPlace', () => {
+  it('picks the longest read of several stretches lying in the file as on the disk', () => {
+    const reads = planReads(
+      [
+        data(0, 4 * KiB, MiB, 0),
+        data(8 * KiB, 4 * KiB, MiB + 8 * KiB, 0),
+        data(4 * KiB, 4 * KiB, 0, 1),
+        data(64 * KiB, 4 * KiB, 56 * KiB, 1), // 4 KiB closer in the file than on the disk: not in place
+        data(MiB, 4 * KiB, 9 * MiB, 2), // one stretch alone: read in place anyway
+      ],
+      256 * KiB,
+      4 * MiB,
+    );
+    expect(reads.map((r) => [r.level, r.length])).toEqual([
+      [0, 12 * KiB],
+      [1, 60 * KiB],
+      [2, 4 * KiB],
+    ]);
+    expect(longestInPlace(reads)).toBe(reads[0]);
+    expect(longestInPlace(reads.slice(1))).toBeUndefined();
   });
 });
 

@@ -11,7 +11,7 @@ import type { ReadLimits } from './limits.js';
 import { pushMerged, resolveOwnExtents } from './extents.js';
 import type { ImageModel } from './load.js';
 import { overlayReader } from './overlay.js';
-import { GATHER_SPAN, planReads, type DataExtent, type PlannedRead } from './read-plan.js';
+import { GATHER_SPAN, longestInPlace, planReads, type DataExtent, type PlannedRead } from './read-plan.js';
 import type { ByteReader } from './reader.js';
 import { problemOf, type Extent, type Problem, type VhdxInfo } from './types.js';
 
@@ -156,8 +156,11 @@ export class VhdxImage {
           this.link.missing ??
           new VhdxError('parent-missing', 'the parent of this differencing file was not opened', { structure: 'parent locator' })
         );
-      for (const p of parent.resolve(e.offset, e.offset + e.length))
-        pushMerged(out, p.kind === 'data' ? { ...p, level: p.level + 1 } : { ...p });
+      // the parent's extents are new objects, made for this call: renumbered in place, not copied
+      for (const p of parent.resolve(e.offset, e.offset + e.length)) {
+        if (p.kind === 'data') p.level += 1;
+        pushMerged(out, p);
+      }
     }
     return out as Extent[];
   }
@@ -188,14 +191,21 @@ export class VhdxImage {
 
   /**
    * Reads the data extents among `extents` (as {@link extents} gives them, each within the target) into
-   * `target`, which holds the disk from `offset`; its other bytes are left as they are. Neighbouring
-   * stretches of one file are read together (see read-plan.ts), for callers that walk the extents
-   * themselves, like the Node file path.
+   * `target`, which holds the disk from `offset`; its other bytes are left as they are, unless
+   * `gapsMayChange` says they are not used (then one read may go straight into place over them).
+   * Neighbouring stretches of one file are read together (see read-plan.ts), for callers that walk the
+   * extents themselves, like the Node file path.
    * @throws VhdxError as {@link read}
    */
-  async readExtentsInto(target: Uint8Array, offset: number, extents: readonly Extent[]): Promise<void> {
-    const data = extents.filter((e): e is DataExtent => e.kind === 'data');
-    for (const read of planReads(data)) await this.readPlanned(read, target, offset);
+  async readExtentsInto(target: Uint8Array, offset: number, extents: readonly Extent[], gapsMayChange = false): Promise<void> {
+    const reads = planReads(extents.filter((e): e is DataExtent => e.kind === 'data'));
+    // first: the others then write their stretches over its gaps
+    const inPlace = gapsMayChange ? longestInPlace(reads) : undefined;
+    if (inPlace) {
+      const at = inPlace.pieces[0]!.offset - offset;
+      await this.readData(inPlace.fileOffset, target.subarray(at, at + inPlace.length), inPlace.level);
+    }
+    for (const read of reads) if (read !== inPlace) await this.readPlanned(read, target, offset);
   }
 
   private async readPlanned(read: PlannedRead, target: Uint8Array, offset: number): Promise<void> {

@@ -48,6 +48,21 @@ export function planReads(extents: readonly DataExtent[], maxGap = GATHER_GAP, m
   return reads;
 }
 
+/**
+ * The longest of `reads` gathering several stretches that lie in its file as they lie on the disk (the
+ * same distance apart): read straight into place, it needs no copy, but it writes over the gaps between
+ * its stretches too. Undefined when there is none.
+ */
+export function longestInPlace(reads: readonly PlannedRead[]): PlannedRead | undefined {
+  let best: PlannedRead | undefined;
+  for (const read of reads) {
+    if (read.pieces.length < 2 || (best && best.length >= read.length)) continue;
+    const shift = read.fileOffset - read.pieces[0]!.offset;
+    if (read.pieces.every((p) => p.fileOffset - p.offset === shift)) best = read;
+  }
+  return best;
+}
+
 /** The data of one window of the disk: `[position, +length)` spans its extents, the first and last included. */
 export interface DataWindow {
   position: number;
@@ -71,7 +86,10 @@ export function* dataWindows(extents: Iterable<DataExtent>, size: number): Gener
         if (window) yield window;
         window = { position: at, length: stop - at, extents: [] };
       }
-      window.extents.push({ ...e, offset: at, length: stop - at, fileOffset: e.fileOffset + (at - e.offset) });
+      const whole = at === e.offset && stop === end;
+      window.extents.push(
+        whole ? e : { kind: 'data', offset: at, length: stop - at, fileOffset: e.fileOffset + (at - e.offset), level: e.level },
+      );
       at = stop;
     }
   }

@@ -295,7 +295,8 @@ async function imageToRawAt(
     };
     let written = 0;
     const read = async (target: Uint8Array, position: number) => {
-      await image.readExtentsInto(target, position, windows.get(position)!.extents);
+      // what lies between the extents is never placed (below), so a read may go over it
+      await image.readExtentsInto(target, position, windows.get(position)!.extents, true);
       return target.length;
     };
     const raw = new SparseRawOutput(out);
