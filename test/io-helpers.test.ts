@@ -68,6 +68,48 @@ describe('WriteBatch', () => {
     expect(Buffer.compare(rec.file, want)).toBe(0);
     expect(rec.sizes).toEqual([4000, 40500, 30000, 1 << 16, 7, 1]);
   });
+
+  it.each([false, true])('addScattered writes pieces lying apart, after what was gathered (concurrent target: %s)', async (concurrent) => {
+    const rec = recorder();
+    let inFlight = 0;
+    let most = 0;
+    const write = async (data: Uint8Array, position: number) => {
+      most = Math.max(most, ++inFlight);
+      await rec.write(data, position);
+      inFlight--;
+    };
+    const batch = new WriteBatch(write, 1 << 16, concurrent);
+    const want = new Uint8Array(rec.file.length);
+    const gathered = pseudoRandomBytes(3000, 1);
+    want.set(gathered, 0);
+    await batch.add(gathered.slice(), 0);
+    const pieces = Array.from({ length: 100 }, (_, i) => ({ data: pseudoRandomBytes(512, i + 2), position: 4096 + i * 8192 }));
+    for (const p of pieces) want.set(p.data, p.position);
+    await batch.addScattered(pieces.map((p) => ({ data: p.data.slice(), position: p.position })));
+    await batch.flush();
+    expect(Buffer.compare(rec.file, want)).toBe(0);
+    expect(rec.sizes[0]).toBe(3000); // the gathered bytes first
+    expect(rec.sizes).toHaveLength(101);
+    // one at a time, or many (up to 32) in flight
+    if (concurrent) expect(most).toBe(32);
+    else expect(most).toBe(1);
+  });
+
+  it('addScattered on a concurrent target waits for every write and reports a failure', async () => {
+    let settled = 0;
+    const batch = new WriteBatch(
+      async (_data, position) => {
+        await new Promise((r) => setTimeout(r, position === 0 ? 0 : 5));
+        settled++;
+        if (position === 0) throw new Error('disk full');
+      },
+      1 << 16,
+      true,
+    );
+    const pieces = [0, 8192, 16384].map((position) => ({ data: new Uint8Array(512), position }));
+    await expect(batch.addScattered(pieces)).rejects.toThrow('disk full');
+    expect(settled).toBe(3); // none still in flight when it rejects
+  });
 });
 
 describe('readChunks', () => {

@@ -48,6 +48,7 @@ async function writeChild(
       }
       const target = {
         write: (data: Uint8Array, position: number) => writeFully(fh, data, position),
+        concurrentWrites: true,
         truncate: (size: number) => fh.truncate(size),
         close: () => fh.close(),
       };

@@ -15,6 +15,7 @@ export type NodeTargetInput = TargetInput | string | FileHandle;
 function fileHandleTarget(fh: FileHandle, owns: boolean): OpenTarget {
   return {
     write: (data, position) => writeFully(fh, data, position),
+    concurrentWrites: true,
     truncate: (size) => fh.truncate(size),
     async close() {
       if (owns) await fh.close();

@@ -17,7 +17,7 @@ import {
 import type { ResolvedCreateOptions, VhdxCreateOptions } from '../layout/options.js';
 import { headerSectionPieces, type Layout, type Placed } from '../layout/plan.js';
 import type { SparseSummary } from '../layout/sparse.js';
-import type { WriteBatch } from './write-batch.js';
+import type { ScatteredPiece, WriteBatch } from './write-batch.js';
 
 /** How the blocks of a child were stored. */
 export interface ChildBlockCounts {
@@ -132,12 +132,16 @@ export class ChildBlockWriter {
     } else if (plan.state === BlockState.PARTIALLY_PRESENT) {
       const at = this.allocate(b);
       const { runs } = plan;
+      const pieces: ScatteredPiece[] = [];
       for (let i = 0; i < runs.length; i += 2) {
         const from = runs[i]! * this.sector;
         const to = Math.min(length, runs[i + 1]! * this.sector);
-        await this.put(next.subarray(from, to), at + from);
+        pieces.push({ data: next.subarray(from, to), position: at + from });
         setBitmapBits(this.chunkBits, firstBit + runs[i]!, firstBit + runs[i + 1]!);
       }
+      await this.batch.addScattered(pieces);
+      const last = pieces[pieces.length - 1]!;
+      this.writtenEnd = Math.max(this.writtenEnd, last.position + last.data.length);
       this.chunkHasPartial = true;
       this.counts.partiallyPresent++;
     }

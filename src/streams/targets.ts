@@ -6,6 +6,11 @@ export interface PositionalTarget {
   write(data: Uint8Array, position: number): unknown;
   close?(): unknown;
   truncate?(size: number): unknown;
+  /**
+   * @internal writes at distinct positions may be in flight at once (a Node FileHandle's);
+   * otherwise each is awaited before the next starts.
+   */
+  concurrentWrites?: boolean;
 }
 
 /** The parts of an OPFS FileSystemSyncAccessHandle (worker-only type) we use. */
@@ -23,6 +28,8 @@ export type TargetInput = PositionalTarget | FileSystemWritableFileStream | Sync
 /** The normalized target. */
 export interface OpenTarget {
   write(data: Uint8Array, position: number): Promise<void>;
+  /** Writes at distinct positions may be in flight at once (see PositionalTarget). */
+  concurrentWrites?: boolean;
   truncate?(size: number): Promise<void>;
   close(): Promise<void>;
   /**
@@ -102,6 +109,7 @@ export async function openTarget(input: TargetInput): Promise<OpenTarget> {
     async write(data, position) {
       await t.write(data, position);
     },
+    ...(t.concurrentWrites === true ? { concurrentWrites: true } : {}),
     ...(typeof t.truncate === 'function' ? { truncate: async (size: number) => void (await t.truncate!(size)) } : {}),
     async close() {
       await t.close?.();

@@ -130,7 +130,7 @@ export class VhdxWriterStream extends WritableStreamImpl<Uint8Array> {
             out = await open(target);
             await invalidateTarget(out);
             const opened = out;
-            const batch = new WriteBatch((data, position) => opened.write(data, position));
+            const batch = new WriteBatch((data, position) => opened.write(data, position), undefined, opened.concurrentWrites === true);
             // after truncate(0) unwritten ranges read as zeros; otherwise write them
             engine = child ? childEngine(opts, child, batch) : sparseEngine(opts, out.truncate !== undefined, batch);
           } catch (err) {
