@@ -123,7 +123,7 @@ function goalRow(title, ours, peer, goal, runs) {
 
 const counts = (d) => `${d.fullyPresent} fully present, ${d.partiallyPresent} partially present, ${d.zero} zero blocks`;
 
-export async function chainBench({ runs = 5, sizeGiB = Number(process.env.BENCH_CHAIN_GIB ?? 2) } = {}) {
+export async function chainBench({ runs = 7, sizeGiB = Number(process.env.BENCH_CHAIN_GIB ?? 2) } = {}) {
   const size = Math.round(sizeGiB * 1024) * MiB;
   // at most: one raw, base.vhdx, flat.vhdx, a sparse and a dense flattened disk, and the children
   const found = process.env.BENCH_DIR ?? benchDir(Math.ceil(sizeGiB * 5), 'vhdx-stream-chain-bench');
