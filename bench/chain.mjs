@@ -196,6 +196,11 @@ export async function chainBench({ runs = 7, sizeGiB = Number(process.env.BENCH_
       1.3,
       runs,
     );
+    console.log(
+      `\n  load average at the end: ${loadavg()
+        .map((x) => x.toFixed(2))
+        .join(' ')}`,
+    );
     return { childRatio, sevenRatio, flatRatio };
   } finally {
     rmSync(dir, { recursive: true, force: true });
