@@ -14,12 +14,17 @@ const MiB = 1024 * 1024;
 const dir = tempDir();
 afterAll(() => dir.cleanup());
 
-/** An in-memory positional target that records every write. */
+/** An in-memory positional target that records every write (and resizes, with `truncate`: holes then read as zeros). */
 function memoryTarget() {
   let file = new Uint8Array(0);
   const writes: { position: number; length: number; zero: boolean }[] = [];
   return {
     writes,
+    resize(size: number) {
+      const resized = new Uint8Array(size);
+      resized.set(file.subarray(0, size));
+      file = resized;
+    },
     get bytes() {
       return file;
     },
@@ -58,6 +63,46 @@ describe('VhdxWriterStream', () => {
     for (const [b, off] of stored)
       expect(Buffer.compare(target.bytes.subarray(off, off + MiB), raw.subarray(b * MiB, (b + 1) * MiB))).toBe(0);
     expect(target.bytes.length).toBe(summary.fileSize);
+  });
+
+  it('on a target that truncates (holes read as zeros), leaves zero 64 KiB grains of stored blocks unwritten, however chunked', async () => {
+    const grain = 64 * 1024;
+    const size = 4 * MiB;
+    const raw = new Uint8Array(size);
+    // block 0: grains 0-2 and 9 hold data; block 1: none; blocks 2-3: every third grain, and a lone byte
+    const dataGrains = [0, 1, 2, 9, ...Array.from({ length: 32 }, (_, i) => 32 + i * 3).filter((g) => g < 64)];
+    for (const g of dataGrains) raw.set(makeRaw(grain, 'data', g + 1), g * grain);
+    raw[60 * grain + 5] = 1;
+    dataGrains.push(60);
+    const files: Uint8Array[] = [];
+    for (const sizes of [[size], [123457], [grain - 512, 3 * grain]]) {
+      const target = memoryTarget();
+      const sink = new VhdxWriterStream(
+        { ...target, write: (d: Uint8Array, p: number) => target.write(d, p), truncate: (n: number) => target.resize(n) },
+        {
+          blockSize: MiB,
+        },
+      );
+      await chunkedStream(raw, sizes).pipeTo(sink);
+      const summary = await sink.result;
+      expect(summary.blocksWritten).toBe(3);
+      const stored = storedBlocks(target.bytes, MiB, 512, 4);
+      const payload = [...stored.values()].map((off) => [off, off + MiB] as const);
+      const inPayload = target.writes.filter((w) => payload.some(([from, to]) => w.position >= from && w.position < to));
+      // only data grains are written (and one sector extending the file over a zero tail, if any): all of
+      // them for chunks that are whole grains, a little less where a chunk ends inside one (its zero part is a hole)
+      const written = inPayload.filter((w) => !(w.zero && w.length === 512)).reduce((n, w) => n + w.length, 0);
+      if (sizes[0] === size) expect(written).toBe(dataGrains.length * grain);
+      else expect(written).toBeGreaterThan((dataGrains.length - 1) * grain);
+      expect(written).toBeLessThanOrEqual(dataGrains.length * grain);
+      expect(inPayload.filter((w) => w.zero && w.length > 512)).toEqual([]);
+      const image = await openVhdx(target.bytes);
+      expect(Buffer.compare(await image.read(0, size), raw)).toBe(0);
+      await image.close();
+      files.push(target.bytes);
+    }
+    // the same file whatever the chunking (the GUIDs aside: compare the payload and BAT through the stored map)
+    for (const f of files.slice(1)) expect([...storedBlocks(f, MiB, 512, 4)]).toEqual([...storedBlocks(files[0]!, MiB, 512, 4)]);
   });
 
   it('with virtualSize omitted, takes the size from the input rounded up to the sector', async () => {

@@ -19,6 +19,12 @@ import {
   type Placed,
 } from './plan.js';
 
+/**
+ * Granularity of hole detection wherever unwritten ranges read as zeros (qemu-img
+ * uses 4 KiB; 64 KiB keeps writes large). One grain for every sparse output.
+ */
+export const HOLE_GRAIN = 64 * 1024;
+
 /** What a finished sparse file looks like. */
 export interface SparseSummary {
   virtualSize: number;

@@ -5,8 +5,7 @@ import type { FileHandle } from 'node:fs/promises';
 import { asVhdxError } from '../errors.js';
 import { writeFully } from './file-io.js';
 
-/** Granularity of hole detection in the file paths (qemu-img uses 4 KiB; 64 KiB keeps writes large). */
-export const HOLE_GRAIN = 64 * 1024;
+export { HOLE_GRAIN } from '../layout/sparse.js';
 
 /** How a failed write's message begins unless a caller names its output. */
 export const DEFAULT_WRITE_CONTEXT = 'conversion failed';

@@ -6,7 +6,7 @@ import { VhdxError, asVhdxError } from '../errors.js';
 import { HEADER_AREA_END } from '../format/region-table.js';
 import { resolveCreateOptions, type ResolvedCreateOptions, type VhdxCreateOptions } from '../layout/options.js';
 import type { Placed } from '../layout/plan.js';
-import { SparseAllocator, type SparseSummary } from '../layout/sparse.js';
+import { HOLE_GRAIN, SparseAllocator, type SparseSummary } from '../layout/sparse.js';
 import { ready } from '../wasm/instance.js';
 import { openTarget, type OpenTarget, type TargetInput } from './targets.js';
 import { WritableStreamImpl, asBytes, byteStrategy } from '../runtime/web-streams.js';
@@ -50,15 +50,28 @@ interface WriteEngine {
 
 function sparseEngine(opts: ResolvedCreateOptions, holesAreZero: boolean, batch: WriteBatch): WriteEngine {
   const allocator = new SparseAllocator(opts, holesAreZero);
+  // where holes read as zeros, zero grains inside stored blocks are left out
+  // too (as the Node file paths leave them); else a piece runs to its block's end
+  const grain = holesAreZero ? HOLE_GRAIN : opts.blockSize;
   return {
     async write(bytes) {
+      // stored pieces back to back in both `bytes` and the file go out as one write, never copied here
+      let runFrom = 0;
+      let runPosition = -1;
       for (let at = 0; at < bytes.length; ) {
-        const n = allocator.pieceLength(bytes.length - at);
-        const piece = n === bytes.length ? bytes : bytes.subarray(at, at + n);
-        const position = allocator.place(piece);
-        if (position >= 0) await batch.add(piece, position);
+        const n = allocator.pieceLength(Math.min(bytes.length - at, grain - (allocator.bytesReceived % grain)));
+        const position = allocator.place(n === bytes.length ? bytes : bytes.subarray(at, at + n));
+        if (runPosition >= 0 && position !== runPosition + (at - runFrom)) {
+          await batch.add(bytes.subarray(runFrom, at), runPosition);
+          runPosition = -1;
+        }
+        if (position >= 0 && runPosition < 0) {
+          runFrom = at;
+          runPosition = position;
+        }
         at += n;
       }
+      if (runPosition >= 0) await batch.add(runFrom === 0 ? bytes : bytes.subarray(runFrom), runPosition);
     },
     async finish() {
       await batch.flush();
