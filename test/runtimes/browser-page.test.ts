@@ -166,6 +166,43 @@ describeChromium(found, 'the converter page in Chromium', (browser) => {
     expect(problems).toEqual([]);
   });
 
+  it('VHDX -> raw into OPFS writes only data grains into a file sized with zeros: stored zero blocks at the end, zero grains inside', async () => {
+    // a fixed disk stores every block, the last two all zeros; data blocks hold zero 64 KiB grains (and a lone byte)
+    const disk = Buffer.alloc(6 * MiB);
+    randomBytes(3 * 65536).copy(disk, 0);
+    randomBytes(65536).copy(disk, 5 * 65536);
+    disk[3 * MiB + 12345] = 9;
+    randomBytes(65536).copy(disk, 4 * MiB - 65536);
+    const raw = join(scratch, 'tail.raw');
+    const vhdx = join(scratch, 'tail.vhdx');
+    writeFileSync(raw, disk);
+    const { convertRawFileToVhdx, openVhdx } = await import('../../dist/node/index.js');
+    await convertRawFileToVhdx(raw, vhdx, { type: 'fixed', blockSize: MiB });
+    const image = await openVhdx(vhdx);
+    expect(
+      image
+        .extents()
+        .filter((e) => e.kind === 'data')
+        .reduce((n, e) => n + e.length, 0),
+    ).toBe(6 * MiB);
+    await image.close();
+    const { page, problems } = await open();
+    // an older, longer file of that name holds data where the new disk has zeros: it must not show through
+    await page.evaluate(async () => {
+      const root = await navigator.storage.getDirectory();
+      const w = await (await root.getFileHandle('tail.raw', { create: true })).createWritable();
+      await w.write(new Uint8Array(8 << 20).fill(0xee));
+      await w.close();
+    });
+    await chooseFile(page, vhdx);
+    await startConversion(page, 'opfs');
+    expect((await result(page)).text).toMatch(/^Saved to private storage \(OPFS\): tail\.raw — 6\.00 MiB in /);
+    const out = await readOpfs(page, site, 'tail.raw');
+    expect(out.length).toBe(disk.length);
+    expect(out.equals(disk)).toBe(true);
+    expect(problems).toEqual([]);
+  });
+
   it('a picked file (showSaveFilePicker stubbed with an OPFS-backed handle): raw -> VHDX and VHDX -> raw', async () => {
     const { page, problems } = await open('stub');
     expect(await page.isEnabled('input[name=output][value=picked]')).toBe(true);

@@ -5,13 +5,13 @@ import {
   VhdxDecoderStream,
   VhdxEncoderStream,
   VhdxWriterStream,
-  isAllZero,
   openVhdx,
   scanAllocation,
   type AllocationMap,
   type Extent,
   type RandomAccessSource,
 } from 'vhdx-stream';
+import { dataRuns } from './holes.js';
 import { BlobSink, countBytes, padTo, positional, sourceChunks, type ProgressFn, type SeekableOutput } from './io.js';
 
 export interface ConvertOptions {
@@ -82,8 +82,9 @@ async function scanInSlices(file: Blob, virtualSize: number, options: ConvertOpt
 
 /**
  * VHDX -> raw on a seekable output, sparse: only the stored blocks are read
- * (several reads in flight) and only their non-zero pieces written; the final
- * truncate sets the size. The output is closed here.
+ * (several reads in flight) and only their non-zero grains written (see
+ * dataRuns); the final truncate sets the size, so every stretch never written
+ * reads as zeros. The output is closed here.
  */
 export async function vhdxToRawSeekable(input: ConvertInput, output: SeekableOutput, options: ConvertOptions): Promise<number> {
   const image = await openVhdx(input);
@@ -109,7 +110,7 @@ export async function vhdxToRawSeekable(input: ConvertInput, output: SeekableOut
     while (reads.length > 0) {
       const { piece, bytes } = await reads.shift()!;
       options.signal.throwIfAborted();
-      if (!isAllZero(bytes)) await out.write(bytes, piece.offset);
+      for (const [from, to] of dataRuns(bytes, piece.offset)) await out.write(bytes.subarray(from, to), piece.offset + from);
       free.push(new Uint8Array(bytes.buffer));
       issue();
       if (performance.now() - last > 100) {
