@@ -3,8 +3,9 @@
 // through a sync access handle), and that VHDX -> raw in OPFS (read through
 // one, as the page does for a file in OPFS); beside the Node file path
 // (convertRawFileToVhdx / convertVhdxFileToRaw) on the same filesystem,
-// alternating. Beside them, floors: reading the File alone (File.stream(), and
-// as 8 MiB slices) and reading OPFS through an access handle. Peak memory: the
+// alternating. Beside them, floors: reading the File alone (File.stream(), as
+// 8 MiB slices, and as the page reads it: 8 MiB chunks through a BYOB reader)
+// and reading OPFS through an access handle. Peak memory: the
 // renderer's RSS from /proc, and the Node process's RSS, sampled every 50 ms.
 // BENCH_BROWSER_GIB sets the size (default 1).
 import { existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync, writeSync, closeSync } from 'node:fs';
@@ -103,6 +104,7 @@ function sampler(read) {
 const WORKER = `
 import { rawToVhdxSeekable, vhdxToRawSeekable } from './web/src/convert.ts';
 import { accessHandleSource } from './web/src/io.ts';
+import { inputChunks } from './web/src/chunks.ts';
 const options = { signal: new AbortController().signal, onProgress() {} };
 self.onmessage = async ({ data }) => {
   try {
@@ -112,6 +114,11 @@ self.onmessage = async ({ data }) => {
     if (data.task === 'read-file') {
       let size = 0;
       for await (const chunk of data.file.stream()) size += chunk.length;
+      return self.postMessage({ ms: performance.now() - t0, size });
+    }
+    if (data.task === 'read-chunks') {
+      let size = 0;
+      for await (const chunk of inputChunks(data.file, 8 << 20)) size += chunk.length;
       return self.postMessage({ ms: performance.now() - t0, size });
     }
     if (data.task === 'read-slices') {
@@ -214,6 +221,7 @@ export async function browserBench({ runs = 3, sizeGiB = Number(process.env.BENC
     { key: 'read-file', title: 'floor: File.stream()', remove: [] },
     { key: 'read-opfs', title: 'floor: OPFS handle read', remove: [] },
     { key: 'read-slices', title: 'read File, 8 MiB slices', remove: [] },
+    { key: 'read-chunks', title: "floor: page's File reader", remove: [] },
   ];
   /** @type {Record<string, { browser: number[], node: number[], renderer: number, chromium: number, nodeRss: number, sizes: string }>} */
   const rows = Object.fromEntries(tasks.map((t) => [t.key, { browser: [], node: [], renderer: 0, chromium: 0, nodeRss: 0, sizes: '' }]));

@@ -1,8 +1,102 @@
-// The converter page's byte plumbing (web/src), run in Node: the data runs
-// that VHDX -> raw writes into a file sized with zeros.
+// The converter page's byte plumbing (web/src), run in Node: the chunk reader
+// that feeds raw -> VHDX (reused buffers, BYOB or slices, one read ahead) and
+// the data runs that VHDX -> raw writes into a file sized with zeros.
 import { describe, expect, it } from 'vitest';
 import { init } from 'vhdx-stream';
+import { inputChunks } from '../web/src/chunks.js';
 import { HOLE_GRAIN, dataRuns } from '../web/src/holes.js';
+
+const MiB = 1024 * 1024;
+
+function patterned(size: number): Uint8Array<ArrayBuffer> {
+  const bytes = new Uint8Array(size);
+  for (let i = 0; i < size; i++) bytes[i] = (i * 31 + (i >> 13)) & 0xff;
+  return bytes;
+}
+
+/** Every chunk copied out (the buffers are reused), with the buffers they came in. */
+async function collect(chunks: AsyncIterable<Uint8Array>) {
+  const parts: Uint8Array[] = [];
+  const buffers = new Set<ArrayBufferLike>();
+  for await (const chunk of chunks) {
+    parts.push(chunk.slice());
+    buffers.add(chunk.buffer);
+  }
+  return { bytes: Buffer.concat(parts), sizes: parts.map((p) => p.length), buffers };
+}
+
+/** A Blob whose stream() is not a byte stream (no BYOB reader), as in browsers that lack one. */
+class PlainStreamBlob extends Blob {
+  override stream(): ReadableStream<Uint8Array<ArrayBuffer>> {
+    const inner = super.stream().getReader();
+    return new ReadableStream({ pull: async (c) => void ((r) => (r.done ? c.close() : c.enqueue(r.value)))(await inner.read()) });
+  }
+}
+
+describe('inputChunks (web/src/chunks.ts)', () => {
+  const data = patterned(5 * MiB + 1000);
+
+  it('a Blob through a BYOB reader: whole chunks, the last shorter, the same bytes', async () => {
+    const { bytes, sizes } = await collect(inputChunks(new Blob([data]), 2 * MiB));
+    expect(sizes).toEqual([2 * MiB, 2 * MiB, MiB + 1000]);
+    expect(bytes.equals(data)).toBe(true);
+  });
+
+  it('a Blob whose stream has no BYOB reader is read as slices, with the same chunks', async () => {
+    const blob = new PlainStreamBlob([data]);
+    expect(() => blob.stream().getReader({ mode: 'byob' })).toThrow(TypeError);
+    const { bytes, sizes } = await collect(inputChunks(blob, 2 * MiB));
+    expect(sizes).toEqual([2 * MiB, 2 * MiB, MiB + 1000]);
+    expect(bytes.equals(data)).toBe(true);
+  });
+
+  it('a source with readInto reuses two buffers; one with read only is copied into them; empty inputs give no chunk', async () => {
+    const source = { size: data.length, read: async (o: number, n: number) => data.slice(o, o + n) };
+    const viaRead = await collect(inputChunks(source, MiB));
+    const readInto = async (t: Uint8Array, o: number) => {
+      const bytes = data.subarray(o, o + t.length);
+      t.set(bytes);
+      return bytes.length;
+    };
+    const viaReadInto = await collect(inputChunks({ ...source, readInto }, MiB));
+    for (const got of [viaRead, viaReadInto]) {
+      expect(got.bytes.equals(data)).toBe(true);
+      expect(got.sizes).toEqual([MiB, MiB, MiB, MiB, MiB, 1000]);
+      expect(got.buffers.size).toBe(2);
+    }
+    expect((await collect(inputChunks(new Blob([]), MiB))).sizes).toEqual([]);
+    expect((await collect(inputChunks({ size: 0, read: source.read }, MiB))).sizes).toEqual([]);
+  });
+
+  it('an input shorter than its size errors; breaking out cancels the Blob read', async () => {
+    const short = { size: 3 * MiB, read: async (o: number, n: number) => data.slice(o, Math.min(o + n, 2 * MiB)) };
+    await expect(collect(inputChunks(short, MiB))).rejects.toThrow('the input ended early, at 2097152 of 3145728 bytes');
+    let cancelled = false;
+    const blob = new Blob([data]);
+    const stream = blob.stream();
+    const watched = Object.assign(blob, {
+      stream: () =>
+        new ReadableStream({
+          type: 'bytes',
+          pull: (c) => pump(c),
+          cancel: () => {
+            cancelled = true;
+          },
+        }) as ReadableStream<Uint8Array<ArrayBuffer>>,
+    });
+    const reader = stream.getReader();
+    const pump = async (c: ReadableByteStreamController) => {
+      const r = await reader.read();
+      if (r.done) c.close();
+      else c.enqueue(r.value);
+    };
+    for await (const chunk of inputChunks(watched, MiB)) {
+      expect(chunk.length).toBe(MiB);
+      break;
+    }
+    expect(cancelled).toBe(true);
+  });
+});
 
 describe('dataRuns (web/src/holes.ts)', () => {
   it('joins non-zero grains aligned to the disk into runs and leaves zero grains out', async () => {

@@ -11,8 +11,9 @@ import {
   type Extent,
   type RandomAccessSource,
 } from 'vhdx-stream';
+import { inputChunks } from './chunks.js';
 import { dataRuns } from './holes.js';
-import { BlobSink, countBytes, padTo, positional, sourceChunks, type ProgressFn, type SeekableOutput } from './io.js';
+import { BlobSink, countBytes, padTo, positional, type ProgressFn, type SeekableOutput } from './io.js';
 
 export interface ConvertOptions {
   signal: AbortSignal;
@@ -26,20 +27,42 @@ export type ConvertInput = Blob | RandomAccessSource;
 
 const SECTOR = 512;
 const MiB = 1024 * 1024;
-// VHDX -> raw reads stored blocks in pieces this large, this many in flight:
-// each Blob read pays a round trip to the browser process
+// raw -> VHDX reads in chunks this large; VHDX -> raw reads stored blocks in
+// pieces this large, this many in flight: each Blob read pays a round trip to
+// the browser process
 const PIECE = 8 * MiB;
 const AHEAD = 4;
 
 /**
  * raw -> sparse dynamic VHDX on a seekable output: one pass, blocks placed as
- * their data arrives, headers written last. The writer closes the output.
+ * their data arrives, headers written last. The input is read in whole chunks
+ * into reused buffers, the next read while the current chunk is written. The
+ * writer closes the output (or gives it up after a failure or a cancel).
  */
 export async function rawToVhdxSeekable(input: ConvertInput, output: SeekableOutput, options: ConvertOptions): Promise<number> {
   const sink = new VhdxWriterStream(output, options.blockSize ? { blockSize: options.blockSize } : {});
-  await (input instanceof Blob ? input.stream() : sourceChunks(input))
-    .pipeThrough(countBytes(input.size, 'converting', options.onProgress))
-    .pipeTo(sink, { signal: options.signal });
+  const writer = sink.getWriter();
+  try {
+    options.onProgress(0, input.size, 'converting');
+    let done = 0;
+    let last = 0;
+    // a chunk's buffer is read into again once the next chunk is asked for: each write is awaited first
+    for await (const chunk of inputChunks(input, PIECE)) {
+      options.signal.throwIfAborted();
+      await writer.write(chunk);
+      done += chunk.length;
+      if (performance.now() - last > 100) {
+        last = performance.now();
+        options.onProgress(done, input.size, 'converting');
+      }
+    }
+    options.signal.throwIfAborted();
+    await writer.close();
+    options.onProgress(done, input.size, 'converting');
+  } catch (err) {
+    await writer.abort(err).catch(() => {});
+    throw err;
+  }
   return (await sink.result).fileSize;
 }
 

@@ -70,23 +70,6 @@ export function accessHandleSource(handle: ReadableAccessHandle): RandomAccessSo
   };
 }
 
-/** A source as a stream of 8 MiB chunks (each a fresh buffer: the consumer may keep it). */
-export function sourceChunks(source: RandomAccessSource): ReadableStream<Uint8Array> {
-  let at = 0;
-  return new ReadableStream<Uint8Array>(
-    {
-      async pull(controller) {
-        if (at >= source.size) return controller.close();
-        const chunk = await source.read(at, Math.min(8 * MiB, source.size - at));
-        if (chunk.length === 0) return controller.error(new Error(`the input ended early, at ${at} of ${source.size} bytes`));
-        at += chunk.length;
-        controller.enqueue(chunk);
-      },
-    },
-    { highWaterMark: 0 },
-  );
-}
-
 /** Passes chunks through, reporting the running byte count at most every 100 ms. */
 export function countBytes(total: number, phase: string, onProgress: ProgressFn): TransformStream<Uint8Array, Uint8Array> {
   let done = 0;
