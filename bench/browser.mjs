@@ -221,7 +221,7 @@ export async function browserBench({ runs = 3, sizeGiB = Number(process.env.BENC
     { key: 'read-file', title: 'floor: File.stream()', remove: [] },
     { key: 'read-opfs', title: 'floor: OPFS handle read', remove: [] },
     { key: 'read-slices', title: 'read File, 8 MiB slices', remove: [] },
-    { key: 'read-chunks', title: "floor: page's File reader", remove: [] },
+    { key: 'read-chunks', title: 'floor: page File reader', remove: [] },
   ];
   /** @type {Record<string, { browser: number[], node: number[], renderer: number, chromium: number, nodeRss: number, sizes: string }>} */
   const rows = Object.fromEntries(tasks.map((t) => [t.key, { browser: [], node: [], renderer: 0, chromium: 0, nodeRss: 0, sizes: '' }]));

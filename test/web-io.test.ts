@@ -33,6 +33,39 @@ class PlainStreamBlob extends Blob {
   }
 }
 
+/** A Blob whose byte streams hand out 256 KiB pieces and stop answering after `serve` bytes (as Chromium's BYOB reads of a File now and then do). */
+class StallingBlob extends Blob {
+  constructor(
+    parts: BlobPart[],
+    private readonly serve: number,
+    readonly opened = { streams: 0 },
+    private readonly slicesStall = false,
+  ) {
+    super(parts);
+  }
+
+  override slice(start?: number, end?: number): Blob {
+    const part = super.slice(start, end);
+    return this.slicesStall ? new StallingBlob([part], this.serve, this.opened, true) : part;
+  }
+
+  override stream(): ReadableStream<Uint8Array<ArrayBuffer>> {
+    this.opened.streams++;
+    const bytes = this.arrayBuffer().then((b) => new Uint8Array(b));
+    let served = 0;
+    return new ReadableStream({
+      type: 'bytes',
+      pull: async (c) => {
+        const all = await bytes;
+        if (served >= all.length) return c.close();
+        if (served >= this.serve) return new Promise<void>(() => {}); // never settles
+        c.enqueue(all.slice(served, served + 256 * 1024));
+        served += 256 * 1024;
+      },
+    }) as ReadableStream<Uint8Array<ArrayBuffer>>;
+  }
+}
+
 describe('inputChunks (web/src/chunks.ts)', () => {
   const data = patterned(5 * MiB + 1000);
 
@@ -48,6 +81,21 @@ describe('inputChunks (web/src/chunks.ts)', () => {
     const { bytes, sizes } = await collect(inputChunks(blob, 2 * MiB));
     expect(sizes).toEqual([2 * MiB, 2 * MiB, MiB + 1000]);
     expect(bytes.equals(data)).toBe(true);
+  });
+
+  it('a BYOB stream that stalls is cancelled and the File read on from the chunk through a new one; slices after three', async () => {
+    // stalls inside the second chunk: read on from 2 MiB through a stream of a plain slice
+    const once = new StallingBlob([data], 3 * MiB);
+    const first = await collect(inputChunks(once, 2 * MiB, 20));
+    expect(first.bytes.equals(data)).toBe(true);
+    expect(first.sizes).toEqual([2 * MiB, 2 * MiB, MiB + 1000]);
+    expect(once.opened.streams).toBe(1);
+    // every stream stalls: three more, then slices
+    const always = new StallingBlob([data], MiB / 2, { streams: 0 }, true);
+    const last = await collect(inputChunks(always, 2 * MiB, 20));
+    expect(last.bytes.equals(data)).toBe(true);
+    expect(last.sizes).toEqual([2 * MiB, 2 * MiB, MiB + 1000]);
+    expect(always.opened.streams).toBe(4);
   });
 
   it('a source with readInto reuses two buffers; one with read only is copied into them; empty inputs give no chunk', async () => {
