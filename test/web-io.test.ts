@@ -4,6 +4,7 @@
 import { describe, expect, it } from 'vitest';
 import { init } from 'vhdx-stream';
 import { inputChunks } from '../web/src/chunks.js';
+import { rawToVhdxSeekable } from '../web/src/convert.js';
 import { HOLE_GRAIN, dataRuns } from '../web/src/holes.js';
 
 const MiB = 1024 * 1024;
@@ -163,4 +164,41 @@ describe('dataRuns (web/src/holes.ts)', () => {
     expect(dataRuns(new Uint8Array(3 * HOLE_GRAIN), 0)).toEqual([]);
     expect(dataRuns(bytes.subarray(0, 100), 0)).toEqual([[0, 100]]);
   });
+});
+
+describe('a conversion whose input reads are synchronous (an OPFS access handle)', () => {
+  it('still lets a Cancel in: the abort, queued as a task, stops it long before the end', async () => {
+    await init();
+    const size = 64 * 1024 * MiB; // zeros: nothing is stored, but every byte is read and checked
+    let read = 0;
+    // settles at once, as a sync access handle's read does: only microtasks run between chunks
+    const source = {
+      size,
+      read: async (offset: number, length: number) => new Uint8Array(Math.max(0, Math.min(length, size - offset))),
+      readInto: async (target: Uint8Array) => {
+        target.fill(0);
+        read += target.length;
+        return target.length;
+      },
+    };
+    let written = 0;
+    const handle = {
+      getSize: () => written,
+      write: (data: Uint8Array) => data.length,
+      truncate(n: number) {
+        written = n;
+      },
+      flush() {},
+      close() {},
+    };
+    const controller = new AbortController();
+    setTimeout(() => controller.abort(new DOMException('cancelled by the user', 'AbortError')), 50);
+    const outcome = await rawToVhdxSeekable(source, handle, { signal: controller.signal, onProgress: () => {} }).then(
+      () => 'finished',
+      (err: Error) => err.name,
+    );
+    expect(outcome).toBe('AbortError');
+    // without a turn of the event loop between chunks the abort would only be seen after all 64 GiB
+    expect(read).toBeLessThan(size / 8);
+  }, 120_000);
 });

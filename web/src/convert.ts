@@ -13,7 +13,7 @@ import {
 } from 'vhdx-stream';
 import { inputChunks } from './chunks.js';
 import { dataRuns } from './holes.js';
-import { BlobSink, countBytes, padTo, positional, type ProgressFn, type SeekableOutput } from './io.js';
+import { BlobSink, countBytes, padTo, positional, yieldToEvents, type ProgressFn, type SeekableOutput } from './io.js';
 
 export interface ConvertOptions {
   signal: AbortSignal;
@@ -54,6 +54,7 @@ export async function rawToVhdxSeekable(input: ConvertInput, output: SeekableOut
       if (performance.now() - last > 100) {
         last = performance.now();
         options.onProgress(done, input.size, 'converting');
+        await yieldToEvents(); // a Cancel may be waiting
       }
     }
     options.signal.throwIfAborted();
@@ -139,6 +140,7 @@ export async function vhdxToRawSeekable(input: ConvertInput, output: SeekableOut
       if (performance.now() - last > 100) {
         last = performance.now();
         options.onProgress(piece.offset + piece.length, size, 'converting');
+        await yieldToEvents(); // a Cancel may be waiting
       }
     }
     await out.truncate(size);

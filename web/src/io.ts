@@ -17,6 +17,14 @@ export interface ReadableAccessHandle {
 
 const MiB = 1024 * 1024;
 
+/**
+ * Lets the Worker's message events run. Reads through an OPFS access handle are synchronous, so a
+ * conversion from one settles only microtasks and would hold a Cancel message until it ended.
+ */
+export function yieldToEvents(): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, 0));
+}
+
 /** Positional writes, truncate, commit and discard over either kind of seekable output. */
 export function positional(output: SeekableOutput) {
   if ('getSize' in output) {
