@@ -105,6 +105,25 @@ describe('VhdxWriterStream', () => {
     for (const f of files.slice(1)) expect([...storedBlocks(f, MiB, 512, 4)]).toEqual([...storedBlocks(files[0]!, MiB, 512, 4)]);
   });
 
+  it('on a target that cannot truncate and holds older bytes, a block whose start was zeros reads zeros there, however chunked', async () => {
+    const size = 6 * MiB;
+    const raw = new Uint8Array(size);
+    raw.fill(1, 512 * 1024, MiB); // block 0: zeros, then data from the middle
+    raw.fill(2, 3 * MiB + 36 * 1024, 3 * MiB + 40 * 1024); // block 3: data after 36 KiB of zeros
+    raw[6 * MiB - 1] = 3; // block 5: only its last byte
+    for (const sizes of [[512 * 1024], [777 * 1024], [size], [4096, 65_536]]) {
+      const old = new Uint8Array(16 * MiB).fill(0xaa); // a reused device or buffer
+      const sink = new VhdxWriterStream({ write: (d: Uint8Array, p: number) => void old.set(d, p) }, { blockSize: MiB });
+      await chunkedStream(raw, sizes).pipeTo(sink);
+      expect((await sink.result).blocksWritten).toBe(3);
+      const image = await openVhdx(old.subarray(0, (await sink.result).fileSize));
+      const back = await image.read(0, size);
+      const at = back.findIndex((b, i) => b !== raw[i]);
+      expect(at, `chunks of ${sizes.join(', ')}: first difference at ${at}`).toBe(-1);
+      await image.close();
+    }
+  });
+
   it('with virtualSize omitted, takes the size from the input rounded up to the sector', async () => {
     const raw = makeRaw(3 * MiB + 100, 'mixed');
     const target = memoryTarget();

@@ -44,6 +44,7 @@ export class SparseAllocator {
   private received = 0;
   private writtenEnd = 0;
   private blocksWritten = 0;
+  private leadingZeros: { position: number; length: number } | undefined;
 
   /**
    * @param holesAreZero the target reads unwritten ranges as zeros (a file
@@ -90,11 +91,26 @@ export class SparseAllocator {
     let offsetMiB = block < this.offsetsMiB.length ? this.offsetsMiB[block]! : 0;
     if (offsetMiB === 0 || this.holesAreZero) {
       if (isAllZero(piece)) return -1;
-      if (offsetMiB === 0) offsetMiB = this.allocate(block);
+      if (offsetMiB === 0) {
+        offsetMiB = this.allocate(block);
+        const inBlock = at - block * this.blockSize;
+        // the block's start was zeros left unwritten while it had no place; a target holding older bytes must get them
+        if (!this.holesAreZero && inBlock > 0) this.leadingZeros = { position: offsetMiB * MiB, length: inBlock };
+      }
     }
     const position = offsetMiB * MiB + (at - block * this.blockSize);
     this.writtenEnd = Math.max(this.writtenEnd, position + piece.length);
     return position;
+  }
+
+  /**
+   * The zeros to write before the piece {@link place} just placed, once: the start of its block, when
+   * the block got its place only now and the target's unwritten ranges do not read as zeros.
+   */
+  takeLeadingZeros(): { position: number; length: number } | undefined {
+    const zeros = this.leadingZeros;
+    this.leadingZeros = undefined;
+    return zeros;
   }
 
   /** How many of the next `available` bytes belong to the current block. */

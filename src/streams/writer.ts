@@ -11,6 +11,7 @@ import { ready } from '../wasm/instance.js';
 import { openTarget, type OpenTarget, type TargetInput } from './targets.js';
 import { WritableStreamImpl, asBytes, byteStrategy } from '../runtime/web-streams.js';
 import { WriteBatch } from './write-batch.js';
+import { zeroPieces } from '../layout/disk-size.js';
 import { VhdxImage } from '../image/image.js';
 import { ChildBlockWriter, childOptionsOf, type ChildBlockCounts, type ChildWriterOptions } from './child-writer.js';
 
@@ -48,6 +49,14 @@ interface WriteEngine {
   finish(): Promise<{ writes: Placed[]; summary: VhdxWriteSummary }>;
 }
 
+async function writeZeros(batch: WriteBatch, position: number, length: number): Promise<void> {
+  let at = position;
+  for (const zeros of zeroPieces(length)) {
+    await batch.add(zeros, at);
+    at += zeros.length;
+  }
+}
+
 function sparseEngine(opts: ResolvedCreateOptions, holesAreZero: boolean, batch: WriteBatch): WriteEngine {
   const allocator = new SparseAllocator(opts, holesAreZero);
   // where holes read as zeros, zero grains inside stored blocks are left out
@@ -61,10 +70,12 @@ function sparseEngine(opts: ResolvedCreateOptions, holesAreZero: boolean, batch:
       for (let at = 0; at < bytes.length; ) {
         const n = allocator.pieceLength(Math.min(bytes.length - at, grain - (allocator.bytesReceived % grain)));
         const position = allocator.place(n === bytes.length ? bytes : bytes.subarray(at, at + n));
-        if (runPosition >= 0 && position !== runPosition + (at - runFrom)) {
+        const lead = allocator.takeLeadingZeros();
+        if (runPosition >= 0 && (lead || position !== runPosition + (at - runFrom))) {
           await batch.add(bytes.subarray(runFrom, at), runPosition);
           runPosition = -1;
         }
+        if (lead) await writeZeros(batch, lead.position, lead.length);
         if (position >= 0 && runPosition < 0) {
           runFrom = at;
           runPosition = position;
