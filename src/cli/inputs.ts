@@ -150,7 +150,9 @@ export async function fetchStream(url: string, range?: string): Promise<{ stream
   }
   if (!res.ok || !res.body) throw new VhdxError('http-status', `${url} answered ${res.status} ${res.statusText}`);
   const len = res.headers.get('content-length');
-  const size = len === null ? undefined : Number(len);
+  // fetch decodes a compressed body, whose Content-Length counts the compressed bytes: its size is unknown
+  const encoding = (res.headers.get('content-encoding') ?? 'identity').trim().toLowerCase();
+  const size = len === null || encoding !== 'identity' ? undefined : Number(len);
   return { stream: heldBody(res.body as ReadableStream<Uint8Array>, url, size), size };
 }
 

@@ -1,9 +1,11 @@
 // A tiny HTTP server on 127.0.0.1 serving byte arrays by path, with Range
 // requests unless the query says `norange`, without Content-Length when it
 // says `nolength`, and cut off half way (its Content-Length promising the
-// whole) when it says `cut`: how the CLI tests serve URL inputs.
+// whole) when it says `cut`, gzip-encoded (Content-Length the compressed size)
+// when it says `gzip`: how the CLI tests serve URL inputs.
 import { spawn } from 'node:child_process';
 import { createServer } from 'node:http';
+import { gzipSync } from 'node:zlib';
 import type { AddressInfo } from 'node:net';
 
 export interface FileServer {
@@ -27,6 +29,10 @@ export async function serveFiles(files: ReadonlyMap<string, Uint8Array>): Promis
       const end = Math.min(body.length - 1, Number(range[2]));
       res.writeHead(206, { 'content-range': `bytes ${start}-${end}/${body.length}`, 'content-length': end - start + 1 });
       res.end(Buffer.from(body.subarray(start, end + 1)));
+    } else if (query === 'gzip') {
+      const packed = gzipSync(body);
+      res.writeHead(200, { 'content-encoding': 'gzip', 'content-length': packed.length });
+      res.end(packed);
     } else if (query === 'cut') {
       res.writeHead(200, { 'content-length': body.length });
       res.write(Buffer.from(body.subarray(0, body.length >> 1)), () => res.socket?.destroy());
