@@ -213,7 +213,9 @@ export class VhdxImage {
     if (read.pieces.length === 1) {
       return this.readData(first!.fileOffset, target.subarray(first!.offset - offset, first!.offset - offset + first!.length), read.level);
     }
-    const buffer = this.gatherBuffers.pop() ?? new Uint8Array(GATHER_SPAN);
+    // a short gathered read gets a buffer of its own size: many small reads in flight must not cost GATHER_SPAN each
+    const pooled = read.length > GATHER_SPAN / 4;
+    const buffer = pooled ? (this.gatherBuffers.pop() ?? new Uint8Array(GATHER_SPAN)) : new Uint8Array(read.length);
     try {
       const span = buffer.subarray(0, read.length);
       await this.readData(read.fileOffset, span, read.level);
@@ -222,7 +224,7 @@ export class VhdxImage {
         target.set(span.subarray(from, from + e.length), e.offset - offset);
       }
     } finally {
-      if (this.gatherBuffers.length < KEPT_GATHER_BUFFERS) this.gatherBuffers.push(buffer);
+      if (pooled && this.gatherBuffers.length < KEPT_GATHER_BUFFERS) this.gatherBuffers.push(buffer);
     }
   }
 
