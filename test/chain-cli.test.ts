@@ -377,6 +377,25 @@ describe('making children from the command line', () => {
     expect(oneLine(toStdout.stderr, 'USAGE')).toMatch(/^--parent with a raw input makes a differencing child, .*give a file output/);
   });
 
+  it('refuses to write a child over its parent or a parent of its parent (exit 2), and leaves them as they were', () => {
+    const before = { base: sha256(readFileSync(at('base.vhdx'))), c1: sha256(readFileSync(at('snap', 'c1.avhdx'))) };
+    writeFileSync(at('over.raw'), disk);
+    const cases: [string[], string, Uint8Array | undefined][] = [
+      [['convert', at('over.raw'), at('base.vhdx'), '--parent', at('base.vhdx')], 'the parent', undefined],
+      [['convert', '-', at('base.vhdx'), '--parent', at('snap', 'c1.avhdx')], 'a parent of the parent (level 1)', disk.subarray(0, MiB)],
+      [['create', at('snap', 'c1.avhdx'), '--parent', at('snap', 'c1.avhdx')], 'the parent', undefined],
+      [['create', at('snap', '..', 'base.vhdx'), '--parent', at('snap', 'c2.avhdx')], 'a parent of the parent (level 2)', undefined],
+    ];
+    for (const [args, which, input] of cases) {
+      const r = vhdx(args, input);
+      expect(r.status, args.join(' ')).toBe(2);
+      expect(oneLine(r.stderr, 'INVALID_ARGUMENT')).toMatch(
+        new RegExp(`is ${which.replace(/[()]/g, '\\$&')}, .*: the child would replace the disk it is written against$`),
+      );
+    }
+    expect({ base: sha256(readFileSync(at('base.vhdx'))), c1: sha256(readFileSync(at('snap', 'c1.avhdx'))) }).toEqual(before);
+  });
+
   describe('from a stream: standard input or a URL, read once in order', () => {
     const changed = disk.slice();
     beforeAll(() => {

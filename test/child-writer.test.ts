@@ -209,6 +209,17 @@ describe('convertRawStreamToChild (Node entry): a child from a stream, written u
     await child.close();
   });
 
+  it('an output that is the parent, or a parent of the parent, is refused before anything is written', async () => {
+    const middle = join(dir.path, 'stream-middle.avhdx');
+    await node.createChildFile(middle, base);
+    const before = sha256File(base);
+    expect(await reasonOf(node.createChildFile(base, base))).toBe('output-is-input');
+    expect(await reasonOf(node.convertRawStreamToChild(chunkedStream(disk), base, middle))).toBe('output-is-input');
+    expect(await reasonOf(node.convertRawFileToChild(join(dir.path, 'stream-new.raw'), middle, middle))).toBe('output-is-input');
+    expect(sha256File(base)).toBe(before);
+    expect((await node.checkVhdx(middle)).ok).toBe(true);
+  });
+
   it('input longer than the parent: input-too-long, and no file left', async () => {
     const out = join(dir.path, 'too-long.avhdx');
     expect(await reasonOf(node.convertRawStreamToChild(chunkedStream(new Uint8Array(SIZE + 512)), out, base))).toBe('input-too-long');

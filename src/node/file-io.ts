@@ -38,11 +38,16 @@ export async function appendFully(fd: number, data: Uint8Array): Promise<void> {
  * @throws VhdxError 'output-is-input'
  */
 export async function refuseSameFile(input: string, output: string): Promise<void> {
-  const { stat } = await import('node:fs/promises');
-  const [a, b] = await Promise.all([stat(input).catch(() => undefined), stat(output).catch(() => undefined)]);
-  if (a && b && a.dev === b.dev && a.ino === b.ino) {
+  if (await isSameFile(input, output)) {
     throw new VhdxError('output-is-input', `the output ${output} is the input file ${input}; converting in place would destroy it`);
   }
+}
+
+/** True when both paths exist and name one file (the same device and inode: links, symlinks and other spellings too). */
+export async function isSameFile(a: string, b: string): Promise<boolean> {
+  const { stat } = await import('node:fs/promises');
+  const [x, y] = await Promise.all([stat(a).catch(() => undefined), stat(b).catch(() => undefined)]);
+  return x !== undefined && y !== undefined && x.dev === y.dev && x.ino === y.ino;
 }
 
 /** True for a Node FileHandle (what `fs/promises.open` gives), told apart from the web targets and sources. */
