@@ -245,6 +245,23 @@ describe('vhdx convert flattens a chain', () => {
     expect(oneLine(without.stderr, 'IO')).toContain('--parent PATH');
   });
 
+  it('refuses an output that is a parent of the input (exit 2), leaving the chain as it was', () => {
+    const before = sha256(readFileSync(at('base.vhdx')));
+    for (const [out, level] of [
+      [at('base.vhdx'), 2],
+      [at('snap', 'c1.avhdx'), 1],
+    ] as const) {
+      // named .vhdx/.avhdx, the output is a VHDX (a raw output named so is a usage error before this)
+      const r = vhdx(['convert', at('snap', 'c2.avhdx'), out]);
+      expect(r.status, out).toBe(2);
+      expect(oneLine(r.stderr, 'INVALID_ARGUMENT')).toMatch(
+        new RegExp(`is a parent of the input \\(level ${level}\\), .*write elsewhere$`),
+      );
+    }
+    expect(sha256(readFileSync(at('base.vhdx')))).toBe(before);
+    expect(vhdx(['check', at('snap', 'c2.avhdx')]).status).toBe(0);
+  });
+
   it('a missing parent: exit 4, one line naming the path tried, no output left', () => {
     for (const out of ['orphan.raw', 'orphan.vhdx']) {
       const r = vhdx(['convert', at('snap', 'orphan.avhdx'), at(out)]);

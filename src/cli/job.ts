@@ -71,6 +71,7 @@ export async function runConversion(
   process.once('SIGTERM', onSignal);
   const progress = flags.progress ? new Progress(process.stderr) : undefined;
   const images: VhdxImage[] = [];
+  const opened = new Map<string, Promise<VhdxImage>>();
   const { to: _to, progress: _progress, quiet, inputFormat, chain = { ignoreLinkage: false }, ...create } = flags;
   const job: ConversionJob = {
     create,
@@ -79,11 +80,19 @@ export async function runConversion(
     outputFormat,
     onProgress: progress ? (done, total) => progress.update(done, total) : undefined,
     notice: (text) => void (quiet ? undefined : process.stderr.write(`vhdx: note: ${text}\n`)),
-    async openImage(source, options = { followChain: true }) {
-      const image = await openVhdx(source, options.followChain ? chainOptions(chain) : {});
-      images.push(image);
-      if (options.followChain) warnLinkage(image.info);
-      return image;
+    openImage(source, options = { followChain: true }) {
+      // one image per path and way of following its chain: a route and its checks share it (and its warning)
+      const key = typeof source === 'string' ? `${options.followChain}:${source}` : undefined;
+      const known = key === undefined ? undefined : opened.get(key);
+      if (known) return known;
+      const opening = (async () => {
+        const image = await openVhdx(source, options.followChain ? chainOptions(chain) : {});
+        images.push(image);
+        if (options.followChain) warnLinkage(image.info);
+        return image;
+      })();
+      if (key !== undefined) opened.set(key, opening);
+      return opening;
     },
   };
   try {

@@ -3,7 +3,9 @@
 // first bytes, -f, and the output format (-O/--to, or the output's name);
 // the table is the only place that decides the rest.
 import { hasVhdxSignature } from '../../format/identifier.js';
-import { refuseSameFile } from '../../node/file-io.js';
+import { isSameFile, refuseSameFile } from '../../node/file-io.js';
+import { VhdxError } from '../../errors.js';
+import type { VhdxImage } from '../../image/image.js';
 import { UsageError } from '../usage-error.js';
 import type { InputKind, OpenedInput } from '../inputs.js';
 import type { Output, OutputKind } from '../sinks.js';
@@ -83,7 +85,27 @@ export async function runRoute(input: OpenedInput, direction: Direction, output:
   }
   // an output written in place (a file with several hard links) must not be the input under another name
   if (input.kind === 'path' && output.kind === 'file') await refuseSameFile(input.input.path, output.path);
+  if (settled.startsWith('vhdx->') && input.kind === 'path' && output.kind === 'file') {
+    await refuseOutputInParents(await job.openImage(input.input.path), output.name);
+  }
   await run(input.kind, input.input, settled, output.kind, output, job);
+}
+
+/**
+ * Refuses an output that is a parent of a differencing input (the input itself may be rewritten in
+ * place): replacing it would lose the disk the other files of its chain are read through.
+ * @throws VhdxError 'output-is-input'
+ */
+async function refuseOutputInParents(image: VhdxImage, output: string): Promise<void> {
+  for (const [level, { location }] of image.info.chain.entries()) {
+    if (level === 0 || location === undefined || /^[a-z][a-z0-9+.-]+:/i.test(location)) continue;
+    if (await isSameFile(location, output)) {
+      throw new VhdxError(
+        'output-is-input',
+        `the output ${output} is a parent of the input (level ${level}), ${location}: replacing it would break the chain the input reads through; write elsewhere`,
+      );
+    }
+  }
 }
 
 // the generic signature keeps each route's input and output types tied to its key

@@ -31,6 +31,7 @@ export interface ConversionJob {
    * Opens a VHDX that is closed when the conversion ends, however it ends; a differencing file's chain
    * is followed as `chain` says (a warning line for a parent accepted with --ignore-linkage), unless
    * `followChain` is false (the --parent file itself, whose own parents are found by its locator).
+   * A path opened again the same way gives the same image.
    */
   openImage(source: string | Uint8Array, options?: { followChain: boolean }): Promise<VhdxImage>;
 }
