@@ -4,7 +4,6 @@
 import { spawn } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { connect, createServer } from 'node:net';
 import { createInterface } from 'node:readline';
 import { build } from 'esbuild';
 
@@ -71,24 +70,7 @@ export async function bundleWorker(code, outdir, { date = '2026-10-01', conditio
  * @param {string} constName
  * @param {Record<string, string>} [env]
  */
-export async function startWorkerd(config, constName, env = {}) {
-  try {
-    return await startWithControlFd(config, constName, env);
-  } catch (err) {
-    // seen once here, for two minutes, then never again: workerd said "--control-fd=3: Bad file
-    // descriptor" for a descriptor Node had opened for it. Fall back to a port chosen here.
-    if (!String(/** @type {Error} */ (err).message).includes('--control-fd')) throw err;
-    return startOnFreePort(config, constName, env);
-  }
-}
-
-/**
- * @param {string} config
- * @param {string} constName
- * @param {Record<string, string>} env
- * @returns {Promise<{ url: string, output: () => string, stop: () => Promise<unknown> }>}
- */
-function startWithControlFd(config, constName, env) {
+export function startWorkerd(config, constName, env = {}) {
   const child = spawn(WORKERD, ['serve', config, constName, '--socket-addr', 'http=127.0.0.1:0', '--control-fd', '3'], {
     stdio: ['ignore', 'pipe', 'pipe', 'pipe'],
     env: { ...process.env, ...env },
@@ -118,54 +100,4 @@ function startWithControlFd(config, constName, env) {
       resolve({ url: `http://127.0.0.1:${event.port}`, output: () => log, stop });
     });
   });
-}
-
-/** A port free on 127.0.0.1 a moment ago (the kernel's choice for port 0). */
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = /** @type {import('node:net').AddressInfo} */ (server.address());
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-/**
- * Starts workerd on a port chosen here and waits until it answers.
- * @param {string} config
- * @param {string} constName
- * @param {Record<string, string>} env
- */
-async function startOnFreePort(config, constName, env) {
-  const port = await freePort();
-  const child = spawn(WORKERD, ['serve', config, constName, '--socket-addr', `http=127.0.0.1:${port}`], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, ...env },
-  });
-  let log = '';
-  child.stdout?.on('data', (d) => (log += d));
-  child.stderr?.on('data', (d) => (log += d));
-  const exited = new Promise((resolve) => child.once('exit', () => resolve(undefined)));
-  const stop = () => {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
-    return exited;
-  };
-  const url = `http://127.0.0.1:${port}`;
-  for (const started = Date.now(); Date.now() - started < 30_000; ) {
-    if (child.exitCode !== null || child.signalCode !== null) throw new Error(`workerd exited before listening:\n${log}`);
-    const answered = await new Promise((resolve) => {
-      const socket = connect(port, '127.0.0.1');
-      socket.once('connect', () => {
-        socket.destroy();
-        resolve(true);
-      });
-      socket.once('error', () => resolve(false));
-    });
-    if (answered) return { url, output: () => log, stop };
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  await stop();
-  throw new Error(`workerd did not listen within 30 s:\n${log}`);
 }
