@@ -3,18 +3,32 @@
 // and the workerd bench (bench/workerd.mjs) share it.
 import { spawn } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { build } from 'esbuild';
 
 const ROOT = new URL('../../../', import.meta.url).pathname;
 
-/** The workerd binary installed by `npm ci --prefix test/runtimes`. */
-export const WORKERD = new URL('../node_modules/.bin/workerd', import.meta.url).pathname;
+/**
+ * The native workerd binary installed by `npm ci --prefix test/runtimes` (the path the package
+ * exports), not `.bin/workerd`: without its postinstall, which npm 11 does not run here, that is a
+ * Node shim running the binary with only descriptors 0-2, so `--control-fd 3` fails with "Bad file
+ * descriptor". Empty when the package is missing.
+ */
+export const WORKERD = nativeWorkerd();
+
+function nativeWorkerd() {
+  try {
+    return /** @type {{ default: string }} */ (createRequire(new URL('../package.json', import.meta.url))('workerd')).default;
+  } catch {
+    return '';
+  }
+}
 
 /** Whether the workerd binary is installed. */
 export function hasWorkerd() {
-  return existsSync(WORKERD);
+  return WORKERD !== '' && existsSync(WORKERD);
 }
 
 /** A workerd config for one Worker: `worker.js` plus the two kernel modules, no compatibility flags. */
