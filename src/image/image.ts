@@ -213,9 +213,7 @@ export class VhdxImage {
     if (read.pieces.length === 1) {
       return this.readData(first!.fileOffset, target.subarray(first!.offset - offset, first!.offset - offset + first!.length), read.level);
     }
-    // a short gathered read gets a buffer of its own size: many small reads in flight must not cost GATHER_SPAN each
-    const pooled = read.length > GATHER_SPAN / 4;
-    const buffer = pooled ? (this.gatherBuffers.pop() ?? new Uint8Array(GATHER_SPAN)) : new Uint8Array(read.length);
+    const buffer = this.takeGatherBuffer(read.length);
     try {
       const span = buffer.subarray(0, read.length);
       await this.readData(read.fileOffset, span, read.level);
@@ -224,8 +222,30 @@ export class VhdxImage {
         target.set(span.subarray(from, from + e.length), e.offset - offset);
       }
     } finally {
-      if (pooled && this.gatherBuffers.length < KEPT_GATHER_BUFFERS) this.gatherBuffers.push(buffer);
+      this.keepGatherBuffer(buffer);
     }
+  }
+
+  /**
+   * A kept buffer of at least `length` bytes, else a new one of the next power of two (64 KiB at
+   * least): many short reads in flight cost about what they read, not GATHER_SPAN each.
+   */
+  private takeGatherBuffer(length: number): Uint8Array {
+    const fit = this.gatherBuffers.findIndex((b) => b.length >= length);
+    if (fit >= 0) return this.gatherBuffers.splice(fit, 1)[0]!;
+    return new Uint8Array(Math.min(GATHER_SPAN, 2 ** Math.ceil(Math.log2(Math.max(length, 64 * 1024)))));
+  }
+
+  /** Keeps `buffer` for later reads: up to KEPT_GATHER_BUFFERS, the largest ones. */
+  private keepGatherBuffer(buffer: Uint8Array): void {
+    const kept = this.gatherBuffers;
+    if (kept.length < KEPT_GATHER_BUFFERS) {
+      kept.push(buffer);
+      return;
+    }
+    let smallest = 0;
+    for (let i = 1; i < kept.length; i++) if (kept[i]!.length < kept[smallest]!.length) smallest = i;
+    if (kept[smallest]!.length < buffer.length) kept[smallest] = buffer;
   }
 
   /**
