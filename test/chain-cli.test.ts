@@ -5,7 +5,7 @@
 // (test/helpers/differencing.ts) and written to a temporary folder with each
 // parent where its child's relative_path says.
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, linkSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as node from '../src/node/index.js';
@@ -260,6 +260,35 @@ describe('vhdx convert flattens a chain', () => {
     }
     expect(sha256(readFileSync(at('base.vhdx')))).toBe(before);
     expect(vhdx(['check', at('snap', 'c2.avhdx')]).status).toBe(0);
+  });
+
+  it('a streamed child (stdin, URL) with --parent: an output that is the --parent file or one of its parents is refused, by any name', async () => {
+    const before = { base: sha256(readFileSync(at('base.vhdx'))), c1: sha256(readFileSync(at('snap', 'c1.avhdx'))) };
+    const c2 = readFileSync(at('snap', 'c2.avhdx'));
+    linkSync(at('base.vhdx'), at('base-link.vhdx'));
+    const says = (level: number) => new RegExp(`is a parent of the input \\(level ${level}\\), .*write elsewhere$`);
+    for (const [out, level] of [
+      [at('snap', 'c1.avhdx'), 1],
+      [at('base.vhdx'), 2],
+      [at('base-link.vhdx'), 2], // a second name: written in place, it would have been emptied while read
+    ] as const) {
+      const r = vhdx(['convert', '-', out, '-O', 'vhdx', '--parent', at('snap', 'c1.avhdx')], c2);
+      expect(r.status, out).toBe(2);
+      expect(oneLine(r.stderr, 'INVALID_ARGUMENT')).toMatch(says(level));
+    }
+    const server = await serveFiles(new Map([['/c2.avhdx', c2]]));
+    try {
+      const r = await runAsync(
+        BIN,
+        ['convert', `${server.base}/c2.avhdx`, at('snap', 'c1.avhdx'), '--parent', at('snap', 'c1.avhdx')],
+        dir.path,
+      );
+      expect(r.status).toBe(2);
+      expect(oneLine(r.stderr, 'INVALID_ARGUMENT')).toMatch(says(1));
+    } finally {
+      await server.close();
+    }
+    expect({ base: sha256(readFileSync(at('base.vhdx'))), c1: sha256(readFileSync(at('snap', 'c1.avhdx'))) }).toEqual(before);
   });
 
   it('a missing parent: exit 4, one line naming the path tried, no output left', () => {

@@ -209,13 +209,24 @@ describe('convertRawStreamToChild (Node entry): a child from a stream, written u
     await child.close();
   });
 
-  it('an output that is the parent, or a parent of the parent, is refused before anything is written', async () => {
+  it('an output that is the parent or a parent of the parent (child), or a parent of the input (flatten), is refused before anything is written', async () => {
     const middle = join(dir.path, 'stream-middle.avhdx');
     await node.createChildFile(middle, base);
     const before = sha256File(base);
     expect(await reasonOf(node.createChildFile(base, base))).toBe('output-is-input');
     expect(await reasonOf(node.convertRawStreamToChild(chunkedStream(disk), base, middle))).toBe('output-is-input');
     expect(await reasonOf(node.convertRawFileToChild(join(dir.path, 'stream-new.raw'), middle, middle))).toBe('output-is-input');
+    // flattening onto a parent of the input, and the Node writer onto its parent's chain
+    const child = join(dir.path, 'stream-child.avhdx');
+    await node.createChildFile(child, middle);
+    expect(await reasonOf(node.convertVhdxFileToRaw(child, base))).toBe('output-is-input');
+    expect(await reasonOf(node.convertVhdxFileToRaw(child, middle))).toBe('output-is-input');
+    const parent = await node.openVhdx(middle);
+    for (const out of [middle, base]) {
+      const sink = new node.VhdxWriterStream(out, { parent });
+      expect(await reasonOf(chunkedStream(disk).pipeTo(sink))).toBe('output-is-input');
+    }
+    await parent.close();
     expect(sha256File(base)).toBe(before);
     expect((await node.checkVhdx(middle)).ok).toBe(true);
   });

@@ -2,7 +2,6 @@
 // a parent, or a child holding what a raw file changes from its parent.
 // Written under a temporary name and renamed into place, as every output.
 import { open, stat, type FileHandle } from 'node:fs/promises';
-import { fileURLToPath } from 'node:url';
 import { VhdxError, asVhdxError } from '../errors.js';
 import { MiB } from '../format/bytes.js';
 import { zeroPieces } from '../layout/disk-size.js';
@@ -10,7 +9,8 @@ import { chunksOf } from '../runtime/stream-chunks.js';
 import type { OpenVhdxOptions, VhdxImage } from '../image/image.js';
 import { openVhdxSource } from '../image/open.js';
 import { VhdxWriterStream, type VhdxWriteSummary, type VhdxWriterOptions } from '../streams/writer.js';
-import { isSameFile, refuseSameFile, writeFully } from './file-io.js';
+import { refuseSameFile, writeFully } from './file-io.js';
+import { refuseOutputInChain } from './chain-output.js';
 import { readChunks } from './fd-reader.js';
 import { openNodeSource } from './file-source.js';
 import { writeOutputFile } from './output.js';
@@ -29,25 +29,6 @@ export interface ChildFileOptions extends Omit<VhdxWriterOptions, 'parent' | 'vi
 /** Largest default read of a raw file: a block is read whole (and compared where it lands) up to this size. */
 const MAX_DEFAULT_CHUNK = 32 * MiB;
 
-/**
- * Refuses an output that is a file of `parent`'s chain (the parent or one of its own parents): the
- * child would replace the disk it is written against, and that disk would be lost.
- * @throws VhdxError `output-is-input`
- */
-export async function refuseOutputInChain(parent: VhdxImage, output: string): Promise<void> {
-  for (const [level, { location }] of parent.info.chain.entries()) {
-    if (location === undefined || (/^[a-z][a-z0-9+.-]+:/i.test(location) && !location.startsWith('file:'))) continue;
-    const path = location.startsWith('file:') ? fileURLToPath(location) : location;
-    if (await isSameFile(path, output)) {
-      const which = level === 0 ? 'the parent' : `a parent of the parent (level ${level})`;
-      throw new VhdxError(
-        'output-is-input',
-        `the output ${output} is ${which}, ${path}: the child would replace the disk it is written against`,
-      );
-    }
-  }
-}
-
 /** Writes a child at `output`'s temporary path, feeding it `feed`; the parent is opened from `parentPath`. */
 async function writeChild(
   output: string,
@@ -58,7 +39,7 @@ async function writeChild(
   const { open: openOptions = {}, onProgress: _p, chunkSize: _c, ...writerOptions } = options;
   const parent = await openVhdxSource(await openNodeSource(parentPath, openOptions), openOptions, nodeOpenContext(parentPath, openOptions));
   try {
-    await refuseOutputInChain(parent, output);
+    await refuseOutputInChain(parent, output, { role: 'parent' });
     return await writeOutputFile(output, async (path) => {
       let fh: FileHandle;
       try {

@@ -9,6 +9,7 @@ import type { VhdxWriterOptions } from '../streams/writer.js';
 import { EncoderCore, type VhdxEncoderOptions } from '../streams/encoder-core.js';
 import { ready } from '../wasm/instance.js';
 import { readFully, refuseSameFile, writeFully } from './file-io.js';
+import { refuseOutputInChain } from './chain-output.js';
 import { writeOutputFile } from './output.js';
 import { pipeline, sequentialChunks } from './pipeline.js';
 import type { ChainOptions, VhdxImage } from '../image/image.js';
@@ -244,7 +245,10 @@ export async function convertVhdxFileToRaw(
   options: VhdxToRawOptions = {},
 ): Promise<{ virtualSize: number; bytesWritten: number }> {
   await refuseSameFile(input, output);
-  return withImageData(input, options, (image, data) => writeOutputFile(output, (path) => imageToRawAt(image, data, path, options)));
+  return withImageData(input, options, async (image, data) => {
+    await refuseOutputInChain(image, output, { role: 'input' });
+    return writeOutputFile(output, (path) => imageToRawAt(image, data, path, options));
+  });
 }
 
 /** Opens `input` with its chain and its stored stretches; refuses what cannot be read before any output exists. */

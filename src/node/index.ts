@@ -18,6 +18,7 @@ import type { TargetInput } from '../streams/targets.js';
 import { openNodeSource, type NodeSourceInput } from './file-source.js';
 import { childRelativePath, nodeOpenContext } from './parent-paths.js';
 import { openNodeTarget, type NodeTargetInput } from './file-target.js';
+import { refuseOutputInChain } from './chain-output.js';
 
 export * from '../index.js';
 export { convertRawFileToVhdx, convertVhdxFileToRaw } from './convert.js';
@@ -74,12 +75,18 @@ function withChildPath(target: NodeTargetInput, options: VhdxWriterOptions): Vhd
  * when the stream closes: a failed or aborted stream leaves an existing file
  * as it was (a file with several hard links is written in place). A
  * FileHandle is written in place. With `parent` (an image opened from a path), a child written to a
- * path names the parent by its path relative to the child's folder.
- * @throws VhdxError as the default entry's class; `IO` (`create-failed`) for a path that cannot be
+ * path names the parent by its path relative to the child's folder, and may not be a file of the parent's chain.
+ * @throws VhdxError as the default entry's class; `output-is-input` for a child's path that is a file of its
+ *   parent's chain; `IO` (`create-failed`) for a path that cannot be
  *   created or written (an existing file the process may not write: "Permission denied").
  */
 export class VhdxWriterStream extends WebVhdxWriterStream {
   constructor(target: NodeTargetInput, options: VhdxWriterOptions = {}) {
-    super(target as TargetInput, withChildPath(target, options), (t) => openNodeTarget(t as NodeTargetInput));
+    const { parent } = options;
+    super(target as TargetInput, withChildPath(target, options), async (t) => {
+      // a child must not replace a file of the chain it is written against
+      if (parent && typeof t === 'string') await refuseOutputInChain(parent, t, { role: 'parent' });
+      return openNodeTarget(t as NodeTargetInput);
+    });
   }
 }

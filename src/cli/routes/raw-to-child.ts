@@ -2,7 +2,8 @@
 // what the raw disk changes from its parent. The raw disk may be a file, a
 // pipe or a URL (read once, in order); the parent is read at random. A child
 // is written at positions (its BAT after its blocks), so only into a file.
-import { type ChildFileOptions, convertRawFileToChild, convertRawStreamToChild, refuseOutputInChain } from '../../node/child.js';
+import { type ChildFileOptions, convertRawFileToChild, convertRawStreamToChild } from '../../node/child.js';
+import { refuseOutputInChain } from '../../node/chain-output.js';
 import { chunksOf } from '../../runtime/stream-chunks.js';
 import { UsageError } from '../usage-error.js';
 import { fetchStream, type OpenedInput } from '../inputs.js';
@@ -47,7 +48,7 @@ export async function rawToChild(input: OpenedInput, output: Output, parent: str
   }
   const options = childOptions(job);
   // the file is written under a temporary name: the name it will have must not be a file of the parent's chain
-  await refuseOutputInChain(await job.openImage(parent, { followChain: false }), output.name);
+  await refuseOutputInChain(await job.openImage(parent, { followChain: false }), output.name, { role: 'parent' });
   if (input.kind === 'path') {
     const summary = await convertRawFileToChild(input.input.path, output.path, parent, options);
     noticeShort(job, await fileSize(input.input.path), summary.virtualSize);

@@ -3,9 +3,10 @@
 // first bytes, -f, and the output format (-O/--to, or the output's name);
 // the table is the only place that decides the rest.
 import { hasVhdxSignature } from '../../format/identifier.js';
-import { isSameFile, refuseSameFile } from '../../node/file-io.js';
+import { fstatSync } from 'node:fs';
 import { VhdxError } from '../../errors.js';
-import type { VhdxImage } from '../../image/image.js';
+import { refuseOutputInChain } from '../../node/chain-output.js';
+import { isSameFile, refuseSameFile } from '../../node/file-io.js';
 import { UsageError } from '../usage-error.js';
 import type { InputKind, OpenedInput } from '../inputs.js';
 import type { Output, OutputKind } from '../sinks.js';
@@ -85,26 +86,36 @@ export async function runRoute(input: OpenedInput, direction: Direction, output:
   }
   // an output written in place (a file with several hard links) must not be the input under another name
   if (input.kind === 'path' && output.kind === 'file') await refuseSameFile(input.input.path, output.path);
-  if (settled.startsWith('vhdx->') && input.kind === 'path' && output.kind === 'file') {
-    await refuseOutputInParents(await job.openImage(input.input.path), output.name);
-  }
+  await refuseChainOutputs(input, settled, output, job);
   await run(input.kind, input.input, settled, output.kind, output, job);
 }
 
 /**
- * Refuses an output that is a parent of a differencing input (the input itself may be rewritten in
- * place): replacing it would lose the disk the other files of its chain are read through.
+ * Refuses an output that would replace a file the input reads through: a parent of a differencing
+ * input (found from its path, or the --parent file and its own parents when it is streamed), or,
+ * for standard output redirected into a file, the input file itself.
  * @throws VhdxError 'output-is-input'
  */
-async function refuseOutputInParents(image: VhdxImage, output: string): Promise<void> {
-  for (const [level, { location }] of image.info.chain.entries()) {
-    if (level === 0 || location === undefined || /^[a-z][a-z0-9+.-]+:/i.test(location)) continue;
-    if (await isSameFile(location, output)) {
-      throw new VhdxError(
-        'output-is-input',
-        `the output ${output} is a parent of the input (level ${level}), ${location}: replacing it would break the chain the input reads through; write elsewhere`,
-      );
-    }
+async function refuseChainOutputs(input: OpenedInput, settled: Direction, output: Output, job: ConversionJob): Promise<void> {
+  const target = output.kind === 'file' ? output.name : redirectedStdout();
+  if (target === undefined) return;
+  if (output.kind === 'stdout' && input.kind === 'path' && (await isSameFile(input.input.path, target))) {
+    throw new VhdxError('output-is-input', `standard output is the input file ${input.input.path}; converting in place would destroy it`);
+  }
+  if (!settled.startsWith('vhdx->')) return;
+  if (input.kind === 'path') await refuseOutputInChain(await job.openImage(input.input.path), target, { role: 'input' });
+  else if (job.chain.parent !== undefined) {
+    const parent = await job.openImage(job.chain.parent, { followChain: false });
+    await refuseOutputInChain(parent, target, { role: 'input', levelOffset: 1 });
+  }
+}
+
+/** The file standard output was redirected into (`> f`, `1<> f`, `>> f`), as a path; undefined for anything else. */
+function redirectedStdout(): string | undefined {
+  try {
+    return fstatSync(1).isFile() ? '/dev/stdout' : undefined;
+  } catch {
+    return undefined;
   }
 }
 
