@@ -4,7 +4,7 @@
 // exit-code table, `measure`, and the README matching `--help`.
 // Each test is named after the finding it shows; all run the built command.
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdirSync, openSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { lstatSync, mkdirSync, openSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
@@ -342,6 +342,38 @@ describe('VHDX -> VHDX onto stdout', () => {
     const back = join(dir.path, 'restdout.raw');
     expect(vhdx(['convert', out, back]).status).toBe(0);
     expect(Buffer.compare(readFileSync(back), sparseRaw)).toBe(0);
+  });
+});
+
+describe('outputs that would destroy what they are made from', () => {
+  it('standard output redirected into the input file (1<>, >>) is refused before a byte is written', () => {
+    const victim = join(dir.path, 'victim.raw');
+    for (const redirect of ['1<>', '>>']) {
+      writeFileSync(victim, sparseRaw);
+      const r = spawnSync(
+        'bash',
+        ['-c', `${quote(process.execPath)} ${quote(BIN)} convert ${quote(victim)} - -O vhdx ${redirect} ${quote(victim)}`],
+        {
+          cwd: dir.path,
+        },
+      );
+      expect(r.status, redirect).toBe(2);
+      expect(oneLine(String(r.stderr), 'INVALID_ARGUMENT')).toBe(
+        `standard output is the input file ${victim}; converting in place would destroy it`,
+      );
+      expect(Buffer.compare(readFileSync(victim), sparseRaw), redirect).toBe(0);
+    }
+  });
+
+  it('a symlink to nothing is refused (exit 4), and stays a symlink', () => {
+    const link = join(dir.path, 'dangling.vhdx');
+    symlinkSync('missing-dir/disk.vhdx', link);
+    const r = vhdx(['convert', rawPath, link]);
+    expect(r.status).toBe(4);
+    expect(oneLine(r.stderr, 'IO')).toBe(
+      `cannot create ${link}: it is a symbolic link to missing-dir/disk.vhdx, which does not exist (not writing through a dangling link)`,
+    );
+    expect(lstatSync(link).isSymbolicLink()).toBe(true);
   });
 });
 

@@ -9,7 +9,7 @@
 // from its other names), and so are devices and FIFOs, which are never removed.
 import { randomBytes } from 'node:crypto';
 import { rmSync, type Stats } from 'node:fs';
-import { chmod, chown, open, realpath, rename, rm, stat } from 'node:fs/promises';
+import { chmod, chown, lstat, open, readlink, realpath, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { VhdxError, asVhdxError } from '../errors.js';
 
@@ -42,6 +42,22 @@ export function temporaryNameFor(path: string): string {
 const IN_PLACE = { commit: async () => {}, discard: async () => {}, discardSync: () => {} };
 
 /**
+ * Refuses a symlink whose target does not exist (a file not made yet, or on a volume not mounted):
+ * renaming over the link would destroy it, and writing through it would put the disk somewhere
+ * the user may not expect. GNU cp refuses it the same way.
+ * @throws VhdxError 'create-failed'
+ */
+async function refuseDanglingLink(path: string): Promise<void> {
+  const link = await lstat(path).catch(() => undefined);
+  if (!link?.isSymbolicLink()) return;
+  const to = await readlink(path).catch(() => '?');
+  throw new VhdxError(
+    'create-failed',
+    `cannot create ${path}: it is a symbolic link to ${to}, which does not exist (not writing through a dangling link)`,
+  );
+}
+
+/**
  * Where to write the output named `path`; see the module comment. The
  * temporary file is created here (exclusively, so nothing else can be
  * behind its name); the caller opens it for writing.
@@ -56,6 +72,7 @@ export async function prepareOutput(path: string): Promise<OutputFile> {
     if (err.code === 'ENOENT') return undefined;
     throw failed(err);
   });
+  if (!existing) await refuseDanglingLink(path);
   if (existing && !existing.isFile()) {
     if (existing.isDirectory()) throw new VhdxError('create-failed', `cannot create ${path}: it is a directory`);
     return { path, placement: 'device', ...IN_PLACE };
