@@ -329,6 +329,13 @@ describe('HTTP inputs', () => {
     expect(back.subarray(5 * MiB + 1000).every((b) => b === 0)).toBe(true);
   });
 
+  it('a Range reply cut short while the format is being found is an I/O error, not a guess (no raw copy of the VHDX)', async () => {
+    const out = join(dir.path, 'shortrange.raw');
+    const r = await vhdxAsync(['convert', `${base}/disk.vhdx?shortrange`, out]);
+    expect(r.status, r.stderr).toBe(4);
+    expect(existsSync(out)).toBe(false);
+  });
+
   it('an unreachable URL is an I/O error (exit 4)', async () => {
     const r = await vhdxAsync(['convert', 'http://127.0.0.1:1/disk.raw', join(dir.path, 'u.vhdx')]);
     expect(r.status).toBe(4);

@@ -194,9 +194,18 @@ async function urlHead(url: string): Promise<Uint8Array> {
   // works whether or not the server honours Range
   const { stream } = await fetchStream(url, 'bytes=0-7');
   const reader = stream.getReader();
-  const { value } = await reader.read();
+  // all 8 bytes or the end: the format is decided from them, so a reply cut short is an error, not a guess
+  const head = new Uint8Array(8);
+  let filled = 0;
+  while (filled < head.length) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    const n = Math.min(value.length, head.length - filled);
+    head.set(value.subarray(0, n), filled);
+    filled += n;
+  }
   await reader.cancel();
-  return value ?? new Uint8Array(0);
+  return head.subarray(0, filled);
 }
 
 async function pathHead(path: string): Promise<Uint8Array> {

@@ -2,7 +2,8 @@
 // requests unless the query says `norange`, without Content-Length when it
 // says `nolength`, and cut off half way (its Content-Length promising the
 // whole) when it says `cut`, gzip-encoded (Content-Length the compressed size)
-// when it says `gzip`: how the CLI tests serve URL inputs.
+// when it says `gzip`; Range answers cut off half way when it says
+// `shortrange`: how the CLI tests serve URL inputs.
 import { spawn } from 'node:child_process';
 import { createServer } from 'node:http';
 import { gzipSync } from 'node:zlib';
@@ -24,7 +25,13 @@ export async function serveFiles(files: ReadonlyMap<string, Uint8Array>): Promis
       return;
     }
     const range = /bytes=(\d+)-(\d+)/.exec(req.headers.range ?? '');
-    if (range && query !== 'norange') {
+    if (range && query === 'shortrange') {
+      // a 206 whose body stops half way: its Content-Length promises the whole range
+      const start = Number(range[1]);
+      const end = Math.min(body.length - 1, Number(range[2]));
+      res.writeHead(206, { 'content-range': `bytes ${start}-${end}/${body.length}`, 'content-length': end - start + 1 });
+      res.write(Buffer.from(body.subarray(start, start + ((end - start + 1) >> 1))), () => res.socket?.destroy());
+    } else if (range && query !== 'norange') {
       const start = Number(range[1]);
       const end = Math.min(body.length - 1, Number(range[2]));
       res.writeHead(206, { 'content-range': `bytes ${start}-${end}/${body.length}`, 'content-length': end - start + 1 });
