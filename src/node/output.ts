@@ -34,9 +34,15 @@ export interface OutputFile {
   discardSync(): void;
 }
 
-/** The temporary name an output is written under, beside it: `.NAME.partial-` and 8 hex digits. */
+/** 255 bytes (the usual limit of a file name) less `.` and `.partial-` and 8 hex digits. */
+const MAX_KEPT_NAME_BYTES = 255 - 18;
+
+/** The temporary name an output is written under, beside it: `.NAME.partial-` and 8 hex digits (NAME cut to fit). */
 export function temporaryNameFor(path: string): string {
-  return join(dirname(path), `.${basename(path)}.partial-${randomBytes(4).toString('hex')}`);
+  // a name near the 255-byte limit keeps its start: the temporary one must fit too
+  let name = basename(path);
+  while (Buffer.byteLength(name) > MAX_KEPT_NAME_BYTES) name = name.slice(0, -1);
+  return join(dirname(path), `.${name}.partial-${randomBytes(4).toString('hex')}`);
 }
 
 const IN_PLACE = { commit: async () => {}, discard: async () => {}, discardSync: () => {} };
