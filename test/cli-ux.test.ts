@@ -4,7 +4,7 @@
 // exit-code table, `measure`, and the README matching `--help`.
 // Each test is named after the finding it shows; all run the built command.
 import { spawn, spawnSync } from 'node:child_process';
-import { lstatSync, mkdirSync, openSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, openSync, readFileSync, readdirSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
@@ -374,6 +374,30 @@ describe('outputs that would destroy what they are made from', () => {
       `cannot create ${link}: it is a symbolic link to missing-dir/disk.vhdx, which does not exist (not writing through a dangling link)`,
     );
     expect(lstatSync(link).isSymbolicLink()).toBe(true);
+  });
+});
+
+describe('output names', () => {
+  it('a name of another image or archive format is refused without -O (no VHDX in disk.vhd); with -O it is written', () => {
+    for (const name of ['disk.vhd', 'disk.VMDK', 'disk.qcow2', 'disk.img.gz', 'disk.vdi']) {
+      const r = vhdx(['convert', rawPath, join(dir.path, name)]);
+      expect(r.status, name).toBe(2);
+      expect(oneLine(r.stderr, 'USAGE')).toMatch(
+        /^the output .* is named as \S+, which this tool does not write: name it \.vhdx or \.raw, or give -O vhdx\|raw/,
+      );
+      expect(existsSync(join(dir.path, name))).toBe(false);
+    }
+    const forced = join(dir.path, 'forced.vhd');
+    expect(vhdx(['convert', rawPath, forced, '-O', 'vhdx']).status).toBe(0);
+    expect(readFileSync(forced).subarray(0, 8).toString()).toBe('vhdxfile');
+  });
+
+  it('a name of 255 bytes works: the temporary name beside it is cut to fit', () => {
+    const long = join(dir.path, `${'n'.repeat(250)}.vhdx`);
+    const r = vhdx(['convert', rawPath, long]);
+    expect(r.status, r.stderr).toBe(0);
+    expect(readFileSync(long).subarray(0, 8).toString()).toBe('vhdxfile');
+    expect(readdirSync(dir.path).filter((f) => f.includes('.partial-'))).toEqual([]);
   });
 });
 

@@ -240,7 +240,7 @@ describe('vhdx command', () => {
     expect(readdirSync(dir.path).filter((f) => f.includes('.partial-'))).toEqual([]);
   });
 
-  it.each(['SIGINT', 'SIGTERM'] as const)(
+  it.each(['SIGINT', 'SIGTERM', 'SIGHUP'] as const)(
     '%s during a conversion: the process dies of it, the temporary output is removed, an existing output kept',
     async (signal) => {
       const out = join(dir.path, `kept-${signal}.vhdx`);

@@ -22,6 +22,26 @@ import { chainOptions, warnLinkage } from './chain.js';
 import type { ConversionJob, ImageFormat } from './routes/types.js';
 
 /** Output names that say their format, as qemu-img users name them. */
+/** Signals that end a conversion with its temporary output removed: Ctrl-C, kill, a closed terminal. */
+const CLEANUP_SIGNALS: readonly NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
+
+/** Names of formats this tool does not write: an output named so gets VHDX or raw only when -O asks. */
+const OTHER_FORMATS: Record<string, string> = {
+  '.vhd': 'VHD',
+  '.vmdk': 'VMDK',
+  '.qcow2': 'qcow2',
+  '.qcow': 'qcow',
+  '.vdi': 'VDI',
+  '.qed': 'QED',
+  '.hdd': 'Parallels',
+  '.gz': 'gzip',
+  '.xz': 'xz',
+  '.zst': 'zstd',
+  '.bz2': 'bzip2',
+  '.zip': 'zip',
+  '.7z': '7z',
+};
+
 const FORMAT_OF_EXTENSION: Record<string, ImageFormat> = { '.vhdx': 'vhdx', '.avhdx': 'vhdx', '.raw': 'raw', '.img': 'raw', '.bin': 'raw' };
 
 /** The format an output's name stands for (`.vhdx`, `.avhdx`; `.raw`, `.img`, `.bin`), if any. */
@@ -32,10 +52,17 @@ export function formatOfName(name: string): ImageFormat | undefined {
 /**
  * The output format: -O/--to when given, else the output's name, else
  * undefined (the other format of the input).
- * @throws UsageError for an empty output name, or a name that contradicts -O
+ * @throws UsageError for an empty output name, a name that contradicts -O, or a name of another
+ *   image or archive format (.vhd, .vmdk, .qcow2, .gz, …) without -O
  */
 export function outputFormatFor(outArg: string, to: ImageFormat | undefined): ImageFormat | undefined {
   if (outArg === '') throw new UsageError('the output name is empty');
+  const other = outArg === '-' ? undefined : OTHER_FORMATS[extname(outArg).toLowerCase()];
+  if (other && !to) {
+    throw new UsageError(
+      `the output ${outArg} is named as ${other}, which this tool does not write: name it .vhdx or .raw, or give -O vhdx|raw to write that under this name`,
+    );
+  }
   const named = formatOfName(outArg);
   if (to && named && to !== named) {
     throw new UsageError(`the output ${outArg} is named as ${named} but -O/--to asks for ${to}: rename it or drop -O`);
@@ -63,12 +90,10 @@ export async function runConversion(
   // shells and callers expect an interrupted command to die of its signal
   const onSignal = (signal: NodeJS.Signals) => {
     prepared?.discardSync();
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
+    for (const s of CLEANUP_SIGNALS) process.off(s, onSignal);
     process.kill(process.pid, signal);
   };
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
+  for (const s of CLEANUP_SIGNALS) process.once(s, onSignal);
   const progress = flags.progress ? new Progress(process.stderr) : undefined;
   const images: VhdxImage[] = [];
   const opened = new Map<string, Promise<VhdxImage>>();
@@ -101,8 +126,7 @@ export async function runConversion(
     await prepared?.discard();
     throw err;
   } finally {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
+    for (const s of CLEANUP_SIGNALS) process.off(s, onSignal);
     for (const image of images) await image.close().catch(() => {});
     progress?.done();
   }
