@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runAsync, serveFiles, type FileServer } from './helpers/file-server.js';
 import { makeRaw } from './helpers/images.js';
+import { buildSynthetic } from './helpers/synthetic.js';
 import { describeWith, run, sha256, tempDir } from './helpers/tools.js';
 
 const MiB = 1024 * 1024;
@@ -260,6 +261,21 @@ describe('vhdx command', () => {
       expect(readFileSync(out, 'utf8')).toBe('old contents');
     },
   );
+
+  it('a VHDX on stdin with its blocks stored far out of order: one line saying to give the path (no library option), and by path it converts', () => {
+    const disk = makeRaw(80 * MiB, 'data', 8); // more than the 64 MiB the decoder may hold
+    const reversed = join(dir.path, 'reversed.vhdx');
+    writeFileSync(reversed, buildSynthetic({ raw: disk, order: 'reverse' }));
+    const out = join(dir.path, 'reversed.raw');
+    const r = vhdx(['convert', '-', out], readFileSync(reversed));
+    expect(r.status).toBe(1);
+    oneLineError(r.stderr, 'LIMIT_EXCEEDED');
+    expect(r.stderr).toMatch(/too far out of order .*give the file by its path/);
+    expect(r.stderr).not.toContain('maxBufferBytes');
+    expect(existsSync(out)).toBe(false);
+    expect(vhdx(['convert', reversed, out]).status).toBe(0);
+    expect(sha256(readFileSync(out))).toBe(sha256(disk));
+  });
 
   it('re-blocks a VHDX from stdin into a file and onto stdout', () => {
     const a = join(dir.path, 'from-stdin-src.vhdx');

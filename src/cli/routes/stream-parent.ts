@@ -25,11 +25,22 @@ export async function streamChain(job: ConversionJob): Promise<StreamChain> {
 }
 
 /**
- * The decoder's refusal of a differencing file without a parent, in the command line's words.
+ * The decoder's refusals that the command line can say better: a differencing file without a parent
+ * (give --parent), and a file whose blocks are too far out of order to stream (give its path: the
+ * library's maxBufferBytes is not a command-line option).
  * @returns `err` itself for anything else
  */
-export function explainStreamedChild(err: unknown, job: ConversionJob): unknown {
-  if (!(err instanceof VhdxError) || err.reason !== 'parent-missing' || job.chain.parent !== undefined) return err;
+export function explainStreamed(err: unknown, job: ConversionJob): unknown {
+  if (!(err instanceof VhdxError)) return err;
+  if (err.reason === 'reorder-buffer-full') {
+    return new VhdxError(
+      'reorder-buffer-full',
+      'the VHDX read as a stream stores its blocks too far out of order to be converted in one pass with bounded memory; ' +
+        'give the file by its path (or a URL that takes Range requests), which is read at random',
+      { structure: 'payload', ...(err.offset !== undefined ? { offset: err.offset } : {}) },
+    );
+  }
+  if (err.reason !== 'parent-missing' || job.chain.parent !== undefined) return err;
   return new VhdxError(
     'parent-missing',
     'the input is a differencing VHDX read as a stream: its parents cannot be looked for beside it; give --parent PATH, or the file by its path',

@@ -9,7 +9,7 @@ import { fetchStream, type PathInput, type Stdin, type UrlInput } from '../input
 import { rawSink, rawWriter, sequentialSink, type FileOutput, type Output, type StdoutOutput } from '../sinks.js';
 import type { ConversionJob } from './types.js';
 import { chainOptions } from '../chain.js';
-import { explainStreamedChild, streamChain } from './stream-parent.js';
+import { explainStreamed, streamChain } from './stream-parent.js';
 
 /**
  * Positional reads and writes, only the stored data read; with progress. A
@@ -45,7 +45,7 @@ export async function vhdxUrlToRaw(input: UrlInput, output: Output, job: Convers
     .pipeThrough(decoder)
     .pipeTo(rawSink(output))
     .catch((err) => {
-      throw explainStreamedChild(err, job);
+      throw explainStreamed(err, job);
     });
 }
 
@@ -72,7 +72,7 @@ export async function vhdxStreamToRaw(stdin: Stdin, output: Output, job: Convers
     await out.end();
   } catch (err) {
     await out.abort?.();
-    throw explainStreamedChild(err, job);
+    throw explainStreamed(err, job);
   }
 }
 

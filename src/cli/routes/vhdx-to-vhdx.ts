@@ -16,7 +16,7 @@ import type { Output } from '../sinks.js';
 import { encodeRaw } from './encode-stream.js';
 import type { ConversionJob } from './types.js';
 import { ignoresRange } from './vhdx-to-raw.js';
-import { explainStreamedChild, streamChain } from './stream-parent.js';
+import { explainStreamed, streamChain } from './stream-parent.js';
 
 /** The VHDX to make from one described by `info`: the command line's choices, the rest as the input has them. */
 function createFor(info: VhdxInfo, job: ConversionJob): VhdxCreateOptions {
@@ -74,7 +74,7 @@ async function reencodeStream(chunks: AsyncIterable<Uint8Array>, output: Output,
     });
     handoff.end();
   } catch (err) {
-    decodeFailure = { reason: explainStreamedChild(err, job) };
+    decodeFailure = { reason: explainStreamed(err, job) };
     handoff.fail(err);
   }
   // when the encoder stops first, the decoder only saw its refusal: the encoder's error is the one to report
