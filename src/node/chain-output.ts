@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { VhdxError } from '../errors.js';
 import type { VhdxImage } from '../image/image.js';
 import { isSameFile } from './file-io.js';
+import { isHttpLocation } from './parent-paths.js';
 
 /**
  * What `image` is to the output: the `parent` of a child being written (every level of its chain is
@@ -44,7 +45,6 @@ export async function refuseOutputInChain(image: VhdxImage, output: string, { ro
 
 /** A level's location as a local path; undefined for URLs and sources without one. */
 function localPath(location: string | undefined): string | undefined {
-  if (location === undefined) return undefined;
-  if (location.startsWith('file:')) return fileURLToPath(location);
-  return /^[a-z][a-z0-9+.-]+:/i.test(location) ? undefined : location;
+  if (location === undefined || isHttpLocation(location)) return undefined;
+  return location.startsWith('file:') ? fileURLToPath(location) : location;
 }

@@ -29,46 +29,60 @@ export interface ChildFileOptions extends Omit<VhdxWriterOptions, 'parent' | 'vi
 /** Largest default read of a raw file: a block is read whole (and compared where it lands) up to this size. */
 const MAX_DEFAULT_CHUNK = 32 * MiB;
 
-/** Writes a child at `output`'s temporary path, feeding it `feed`; the parent is opened from `parentPath`. */
-async function writeChild(
-  output: string,
+/** Feeds the new disk to a child's writer, which the opened parent sizes. */
+export type ChildFeed = (parent: VhdxImage, write: (bytes: Uint8Array) => Promise<void>) => Promise<void>;
+
+/**
+ * Writes a child of the opened `parent` (found at `parentPath`) at `path` itself, fed by `feed`; its
+ * locator names the parent by its path relative to `name`, the name the file will have (the command
+ * line writes under a temporary name and renames it, having checked `name` against the chain).
+ * @throws VhdxError `create-failed`, `write-failed`; what `feed` and the writer throw
+ */
+export async function writeChildAt(
+  parent: VhdxImage,
   parentPath: string,
+  path: string,
+  name: string,
   options: ChildFileOptions,
-  feed: (parent: VhdxImage, write: (bytes: Uint8Array) => Promise<void>) => Promise<void>,
+  feed: ChildFeed,
 ): Promise<VhdxWriteSummary> {
-  const { open: openOptions = {}, onProgress: _p, chunkSize: _c, ...writerOptions } = options;
+  const { open: _o, onProgress: _p, chunkSize: _c, ...writerOptions } = options;
+  let fh: FileHandle;
+  try {
+    fh = await open(path, 'w');
+  } catch (err) {
+    throw asVhdxError(err, 'create-failed', `cannot create ${name}`);
+  }
+  const target = {
+    write: (data: Uint8Array, position: number) => writeFully(fh, data, position),
+    concurrentWrites: true,
+    truncate: (size: number) => fh.truncate(size),
+    close: () => fh.close(),
+  };
+  const sink = new VhdxWriterStream(target, {
+    ...writerOptions,
+    parent,
+    parentRelativePath: writerOptions.parentRelativePath ?? childRelativePath(name, parentPath),
+  });
+  const writer = sink.getWriter();
+  try {
+    await feed(parent, (bytes) => writer.write(bytes));
+    await writer.close();
+  } catch (err) {
+    await writer.abort(err).catch(() => {});
+    await fh.close().catch(() => {});
+    throw await sink.result.catch((e) => e ?? err);
+  }
+  return sink.result;
+}
+
+/** Writes a child at `output` (under a temporary name, renamed into place), its parent opened from `parentPath`. */
+async function writeChild(output: string, parentPath: string, options: ChildFileOptions, feed: ChildFeed): Promise<VhdxWriteSummary> {
+  const { open: openOptions = {} } = options;
   const parent = await openVhdxSource(await openNodeSource(parentPath, openOptions), openOptions, nodeOpenContext(parentPath, openOptions));
   try {
     await refuseOutputInChain(parent, output, { role: 'parent' });
-    return await writeOutputFile(output, async (path) => {
-      let fh: FileHandle;
-      try {
-        fh = await open(path, 'w');
-      } catch (err) {
-        throw asVhdxError(err, 'create-failed', `cannot create ${output}`);
-      }
-      const target = {
-        write: (data: Uint8Array, position: number) => writeFully(fh, data, position),
-        concurrentWrites: true,
-        truncate: (size: number) => fh.truncate(size),
-        close: () => fh.close(),
-      };
-      const sink = new VhdxWriterStream(target, {
-        ...writerOptions,
-        parent,
-        parentRelativePath: writerOptions.parentRelativePath ?? childRelativePath(output, parentPath),
-      });
-      const writer = sink.getWriter();
-      try {
-        await feed(parent, (bytes) => writer.write(bytes));
-        await writer.close();
-      } catch (err) {
-        await writer.abort(err).catch(() => {});
-        await fh.close().catch(() => {});
-        throw await sink.result.catch((e) => e ?? err);
-      }
-      return sink.result;
-    });
+    return await writeOutputFile(output, (path) => writeChildAt(parent, parentPath, path, output, options, feed));
   } finally {
     await parent.close();
   }
@@ -125,13 +139,21 @@ export async function convertRawFileToChild(
   options: ChildFileOptions = {},
 ): Promise<VhdxWriteSummary> {
   await refuseSameFile(input, output);
+  return writeChild(output, parent, options, await rawFileFeed(input, options));
+}
+
+/**
+ * The feed of a child from the raw file `input`, read a block at a time (at most 32 MiB) into reused buffers.
+ * @throws VhdxError `open-failed` now; when fed, `input-too-long` for a file larger than the parent's disk, `read-failed`
+ */
+export async function rawFileFeed(input: string, options: ChildFileOptions): Promise<ChildFeed> {
   const size = await stat(input).then(
     (s) => s.size,
     (err) => {
       throw asVhdxError(err, 'open-failed', `cannot read ${input}`);
     },
   );
-  return writeChild(output, parent, options, async (image, write) => {
+  return async (image, write) => {
     const total = image.info.virtualSize;
     if (size > total) throw new VhdxError('input-too-long', `${input} is ${size} bytes, larger than the parent's ${total}-byte disk`);
     const fh = await open(input, 'r').catch((err) => {
@@ -146,7 +168,7 @@ export async function convertRawFileToChild(
     } finally {
       await fh.close().catch(() => {});
     }
-  });
+  };
 }
 
 /**
@@ -163,6 +185,11 @@ export async function convertRawStreamToChild(
   parent: string,
   options: ChildFileOptions = {},
 ): Promise<VhdxWriteSummary> {
+  return writeChild(output, parent, options, rawStreamFeed(input, options));
+}
+
+/** The feed of a child from a raw disk arriving in order (a web stream or an async iterable), read once. */
+export function rawStreamFeed(input: ReadableStream<Uint8Array> | AsyncIterable<Uint8Array>, options: ChildFileOptions): ChildFeed {
   const chunks = Symbol.asyncIterator in input ? (input as AsyncIterable<Uint8Array>) : chunksOf(input as ReadableStream<Uint8Array>);
-  return writeChild(output, parent, options, (image, write) => feedDisk(chunks, image.info.virtualSize, write, options.onProgress));
+  return (image, write) => feedDisk(chunks, image.info.virtualSize, write, options.onProgress);
 }

@@ -16,7 +16,7 @@ import type { VhdxInfo } from '../image/types.js';
 import { VhdxWriterStream as WebVhdxWriterStream, type VhdxWriterOptions } from '../streams/writer.js';
 import type { TargetInput } from '../streams/targets.js';
 import { openNodeSource, type NodeSourceInput } from './file-source.js';
-import { childRelativePath, nodeOpenContext } from './parent-paths.js';
+import { childRelativePath, isHttpLocation, nodeOpenContext } from './parent-paths.js';
 import { openNodeTarget, type NodeTargetInput } from './file-target.js';
 import { refuseOutputInChain } from './chain-output.js';
 
@@ -64,7 +64,7 @@ export async function scanAllocation(input: NodeSourceInput, options: ScanOption
 /** A child written to a path names its parent relative to that path, when the parent was opened from a path. */
 function withChildPath(target: NodeTargetInput, options: VhdxWriterOptions): VhdxWriterOptions {
   const location = options.parent?.info?.chain?.[0]?.location;
-  if (typeof target !== 'string' || options.parentRelativePath !== undefined || !location || /^[a-z]+:\/\//i.test(location)) return options;
+  if (typeof target !== 'string' || options.parentRelativePath !== undefined || !location || isHttpLocation(location)) return options;
   return { ...options, parentRelativePath: childRelativePath(target, location) };
 }
 

@@ -2,8 +2,9 @@
 // what the raw disk changes from its parent. The raw disk may be a file, a
 // pipe or a URL (read once, in order); the parent is read at random. A child
 // is written at positions (its BAT after its blocks), so only into a file.
-import { type ChildFileOptions, convertRawFileToChild, convertRawStreamToChild } from '../../node/child.js';
+import { type ChildFeed, type ChildFileOptions, rawFileFeed, rawStreamFeed, writeChildAt } from '../../node/child.js';
 import { refuseOutputInChain } from '../../node/chain-output.js';
+import { refuseSameFile } from '../../node/file-io.js';
 import { chunksOf } from '../../runtime/stream-chunks.js';
 import { UsageError } from '../usage-error.js';
 import { fetchStream, type OpenedInput } from '../inputs.js';
@@ -40,22 +41,26 @@ async function* counted(chunks: AsyncIterable<Uint8Array>, count: { bytes: numbe
 /**
  * Writes the child of `parent` that reads as `input` into `output`.
  * @throws UsageError for standard output, --type fixed, --size or --logical-sector-size; what
- *   convertRawFileToChild / convertRawStreamToChild throw
+ *   reading the input and writing the child throw
  */
 export async function rawToChild(input: OpenedInput, output: Output, parent: string, job: ConversionJob): Promise<void> {
   if (output.kind !== 'file') {
     throw new UsageError('--parent with a raw input makes a differencing child, written at positions: give a file output, not stdout');
   }
   const options = childOptions(job);
-  // the file is written under a temporary name: the name it will have must not be a file of the parent's chain
-  await refuseOutputInChain(await job.openImage(parent, { followChain: false }), output.name, { role: 'parent' });
-  if (input.kind === 'path') {
-    const summary = await convertRawFileToChild(input.input.path, output.path, parent, options);
-    noticeShort(job, await fileSize(input.input.path), summary.virtualSize);
-    return;
-  }
+  // opened once, with the job; the file is written under a temporary name, so the name it will have is checked
+  const parentImage = await job.openImage(parent, { followChain: false });
+  await refuseOutputInChain(parentImage, output.name, { role: 'parent' });
   const count = { bytes: 0 };
-  const chunks = input.kind === 'stdin' ? input.input.chunks : chunksOf((await fetchStream(input.input.url)).stream);
-  const summary = await convertRawStreamToChild(counted(chunks, count), output.path, parent, options);
-  noticeShort(job, count.bytes, summary.virtualSize);
+  let feed: ChildFeed;
+  if (input.kind === 'path') {
+    // an output written in place (several hard links) must not be the raw file being read
+    await refuseSameFile(input.input.path, output.path);
+    feed = await rawFileFeed(input.input.path, options);
+  } else {
+    const chunks = input.kind === 'stdin' ? input.input.chunks : chunksOf((await fetchStream(input.input.url)).stream);
+    feed = rawStreamFeed(counted(chunks, count), options);
+  }
+  const summary = await writeChildAt(parentImage, parent, output.path, output.name, options, feed);
+  noticeShort(job, input.kind === 'path' ? await fileSize(input.input.path) : count.bytes, summary.virtualSize);
 }
