@@ -14,6 +14,7 @@ export const LAYERS = [
   ['layout'],
   ['sources'],
   ['image'],
+  ['edit'], // changing an existing file in place through its log (reads through image/)
   ['streams'],
   ['(entries)'], // the files directly in src/: index.ts and other entry points
   ['node'],

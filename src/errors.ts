@@ -112,6 +112,7 @@ export const REASON_CODES = {
   'range-outside-disk': 'INVALID_ARGUMENT',
   'unsupported-source': 'INVALID_ARGUMENT',
   'unsupported-target': 'INVALID_ARGUMENT',
+  'source-not-writable': 'INVALID_ARGUMENT',
   'unsupported-chunk': 'INVALID_ARGUMENT',
   'not-bytes': 'INVALID_ARGUMENT',
   'output-is-input': 'INVALID_ARGUMENT',

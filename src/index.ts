@@ -17,7 +17,7 @@ export { VhdxEncoderStream } from './streams/encoder.js';
 export type { VhdxEncoderOptions, EncoderLayoutInfo } from './streams/encoder.js';
 export { VhdxWriterStream } from './streams/writer.js';
 export type { VhdxWriterOptions, VhdxWriteSummary, ChildBlockCounts } from './streams/writer.js';
-export type { PositionalTarget, TargetInput, SyncAccessHandleLike } from './streams/targets.js';
+export type { PositionalTarget, TargetInput } from './sources/targets.js';
 export { scanAllocation } from './sources/scan.js';
 export type { AllocationMap, ScanOptions } from './sources/scan.js';
 export type { VhdxCreateOptions } from './layout/options.js';
@@ -31,3 +31,5 @@ export type { VhdxInfo, ChainLevel, LogInfo, RegionInfo, Extent, Problem } from 
 export type { ParentRequest } from './sources/parent.js';
 export type { ReadLimits } from './image/limits.js';
 export type { RandomAccessSource, SourceInput, HttpSourceOptions } from './sources/index.js';
+export type { ReadableFile, WritableFile, RandomAccessFile, CustomFile, SyncAccessHandleLike } from './sources/types.js';
+export type { WritableFileInput } from './sources/writable.js';

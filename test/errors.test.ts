@@ -34,6 +34,7 @@ const COVERED_ELSEWHERE: Partial<Record<VhdxErrorReason, string>> = {
   'wasm-unavailable': 'test/kernels.test.ts',
   'wasm-memory': 'test/kernels.test.ts',
   'not-bytes': 'test/bytes-input.test.ts',
+  'source-not-writable': 'test/file-seam.test.ts',
 };
 
 /**

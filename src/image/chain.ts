@@ -6,7 +6,7 @@
 // (which owns the image class), so this module only decides.
 import { VhdxError, asVhdxError } from '../errors.js';
 import type { FindParentCandidates, ParentRequest } from '../sources/parent.js';
-import type { RandomAccessSource, SourceInput } from '../sources/types.js';
+import type { ReadableFile, SourceInput } from '../sources/types.js';
 import type { ImageModel } from './load.js';
 import { describeLinkage } from './locator.js';
 import type { Problem, VhdxInfo } from './types.js';
@@ -24,9 +24,9 @@ export interface ChainImage {
 
 /** How a level is opened: loaded first, its own parent found only once the link to it is accepted. */
 export interface LevelOpener<I extends ChainImage> {
-  load(source: RandomAccessSource): Promise<ImageModel>;
+  load(source: ReadableFile): Promise<ImageModel>;
   /** Makes the image of a loaded level and finds its parents; closes `source` when it fails. */
-  complete(source: RandomAccessSource, model: ImageModel, location: string | undefined, depth: number, seen: Set<string>): Promise<I>;
+  complete(source: ReadableFile, model: ImageModel, location: string | undefined, depth: number, seen: Set<string>): Promise<I>;
   /** `x` when it is an opened image. */
   asImage(x: unknown): I | undefined;
 }
@@ -40,7 +40,7 @@ export interface ParentSearch<I> {
   maxChainDepth: number;
   findCandidates: FindParentCandidates;
   /** Opens an input the caller gave (bytes, Blob, URL; in Node also a path). */
-  openInput(input: SourceInput): Promise<{ source: RandomAccessSource; location?: string }>;
+  openInput(input: SourceInput): Promise<{ source: ReadableFile; location?: string }>;
 }
 
 /** The child whose parent is looked for. */
@@ -160,7 +160,7 @@ export async function findParent<I extends ChainImage>(
   const tried = skipped.map((s) => `${s.label} (${s.why})`);
   let mismatch: VhdxError | undefined;
   for (const c of candidates) {
-    let source: RandomAccessSource;
+    let source: ReadableFile;
     try {
       source = await c.open();
     } catch (err) {
@@ -225,7 +225,7 @@ export function acceptOpenedParent(
 /** Loads a candidate and accepts it, or says its linkage does not match (closing it). */
 async function tryCandidate<I extends ChainImage>(
   child: ChildLevel,
-  source: RandomAccessSource,
+  source: ReadableFile,
   location: string | undefined,
   label: string,
   search: ParentSearch<I>,

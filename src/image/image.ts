@@ -4,7 +4,7 @@ import { VhdxError, asVhdxError } from '../errors.js';
 import { MiB } from '../format/bytes.js';
 import type { HttpSourceOptions } from '../sources/index.js';
 import type { ParentRequest } from '../sources/parent.js';
-import type { RandomAccessSource, SourceInput } from '../sources/types.js';
+import type { ReadableFile, SourceInput } from '../sources/types.js';
 import { ReadableStreamImpl, byteStrategy } from '../runtime/web-streams.js';
 import { identityOf } from './chain.js';
 import type { ReadLimits } from './limits.js';
@@ -94,7 +94,7 @@ export class VhdxImage {
 
   /** @internal use {@link openVhdx} */
   constructor(
-    private readonly source: RandomAccessSource,
+    private readonly source: ReadableFile,
     private readonly model: ImageModel,
     private readonly options: OpenVhdxOptions,
   ) {

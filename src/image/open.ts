@@ -4,7 +4,7 @@
 import { VhdxError, asVhdxError } from '../errors.js';
 import { openSource } from '../sources/index.js';
 import { urlParentCandidates, type FindParentCandidates } from '../sources/parent.js';
-import type { RandomAccessSource, SourceInput } from '../sources/types.js';
+import type { ReadableFile, SourceInput } from '../sources/types.js';
 import { ready } from '../wasm/instance.js';
 import { DEFAULT_MAX_CHAIN_DEPTH, findParent, startSeen, type LevelOpener, type ParentSearch } from './chain.js';
 import { VhdxImage, type CheckReport, type OpenVhdxOptions } from './image.js';
@@ -17,7 +17,7 @@ export interface OpenContext {
   /** The file's path or URL, when it was opened from one. */
   location?: string;
   /** Opens an input a caller gave as a parent. */
-  openInput(input: SourceInput): Promise<{ source: RandomAccessSource; location?: string }>;
+  openInput(input: SourceInput): Promise<{ source: ReadableFile; location?: string }>;
   /** The default places to look for a parent. */
   findCandidates: FindParentCandidates;
 }
@@ -53,7 +53,7 @@ function maxChainDepth(options: OpenVhdxOptions): number {
  * reports (the model's own problems are also kept in it).
  */
 async function openChain(
-  source: RandomAccessSource,
+  source: ReadableFile,
   options: OpenVhdxOptions,
   context: OpenContext,
   problems: Problem[] = [],
@@ -103,7 +103,7 @@ async function openChain(
  * opening fails). `context` says where the file lives, for finding parents.
  * @throws VhdxError as {@link openVhdx}.
  */
-export async function openVhdxSource(source: RandomAccessSource, options: OpenVhdxOptions = {}, context?: OpenContext): Promise<VhdxImage> {
+export async function openVhdxSource(source: ReadableFile, options: OpenVhdxOptions = {}, context?: OpenContext): Promise<VhdxImage> {
   try {
     await ready();
     return await openChain(source, options, context ?? defaultContext(undefined, options));
@@ -139,7 +139,7 @@ export async function openVhdx(input: SourceInput, options: OpenVhdxOptions = {}
  * @throws VhdxError `IO` when the source cannot be read.
  */
 export async function checkVhdxSource(
-  source: RandomAccessSource,
+  source: ReadableFile,
   options: OpenVhdxOptions = {},
   context?: OpenContext,
 ): Promise<CheckReport & { info?: VhdxInfo }> {

@@ -1,14 +1,13 @@
 // The one thing the image layer needs from a file: bytes at an offset. The
 // size is unknown while a stream is still arriving.
 import { VhdxError, type VhdxStructure } from '../errors.js';
+import type { ReadableFile } from '../sources/types.js';
 
-/** Where a loader gets bytes. `size` is unknown for streams. */
-export interface ByteReader {
-  readonly size: number | undefined;
-  read(offset: number, length: number): Promise<Uint8Array>;
-  /** Optional: reads into a caller-owned buffer; returns the bytes read. */
-  readInto?(target: Uint8Array, offset: number): Promise<number>;
-}
+/**
+ * Where a loader gets bytes: the reading half of a file (the seam in
+ * sources/types.ts), except that `size` is unknown while a stream is arriving.
+ */
+export type ByteReader = Pick<ReadableFile, 'read' | 'readInto'> & { readonly size: number | undefined };
 
 /**
  * Reads exactly `length` bytes of `structure` at `offset`.

@@ -4,24 +4,15 @@
 // removed when it fails, so an existing file is never lost.
 import { open, type FileHandle } from 'node:fs/promises';
 import { asVhdxError } from '../errors.js';
-import { openTarget, type OpenTarget, type TargetInput } from '../streams/targets.js';
+import { openTarget, type TargetInput } from '../sources/targets.js';
+import type { WritableFile } from '../sources/types.js';
 import type { DiscardableTarget } from '../streams/writer.js';
-import { isFileHandle, writeFully } from './file-io.js';
+import { isFileHandle } from './file-io.js';
+import { fileHandleFile } from './file.js';
 import { prepareOutput } from './output.js';
 
 /** What the Node entry's `VhdxWriterStream` accepts: every runtime's targets, plus paths and FileHandles. */
 export type NodeTargetInput = TargetInput | string | FileHandle;
-
-function fileHandleTarget(fh: FileHandle, owns: boolean): OpenTarget {
-  return {
-    write: (data, position) => writeFully(fh, data, position),
-    concurrentWrites: true,
-    truncate: (size) => fh.truncate(size),
-    async close() {
-      if (owns) await fh.close();
-    },
-  };
-}
 
 /**
  * A path as a target: written under a temporary name that `close` renames
@@ -37,7 +28,7 @@ async function pathTarget(path: string): Promise<DiscardableTarget> {
     await prepared.discard().catch(() => {});
     throw asVhdxError(err, 'create-failed', `cannot create ${path}`);
   }
-  const file = fileHandleTarget(fh, true);
+  const file = fileHandleFile(fh, 0, true);
   return {
     ...file,
     async close() {
@@ -58,8 +49,8 @@ async function pathTarget(path: string): Promise<DiscardableTarget> {
  * Opens a path (see {@link pathTarget}) or a FileHandle (written in place), or anything {@link openTarget} takes.
  * @throws VhdxError IO 'create-failed' for a path that cannot be written; what openTarget throws
  */
-export async function openNodeTarget(input: NodeTargetInput): Promise<OpenTarget> {
+export async function openNodeTarget(input: NodeTargetInput): Promise<WritableFile> {
   if (typeof input === 'string') return pathTarget(input);
-  if (isFileHandle(input)) return fileHandleTarget(input, false);
+  if (isFileHandle(input)) return fileHandleFile(input, 0, false);
   return openTarget(input);
 }

@@ -14,7 +14,7 @@ import type { CheckReport, OpenVhdxOptions, VhdxImage } from '../image/image.js'
 import { checkVhdxSource, openVhdxSource } from '../image/open.js';
 import type { VhdxInfo } from '../image/types.js';
 import { VhdxWriterStream as WebVhdxWriterStream, type VhdxWriterOptions } from '../streams/writer.js';
-import type { TargetInput } from '../streams/targets.js';
+import type { TargetInput } from '../sources/targets.js';
 import { openNodeSource, type NodeSourceInput } from './file-source.js';
 import { childRelativePath, isHttpLocation, nodeOpenContext } from './parent-paths.js';
 import { openNodeTarget, type NodeTargetInput } from './file-target.js';

@@ -1,7 +1,7 @@
-import type { RandomAccessSource } from './types.js';
+import type { ReadableFile } from './types.js';
 
 /** A source over a Blob or File (browser, Node 20, Deno, Bun, Workers). */
-export function blobSource(blob: Blob): RandomAccessSource {
+export function blobSource(blob: Blob): ReadableFile {
   return {
     size: blob.size,
     async read(offset, length) {

@@ -2,7 +2,7 @@
 // a one-byte probe; a server that answers 200 to a Range request cannot be
 // read at random offsets, and we say so rather than download everything.
 import { VhdxError } from '../errors.js';
-import type { RandomAccessSource } from './types.js';
+import type { ReadableFile } from './types.js';
 
 /** How http(s) URLs are read (options of `openVhdx`, `checkVhdx` and `scanAllocation` too). */
 export interface HttpSourceOptions {
@@ -45,7 +45,7 @@ async function rangeRequest(url: string, start: number, end: number, o: HttpSour
  * `range-not-supported` for a 200 answer, `http-status` for any status but 206,
  * `http-no-size` when Content-Range has no total size, `http-short-body` for a body of the wrong length.
  */
-export async function httpSource(url: string, options: HttpSourceOptions = {}): Promise<RandomAccessSource> {
+export async function httpSource(url: string, options: HttpSourceOptions = {}): Promise<ReadableFile> {
   const probe = await rangeRequest(url, 0, 0, options);
   const range = probe.headers.get('content-range') ?? '';
   await probe.arrayBuffer();

@@ -1,25 +1,22 @@
 // Turns any input a browser, Worker or Node program can hand over without a
-// file system into a RandomAccessSource. Paths and FileHandles are the Node
+// file system into a ReadableFile. Paths and FileHandles are the Node
 // entry's business (src/node/file-source.ts), so nothing here reaches `node:`.
 import { VhdxError } from '../errors.js';
 import { blobSource } from './blob.js';
 import { httpSource, type HttpSourceOptions } from './http.js';
 import { memorySource } from './memory.js';
-import type { RandomAccessSource, SourceInput } from './types.js';
+import type { ReadableFile, SourceInput } from './types.js';
 
-export type { RandomAccessSource, SourceInput } from './types.js';
+export type { ReadableFile, RandomAccessSource, SourceInput } from './types.js';
 export { memorySource } from './memory.js';
 export { blobSource } from './blob.js';
 export { httpSource } from './http.js';
 export type { HttpSourceOptions } from './http.js';
 
 /** True for a caller's own `{ size, read }` source. */
-export function isRandomAccessSource(x: unknown): x is RandomAccessSource {
+export function isRandomAccessSource(x: unknown): x is ReadableFile {
   return (
-    typeof x === 'object' &&
-    x !== null &&
-    typeof (x as RandomAccessSource).read === 'function' &&
-    typeof (x as RandomAccessSource).size === 'number'
+    typeof x === 'object' && x !== null && typeof (x as ReadableFile).read === 'function' && typeof (x as ReadableFile).size === 'number'
   );
 }
 
@@ -29,7 +26,7 @@ export function isRandomAccessSource(x: unknown): x is RandomAccessSource {
  * @throws VhdxError `INVALID_ARGUMENT` (`unsupported-source`) for anything else,
  *   such as a file path (use `vhdx-stream/node`); the http source's errors for URLs.
  */
-export async function openSource(input: SourceInput, http: HttpSourceOptions = {}): Promise<RandomAccessSource> {
+export async function openSource(input: SourceInput, http: HttpSourceOptions = {}): Promise<ReadableFile> {
   if (input instanceof Uint8Array) return memorySource(input);
   if (input instanceof ArrayBuffer) return memorySource(new Uint8Array(input));
   if (typeof Blob !== 'undefined' && input instanceof Blob) return blobSource(input);

@@ -1,7 +1,7 @@
-import type { RandomAccessSource } from './types.js';
+import type { ReadableFile } from './types.js';
 
 /** A source over bytes already in memory; reads are views, not copies. */
-export function memorySource(bytes: Uint8Array): RandomAccessSource {
+export function memorySource(bytes: Uint8Array): ReadableFile {
   return {
     size: bytes.length,
     async read(offset, length) {

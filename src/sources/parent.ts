@@ -2,7 +2,7 @@
 // and the places looked at by default. A URL child's parent is looked for
 // relative to the child's URL; paths are the Node entry's business
 // (src/node/parent-paths.ts).
-import type { RandomAccessSource } from './types.js';
+import type { ReadableFile } from './types.js';
 import { httpSource, type HttpSourceOptions } from './http.js';
 
 /** What a `resolveParent` callback is asked. */
@@ -22,7 +22,7 @@ export interface ParentCandidate {
   /** The candidate's own path or URL, where its parent in turn is looked for. */
   location?: string;
   /** Opens it; rejects (any error) when it is not there. */
-  open(): Promise<RandomAccessSource>;
+  open(): Promise<ReadableFile>;
 }
 
 /** A place the default lookup knows it cannot use, for messages (e.g. a Windows volume path on Linux). */

@@ -4,7 +4,7 @@
 import { VhdxError } from '../errors.js';
 import { MiB } from '../format/bytes.js';
 import { openSource } from './index.js';
-import type { RandomAccessSource, SourceInput } from './types.js';
+import type { ReadableFile, SourceInput } from './types.js';
 import { isAllZero } from '../wasm/kernels.js';
 import { ready } from '../wasm/instance.js';
 import { defaultBlockSize } from '../layout/options.js';
@@ -38,7 +38,7 @@ export async function scanAllocation(input: SourceInput, options: ScanOptions = 
 }
 
 /** {@link scanAllocation} over a source you opened; closes it when done. */
-export async function scanSource(source: RandomAccessSource, options: ScanOptions = {}): Promise<AllocationMap> {
+export async function scanSource(source: ReadableFile, options: ScanOptions = {}): Promise<AllocationMap> {
   try {
     await ready();
     const virtualSize = source.size;

@@ -1,8 +1,14 @@
+// The file seam: one shape for a file, whatever holds it (a Node descriptor,
+// an OPFS access handle, a Blob, bytes in memory, an HTTP server answering
+// Range requests, a caller's own object). image/ reads through the reading
+// half, the writers write through the writing half, and an editor changing a
+// file in place holds both. Each runtime adapts its files to it once.
+
 /**
- * Anything that can hand out bytes at an offset: the common shape behind
+ * The reading half of a file: bytes at an offset. The common shape behind
  * files, Blobs, byte arrays and HTTP Range reads.
  */
-export interface RandomAccessSource {
+export interface ReadableFile {
   /** Total size in bytes. */
   readonly size: number;
   /**
@@ -19,6 +25,40 @@ export interface RandomAccessSource {
   close?(): Promise<void> | void;
 }
 
+/** The writing half of a file: bytes put at a position. A new output has only this half. */
+export interface WritableFile {
+  write(data: Uint8Array, position: number): Promise<void>;
+  /** Sets the size (drops or adds zeros at the end); absent where the target cannot. */
+  truncate?(size: number): Promise<void>;
+  /** Makes every write that completed durable; absent where the target has no such notion. */
+  flush?(): Promise<void>;
+  close(): Promise<void>;
+  /**
+   * Gives the file up after a failure, leaving what it held before as it
+   * was where it can (a picked file's writable stream drops its pending
+   * changes; a Node path output removes its temporary file).
+   */
+  discard?(): Promise<void>;
+  /**
+   * Writes at distinct positions may be in flight at once (a Node FileHandle's);
+   * otherwise each is awaited before the next starts.
+   */
+  concurrentWrites?: boolean;
+}
+
+/**
+ * Both halves: a file changed in place. Its `size` is the size when it was
+ * opened; whoever writes it keeps track of the size from then on.
+ */
+export interface RandomAccessFile extends ReadableFile, WritableFile {
+  truncate(size: number): Promise<void>;
+  flush(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** The reading half under the name the API has always used for a `{ size, read }` source. */
+export type RandomAccessSource = ReadableFile;
+
 /** What `openVhdx()` and `scanAllocation()` accept in every runtime. */
 export type SourceInput =
   | Uint8Array
@@ -26,4 +66,29 @@ export type SourceInput =
   | Blob
   | URL
   | string // an http(s) URL; file paths are accepted by the Node entry
-  | RandomAccessSource;
+  | ReadableFile;
+
+/**
+ * A caller's own file that may be changed in place: both halves, with
+ * results that may be plain values. `size` is read once, when it is opened.
+ */
+export interface CustomFile {
+  readonly size: number;
+  read(offset: number, length: number): Promise<Uint8Array> | Uint8Array;
+  write(data: Uint8Array, position: number): unknown;
+  truncate(size: number): unknown;
+  /** Makes every completed write durable (fsync or its equivalent). */
+  flush(): unknown;
+  close?(): unknown;
+}
+
+/** The parts of an OPFS FileSystemSyncAccessHandle (worker-only type) this library uses. */
+export interface SyncAccessHandleLike {
+  getSize(): number;
+  /** Needed to change a file in place (every real handle has it); a new output only writes. */
+  read?(buffer: Uint8Array, options: { at: number }): number;
+  write(data: Uint8Array, options: { at: number }): number;
+  truncate(size: number): void;
+  flush(): void;
+  close(): void;
+}

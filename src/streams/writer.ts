@@ -8,7 +8,8 @@ import { resolveCreateOptions, type ResolvedCreateOptions, type VhdxCreateOption
 import type { Placed } from '../layout/plan.js';
 import { HOLE_GRAIN, SparseAllocator, type SparseSummary } from '../layout/sparse.js';
 import { ready } from '../wasm/instance.js';
-import { openTarget, type OpenTarget, type TargetInput } from './targets.js';
+import { openTarget, type TargetInput } from '../sources/targets.js';
+import type { WritableFile } from '../sources/types.js';
 import { WritableStreamImpl, asBytes, byteStrategy } from '../runtime/web-streams.js';
 import { WriteBatch } from './write-batch.js';
 import { zeroPieces } from '../layout/disk-size.js';
@@ -25,8 +26,8 @@ export type VhdxWriterOptions = Omit<VhdxCreateOptions, 'type'> & ChildWriterOpt
 export type VhdxWriteSummary = SparseSummary & { differencing?: ChildBlockCounts };
 export type { ChildBlockCounts } from './child-writer.js';
 
-/** A target the writer can give up after a failure (see OpenTarget.discard). */
-export type DiscardableTarget = OpenTarget;
+/** A target the writer can give up after a failure (see WritableFile.discard). */
+export type DiscardableTarget = WritableFile;
 
 /** Closes `target` after a failure: discarded when it can be, else closed; errors are not reported over the first. */
 async function giveUp(target: DiscardableTarget | undefined): Promise<void> {
@@ -38,7 +39,7 @@ async function giveUp(target: DiscardableTarget | undefined): Promise<void> {
  * Makes whatever was in the target before unrecognisable, so a run that
  * fails part-way never leaves an older valid VHDX behind.
  */
-export async function invalidateTarget(target: OpenTarget): Promise<void> {
+export async function invalidateTarget(target: WritableFile): Promise<void> {
   if (target.truncate) await target.truncate(0);
   else await target.write(new Uint8Array(HEADER_AREA_END), 0);
 }
