@@ -1,0 +1,100 @@
+// The hole map: where the file system says a file's data is. Node 26 (node:ffi)
+// and Bun (bun:ffi) can ask; Node 20-25 cannot, and must say so rather than guess.
+import { closeSync, ftruncateSync, openSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { canMapHoles, holeMapOf, type HoleMap } from '../src/node/holes.js';
+import { tempDir } from './helpers/tools.js';
+
+const MiB = 1024 * 1024;
+const major = Number(process.versions.node.split('.')[0]);
+const hasFfi = major >= 26 || (globalThis as { Bun?: unknown }).Bun !== undefined;
+
+/** Every data extent the map reports, walked as a converter walks it. */
+function extentsOf(map: HoleMap, size: number): Array<[number, number]> {
+  const out: Array<[number, number]> = [];
+  for (let at = map.nextData(0); at < size; ) {
+    const end = map.nextHole(at);
+    out.push([at, end]);
+    at = map.nextData(end);
+  }
+  return out;
+}
+
+/** A file of `size` bytes with data written at each [offset, length). */
+function sparseFile(dir: string, name: string, size: number, data: Array<[number, number]>): { path: string; fd: number } {
+  const path = join(dir, name);
+  const fd = openSync(path, 'w+');
+  ftruncateSync(fd, size);
+  for (const [offset, length] of data) writeSync(fd, new Uint8Array(length).fill(1), 0, length, offset);
+  return { path, fd };
+}
+
+describe('the hole map', () => {
+  it(`is ${hasFfi ? 'available' : 'unavailable'} on this runtime (node ${process.versions.node})`, async () => {
+    expect(await canMapHoles()).toBe(hasFfi);
+  });
+
+  it('finds the data extents of sparse files: holes at the start, the middle, the end, or everywhere', async () => {
+    const dir = tempDir();
+    try {
+      const cases: Array<{ name: string; size: number; data: Array<[number, number]> }> = [
+        { name: 'holes-around', size: 64 * MiB, data: [[8 * MiB, MiB], [32 * MiB, 2 * MiB]] },
+        { name: 'data-first', size: 16 * MiB, data: [[0, MiB]] },
+        { name: 'data-last', size: 16 * MiB, data: [[15 * MiB, MiB]] },
+        { name: 'all-hole', size: 16 * MiB, data: [] },
+      ];
+      for (const c of cases) {
+        const { fd } = sparseFile(dir.path, c.name, c.size, c.data);
+        try {
+          const map = await holeMapOf(fd, c.size);
+          if (!hasFfi) {
+            expect(map, c.name).toBeUndefined();
+            continue;
+          }
+          expect(map, c.name).toBeDefined();
+          // file systems may round extents out to their own block size; never in
+          const found = extentsOf(map!, c.size);
+          expect(found.length, c.name).toBe(c.data.length);
+          for (const [i, [offset, length]] of c.data.entries()) {
+            const [start, end] = found[i]!;
+            expect(start, c.name).toBeLessThanOrEqual(offset);
+            expect(end, c.name).toBeGreaterThanOrEqual(offset + length);
+            expect(end - start, c.name).toBeLessThan(length + 2 * MiB);
+          }
+        } finally {
+          closeSync(fd);
+        }
+      }
+    } finally {
+      dir.cleanup();
+    }
+  });
+
+  it('gives no map for a file with no hole (nothing to skip), as for a file system that cannot say', async () => {
+    const dir = tempDir();
+    try {
+      const { fd } = sparseFile(dir.path, 'dense', 4 * MiB, [[0, 4 * MiB]]);
+      try {
+        expect(await holeMapOf(fd, 4 * MiB)).toBeUndefined();
+      } finally {
+        closeSync(fd);
+      }
+    } finally {
+      dir.cleanup();
+    }
+  });
+
+  it('prints no ExperimentalWarning while loading the foreign-function interface', async () => {
+    const warnings: string[] = [];
+    const listener = (w: Error) => warnings.push(w.message);
+    process.on('warning', listener);
+    try {
+      await canMapHoles();
+      await new Promise((r) => setTimeout(r, 10));
+    } finally {
+      process.off('warning', listener);
+    }
+    expect(warnings.filter((w) => /FFI/.test(w))).toEqual([]);
+  });
+});
