@@ -98,3 +98,35 @@ describe('the hole map', () => {
     expect(warnings.filter((w) => /FFI/.test(w))).toEqual([]);
   });
 });
+
+describe('a VHDX whose stored blocks are holes in its file', () => {
+  it('reports those stretches as zeros where the runtime maps holes, and reads the same bytes either way', async () => {
+    const { convertRawFileToVhdx, openVhdx } = await import('../src/node/index.js');
+    const dir = tempDir();
+    try {
+      // a fixed disk stores every block; its all-zero stretches are left as holes in the file
+      const raw = sparseFile(dir.path, 'in.raw', 32 * MiB, [[9 * MiB, MiB]]);
+      closeSync(raw.fd);
+      const vhdx = join(dir.path, 'fixed.vhdx');
+      await convertRawFileToVhdx(raw.path, vhdx, { type: 'fixed', blockSize: 8 * MiB });
+      const image = await openVhdx(vhdx);
+      try {
+        const data = image.extents().filter((e) => e.kind === 'data');
+        const dataBytes = data.reduce((n, e) => n + e.length, 0);
+        if (hasFfi) {
+          expect(dataBytes).toBeGreaterThanOrEqual(MiB);
+          expect(dataBytes).toBeLessThan(3 * MiB);
+          expect(data[0]!.offset).toBeLessThanOrEqual(9 * MiB);
+        } else expect(dataBytes).toBe(32 * MiB);
+        const bytes = await image.read(8 * MiB, 3 * MiB);
+        expect(bytes.subarray(0, MiB).every((b) => b === 0)).toBe(true);
+        expect(bytes.subarray(MiB, 2 * MiB).every((b) => b === 1)).toBe(true);
+        expect(bytes.subarray(2 * MiB).every((b) => b === 0)).toBe(true);
+      } finally {
+        await image.close();
+      }
+    } finally {
+      dir.cleanup();
+    }
+  });
+});

@@ -4,6 +4,7 @@ import { MiB } from '../format/bytes.js';
 import { BlockState } from '../format/bat.js';
 import { sectorRuns, type SectorBitmaps } from './bitmap.js';
 import type { ImageModel } from './load.js';
+import type { HoleMap } from '../sources/types.js';
 import type { Extent } from './types.js';
 
 /** A stretch a differencing file leaves to its parent. */
@@ -85,4 +86,30 @@ function partialBlock(
     if (present) pushMerged(out, { kind: 'data', offset: at, length: b - a, fileOffset: fileOffset + (a - inBlock), level: 0 });
     else pushMerged(out, { kind: 'parent', offset: at, length: b - a });
   });
+}
+
+/**
+ * Marks the stretches of data extents that are holes in the file (where the
+ * file system says so) as zeros, which they read as: nobody reads them. The
+ * rest is as it was.
+ */
+export function holesAsZeros(extents: OwnExtent[], holes: HoleMap | undefined): OwnExtent[] {
+  if (!holes || !extents.some((e) => e.kind === 'data')) return extents;
+  const out: OwnExtent[] = [];
+  for (const e of extents) {
+    if (e.kind !== 'data') {
+      pushMerged(out, e);
+      continue;
+    }
+    const end = e.fileOffset + e.length;
+    for (let at = e.fileOffset; at < end; ) {
+      const data = Math.min(holes.nextData(at), end);
+      if (data > at) pushMerged(out, { kind: 'zero', offset: e.offset + (at - e.fileOffset), length: data - at });
+      if (data >= end) break;
+      const hole = Math.min(holes.nextHole(data), end);
+      pushMerged(out, { kind: 'data', offset: e.offset + (data - e.fileOffset), length: hole - data, fileOffset: data, level: e.level });
+      at = hole;
+    }
+  }
+  return out;
 }

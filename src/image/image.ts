@@ -8,7 +8,7 @@ import type { ReadableFile, SourceInput } from '../sources/types.js';
 import { ReadableStreamImpl, byteStrategy } from '../runtime/web-streams.js';
 import { identityOf } from './chain.js';
 import type { ReadLimits } from './limits.js';
-import { pushMerged, resolveOwnExtents } from './extents.js';
+import { holesAsZeros, pushMerged, resolveOwnExtents } from './extents.js';
 import type { ImageModel } from './load.js';
 import { overlayReader } from './overlay.js';
 import { GATHER_SPAN, longestInPlace, planReads, type DataExtent, type PlannedRead } from './read-plan.js';
@@ -142,7 +142,11 @@ export class VhdxImage {
 
   /** Extents of `[start, end)` across the chain (no range check). */
   private resolve(start: number, end: number): Extent[] {
-    const own = resolveOwnExtents(this.model, this.model.bitmaps, start, end);
+    // a clean file's stored stretches that are holes read as zeros (a replayed log may patch bytes over a hole)
+    const own = holesAsZeros(
+      resolveOwnExtents(this.model, this.model.bitmaps, start, end),
+      this.model.overlay ? undefined : this.source.holes,
+    );
     if (!this.model.parentLink) return own as Extent[];
     const out: Extent[] = [];
     for (const e of own) {

@@ -4,7 +4,8 @@ import { open, type FileHandle } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { asVhdxError } from '../errors.js';
 import { openWritableFile, type WritableFileInput } from '../sources/writable.js';
-import type { RandomAccessFile } from '../sources/types.js';
+import type { HoleMap, RandomAccessFile } from '../sources/types.js';
+import { holeMapOf } from './holes.js';
 import { isFileHandle, readFully, writeFully } from './file-io.js';
 
 /**
@@ -13,11 +14,12 @@ import { isFileHandle, readFully, writeFully } from './file-io.js';
  * fdatasync (sizes included: Linux syncs the size a write or truncate changed
  * with the data).
  */
-export function fileHandleFile(fh: FileHandle, size: number, owns: boolean): RandomAccessFile {
+export function fileHandleFile(fh: FileHandle, size: number, owns: boolean, holes?: HoleMap): RandomAccessFile {
   return {
     get size() {
       return size;
     },
+    ...(holes ? { holes } : {}),
     async read(offset, length) {
       const buf = new Uint8Array(Math.max(0, Math.min(length, size - offset)));
       const n = await readFully(fh, buf, offset).catch((err) => {
@@ -46,10 +48,13 @@ export function fileHandleFile(fh: FileHandle, size: number, owns: boolean): Ran
   };
 }
 
-/** Opens `fh` with its size now. */
+/** Adapts `fh` with its size now, and its hole map where the runtime can ask for one (see holes.ts). */
 export async function fileHandleFileOf(fh: FileHandle, owns: boolean): Promise<RandomAccessFile> {
   const { size } = await fh.stat();
-  return fileHandleFile(fh, size, owns);
+  let file: RandomAccessFile | undefined;
+  const holes = await holeMapOf(fh.fd, () => file?.size ?? size);
+  file = fileHandleFile(fh, size, owns, holes);
+  return file;
 }
 
 /** What the Node entry opens for writing in place: a path, a `file:` URL, a FileHandle, or what every runtime takes. */

@@ -3,14 +3,9 @@
 // (Node 26's node:ffi, Bun's bun:ffi), with no compiled addon. A runtime
 // without one gets no map, and callers read every byte as before.
 import { platform } from 'node:process';
+import type { HoleMap } from '../sources/types.js';
 
-/** A file's holes, asked of the file system on demand (nothing is listed up front). */
-export interface HoleMap {
-  /** The first offset at or after `position` that holds data; the file's size when none does. */
-  nextData(position: number): number;
-  /** The first offset at or after `position` that lies in a hole; the file's size counts as one. */
-  nextHole(position: number): number;
-}
+export type { HoleMap } from '../sources/types.js';
 
 type Lseek = (fd: number, offset: bigint, whence: number) => bigint | number;
 
@@ -71,22 +66,25 @@ export async function canMapHoles(): Promise<boolean> {
 }
 
 /**
- * The hole map of an open descriptor `size` bytes long, or undefined where the
- * runtime cannot ask or the file system does not answer (it then reports the
- * whole file as data, and a map would save nothing).
+ * The hole map of an open descriptor, or undefined where the runtime cannot
+ * ask or the file system does not answer (it then reports the whole file as
+ * data, and a map would save nothing). `sizeOf` is the file's size now (it
+ * may grow while a file is written in place).
  */
-export async function holeMapOf(fd: number, size: number): Promise<HoleMap | undefined> {
+export async function holeMapOf(fd: number, sizeOf: number | (() => number)): Promise<HoleMap | undefined> {
   loaded ??= loadLseek();
   const lseek = await loaded;
   const sys = WHENCE[platform];
-  if (!lseek || !sys || size === 0) return undefined;
+  const sizeNow = typeof sizeOf === 'number' ? () => sizeOf : sizeOf;
+  if (!lseek || !sys || sizeNow() === 0) return undefined;
   const seek = (position: number, whence: number): number => {
+    const size = sizeNow();
     if (position >= size) return size;
     const at = Number(lseek(fd, BigInt(position), whence));
     // -1: ENXIO (no data after position) or the file shrank; either way nothing more to read
     return at < 0 ? size : Math.min(at, size);
   };
-  if (seek(0, sys.hole) >= size) return undefined; // no hole at all, or no support
+  if (seek(0, sys.hole) >= sizeNow()) return undefined; // no hole at all, or no support
   return {
     nextData: (position) => seek(position, sys.data),
     nextHole: (position) => seek(position, sys.hole),

@@ -23,6 +23,19 @@ export interface ReadableFile {
   readInto?(target: Uint8Array, offset: number): Promise<number>;
   /** Releases the underlying handle, if any. */
   close?(): Promise<void> | void;
+  /**
+   * Optional: where the file's holes are, as its file system says (a hole
+   * reads as zeros). Only files that can ask have it (see src/node/holes.ts).
+   */
+  readonly holes?: HoleMap;
+}
+
+/** A file's holes, asked of the file system on demand (nothing is listed up front). */
+export interface HoleMap {
+  /** The first offset at or after `position` that holds data; the file's size when none does. */
+  nextData(position: number): number;
+  /** The first offset at or after `position` that lies in a hole; the file's size counts as one. */
+  nextHole(position: number): number;
 }
 
 /** The writing half of a file: bytes put at a position. A new output has only this half. */
