@@ -130,3 +130,25 @@ describe('a VHDX whose stored blocks are holes in its file', () => {
     }
   });
 });
+
+describe('scanning a sparse raw file', () => {
+  it('finds the same blocks by path (holes skipped where mapped) as from its bytes', async () => {
+    const { scanAllocation } = await import('../src/node/index.js');
+    const { readFileSync } = await import('node:fs');
+    const dir = tempDir();
+    try {
+      const raw = sparseFile(dir.path, 'in.raw', 40 * MiB, [
+        [3 * MiB + 4096, 4096],
+        [17 * MiB, 3 * MiB],
+        [40 * MiB - 4096, 4096],
+      ]);
+      closeSync(raw.fd);
+      const byPath = await scanAllocation(raw.path, { blockSize: MiB });
+      const fromBytes = await scanAllocation(new Uint8Array(readFileSync(raw.path)), { blockSize: MiB });
+      expect([...byPath.present]).toEqual([...fromBytes.present]);
+      expect([...byPath.present].flatMap((p, i) => (p ? [i] : []))).toEqual([3, 17, 18, 19, 39]);
+    } finally {
+      dir.cleanup();
+    }
+  });
+});

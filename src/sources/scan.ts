@@ -50,8 +50,10 @@ export async function scanSource(source: ReadableFile, options: ScanOptions = {}
     for (let b = 0; b < blocks; b++) {
       const start = b * blockSize;
       const end = Math.min(virtualSize, start + blockSize);
-      for (let at = start; at < end; at += readSize) {
-        const len = Math.min(readSize, end - at);
+      // a file that knows its holes is read only where it holds data
+      const holes = source.holes;
+      for (let at = holes ? holes.nextData(start) : start; at < end; ) {
+        const len = Math.min(readSize, end - at, holes ? holes.nextHole(at) - at : Infinity);
         let piece: Uint8Array;
         if (buffer && source.readInto) {
           const view = buffer.subarray(0, len);
@@ -66,6 +68,8 @@ export async function scanSource(source: ReadableFile, options: ScanOptions = {}
           present[b] = 1;
           break;
         }
+        at += len;
+        if (holes) at = holes.nextData(at);
       }
     }
     return { virtualSize, blockSize, present };
