@@ -346,6 +346,7 @@ describe('chains on disk (the Node entry)', () => {
     const image = await node.openVhdx(childPath, { parent: basePath });
     expect(image.info.chain[1]!.location).toBe(basePath);
     expect(firstDifference(await image.read(0, SIZE), flattenChain(disk512, [spec]))).toBe(-1);
+    await image.close();
   });
 });
 
@@ -475,6 +476,7 @@ describeWith(['qemu-img', '7zz', 'pyvhdi'], 'interop: chains read like 7-Zip and
     const rawOut = join(dir.path, 'flat-expected.raw');
     writeFileSync(flat, await collect(image.stream().pipeThrough(new VhdxEncoderStream({ virtualSize: SIZE }))));
     writeFileSync(rawOut, expected(chain));
+    await image.close();
     const cmp = run('qemu-img', ['compare', '-f', 'vhdx', '-F', 'raw', flat, rawOut]);
     expect(cmp.status, cmp.stdout + cmp.stderr).toBe(0);
   });
