@@ -38,7 +38,7 @@ export function ext4Disk(path, sizeGiB, dataMiB) {
   const commands = ['mkdir home', 'mkdir usr', 'mkdir var'];
   let written = 0;
   for (let i = 0; written < dataMiB; i++) {
-    const mib = Math.min(dataMiB - written, 1 + ((i * 2654435761) >>> 0) % 64);
+    const mib = Math.min(dataMiB - written, 1 + (((i * 2654435761) >>> 0) % 64));
     const file = `${src}.${i}`;
     const buf = new Uint8Array(mib * MiB);
     // file contents hold no zero MiB (debugfs would leave it a hole): random data or text

@@ -1,10 +1,11 @@
-// `npm run bench [kernels|log|memory|files|rss|chain|workerd|browser]`: each section side by side with its peers.
+// `npm run bench [kernels|log|memory|files|sparse|rss|chain|workerd|browser] [--quick|--large]`: each section side by side with its peers.
 import os from 'node:os';
 import { kernelBench, logBench } from './kernels.mjs';
 import { memoryBench, fileBench, rssBench } from './e2e.mjs';
 import { chainBench } from './chain.mjs';
 import { workerdBench } from './workerd.mjs';
 import { browserBench } from './browser.mjs';
+import { sparseBench } from './sparse.mjs';
 
 const only = process.argv[2];
 console.log(
@@ -14,6 +15,8 @@ if (!only || only === 'kernels') await kernelBench();
 if (!only || only === 'kernels' || only === 'log') await logBench();
 if (!only || only === 'memory') await memoryBench();
 if (!only || only === 'files') await fileBench();
+if (!only || only === 'files' || only === 'sparse')
+  await sparseBench({ quick: process.argv.includes('--quick'), large: process.argv.includes('--large') });
 if (!only || only === 'rss') await rssBench();
 if (!only || only === 'chain') await chainBench();
 if (!only || only === 'workerd') await workerdBench();
