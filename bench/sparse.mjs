@@ -16,7 +16,7 @@ function timed(cmd) {
   spawnSync('sync');
   const r = spawnSync('/usr/bin/time', ['-f', '%e %U %S %M', 'sh', '-c', cmd], { encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`${cmd} failed: ${r.stderr}`);
-  const [wall, user, sys, kb] = r.stderr.trim().split('\n').pop().split(' ').map(Number);
+  const [wall = NaN, user = NaN, sys = NaN, kb = NaN] = (r.stderr.trim().split('\n').pop() ?? '').split(' ').map(Number);
   return { wall, cpu: user + sys, rss: kb / 1024 };
 }
 
