@@ -27,6 +27,7 @@ export { convertRawFileToChild, convertRawStreamToChild, createChildFile } from 
 export type { ChildFileOptions } from './child.js';
 export type { NodeSourceInput } from './file-source.js';
 export type { NodeTargetInput } from './file-target.js';
+export { canMapHoles } from './holes.js';
 
 /**
  * Opens a VHDX for random access: a file path or FileHandle, or anything the

@@ -74,6 +74,14 @@ for (const runtime of ['deno', 'bun'] as const) {
         }
       });
 
+      it(`${runtime === 'bun' ? 'asks the file system for holes (bun:ffi)' : 'reads every byte: no hole map (its FileHandles have no OS descriptor)'}`, () => {
+        const script = join(project, 'holes-script.js');
+        writeFileSync(script, "import { canMapHoles } from 'vhdx-stream/node';\nconsole.log(JSON.stringify({ holes: await canMapHoles() }));\n");
+        const r = runIn(runtime, script, []);
+        expect(r.status, r.stderr).toBe(0);
+        expect(JSON.parse(r.stdout)).toEqual({ holes: runtime === 'bun' });
+      });
+
       it('the vhdx command converts raw -> VHDX -> raw', () => {
         const vhdx = join(work, `${runtime}-cli.vhdx`);
         const back = join(work, `${runtime}-cli.raw`);
