@@ -39,7 +39,14 @@ describe('the hole map', () => {
     const dir = tempDir();
     try {
       const cases: Array<{ name: string; size: number; data: Array<[number, number]> }> = [
-        { name: 'holes-around', size: 64 * MiB, data: [[8 * MiB, MiB], [32 * MiB, 2 * MiB]] },
+        {
+          name: 'holes-around',
+          size: 64 * MiB,
+          data: [
+            [8 * MiB, MiB],
+            [32 * MiB, 2 * MiB],
+          ],
+        },
         { name: 'data-first', size: 16 * MiB, data: [[0, MiB]] },
         { name: 'data-last', size: 16 * MiB, data: [[15 * MiB, MiB]] },
         { name: 'all-hole', size: 16 * MiB, data: [] },

@@ -76,7 +76,10 @@ for (const runtime of ['deno', 'bun'] as const) {
 
       it(`${runtime === 'bun' ? 'asks the file system for holes (bun:ffi)' : 'reads every byte: no hole map (its FileHandles have no OS descriptor)'}`, () => {
         const script = join(project, 'holes-script.js');
-        writeFileSync(script, "import { canMapHoles } from 'vhdx-stream/node';\nconsole.log(JSON.stringify({ holes: await canMapHoles() }));\n");
+        writeFileSync(
+          script,
+          "import { canMapHoles } from 'vhdx-stream/node';\nconsole.log(JSON.stringify({ holes: await canMapHoles() }));\n",
+        );
         const r = runIn(runtime, script, []);
         expect(r.status, r.stderr).toBe(0);
         expect(JSON.parse(r.stdout)).toEqual({ holes: runtime === 'bun' });
