@@ -4,7 +4,7 @@ import { closeSync, openSync, readFileSync, statSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { HOLE_GRAIN } from '../src/node/write-run.js';
+import { HOLE_GRAIN } from '../src/layout/sparse.js';
 import { SparseRawOutput } from '../src/node/sparse-raw.js';
 import { ready } from '../src/wasm/instance.js';
 import { sha256, tempDir } from './helpers/tools.js';

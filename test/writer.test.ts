@@ -112,7 +112,7 @@ describe('VhdxWriterStream', () => {
     raw.fill(2, 3 * MiB + 36 * 1024, 3 * MiB + 40 * 1024); // block 3: data after 36 KiB of zeros
     raw[6 * MiB - 1] = 3; // block 5: only its last byte
     for (const sizes of [[512 * 1024], [777 * 1024], [size], [4096, 65_536]]) {
-      const old = new Uint8Array(16 * MiB).fill(0xaa); // a reused device or buffer
+      const old = new Uint8Array(48 * MiB).fill(0xaa); // a reused device or buffer (the BAT's room for 2 TiB at 1 MiB blocks is 17 MiB)
       const sink = new VhdxWriterStream({ write: (d: Uint8Array, p: number) => void old.set(d, p) }, { blockSize: MiB });
       await chunkedStream(raw, sizes).pipeTo(sink);
       expect((await sink.result).blocksWritten).toBe(3);
@@ -255,7 +255,7 @@ describeWith(['qemu-img', '7zz', 'pyvhdi'], 'positional writer and Node file pat
     }
   });
 
-  it('VhdxWriterStream with virtualSize omitted puts the BAT after the payload, and readers agree', async () => {
+  it('VhdxWriterStream with virtualSize omitted keeps room for the BAT before the payload, and readers agree', async () => {
     const raw = makeRaw(9 * MiB, 'mixed', 4);
     const path = join(dir.path, 'nosize.vhdx');
     writeFileSync(`${path}.raw`, raw);

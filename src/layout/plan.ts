@@ -2,8 +2,9 @@
 // not payload: file identifier, headers, region tables, metadata and BAT.
 //
 // Layout (all 1 MiB aligned): header section | log | metadata | BAT | payload.
-// When the virtual size is not known up front (positional writer), the BAT
-// goes after the payload instead, since its size depends on the disk size.
+// When the virtual size is not known up front, the positional writer keeps
+// room for a large disk's BAT before the payload (layout/sparse.ts); only an
+// input larger than that room puts the BAT after the payload.
 import { MiB, dataView } from '../format/bytes.js';
 import { BlockState, batEntryCount, batIndexOfBlock, batRegionLength, chunkRatio, payloadBlockCount } from '../format/bat.js';
 import { GUIDS, NIL_GUID } from '../format/guid.js';
@@ -29,11 +30,6 @@ export interface Layout {
   batOffset: number;
   /** File offset of the first payload block. */
   payloadOffset: number;
-}
-
-/** Offset of the first payload block when the BAT is placed after the payload. */
-export function payloadOffsetWithoutBat(opts: ResolvedCreateOptions): number {
-  return LOG_OFFSET + opts.logSize + METADATA_LENGTH;
 }
 
 /**

@@ -4,11 +4,11 @@ import { VhdxError, asVhdxError } from '../errors.js';
 import { MiB } from '../format/bytes.js';
 import { diskSizeFor, zeroPieces } from '../layout/disk-size.js';
 import { resolveCreateOptions } from '../layout/options.js';
-import { SparseAllocator, type SparseSummary } from '../layout/sparse.js';
+import { HOLE_GRAIN, SparseAllocator, type SparseSummary } from '../layout/sparse.js';
 import type { VhdxWriterOptions } from '../streams/writer.js';
 import { EncoderCore, type VhdxEncoderOptions } from '../streams/encoder-core.js';
 import { ready } from '../wasm/instance.js';
-import { readFully, refuseSameFile, writeFully } from './file-io.js';
+import { readFully, refuseSameFile, startWrites, writeFully } from './file-io.js';
 import { refuseOutputInChain } from './chain-output.js';
 import { writeOutputFile } from './output.js';
 import { pipeline, sequentialChunks } from './pipeline.js';
@@ -19,7 +19,6 @@ import { dataWindows, type DataExtent, type DataWindow } from '../image/read-pla
 import { openNodeSource } from './file-source.js';
 import { nodeOpenContext } from './parent-paths.js';
 import { SparseRawOutput } from './sparse-raw.js';
-import { HOLE_GRAIN, WriteRun } from './write-run.js';
 
 /** Options of {@link convertRawFileToVhdx} (and the file paths of the CLI): creation options plus progress. */
 export interface FileConvertOptions extends VhdxWriterOptions {
@@ -106,7 +105,7 @@ export async function rawFileToVhdxAt(input: string, output: string, options: Fi
   const virtualSize = options.virtualSize ?? diskSizeFor(size, options.logicalSectorSize ?? 512);
   if (size > virtualSize) throw new VhdxError('input-too-long', `${input} is ${size} bytes, larger than virtualSize ${virtualSize}`);
   const opts = resolveCreateOptions({ ...options, type: options.type ?? 'dynamic', virtualSize }, true);
-  const allocator = new SparseAllocator(opts, true); // the output is created fresh
+  const allocator = new SparseAllocator(opts, true, options.batReserve); // the output is created fresh
   const chunkSize = Math.min(options.chunkSize ?? 4 * MiB, opts.blockSize);
   return withFiles(input, output, async (inp, out) => {
     const read = (target: Uint8Array, position: number) =>
@@ -151,7 +150,7 @@ export async function rawChunksToVhdxAt(
 ): Promise<SparseSummary> {
   await ready();
   const opts = resolveCreateOptions({ ...options, type: options.type ?? 'dynamic' }, false);
-  const allocator = new SparseAllocator(opts, true); // the output is created fresh
+  const allocator = new SparseAllocator(opts, true, options.batReserve); // the output is created fresh
   return withFiles(undefined, output, async (_, out) => {
     const pending: Promise<unknown>[] = [];
     for await (const chunk of chunks) {
@@ -164,16 +163,9 @@ export async function rawChunksToVhdxAt(
   });
 }
 
-/** Places one chunk: zero stretches of HOLE_GRAIN stay holes; neighbouring data goes out as one write. */
+/** Places one chunk (zero grains stay holes) and starts its writes, each run of data one write. */
 function placeChunk(allocator: SparseAllocator, out: FileHandle, chunk: Uint8Array, pending: Promise<unknown>[]): void {
-  const run = new WriteRun(out, pending);
-  for (let at = 0; at < chunk.length; ) {
-    const n = allocator.pieceLength(Math.min(chunk.length - at, HOLE_GRAIN));
-    const piece = chunk.subarray(at, at + n);
-    run.add(piece, allocator.place(piece), chunk, at);
-    at += n;
-  }
-  run.flush();
+  startWrites(out, allocator.placeChunk(chunk, HOLE_GRAIN), pending);
 }
 
 /** Writes the structures (header section last) and cuts the file to its size. */

@@ -2,7 +2,8 @@
 // range is done (the OS may transfer less than asked in one call).
 import { write } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
-import { VhdxError } from '../errors.js';
+import { VhdxError, asVhdxError } from '../errors.js';
+import type { Placed } from '../layout/plan.js';
 
 /** Reads into `target` from `position`; returns fewer bytes only at end of file. */
 export async function readFully(fh: FileHandle, target: Uint8Array, position: number): Promise<number> {
@@ -20,6 +21,24 @@ export async function writeFully(fh: FileHandle, data: Uint8Array, position: num
   while (done < data.length) {
     const { bytesWritten } = await fh.write(data, done, data.length - done, position + done);
     done += bytesWritten;
+  }
+}
+
+/** How a failed write's message begins unless a caller names its output. */
+export const DEFAULT_WRITE_CONTEXT = 'conversion failed';
+
+/**
+ * Starts a positional write of each of `runs` (what the placement engine or dataRuns gives), not
+ * awaited: each one's promise goes to `pending`, and the buffers the runs view must stay untouched
+ * until they settle. A failed write rejects with VhdxError `write-failed`, its message prefixed by `context`.
+ */
+export function startWrites(fh: FileHandle, runs: readonly Placed[], pending: Promise<unknown>[], context = DEFAULT_WRITE_CONTEXT): void {
+  for (const run of runs) {
+    pending.push(
+      writeFully(fh, run.data, run.position).catch((err) => {
+        throw asVhdxError(err, 'write-failed', context);
+      }),
+    );
   }
 }
 

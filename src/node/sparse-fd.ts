@@ -13,7 +13,7 @@ import { readFile } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import { WriteBatch } from '../streams/write-batch.js';
 import { isAllZero } from '../wasm/kernels.js';
-import { HOLE_GRAIN } from './write-run.js';
+import { HOLE_GRAIN } from '../layout/sparse.js';
 
 const fsWrite = promisify(write);
 const fstat = promisify(fstatCb);

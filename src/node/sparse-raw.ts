@@ -5,8 +5,8 @@
 // copied. One grain for every raw output, whichever route made the disk.
 import type { FileHandle } from 'node:fs/promises';
 import { asVhdxError } from '../errors.js';
-import { isAllZero } from '../wasm/kernels.js';
-import { DEFAULT_WRITE_CONTEXT, HOLE_GRAIN, WriteRun } from './write-run.js';
+import { dataRuns } from '../layout/sparse.js';
+import { DEFAULT_WRITE_CONTEXT, startWrites } from './file-io.js';
 
 export class SparseRawOutput {
   /**
@@ -25,18 +25,9 @@ export class SparseRawOutput {
    * number of bytes written (the rest were holes).
    */
   place(bytes: Uint8Array, position: number, pending: Promise<unknown>[]): number {
-    const run = new WriteRun(this.file, pending, this.context);
-    let written = 0;
-    for (let at = 0; at < bytes.length; ) {
-      const grainEnd = (Math.floor((position + at) / HOLE_GRAIN) + 1) * HOLE_GRAIN;
-      const piece = bytes.subarray(at, Math.min(bytes.length, at + grainEnd - (position + at)));
-      const zero = isAllZero(piece);
-      run.add(piece, zero ? -1 : position + at, bytes, at);
-      if (!zero) written += piece.length;
-      at += piece.length;
-    }
-    run.flush();
-    return written;
+    const runs = dataRuns(bytes, position);
+    startWrites(this.file, runs, pending, this.context);
+    return runs.reduce((n, run) => n + run.data.length, 0);
   }
 
   /** Gives the file the disk's length: a trailing hole is never written. */

@@ -1,6 +1,8 @@
 // The positional writer's differencing mode: the new disk arrives in order,
 // the parent is read at random, and only blocks with a changed sector take
-// file space (see src/layout/child.ts for how each block is stored).
+// file space (see src/layout/child.ts for how each block is stored), placed
+// by the placement engine (layout/sparse.ts). Each chunk's sector bitmap has
+// its place before the payload, so the file decodes as a stream.
 import { VhdxError } from '../errors.js';
 import { MiB } from '../format/bytes.js';
 import { BlockState, payloadBlockCount } from '../format/bat.js';
@@ -15,8 +17,8 @@ import {
   type ChildParentLink,
 } from '../layout/child.js';
 import type { ResolvedCreateOptions, VhdxCreateOptions } from '../layout/options.js';
-import { headerSectionPieces, type Layout, type Placed } from '../layout/plan.js';
-import type { SparseSummary } from '../layout/sparse.js';
+import type { Layout, Placed } from '../layout/plan.js';
+import { BlockPlacement, type SparseSummary } from '../layout/sparse.js';
 import type { ScatteredPiece, WriteBatch } from './write-batch.js';
 
 /** How the blocks of a child were stored. */
@@ -38,14 +40,14 @@ export class ChildBlockWriter {
   private readonly parentReads = new Map<number, Promise<Uint8Array>>();
   private readonly zeros: Uint8Array;
   private readonly states: Uint8Array;
-  private readonly offsetsMiB: Uint32Array;
+  private readonly space: BlockPlacement;
+  /** Where the sector bitmaps' places start: one 1 MiB place per chunk, before the payload (a hole where unused). */
+  private readonly bitmapsAt: number;
   private readonly bitmapOffsetsMiB: Uint32Array;
   /** The sector bitmap of the chunk being written. */
   private readonly chunkBits = new Uint8Array(SECTOR_BITMAP_BLOCK);
   private chunkHasPartial = false;
   private received = 0;
-  private nextFree: number;
-  private writtenEnd = 0;
   private readonly counts: ChildBlockCounts = { fullyPresent: 0, partiallyPresent: 0, zero: 0, sectorBitmaps: 0 };
 
   constructor(
@@ -61,9 +63,10 @@ export class ChildBlockWriter {
     this.previous = [new Uint8Array(opts.blockSize), new Uint8Array(opts.blockSize)];
     this.zeros = new Uint8Array(opts.blockSize);
     this.states = new Uint8Array(this.layout.blockCount);
-    this.offsetsMiB = new Uint32Array(this.layout.blockCount);
-    this.bitmapOffsetsMiB = new Uint32Array(Math.ceil(this.layout.blockCount / this.layout.chunkRatio));
-    this.nextFree = this.layout.payloadOffset;
+    const chunks = Math.ceil(this.layout.blockCount / this.layout.chunkRatio);
+    this.bitmapOffsetsMiB = new Uint32Array(chunks);
+    this.bitmapsAt = this.layout.payloadOffset;
+    this.space = new BlockPlacement(this.bitmapsAt + chunks * SECTOR_BITMAP_BLOCK, opts.blockSize, this.layout.blockCount);
   }
 
   /** Accepts the next bytes of the new disk. @throws VhdxError `input-too-long` past the parent's size */
@@ -125,12 +128,11 @@ export class ChildBlockWriter {
     this.states[b] = plan.state;
     if (plan.state === BlockState.ZERO) this.counts.zero++;
     else if (plan.state === BlockState.FULLY_PRESENT) {
-      const at = this.allocate(b);
-      await this.put(next, at);
+      await this.put(next, this.space.allocate(b));
       setBitmapBits(this.chunkBits, firstBit, firstBit + blockSize / this.sector);
       this.counts.fullyPresent++;
     } else if (plan.state === BlockState.PARTIALLY_PRESENT) {
-      const at = this.allocate(b);
+      const at = this.space.allocate(b);
       const { runs } = plan;
       const pieces: ScatteredPiece[] = [];
       for (let i = 0; i < runs.length; i += 2) {
@@ -141,18 +143,17 @@ export class ChildBlockWriter {
       }
       await this.batch.addScattered(pieces);
       const last = pieces[pieces.length - 1]!;
-      this.writtenEnd = Math.max(this.writtenEnd, last.position + last.data.length);
+      this.space.wrote(last.position + last.data.length);
       this.chunkHasPartial = true;
       this.counts.partiallyPresent++;
     }
     if ((b + 1) % chunkRatio === 0 || b === this.layout.blockCount - 1) await this.endChunk(Math.floor(b / chunkRatio));
   }
 
-  /** A chunk with a partially present block gets its bitmap block after its payload. */
+  /** A chunk with a partially present block gets its bitmap block, at the chunk's place before the payload. */
   private async endChunk(chunk: number): Promise<void> {
     if (this.chunkHasPartial) {
-      const at = this.nextFree;
-      this.nextFree += SECTOR_BITMAP_BLOCK;
+      const at = this.bitmapsAt + chunk * SECTOR_BITMAP_BLOCK;
       this.bitmapOffsetsMiB[chunk] = at / MiB;
       await this.put(this.chunkBits, at);
       this.counts.sectorBitmaps++;
@@ -161,16 +162,9 @@ export class ChildBlockWriter {
     this.chunkHasPartial = false;
   }
 
-  private allocate(b: number): number {
-    const at = this.nextFree;
-    this.offsetsMiB[b] = at / MiB;
-    this.nextFree += this.layout.blockSize;
-    return at;
-  }
-
   private async put(data: Uint8Array, position: number): Promise<void> {
     await this.batch.add(data, position);
-    this.writtenEnd = Math.max(this.writtenEnd, position + data.length);
+    this.space.wrote(position + data.length);
   }
 
   /**
@@ -186,23 +180,17 @@ export class ChildBlockWriter {
         offset: this.received,
       });
     }
-    const writes: Placed[] = [];
-    if (this.writtenEnd < this.nextFree) {
-      // a stored block's last sectors were not written: extend the file to its end
-      writes.push({ position: this.nextFree - this.sector, data: new Uint8Array(this.sector) });
-    }
-    writes.push({ position: layout.batOffset, data: childBatRegion(layout, this.states, this.offsetsMiB, this.bitmapOffsetsMiB) });
-    writes.push({ position: layout.metadataOffset, data: childMetadataRegion(layout, this.link) });
-    writes.push(...headerSectionPieces(layout));
-    const stored = this.counts.fullyPresent + this.counts.partiallyPresent;
+    const { space } = this;
+    const bat = childBatRegion(layout, this.states, space.offsets(layout.blockCount), this.bitmapOffsetsMiB);
+    const { writes, fileSize } = space.finish(layout, bat, childMetadataRegion(layout, this.link));
     return {
       writes,
       summary: {
         virtualSize: layout.virtualSize,
         blockSize: layout.blockSize,
         blockCount: payloadBlockCount(layout.virtualSize, layout.blockSize),
-        blocksWritten: stored,
-        fileSize: this.nextFree,
+        blocksWritten: space.blocksStored,
+        fileSize,
         differencing: { ...this.counts },
       },
     };

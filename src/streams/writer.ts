@@ -1,18 +1,18 @@
-// raw -> sparse dynamic VHDX for targets that accept positional writes.
-// Blocks are placed as their first non-zero byte arrives; headers, metadata
-// and BAT are written at the end, so an interrupted run never leaves a file
-// that parses as a valid VHDX.
+// raw -> sparse dynamic VHDX (or a child of a parent) for targets that accept
+// positional writes, through the placement engine of layout/sparse.ts: blocks
+// are placed as their first non-zero byte arrives, after the structures;
+// headers, metadata and BAT are written at the end, so an interrupted run
+// never leaves a file that parses as a valid VHDX.
 import { VhdxError, asVhdxError } from '../errors.js';
 import { HEADER_AREA_END } from '../format/region-table.js';
 import { resolveCreateOptions, type ResolvedCreateOptions, type VhdxCreateOptions } from '../layout/options.js';
 import type { Placed } from '../layout/plan.js';
-import { HOLE_GRAIN, SparseAllocator, type SparseSummary } from '../layout/sparse.js';
+import { HOLE_GRAIN, SparseAllocator, checkBatReserve, type SparseSummary } from '../layout/sparse.js';
 import { ready } from '../wasm/instance.js';
 import { openTarget, type TargetInput } from '../sources/targets.js';
 import type { WritableFile } from '../sources/types.js';
 import { WritableStreamImpl, asBytes, byteStrategy } from '../runtime/web-streams.js';
 import { WriteBatch } from './write-batch.js';
-import { zeroPieces } from '../layout/disk-size.js';
 import { VhdxImage } from '../image/image.js';
 import { ChildBlockWriter, childOptionsOf, type ChildBlockCounts, type ChildWriterOptions } from './child-writer.js';
 
@@ -20,7 +20,16 @@ import { ChildBlockWriter, childOptionsOf, type ChildBlockCounts, type ChildWrit
  * Options of {@link VhdxWriterStream}: as for creation, but `virtualSize` may be omitted; with `parent`,
  * a differencing disk (a child of that image) holding only what the input changes.
  */
-export type VhdxWriterOptions = Omit<VhdxCreateOptions, 'type'> & ChildWriterOptions;
+export type VhdxWriterOptions = Omit<VhdxCreateOptions, 'type'> &
+  ChildWriterOptions & {
+    /**
+     * With `virtualSize` omitted: the largest disk whose BAT has room before the payload (default
+     * 2 TiB; at 8 MiB blocks that room is 3 MiB, a hole until written), so that the file decodes
+     * as a stream with VhdxDecoderStream's default memory bound. A larger input puts its BAT after
+     * the payload. Ignored when the size is known.
+     */
+    batReserve?: number;
+  };
 
 /** What the writer wrote; `differencing` says how a child's blocks were stored. */
 export type VhdxWriteSummary = SparseSummary & { differencing?: ChildBlockCounts };
@@ -50,40 +59,14 @@ interface WriteEngine {
   finish(): Promise<{ writes: Placed[]; summary: VhdxWriteSummary }>;
 }
 
-async function writeZeros(batch: WriteBatch, position: number, length: number): Promise<void> {
-  let at = position;
-  for (const zeros of zeroPieces(length)) {
-    await batch.add(zeros, at);
-    at += zeros.length;
-  }
-}
-
-function sparseEngine(opts: ResolvedCreateOptions, holesAreZero: boolean, batch: WriteBatch): WriteEngine {
-  const allocator = new SparseAllocator(opts, holesAreZero);
+function sparseEngine(opts: ResolvedCreateOptions, holesAreZero: boolean, batReserve: number, batch: WriteBatch): WriteEngine {
+  const allocator = new SparseAllocator(opts, holesAreZero, batReserve);
   // where holes read as zeros, zero grains inside stored blocks are left out
   // too (as the Node file paths leave them); else a piece runs to its block's end
   const grain = holesAreZero ? HOLE_GRAIN : opts.blockSize;
   return {
     async write(bytes) {
-      // stored pieces back to back in both `bytes` and the file go out as one write, never copied here
-      let runFrom = 0;
-      let runPosition = -1;
-      for (let at = 0; at < bytes.length; ) {
-        const n = allocator.pieceLength(Math.min(bytes.length - at, grain - (allocator.bytesReceived % grain)));
-        const position = allocator.place(n === bytes.length ? bytes : bytes.subarray(at, at + n));
-        const lead = allocator.takeLeadingZeros();
-        if (runPosition >= 0 && (lead || position !== runPosition + (at - runFrom))) {
-          await batch.add(bytes.subarray(runFrom, at), runPosition);
-          runPosition = -1;
-        }
-        if (lead) await writeZeros(batch, lead.position, lead.length);
-        if (position >= 0 && runPosition < 0) {
-          runFrom = at;
-          runPosition = position;
-        }
-        at += n;
-      }
-      if (runPosition >= 0) await batch.add(runFrom === 0 ? bytes : bytes.subarray(runFrom), runPosition);
+      for (const run of allocator.placeChunk(bytes, grain)) await batch.add(run.data, run.position);
     },
     async finish() {
       await batch.flush();
@@ -133,7 +116,8 @@ export class VhdxWriterStream extends WritableStreamImpl<Uint8Array> {
     open: (target: TargetInput) => Promise<DiscardableTarget> = openTarget,
   ) {
     const child = options.parent !== undefined ? childOptionsOf(options, (x) => x instanceof VhdxImage) : undefined;
-    const { parent: _parent, parentRelativePath: _path, ...plain } = options;
+    const { parent: _parent, parentRelativePath: _path, batReserve: reserve, ...plain } = options;
+    const batReserve = checkBatReserve(reserve);
     const opts = resolveCreateOptions({ ...(child?.create ?? plain), type: 'dynamic' }, false);
     let settle!: { resolve(s: VhdxWriteSummary): void; reject(e: unknown): void };
     const result = new Promise<VhdxWriteSummary>((resolve, reject) => (settle = { resolve, reject }));
@@ -157,7 +141,7 @@ export class VhdxWriterStream extends WritableStreamImpl<Uint8Array> {
             const opened = out;
             const batch = new WriteBatch((data, position) => opened.write(data, position), undefined, opened.concurrentWrites === true);
             // after truncate(0) unwritten ranges read as zeros; otherwise write them
-            engine = child ? childEngine(opts, child, batch) : sparseEngine(opts, out.truncate !== undefined, batch);
+            engine = child ? childEngine(opts, child, batch) : sparseEngine(opts, out.truncate !== undefined, batReserve, batch);
           } catch (err) {
             await fail(err);
           }
