@@ -129,6 +129,8 @@ export const REASON_CODES = {
   'http-status': 'IO',
   'http-no-size': 'IO',
   'http-short-body': 'IO',
+  // a check of a stream stopped by a memory bound: nothing was found wrong, and not everything was checked
+  'check-incomplete': 'IO',
   cancelled: 'IO',
 } as const satisfies Record<string, VhdxErrorCode>;
 

@@ -20,10 +20,12 @@ import { DEFAULT_MAX_BUFFER } from '../src/streams/decoder-core.js';
 import { parseRegionTable } from '../src/format/region-table.js';
 import { GUIDS } from '../src/format/guid.js';
 import { makeRaw, chunkedStream } from './helpers/images.js';
+import { buildSynthetic } from './helpers/synthetic.js';
 import { describeWith, run, sevenZipSha256, sha256, tempDir } from './helpers/tools.js';
 
 const MiB = 1024 * 1024;
 const BIN = new URL('../bin/vhdx.js', import.meta.url).pathname;
+const REPORT_INPUT = new URL('../dist/cli/report-input.js', import.meta.url).href;
 const dir = tempDir('vhdx-stream-back-');
 afterAll(() => dir.cleanup());
 
@@ -129,5 +131,27 @@ describeWith(['qemu-img', '7zz'], 'past the BAT room kept up front, the BAT goes
     expect(run('qemu-img', ['compare', '-f', 'vhdx', '-F', 'raw', path, diskPath]).status).toBe(0);
     expect(run('7zz', ['t', path]).status).toBe(0);
     expect(sevenZipSha256(path).sha256).toBe(sha256(disk));
+  });
+});
+
+describe('a streamed check that cannot finish', () => {
+  it('says it could not check (exit 4, reason check-incomplete), never that it found a problem', () => {
+    const reversed = join(dir.path, 'reversed.vhdx');
+    writeFileSync(reversed, buildSynthetic({ raw: makeRaw(disk.length, 'data', 8), order: 'reverse' }));
+    const r = vhdx(['check', '-'], readFileSync(reversed));
+    expect(r.status).toBe(4);
+    expect(r.stdout.toString()).not.toMatch(/problem/);
+    expect(r.stderr).toMatch(/could not check standard input/);
+    expect(r.stderr).toMatch(/give the file by its path/);
+    const json = vhdx(['check', '-', '--json'], readFileSync(reversed));
+    expect(json.status).toBe(4);
+    expect(json.stdout.toString()).toBe('');
+    // the reason the command line's report input gives, read from a pipe as the command reads it
+    const script = `import { openForReport } from ${JSON.stringify(REPORT_INPUT)};
+      openForReport('-').then(() => console.log('{}'), (e) => console.log(JSON.stringify({ reason: e.reason, code: e.code })));`;
+    const probe = spawnSync(process.execPath, ['--input-type=module', '-e', script], { input: readFileSync(reversed), maxBuffer: MiB });
+    expect(JSON.parse(String(probe.stdout))).toMatchObject({ reason: 'check-incomplete', code: 'IO' });
+    // by path it is read at random and found valid
+    expect(vhdx(['check', reversed]).status).toBe(0);
   });
 });

@@ -4,7 +4,7 @@
 // server ignores Range is streamed once through the decoder, which needs only
 // bounded memory.
 import { stat } from 'node:fs/promises';
-import { asVhdxError } from '../errors.js';
+import { VhdxError, asVhdxError } from '../errors.js';
 import { problemOf, type Problem, type VhdxInfo } from '../image/types.js';
 import { decodeVhdxChunks } from '../node/decode-chunks.js';
 import { checkVhdx } from '../node/index.js';
@@ -78,6 +78,26 @@ function streamedChild(name: string): UsageError {
   );
 }
 
+/**
+ * A streamed check stopped by a memory bound (BAT, bitmaps or blocks too far after the payload, structures larger
+ * than the read limits): the file may well be valid, so this is no problem found but a check not done.
+ */
+function checkIncomplete(name: string, err: VhdxError): VhdxError {
+  const why =
+    err.reason === 'reorder-buffer-full'
+      ? 'its BAT, sector bitmaps or blocks come too far from where they are needed to be checked in one pass with bounded memory'
+      : `it needs more memory than a streamed check may use (${err.message})`;
+  return new VhdxError(
+    'check-incomplete',
+    `could not check ${name}: ${why}; give the file by its path (or a URL that takes Range requests), which is read at random`,
+    {
+      ...(err.structure !== undefined ? { structure: err.structure } : {}),
+      ...(err.offset !== undefined ? { offset: err.offset } : {}),
+      cause: err,
+    },
+  );
+}
+
 /** Whether `path` names a FIFO, socket or character device (read once, in order). */
 async function isStream(path: string): Promise<boolean> {
   const st = await stat(path).catch(() => undefined);
@@ -103,6 +123,7 @@ async function streamedReport(chunks: AsyncIterable<Uint8Array>, whole: boolean,
     const e = asVhdxError(err, 'read-failed', `cannot read ${name}`);
     if (e.reason === 'parent-missing') throw streamedChild(name);
     if (e.code === 'IO') throw e;
+    if (whole && e.code === 'LIMIT_EXCEEDED') throw checkIncomplete(name, e);
     return { info, problems: [problemOf(e)], access: 'stream', input };
   }
 }
