@@ -142,6 +142,20 @@ describe('VhdxWriterStream', () => {
     expect(format.hasVhdxSignature(target.bytes)).toBe(false);
   });
 
+  it('refuses a batReserve that is not a positive number of bytes up to 64 TiB, before any byte flows', async () => {
+    for (const batReserve of [0, -1, 1.5, 2 ** 46 + 1, '2T' as unknown as number]) {
+      expect(() => new VhdxWriterStream(memoryTarget(), { batReserve })).toThrow(
+        expect.objectContaining({ reason: 'invalid-option', field: 'batReserve' }),
+      );
+    }
+    const raw = join(dir.path, 'reserve.raw');
+    writeFileSync(raw, new Uint8Array(MiB));
+    await expect(convertRawFileToVhdx(raw, join(dir.path, 'reserve.vhdx'), { batReserve: 0 })).rejects.toMatchObject({
+      reason: 'invalid-option',
+    });
+    expect(existsSync(join(dir.path, 'reserve.vhdx'))).toBe(false);
+  });
+
   it('errors when an empty input would make an empty disk', async () => {
     const sink = new VhdxWriterStream(memoryTarget());
     await expect(chunkedStream(new Uint8Array(0)).pipeTo(sink)).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
