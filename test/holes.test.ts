@@ -159,3 +159,58 @@ describe('scanning a sparse raw file', () => {
     }
   });
 });
+
+describe('converting files with holes gives the bytes a full read gives', () => {
+  const guids = {
+    fileWrite: '11111111-1111-4111-8111-111111111111',
+    dataWrite: '22222222-2222-4222-8222-222222222222',
+    virtualDisk: '33333333-3333-4333-8333-333333333333',
+  };
+
+  /** The same bytes as `path`, every one written (no hole for the file system to report). */
+  async function denseCopy(path: string, to: string): Promise<string> {
+    const { readFileSync, writeFileSync } = await import('node:fs');
+    writeFileSync(to, readFileSync(path));
+    return to;
+  }
+
+  it('raw -> VHDX (dynamic, fixed, a larger disk) and VHDX -> raw, sparse input beside its dense copy', async () => {
+    const { convertRawFileToVhdx, convertVhdxFileToRaw } = await import('../src/node/index.js');
+    const { readFileSync } = await import('node:fs');
+    const dir = tempDir();
+    try {
+      // holes at the start and the end, data across a block boundary, a size that is no whole block
+      const size = 21 * MiB + 4096;
+      const raw = sparseFile(dir.path, 'in.raw', size, [
+        [5 * MiB + 8192, 4096],
+        [7 * MiB + 512 * 1024, MiB],
+        [16 * MiB, 3 * MiB],
+      ]);
+      closeSync(raw.fd);
+      const dense = await denseCopy(raw.path, join(dir.path, 'dense.raw'));
+      const variants = [
+        { name: 'dynamic', options: { blockSize: 2 * MiB } },
+        { name: 'fixed', options: { blockSize: 2 * MiB, type: 'fixed' as const } },
+        { name: 'larger', options: { blockSize: 4 * MiB, virtualSize: 40 * MiB } },
+      ];
+      for (const v of variants) {
+        const a = join(dir.path, `${v.name}-sparse.vhdx`);
+        const b = join(dir.path, `${v.name}-dense.vhdx`);
+        await convertRawFileToVhdx(raw.path, a, { ...v.options, guids });
+        await convertRawFileToVhdx(dense, b, { ...v.options, guids });
+        expect(Buffer.compare(readFileSync(a), readFileSync(b)), v.name).toBe(0);
+        // and back: from the VHDX whose zero stretches are holes, and from its dense copy
+        const backA = join(dir.path, `${v.name}-a.raw`);
+        const backB = join(dir.path, `${v.name}-b.raw`);
+        await convertVhdxFileToRaw(a, backA);
+        await convertVhdxFileToRaw(await denseCopy(a, join(dir.path, `${v.name}-dense-copy.vhdx`)), backB);
+        const want = new Uint8Array(v.options.virtualSize ?? size);
+        want.set(readFileSync(dense));
+        expect(Buffer.compare(readFileSync(backA), want), v.name).toBe(0);
+        expect(Buffer.compare(readFileSync(backB), want), v.name).toBe(0);
+      }
+    } finally {
+      dir.cleanup();
+    }
+  });
+});

@@ -283,6 +283,27 @@ export class SparseAllocator {
   }
 
   /**
+   * Accepts the next `length` bytes of the raw disk as zeros known without
+   * looking (a hole in the input file). Where unwritten ranges read as zeros
+   * nothing is written for them, as for zero grains; otherwise they are
+   * placed as zero chunks.
+   * @throws VhdxError `input-too-long` past `virtualSize`
+   */
+  skipZeros(length: number): Placed[] {
+    if (!this.holesAreZero) {
+      const writes: Placed[] = [];
+      for (const zeros of zeroPieces(length)) writes.push(...this.placeChunk(zeros, this.blockSize));
+      return writes;
+    }
+    const limit = this.opts.virtualSize;
+    if (limit !== undefined && this.received + length > limit) {
+      throw new VhdxError('input-too-long', `input is longer than virtualSize (${limit} bytes)`, { offset: limit });
+    }
+    this.received += length;
+    return [];
+  }
+
+  /**
    * Ends the input. Returns the remaining writes in a safe order (BAT and
    * metadata, then region tables and headers, the file identifier last) and
    * the summary.

@@ -2,7 +2,7 @@
 import { open, stat, type FileHandle } from 'node:fs/promises';
 import { VhdxError, asVhdxError } from '../errors.js';
 import { MiB } from '../format/bytes.js';
-import { diskSizeFor, zeroPieces } from '../layout/disk-size.js';
+import { diskSizeFor } from '../layout/disk-size.js';
 import { resolveCreateOptions } from '../layout/options.js';
 import { HOLE_GRAIN, SparseAllocator, type SparseSummary } from '../layout/sparse.js';
 import type { VhdxWriterOptions } from '../streams/writer.js';
@@ -11,7 +11,8 @@ import { ready } from '../wasm/instance.js';
 import { readFully, refuseSameFile, startWrites, writeFully } from './file-io.js';
 import { refuseOutputInChain } from './chain-output.js';
 import { writeOutputFile } from './output.js';
-import { pipeline, sequentialChunks } from './pipeline.js';
+import { dataChunks, pipeline } from './pipeline.js';
+import { holeMapOf } from './holes.js';
 import type { ChainOptions, VhdxImage } from '../image/image.js';
 import type { ReadLimits } from '../image/limits.js';
 import { openVhdxSource } from '../image/open.js';
@@ -112,13 +113,16 @@ export async function rawFileToVhdxAt(input: string, output: string, options: Fi
       readFully(inp!, target, position).catch((err) => {
         throw asVhdxError(err, 'read-failed', 'conversion failed');
       });
-    await pipeline(sequentialChunks(size, chunkSize), read, { chunkSize }, (chunk, { position }, slot) => {
+    // where the file system can say, holes in the input are never read: they are zeros
+    const holes = await holeMapOf(inp!.fd, size);
+    await pipeline(dataChunks(size, chunkSize, holes), read, { chunkSize }, (chunk, { position }, slot) => {
+      startWrites(out, allocator.skipZeros(position - allocator.bytesReceived), slot.pending);
       placeChunk(allocator, out, chunk, slot.pending);
       options.onProgress?.(position + chunk.length, size);
     });
-    // a disk larger than the input (sector rounding, or a larger virtualSize) ends in zeros
+    // the input's last hole, and a disk larger than the input (sector rounding, or a larger virtualSize), are zeros
     const pending: Promise<unknown>[] = [];
-    for (const zeros of zeroPieces(virtualSize - size)) placeChunk(allocator, out, zeros, pending);
+    startWrites(out, allocator.skipZeros(virtualSize - allocator.bytesReceived), pending);
     await Promise.all(pending);
     return finishVhdx(allocator, out);
   });
@@ -343,7 +347,9 @@ export async function rawFileToRawAt(
       });
     const raw = new SparseRawOutput(out);
     let written = 0;
-    await pipeline(sequentialChunks(Math.min(inputSize, size), chunkSize), read, { chunkSize }, (bytes, { position }, slot) => {
+    const total = Math.min(inputSize, size);
+    // holes in the input are never read; they stay holes in the output
+    await pipeline(dataChunks(total, chunkSize, await holeMapOf(inp!.fd, inputSize)), read, { chunkSize }, (bytes, { position }, slot) => {
       written += raw.place(bytes, position, slot.pending);
       options.onProgress?.(position + bytes.length, size);
     });

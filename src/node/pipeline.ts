@@ -3,6 +3,7 @@
 // No buffer is allocated per chunk; a buffer is reused only after every write
 // that references it has finished.
 import { VhdxError } from '../errors.js';
+import type { HoleMap } from '../sources/types.js';
 
 export interface PipelineSlot {
   buffer: Uint8Array;
@@ -28,6 +29,22 @@ export interface PipelineChunk {
 /** Splits [0, total) into chunks of at most `size` bytes. */
 export function* sequentialChunks(total: number, size: number): Generator<PipelineChunk> {
   for (let position = 0; position < total; position += size) yield { position, length: Math.min(size, total - position) };
+}
+
+/**
+ * Splits the data of [0, total) into chunks of at most `size` bytes, leaving
+ * out what `holes` says is a hole (every byte without a map).
+ */
+export function* dataChunks(total: number, size: number, holes: HoleMap | undefined): Generator<PipelineChunk> {
+  if (!holes) {
+    yield* sequentialChunks(total, size);
+    return;
+  }
+  for (let at = holes.nextData(0); at < total; ) {
+    const end = Math.min(total, holes.nextHole(at));
+    for (let position = at; position < end; position += size) yield { position, length: Math.min(size, end - position) };
+    at = end < total ? holes.nextData(end) : total;
+  }
 }
 
 /**
