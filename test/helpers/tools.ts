@@ -80,9 +80,9 @@ export function sha256(bytes: Uint8Array): string {
   return createHash('sha256').update(bytes).digest('hex');
 }
 
-/** SHA-256 of what `7zz e -so` extracts from a VHDX. */
+/** SHA-256 of what `7zz e -so -tvhdx` extracts from a VHDX (the disk: without -tvhdx, a partitioned disk's partitions). */
 export function sevenZipSha256(file: string): { status: number; sha256: string; length: number; stderr: string } {
-  const r = spawnSync('7zz', ['e', '-so', file], { maxBuffer: 2 * 1024 * 1024 * 1024 });
+  const r = spawnSync('7zz', ['e', '-so', '-tvhdx', file], { maxBuffer: 2 * 1024 * 1024 * 1024 });
   return { status: r.status ?? -1, sha256: sha256(r.stdout), length: r.stdout.length, stderr: String(r.stderr) };
 }
 
