@@ -83,6 +83,7 @@ export const REASON_CODES = {
   'log-entry-signature': 'CORRUPT',
   'log-entry-skipped': 'CORRUPT',
   'log-no-sequence': 'CORRUPT',
+  'log-active-empty': 'CORRUPT',
   'log-flushed-past-eof': 'CORRUPT',
   'log-descriptor-invalid': 'CORRUPT',
   'log-descriptor-target': 'CORRUPT',
@@ -161,6 +162,35 @@ export type VhdxStructure =
   | 'source'
   | 'target';
 
+/**
+ * The file an error is about and what it is to the operation: `input` (the file read), `output` (the file
+ * written), `parent` (a parent in a differencing chain, `level` 1 the input's parent, 2 its parent, …).
+ */
+export interface VhdxErrorFile {
+  role: 'input' | 'output' | 'parent';
+  /** The level in a differencing chain: 0 the file opened, 1 its parent, … (absent when not in a chain). */
+  level?: number;
+  /** Its path or URL, when it was opened from one. */
+  path?: string;
+}
+
+/** What is known when a parent's DataWriteGuid is not one its child's locator names (`parent-linkage-mismatch`). */
+export interface LinkageMismatch {
+  /** The DataWriteGuids the child's locator names (parent_linkage, then parent_linkage2): lowercase, no braces. */
+  expected: string[];
+  /** The DataWriteGuid of the file offered as the parent. */
+  actual: string;
+  /** The child's path or URL, when known. */
+  child?: string;
+  /** The offered file's path or URL, when known. */
+  parent?: string;
+  /**
+   * When the child's own parent was found through its locator and the offered file lies further down that
+   * chain: the paths from the child's parent down to the level whose parent is the offered file.
+   */
+  ancestorVia?: string[];
+}
+
 /** Where in the file a problem sits, for messages and reports. */
 export interface VhdxErrorLocation {
   /** The structure concerned. */
@@ -169,6 +199,10 @@ export interface VhdxErrorLocation {
   field?: string;
   /** Absolute byte offset in the input file (or virtual disk, where stated). */
   offset?: number;
+  /** The file concerned, when the error is about one of several (see {@link VhdxErrorFile}). */
+  file?: VhdxErrorFile;
+  /** For `parent-linkage-mismatch`: both GUIDs and the files. */
+  linkage?: LinkageMismatch;
   /** The underlying error, if any. */
   cause?: unknown;
 }
@@ -185,19 +219,29 @@ export class VhdxError extends Error {
   readonly structure: VhdxStructure | undefined;
   /** Field name, when known. */
   readonly field: string | undefined;
+  /** The file it is about and its role, when known (set once, by {@link withFile}, where the file is known). */
+  readonly file: VhdxErrorFile | undefined;
+  /** For `parent-linkage-mismatch`: what is known about both files. */
+  readonly linkage: LinkageMismatch | undefined;
+  /** The message with its location but without the file it is about. */
+  readonly located: string;
 
   /**
    * @param reason why it failed; the code is the reason's (see {@link REASON_CODES})
    * @param message what a person reads; never parsed by code
    */
   constructor(reason: VhdxErrorReason, message: string, where: VhdxErrorLocation = {}) {
-    super(formatMessage(message, where), where.cause === undefined ? undefined : { cause: where.cause });
+    const located = formatMessage(message, where);
+    super(withFilePrefix(located, where.file), where.cause === undefined ? undefined : { cause: where.cause });
     this.name = 'VhdxError';
     this.reason = reason;
     this.code = REASON_CODES[reason];
     this.offset = where.offset;
     this.structure = where.structure;
     this.field = where.field;
+    this.file = where.file;
+    this.linkage = where.linkage;
+    this.located = located;
   }
 }
 
@@ -206,6 +250,30 @@ function formatMessage(message: string, where: VhdxErrorLocation): string {
   if (where.structure) parts.push(where.field ? `${where.structure} ${where.field}` : where.structure);
   if (where.offset !== undefined) parts.push(`at offset ${where.offset} (0x${where.offset.toString(16)})`);
   return parts.length ? `${parts.join(' ')}: ${message}` : message;
+}
+
+/** A file and its role as messages name it: `input disk.vhdx`, `parent base.vhdx (chain level 2)`, `output out.vhdx`. */
+export function describeFile(file: VhdxErrorFile): string {
+  const level = file.role === 'parent' && file.level !== undefined && file.level > 1 ? ` (chain level ${file.level})` : '';
+  return `${file.role}${file.path === undefined ? '' : ` ${file.path}`}${level}`;
+}
+
+function withFilePrefix(located: string, file: VhdxErrorFile | undefined): string {
+  // a file without a path (bytes, a Blob) is the only one there is: the role alone says nothing
+  return file && (file.path !== undefined || file.role === 'parent') ? `${describeFile(file)}: ${located}` : located;
+}
+
+/**
+ * Says which file `err` is about, unless it already says (the innermost code that knew wins); its
+ * message then starts with the file. Returns the error (a VhdxError made from `err` when it was not one).
+ */
+export function withFile(err: unknown, file: VhdxErrorFile, reason: VhdxErrorReason = 'read-failed'): VhdxError {
+  const e = asVhdxError(err, reason, 'I/O failed');
+  if (e.file === undefined) {
+    (e as { file: VhdxErrorFile }).file = file;
+    e.message = withFilePrefix(e.located, file);
+  }
+  return e;
 }
 
 /** Wraps anything thrown by I/O into a VhdxError with `reason`, leaving VhdxErrors as they are. */

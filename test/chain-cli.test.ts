@@ -338,7 +338,7 @@ describe('--ignore-linkage', () => {
     expect(r.status).toBe(1);
     const message = oneLine(r.stderr, 'CORRUPT');
     expect(message).toContain(dataWriteGuidOf(base));
-    expect(message).toContain('parent_linkage');
+    expect(message).toMatch(/stale\.avhdx expects its parent to have DataWriteGuid \{[0-9a-f-]{36}\}/);
   });
 
   it('convert reads through it with one warning line on stderr', () => {
@@ -348,7 +348,7 @@ describe('--ignore-linkage', () => {
       const lines = r.stderr.trimEnd().split('\n');
       expect(lines).toHaveLength(1);
       expect(lines[0]).toMatch(
-        /^vhdx: warning: the parent .*base\.vhdx .*changed since the child was made; read anyway because of --ignore-linkage$/,
+        /^vhdx: warning: \S*stale\.avhdx expects its parent .* but base\.vhdx has .*; read anyway because of --ignore-linkage$/,
       );
     }
     const staleChild = readFileSync(at('snap', 'stale.avhdx'));
@@ -370,6 +370,124 @@ describe('--ignore-linkage', () => {
     expect(info.chain.map((l: { linkage: string }) => l.linkage)).toEqual(['mismatch', 'none']);
     // without --ignore-linkage check reports the mismatch as a problem
     expect(vhdx(['check', at('snap', 'stale.avhdx')]).status).toBe(3);
+  });
+});
+
+describe('a wrong parent given with --parent (the grandparent of a 3-level chain)', () => {
+  it('is refused (exit 1) naming both GUIDs, what that means, and that base.vhdx is the parent of the real parent', () => {
+    const r = vhdx(['convert', 'snap/c2.avhdx', 'wrong.raw', '--parent', 'base.vhdx']);
+    expect(r.status).toBe(1);
+    const message = oneLine(r.stderr, 'CORRUPT');
+    expect(message).toMatch(/^parent \/\S*base\.vhdx: /);
+    expect(message).toContain(
+      `snap/c2.avhdx expects its parent to have DataWriteGuid {${dataWriteGuidOf(readFileSync(at('snap', 'c1.avhdx')))}}`,
+    );
+    expect(message).toContain(
+      `but base.vhdx has {${dataWriteGuidOf(base)}}: base.vhdx is another disk, or one written after snap/c2.avhdx was made`,
+    );
+    expect(message).toContain("base.vhdx is the parent of snap/c1.avhdx, which is this file's parent; give --parent snap/c1.avhdx");
+    expect(message).toContain('--ignore-linkage reads through it anyway: use it only when you know its data did not change');
+    expect(message).not.toContain('ignoreLinkage');
+    expect(existsSync(at('wrong.raw'))).toBe(false);
+  });
+
+  it('with --ignore-linkage it is read, the warning saying which changes the disk lacks', () => {
+    const r = vhdx(['convert', 'snap/c2.avhdx', 'wrong.raw', '--parent', 'base.vhdx', '--ignore-linkage']);
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(
+      /^vhdx: warning: snap\/c2\.avhdx expects its parent .*; read anyway because of --ignore-linkage, without the changes in snap\/c1\.avhdx\n$/,
+    );
+    expect(r.stderr).not.toContain('ignoreLinkage');
+  });
+
+  it("check lists it as a problem in the command line's words (exit 3); info shows the chain (exit 0)", () => {
+    const r = vhdx(['check', 'snap/c2.avhdx', '--parent', 'base.vhdx']);
+    expect(r.status).toBe(3);
+    expect(r.text).toMatch(/^level 0: CORRUPT parent-linkage-mismatch parent locator parent_linkage: snap\/c2\.avhdx expects /);
+    expect(r.text).not.toContain('ignoreLinkage');
+    const info = vhdx(['info', 'snap/c2.avhdx', '--parent', 'base.vhdx', '--json']);
+    expect(info.status, info.stderr).toBe(0);
+    expect(JSON.parse(info.text).chain.map((l: { linkage: string }) => l.linkage)).toEqual(['mismatch', 'none']);
+  });
+});
+
+describe('vhdx info on a child whose parent changed', () => {
+  it('shows the chain, `mismatch` on that level, and exits 0 as for a missing parent; one warning line on stderr', () => {
+    const r = vhdx(['info', at('snap', 'stale.avhdx')]);
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.text).toMatch(/\n {2}0 {2}\S*stale\.avhdx: differencing, .*parent mismatch\n {2}1 {2}\S*base\.vhdx: dynamic, .*parent none\n/);
+    expect(r.stderr).toMatch(/^vhdx: warning: \S*stale\.avhdx expects its parent to have DataWriteGuid [^\n]*--ignore-linkage[^\n]*\n$/);
+    const json = JSON.parse(vhdx(['info', at('snap', 'stale.avhdx'), '--json']).text);
+    expect(json.chain.map((l: { linkage: string }) => l.linkage)).toEqual(['mismatch', 'none']);
+  });
+
+  it('check names the location once, without a doubled prefix', () => {
+    const r = vhdx(['check', at('snap', 'stale.avhdx')]);
+    expect(r.status).toBe(3);
+    expect(r.text).toMatch(/^level 0: CORRUPT parent-linkage-mismatch parent locator parent_linkage: \S*stale\.avhdx expects /);
+    expect(r.text).not.toMatch(/parent locator.*parent locator/);
+  });
+});
+
+describe('every error names its file and role', () => {
+  it('a --parent of create that is no VHDX is named as the parent', () => {
+    writeFileSync(at('disk.raw'), disk.subarray(0, MiB));
+    const r = vhdx(['create', 'made.avhdx', '--parent', 'disk.raw']);
+    expect(r.status).toBe(1);
+    expect(oneLine(r.stderr, 'NOT_VHDX')).toMatch(/^parent \S*disk\.raw: file identifier /);
+    expect(existsSync(at('made.avhdx'))).toBe(false);
+  });
+
+  it('an input that is no VHDX, for info and check', () => {
+    writeFileSync(at('disk.raw.vhdx'), disk.subarray(0, MiB));
+    for (const command of ['info', 'check']) {
+      const r = vhdx([command, 'disk.raw.vhdx']);
+      expect(oneLine(r.stderr, 'NOT_VHDX'), command).toMatch(/^input \S*disk\.raw\.vhdx: file identifier /);
+    }
+  });
+
+  it('a damaged level further down the chain is named with its chain level (convert, info)', () => {
+    mkdirSync(at('broken', 'snap'), { recursive: true });
+    writeFileSync(at('broken', 'base.vhdx'), disk.subarray(0, MiB));
+    linkSync(at('snap', 'c1.avhdx'), at('broken', 'snap', 'c1.avhdx'));
+    linkSync(at('snap', 'c2.avhdx'), at('broken', 'snap', 'c2.avhdx'));
+    for (const args of [
+      ['convert', 'broken/snap/c2.avhdx', 'broken.raw'],
+      ['info', 'broken/snap/c2.avhdx'],
+    ]) {
+      const r = vhdx(args);
+      expect(r.status, args[0]).toBe(1);
+      expect(oneLine(r.stderr, 'NOT_VHDX'), args[0]).toMatch(/^parent \S*broken\/base\.vhdx \(chain level 2\): file identifier /);
+    }
+  });
+});
+
+describe('vhdx info on a URL', () => {
+  it('gives the file size the server sent, whether it answers Range requests or streams (Content-Length)', async () => {
+    const server = await serveFiles(new Map([['/base.vhdx', base]]));
+    try {
+      for (const query of ['', '?norange']) {
+        const r = await runAsync(BIN, ['info', `${server.base}/base.vhdx${query}`], dir.path);
+        expect(r.status, r.stderr).toBe(0);
+        expect(String(r.stdout), query).toMatch(new RegExp(`\\nfile size: +\\S+ \\S+ \\(${base.length} bytes\\)\\n`));
+      }
+    } finally {
+      await server.close();
+    }
+  });
+});
+
+describe('a truncated file', () => {
+  it('info, check, convert and measure name the same first bad block, and the file', async () => {
+    const raw = makeRaw(8 * MiB, 'data', 5);
+    const whole = await collect(chunkedStream(raw).pipeThrough(new VhdxEncoderStream({ virtualSize: raw.length, blockSize: MiB })));
+    writeFileSync(at('cut.vhdx'), whole.subarray(0, whole.length - 3 * MiB));
+    const info = oneLine(vhdx(['info', 'cut.vhdx']).stderr, 'TRUNCATED');
+    const convert = oneLine(vhdx(['convert', 'cut.vhdx', 'cut.raw']).stderr, 'TRUNCATED');
+    expect(info).toMatch(/^input \S*cut\.vhdx: bat at offset \d+ \(0x[0-9a-f]+\): block 5 /);
+    expect(info).toBe(convert);
+    expect(oneLine(vhdx(['measure', 'cut.vhdx']).stderr, 'TRUNCATED')).toBe(info);
+    expect(vhdx(['check', 'cut.vhdx']).text.split('\n')[0]).toBe(`TRUNCATED bat-entry-past-eof ${info.replace(/^input \S*: /, '')}`);
   });
 });
 

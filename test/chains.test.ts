@@ -299,6 +299,43 @@ describe('chains on disk (the Node entry)', () => {
     expect(await node.checkVhdx(paths[3]!)).toMatchObject({ ok: true, problems: [] });
   });
 
+  it('a wrong parent given (the base under a 4-level chain): the error carries both GUIDs, the files and the levels between', async () => {
+    const { chain, paths } = writeChain(join(dir.path, 'vm-wrong'));
+    const err = (await node.openVhdx(paths[3]!, { parent: paths[0]! }).catch((e) => e)) as VhdxError;
+    expect(err.reason).toBe('parent-linkage-mismatch');
+    expect(err.file).toEqual({ role: 'parent', level: 1, path: paths[0] });
+    expect(err.linkage).toEqual({
+      expected: [dataWriteGuidOf(chain.children[1]!)],
+      actual: dataWriteGuidOf(chain.base),
+      child: paths[3],
+      parent: paths[0],
+      ancestorVia: [paths[2], paths[1]],
+    });
+    expect(err.message).toContain(`${paths[0]} is further down the chain`);
+    expect(err.message).not.toContain('--ignore-linkage');
+    // the parent's own parent given: the levels between are the one parent
+    const next = (await node.openVhdx(paths[3]!, { parent: paths[1]! }).catch((e) => e)) as VhdxError;
+    expect(next.linkage?.ancestorVia).toEqual([paths[2]]);
+    // a report opens the chain the wrong parent leads to, the mismatch an error of level 0
+    const report = await node.checkVhdx(paths[3]!, { parent: paths[0]! });
+    expect(report.ok).toBe(false);
+    expect(report.info?.chain.map((l) => l.parentLinkage)).toEqual(['mismatch', 'none']);
+    expect(report.problems).toEqual([expect.objectContaining({ reason: 'parent-linkage-mismatch', linkage: err.linkage })]);
+    expect(report.problems[0]!.severity).toBeUndefined();
+  });
+
+  it('an error in a level names that file, its role and its chain level', async () => {
+    const { paths } = writeChain(join(dir.path, 'vm-damaged'));
+    writeFileSync(paths[0]!, new Uint8Array(MiB));
+    const err = (await node.openVhdx(paths[3]!).catch((e) => e)) as VhdxError;
+    expect([err.reason, err.file]).toEqual(['not-vhdx', { role: 'parent', level: 3, path: paths[0] }]);
+    expect(err.message).toMatch(/^parent .+base\.vhdx \(chain level 3\): file identifier /);
+    const report = await node.checkVhdx(paths[3]!);
+    expect(report.problems).toEqual([expect.objectContaining({ reason: 'not-vhdx', level: 3, stopped: true })]);
+    const input = (await node.openVhdx(paths[0]!).catch((e) => e)) as VhdxError;
+    expect(input.file).toEqual({ role: 'input', level: 0, path: paths[0] });
+  });
+
   it('convertVhdxFileToRaw flattens the chain, reading each stretch from its level', async () => {
     const { chain, paths } = writeChain(join(dir.path, 'vm2'));
     const out = join(dir.path, 'vm2.raw');

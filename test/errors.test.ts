@@ -745,6 +745,20 @@ describe('reasons from the image, stream and node layers', () => {
       expectProblem(report, 'log-no-sequence', 'log');
     });
 
+    it('log-active-empty: a header naming an active log that holds no entry of it (a warning; the file reads as it stands)', async () => {
+      const clean = image();
+      const report = await checkVhdx(dirty([], clean));
+      expect(report.ok).toBe(true);
+      expect(report.problems).toEqual([expect.objectContaining({ reason: 'log-active-empty', structure: 'log', severity: 'warning' })]);
+      expectProblem(report, 'log-active-empty', 'log');
+      expect(report.info?.log.state).toBe('active-empty');
+      const opened = await openVhdx(dirty([], clean));
+      const [got, want] = [await opened.read(0, raw.length), await (await openVhdx(clean)).read(0, raw.length)];
+      expect(Buffer.compare(got, want)).toBe(0);
+      // an entry of the log that is torn is still damage: no sequence to replay
+      expect((await checkVhdx(dirty([{ torn: true }], clean))).ok).toBe(false);
+    });
+
     it('log-flushed-past-eof: the log says more was flushed than the file holds', async () => {
       const file = image();
       const lost = dirty([{ flushedFileOffset: file.length + MiB, lastFileOffset: file.length + MiB }], file);

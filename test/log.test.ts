@@ -1,6 +1,7 @@
 // Dirty logs: replayed in memory, streaming and random access alike, never
 // written back. Where the sequence does not wrap, qemu-img check -r all on a
 // copy is the reference; otherwise the writes applied straight to the file.
+import { spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync, copyFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -245,5 +246,60 @@ describeWith(['qemu-img'], 'dirty logs against qemu-img check -r all', () => {
       expect(sha256(random), s.name).toBe(sha256(readFileSync(out)));
       expect(sha256(readFileSync(path)), 'the input is untouched').toBe(sha256(dirty));
     }
+  });
+});
+
+/** Runs the `vhdx` command; stdout as text. */
+function vhdxCli(args: string[]): { status: number | null; text: string; stderr: string } {
+  const r = spawnSync(process.execPath, [new URL('../bin/vhdx.js', import.meta.url).pathname, ...args], { cwd: dir.path });
+  return { status: r.status, text: String(r.stdout), stderr: String(r.stderr) };
+}
+
+/** What `vhdx check` and `vhdx info` say of a file whose header names an active log with nothing in it. */
+function expectActiveEmptyReports(path: string): void {
+  const check = vhdxCli(['check', path]);
+  expect(check.status, check.text + check.stderr).toBe(0);
+  expect(check.text).toMatch(/^warning: CORRUPT log-active-empty log at offset \d+ \(0x[0-9a-f]+\): .*\nNo problems found\.\n$/);
+  const json = JSON.parse(vhdxCli(['check', path, '--json']).text);
+  expect(json.ok).toBe(true);
+  expect(json.problems).toEqual([expect.objectContaining({ reason: 'log-active-empty', severity: 'warning' })]);
+  const info = vhdxCli(['info', path]);
+  expect(info.status).toBe(0);
+  expect(info.text).toMatch(/\nlog: +active, nothing to replay\n/);
+  expect(JSON.parse(vhdxCli(['info', path, '--json']).text).log.state).toBe('active-empty');
+}
+
+describe('a header naming an active log that holds no entry of it (a writer stopped before its log write landed)', () => {
+  it('is a warning (check exits 0), info says "active, nothing to replay", and it reads as the file stands', async () => {
+    const clean = await cleanImage();
+    const file = makeDirty(clean, []);
+    const path = join(dir.path, 'active-empty.vhdx');
+    writeFileSync(path, file);
+    expectActiveEmptyReports(path);
+    const { streamed, random, info } = await decodeBoth(file);
+    expect(info.log.state).toBe('active-empty');
+    const want = (await decodeBoth(clean)).random;
+    expect(sha256(streamed)).toBe(sha256(want));
+    expect(sha256(random)).toBe(sha256(want));
+  });
+});
+
+describeWith(['qemu-img'], 'an active empty log left by qemu-io (its log write failed)', () => {
+  it('checks with a warning only, and reads as qemu-img reads it', () => {
+    const path = join(dir.path, 'qemu-stopped.vhdx');
+    expect(run('qemu-img', ['create', '-f', 'vhdx', path, '16M']).status).toBe(0);
+    // the log sits at 1 MiB: sector 2048 is the log write, which fails once
+    const cfg = join(dir.path, 'blkdebug-log.cfg');
+    writeFileSync(cfg, '[inject-error]\nevent = "pwritev"\nsector = "2048"\nerrno = "5"\nonce = "on"\n');
+    run('qemu-io', ['-c', 'write -P 0xab 0 64k', `blkdebug:${cfg}:${path}`]);
+    const header = format.parseHeader(readFileSync(path).subarray(128 * 1024, 132 * 1024), 128 * 1024);
+    const other = format.parseHeader(readFileSync(path).subarray(64 * 1024, 68 * 1024), 64 * 1024);
+    const current = header.sequenceNumber > other.sequenceNumber ? header : other;
+    expect(current.logGuid).not.toBe(format.NIL_GUID);
+    expect(run('qemu-img', ['check', path]).status).toBe(0);
+    expectActiveEmptyReports(path);
+    const ours = join(dir.path, 'qemu-stopped.raw');
+    expect(vhdxCli(['convert', path, ours]).status).toBe(0);
+    expect(run('qemu-img', ['compare', '-f', 'vhdx', '-F', 'raw', path, ours]).status).toBe(0);
   });
 });

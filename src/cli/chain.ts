@@ -2,6 +2,7 @@
 // --parent and --ignore-linkage stand for, the chain's levels in `info`, and
 // the one warning line for a parent accepted despite a changed DataWriteGuid.
 import type { ChainOptions } from '../image/image.js';
+import type { LinkageMismatch } from '../errors.js';
 import type { VhdxInfo } from '../image/types.js';
 import type { ChainFlags } from './args.js';
 
@@ -18,27 +19,67 @@ function levelName(info: VhdxInfo, level: number): string {
   return info.chain[level]?.location ?? `level ${level}`;
 }
 
+/** A path as messages show it: relative to the working folder when it lies below it. */
+function shown(path: string | undefined, fallback: string): string {
+  if (path === undefined) return fallback;
+  const cwd = `${process.cwd()}/`;
+  return path.startsWith(cwd) ? path.slice(cwd.length) : path;
+}
+
 /**
- * One `vhdx: warning: …` line for every level whose parent was accepted
- * with --ignore-linkage although its DataWriteGuid is not the one the level's locator names.
+ * What is known of a parent whose DataWriteGuid is not the one its child names, in the command line's
+ * words: both GUIDs, what that means, and where the file given sits when the child's own chain leads to it.
  */
-export function linkageWarnings(info: VhdxInfo): string[] {
-  const lines: string[] = [];
-  info.chain.forEach((level, i) => {
-    if (level.parentLinkage !== 'mismatch') return;
-    const parent = info.chain[i + 1];
-    const guid = parent ? ` (DataWriteGuid {${parent.dataWriteGuid}})` : '';
-    lines.push(
-      `vhdx: warning: the parent ${levelName(info, i + 1)}${guid} of ${levelName(info, i)} changed since the child was made;` +
-        ' read anyway because of --ignore-linkage',
-    );
-  });
-  return lines;
+export function linkageText(m: LinkageMismatch): string {
+  const child = shown(m.child, 'the child');
+  const parent = shown(m.parent, 'the parent given');
+  const expected = m.expected.map((g) => `{${g}}`).join(' or ');
+  let text =
+    `${child} expects its parent to have DataWriteGuid ${expected}, but ${parent} has {${m.actual}}: ` +
+    `${parent} is another disk, or one written after ${child} was made`;
+  const via = m.ancestorVia;
+  if (via?.length) {
+    const last = shown(via[via.length - 1], '');
+    text +=
+      via.length === 1
+        ? `. ${parent} is the parent of ${last}, which is this file's parent`
+        : `. ${parent} is the parent of ${last}, further down this file's chain (${via.map((p) => shown(p, '')).join(', then ')})`;
+  }
+  return text;
+}
+
+/** The advice after {@link linkageText} when reading was refused. */
+export function linkageAdvice(m: LinkageMismatch): string {
+  const via = m.ancestorVia?.[0];
+  const real = via === undefined ? '' : `; give --parent ${shown(via, '')} (or leave --parent out: the locator finds it)`;
+  return `${real}. --ignore-linkage reads through it anyway: use it only when you know its data did not change since the child was made`;
+}
+
+/** A parent read through with --ignore-linkage, as the warning says it. */
+export function linkageAccepted(m: LinkageMismatch): string {
+  const skipped = m.ancestorVia?.length ? `, without the changes in ${m.ancestorVia.map((p) => shown(p, '')).join(' and ')}` : '';
+  return `${linkageText(m)}; read anyway because of --ignore-linkage${skipped}`;
+}
+
+/** A refused parent (error `parent-linkage-mismatch`) as the command line says it. */
+export function linkageError(m: LinkageMismatch): string {
+  return `${linkageText(m)}${linkageAdvice(m)}`;
+}
+
+/**
+ * One `vhdx: warning: …` line for every level whose parent's DataWriteGuid is not the one the level's
+ * locator names: read through because of --ignore-linkage (`accepted`), or only shown (info, check).
+ */
+export function linkageWarnings(info: VhdxInfo, accepted = true): string[] {
+  return info.chain
+    .map((level) => level.mismatch)
+    .filter((m): m is LinkageMismatch => m !== undefined)
+    .map((m) => `vhdx: warning: ${accepted ? linkageAccepted(m) : linkageError(m)}`);
 }
 
 /** Writes {@link linkageWarnings} to stderr. */
-export function warnLinkage(info: VhdxInfo): void {
-  for (const line of linkageWarnings(info)) process.stderr.write(`${line}\n`);
+export function warnLinkage(info: VhdxInfo, accepted = true): void {
+  for (const line of linkageWarnings(info, accepted)) process.stderr.write(`${line}\n`);
 }
 
 /** True when `info` is a differencing file (its chain has, or should have, more than one level). */
@@ -74,23 +115,17 @@ export function chainJson(info: VhdxInfo): Record<string, unknown>[] {
   }));
 }
 
-/** The GUIDs a child's locator names as its parent's DataWriteGuid (parent_linkage, parent_linkage2). */
-function linkageGuids(locator: Record<string, string>): string[] {
-  return [locator.parent_linkage, locator.parent_linkage2]
-    .filter((v): v is string => v !== undefined)
-    .map((v) => v.replace(/^\{|\}$/g, '').toLowerCase());
-}
-
 /**
  * The warning line for a streamed child (`child`, as the decoder describes it) whose parent
  * (`parent`, given by --parent) was accepted with --ignore-linkage, written to stderr.
  */
 export function warnStreamedLinkage(child: VhdxInfo, parent: VhdxInfo | undefined): void {
   if (!child.parentLocator || !parent) return;
-  if (linkageGuids(child.parentLocator).includes(parent.dataWriteGuid.toLowerCase())) return;
-  const at = parent.chain[0]?.location ?? 'given';
-  process.stderr.write(
-    `vhdx: warning: the parent ${at} (DataWriteGuid {${parent.dataWriteGuid}}) changed since the child was made;` +
-      ' read anyway because of --ignore-linkage\n',
-  );
+  const expected = [child.parentLocator.parent_linkage, child.parentLocator.parent_linkage2]
+    .filter((v): v is string => v !== undefined)
+    .map((v) => v.replace(/^\{|\}$/g, '').toLowerCase());
+  if (expected.includes(parent.dataWriteGuid.toLowerCase())) return;
+  const at = parent.chain[0]?.location;
+  const m: LinkageMismatch = { expected, actual: parent.dataWriteGuid, ...(at !== undefined ? { parent: at } : {}) };
+  process.stderr.write(`vhdx: warning: ${linkageAccepted(m)}\n`);
 }

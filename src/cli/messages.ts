@@ -2,7 +2,8 @@
 // names by its field (`blockSize`) is named by the flag the user typed
 // (`--block-size`), and a message is printed without the location prefix
 // VhdxError puts in front of it when the location is printed on its own.
-import type { VhdxError, VhdxErrorLocation } from '../errors.js';
+import { describeFile, type VhdxError, type VhdxErrorLocation } from '../errors.js';
+import { linkageError } from './chain.js';
 import type { GivenOption } from './options.js';
 
 /** The library's option fields, the flags that set them, and each flag's rule in command-line units. */
@@ -47,6 +48,10 @@ function escapeRegExp(text: string): string {
  * longer than the disk, and every other message as the library wrote it.
  */
 export function describeError(e: VhdxError, typed: ReadonlyMap<string, GivenOption>): string {
+  if (e.reason === 'parent-linkage-mismatch' && e.linkage) {
+    // the library names its option; the command line words it with its flags
+    return `${e.file ? `${describeFile(e.file)}: ` : ''}${linkageError(e.linkage)}`;
+  }
   if (e.reason === 'input-too-long') {
     const size = typed.get('size');
     if (size) return `${size.typed} ${String(size.value)} is smaller than the input`;

@@ -56,7 +56,8 @@ export async function openForReport(arg: string, options: ReportOptions = {}): P
       return { ...(await randomReport(arg, options.chain)), access: 'random', input: unnamed };
     } catch (err) {
       if (!ignoresRange(err)) throw err;
-      return streamedReport(chunksOf((await fetchStream(arg)).stream), whole, unnamed);
+      const fetched = await fetchStream(arg);
+      return streamedReport(chunksOf(fetched.stream), whole, unnamed, fetched.size);
     }
   }
   if (arg === '-' ? !stdinAsFile() : await isStream(arg)) {
@@ -109,13 +110,23 @@ async function randomReport(source: string, chain: ChainFlags | undefined): Prom
   return { info: report.info, problems: report.problems };
 }
 
-async function streamedReport(chunks: AsyncIterable<Uint8Array>, whole: boolean, input: ReportInput['input']): Promise<ReportInput> {
+/** Reads a streamed VHDX once; `size`: the length its server announced (a stream does not know it otherwise). */
+async function streamedReport(
+  chunks: AsyncIterable<Uint8Array>,
+  whole: boolean,
+  input: ReportInput['input'],
+  size?: number,
+): Promise<ReportInput> {
   let info: VhdxInfo | undefined;
   const discard = async () => {
     if (!whole) throw ENOUGH;
   };
+  const onInfo = (i: VhdxInfo) => {
+    info = i;
+    if (i.fileSize === undefined && size !== undefined) i.fileSize = size;
+  };
   try {
-    await decodeVhdxChunks(chunks, discard, { onInfo: (i) => (info = i) });
+    await decodeVhdxChunks(chunks, discard, { onInfo });
     return { info, problems: [], access: 'stream', input };
   } catch (err) {
     if (err === ENOUGH) return { info, problems: [], access: 'stream', input };

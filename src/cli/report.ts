@@ -1,12 +1,12 @@
 // `vhdx info` and `vhdx check`: what a VHDX holds and what is wrong with it,
 // as a table for people or as JSON for scripts.
 import type { Problem, VhdxInfo } from '../image/types.js';
-import { VhdxError } from '../errors.js';
+import { VhdxError, type LinkageMismatch } from '../errors.js';
 import { EXIT } from './exit-codes.js';
 import type { ImageInput } from './image-input.js';
 import { openForReport } from './report-input.js';
 import { splitMessage } from './messages.js';
-import { chainJson, chainLines, isDifferencing, warnLinkage, type ChainFlags } from './chain.js';
+import { chainJson, chainLines, isDifferencing, linkageAccepted, linkageError, warnLinkage, type ChainFlags } from './chain.js';
 
 /**
  * A sequence number as JSON: a number while it is exact (below 2^53), a
@@ -47,8 +47,12 @@ export function infoJson(info: VhdxInfo, input?: Pick<ImageInput, 'name' | 'disk
 
 /** `info` as a table, one property a line. */
 export function infoLines(i: VhdxInfo, input?: Pick<ImageInput, 'name' | 'diskSize'>): string[] {
-  const dirtyLog =
-    i.log.state === 'dirty' ? ` (${i.log.entriesReplayed} entries, ${i.log.sectorsReplayed} sectors replayed in memory)` : '';
+  const log =
+    i.log.state === 'dirty'
+      ? `dirty (${i.log.entriesReplayed} entries, ${i.log.sectorsReplayed} sectors replayed in memory)`
+      : i.log.state === 'active-empty'
+        ? 'active, nothing to replay'
+        : i.log.state;
   const bytes = (n: number | undefined) => (n === undefined ? 'unknown' : `${human(n)} (${n} bytes)`);
   return [
     ...(input ? [`image:             ${input.name}`] : []),
@@ -60,7 +64,7 @@ export function infoLines(i: VhdxInfo, input?: Pick<ImageInput, 'name' | 'diskSi
     `block size:        ${human(i.blockSize)}`,
     `sector size:       ${i.logicalSectorSize} logical, ${i.physicalSectorSize} physical`,
     `blocks:            ${i.allocatedBlocks} of ${i.blockCount} allocated (${human(i.allocatedBytes)})`,
-    `log:               ${i.log.state}${dirtyLog}`,
+    `log:               ${log}`,
     `creator:           ${i.creator || '(none)'}`,
     `virtual disk id:   ${i.virtualDiskId}`,
     `file write guid:   ${i.fileWriteGuid}`,
@@ -83,17 +87,23 @@ export function infoLines(i: VhdxInfo, input?: Pick<ImageInput, 'name' | 'diskSi
 export async function info(arg: string, json: boolean, chain?: ChainFlags): Promise<number> {
   const report = await openForReport(arg, { whole: false, ...(chain ? { chain } : {}) });
   if (!report.info) throw stoppedBy(report.problems);
-  warnLinkage(report.info);
+  warnLinkage(report.info, !!chain?.ignoreLinkage);
   const text = json ? JSON.stringify(infoJson(report.info, report.input), null, 2) : infoLines(report.info, report.input).join('\n');
   process.stdout.write(`${text}\n`);
   return EXIT.success;
 }
 
-/** The problem that stopped reading (found last: nothing after it was looked at), as the error to print. */
+/** The problem that stopped reading (the error opening the file throws), as the error to print. */
 function stoppedBy(problems: readonly Problem[]): VhdxError {
-  const last = problems[problems.length - 1];
+  const last = problems.find((p) => p.stopped) ?? problems[problems.length - 1];
   if (!last) return new VhdxError('structure-unreadable', 'the image could not be read');
-  return new VhdxError(last.reason, splitMessage(last.message, last).text, last);
+  return new VhdxError(last.reason, splitMessage(last.message, last).text, {
+    ...(last.structure !== undefined ? { structure: last.structure } : {}),
+    ...(last.field !== undefined ? { field: last.field } : {}),
+    ...(last.offset !== undefined ? { offset: last.offset } : {}),
+    ...(last.file !== undefined ? { file: last.file } : {}),
+    ...(last.linkage !== undefined ? { linkage: last.linkage } : {}),
+  });
 }
 
 /** A problem as `check` reports it: its location in fields of their own, the message without them. */
@@ -121,7 +131,10 @@ export function reportedProblems(problems: readonly Problem[], withLevel = false
     const key = `${p.level ?? 0}\0${p.reason}\0${p.offset}\0${p.message}`;
     if (seen.has(key)) continue;
     seen.add(key);
-    const { field, text } = splitMessage(p.message, p);
+    const split = splitMessage(p.message, p);
+    const field = p.field ?? split.field;
+    // the library's words name its option; the command line's name the flag
+    const text = p.reason === 'parent-linkage-mismatch' && p.linkage ? linkageProblemText(p.linkage, p.severity) : split.text;
     out.push({
       code: p.code,
       reason: p.reason,
@@ -134,6 +147,10 @@ export function reportedProblems(problems: readonly Problem[], withLevel = false
     });
   }
   return out;
+}
+
+function linkageProblemText(m: LinkageMismatch, severity: Problem['severity']): string {
+  return severity === 'warning' ? linkageAccepted(m) : linkageError(m);
 }
 
 /** One line: (in a chain, its level,) code, reason, where (structure, field, offset in decimal and hex), and what. */
@@ -159,8 +176,8 @@ export async function check(arg: string, json: boolean, chain?: ChainFlags): Pro
   const { input } = report;
   const notVhdx = report.problems.find((p) => p.code === 'NOT_VHDX');
   // nothing was checked: the same one-line error `info` gives
-  if (notVhdx) throw new VhdxError(notVhdx.reason, splitMessage(notVhdx.message, notVhdx).text, notVhdx);
-  if (report.info) warnLinkage(report.info);
+  if (notVhdx) throw stoppedBy([notVhdx]);
+  if (report.info) warnLinkage(report.info, !!chain?.ignoreLinkage);
   const differencing = report.info ? isDifferencing(report.info) : report.problems.some((p) => (p.level ?? 0) > 0);
   const listed = reportedProblems(report.problems, differencing);
   const errors = listed.filter((p) => p.severity !== 'warning').length;

@@ -4,12 +4,12 @@
 // its logical sector size and virtual size equal the child's, and it does
 // not lead back into the chain. Opening a level is handed in by image.ts
 // (which owns the image class), so this module only decides.
-import { VhdxError, asVhdxError } from '../errors.js';
-import type { FindParentCandidates, ParentRequest } from '../sources/parent.js';
+import { VhdxError, asVhdxError, withFile, type LinkageMismatch, type VhdxErrorFile } from '../errors.js';
+import type { FindParentCandidates, ParentCandidate, ParentRequest } from '../sources/parent.js';
 import type { ReadableFile, SourceInput } from '../sources/types.js';
 import type { ImageModel } from './load.js';
 import { describeLinkage } from './locator.js';
-import type { Problem, VhdxInfo } from './types.js';
+import { problemOf, type Problem, type VhdxInfo } from './types.js';
 
 /** Most parents followed when no `maxChainDepth` is given. */
 export const DEFAULT_MAX_CHAIN_DEPTH = 16;
@@ -37,6 +37,11 @@ export interface ParentSearch<I> {
   explicit?: I | SourceInput;
   resolveParent?(request: ParentRequest): I | SourceInput | undefined | Promise<I | SourceInput | undefined>;
   ignoreLinkage: boolean;
+  /**
+   * For reports (`info`, `check()`): a parent whose DataWriteGuid does not match is opened anyway when no
+   * other is found, so that its chain can be shown and checked; the mismatch is a problem (not a warning).
+   */
+  reportMismatch?: boolean;
   maxChainDepth: number;
   findCandidates: FindParentCandidates;
   /** Opens an input the caller gave (bytes, Blob, URL; in Node also a path). */
@@ -49,6 +54,8 @@ export interface ChildLevel {
   location: string | undefined;
   /** 0 for the file opened, 1 for its parent, … */
   depth: number;
+  /** The chain level errors give the file opened: 0, or 1 when it is opened as the parent of a new child. */
+  base?: number;
   /** Identities of the child and every level below it. */
   seen: Set<string>;
 }
@@ -59,8 +66,10 @@ export interface FoundParent<I> {
   /** True when the chain opened it (and closes it). */
   owned: boolean;
   linkage: 'ok' | 'mismatch';
-  /** A warning when the linkage was accepted with `ignoreLinkage`. */
+  /** The linkage problem: a warning when accepted with `ignoreLinkage`, else an error (reports only). */
   problems: Problem[];
+  /** What is known of a mismatch. */
+  mismatch?: LinkageMismatch;
 }
 
 /** A level's identity, for loop detection: its write GUIDs (two different files never share both). */
@@ -75,22 +84,26 @@ function locationKey(location: string | undefined): string | undefined {
 
 const where = (field?: string) => ({ structure: 'parent locator' as const, ...(field ? { field } : {}) });
 
-/** An error met in a parent, said to be there (its offsets are in the parent's file, not the child's). */
-function inParent(err: unknown, label: string): VhdxError {
-  const e = asVhdxError(err, 'read-failed', `opening parent ${label} failed`);
-  return new VhdxError(e.reason, `in parent ${label}: ${e.message}`, { cause: e });
+/** The parent at `level` of a chain as an error names it (see `VhdxErrorFile`). */
+export function parentFile(level: number, location: string | undefined): VhdxErrorFile {
+  return { role: 'parent', level, ...(location !== undefined ? { path: location } : {}) };
+}
+
+/** `child`'s parent (found at `location`) as an error names it. */
+function parentOf(child: ChildLevel, location: string | undefined): VhdxErrorFile {
+  return parentFile(child.depth + 1 + (child.base ?? 0), location);
 }
 
 /**
  * Checks a parent's geometry against the child's.
  * @throws VhdxError `parent-sector-size-mismatch`, `parent-size-mismatch`.
  */
-function checkGeometry(child: ImageModel, parent: VhdxInfo, label: string): void {
+function checkGeometry(child: ImageModel, parent: VhdxInfo, label: string, file: VhdxErrorFile): void {
   if (parent.logicalSectorSize !== child.logicalSectorSize) {
     throw new VhdxError(
       'parent-sector-size-mismatch',
       `parent ${label} has ${parent.logicalSectorSize}-byte logical sectors, the child ${child.logicalSectorSize}-byte ones`,
-      { structure: 'metadata item', field: 'Logical Sector Size' },
+      { structure: 'metadata item', field: 'Logical Sector Size', file },
     );
   }
   if (parent.virtualSize !== child.virtualSize) {
@@ -100,29 +113,61 @@ function checkGeometry(child: ImageModel, parent: VhdxInfo, label: string): void
       {
         structure: 'metadata item',
         field: 'Virtual Disk Size',
+        file,
       },
     );
   }
 }
 
-function mismatchError(child: ImageModel, parent: VhdxInfo, label: string): VhdxError {
-  const message = `parent ${label} has DataWriteGuid {${parent.dataWriteGuid}}, but the child's locator names ${describeLinkage(child.parentLink!)}`;
+/** What to do with a parent whose DataWriteGuid is not one the locator names. */
+type OnMismatch = 'refuse' | 'skip' | 'warn' | 'report';
+
+function mismatchError(
+  child: ChildLevel,
+  parent: VhdxInfo,
+  location: string | undefined,
+  ancestorVia?: string[],
+  accepted = false,
+): VhdxError {
+  const link = child.model.parentLink!;
+  const linkage: LinkageMismatch = {
+    expected: [...link.linkage],
+    actual: parent.dataWriteGuid,
+    ...(child.location !== undefined ? { child: child.location } : {}),
+    ...(location !== undefined ? { parent: location } : {}),
+    ...(ancestorVia ? { ancestorVia } : {}),
+  };
+  const name = location ?? 'the parent given';
+  const below = ancestorVia
+    ? `; ${name} is further down the chain: ${ancestorVia.map((p, i) => `${p} (chain level ${child.depth + 1 + i})`).join(', then ')}` +
+      ` ${ancestorVia.length === 1 ? 'is' : 'are'} between them`
+    : '';
   return new VhdxError(
     'parent-linkage-mismatch',
-    `${message} (the parent changed after the child was made; ignoreLinkage accepts it)`,
-    where('parent_linkage'),
+    `${accepted ? 'accepted with ignoreLinkage: ' : ''}the child${child.location === undefined ? '' : ` ${child.location}`} names a parent with DataWriteGuid ${describeLinkage(link)}, ` +
+      `but ${name} has {${parent.dataWriteGuid}}: it is another disk, or one written after the child was made${below} ` +
+      '(the ignoreLinkage option reads through it, which is right only when its data did not change)',
+    { structure: 'parent locator', field: 'parent_linkage', file: parentOf(child, location), linkage },
   );
 }
 
-function linkageWarning(child: ImageModel, parent: VhdxInfo, label: string): Problem {
-  const e = mismatchError(child, parent, label);
-  return {
-    code: e.code,
-    reason: e.reason,
-    message: `accepted with ignoreLinkage: ${e.message}`,
-    structure: 'parent locator',
-    severity: 'warning',
-  };
+/**
+ * How an accepted parent links to the child; a mismatch leaves a problem, a warning when the caller asked
+ * for it (ignoreLinkage).
+ */
+function linkageOf(
+  child: ChildLevel,
+  parent: VhdxInfo,
+  location: string | undefined,
+  ok: boolean,
+  onMismatch: OnMismatch,
+  via?: string[],
+): Pick<FoundParent<ChainImage>, 'linkage' | 'problems' | 'mismatch'> {
+  if (ok) return { linkage: 'ok', problems: [] };
+  const warn = onMismatch === 'warn';
+  const e = mismatchError(child, parent, location, via, warn);
+  const p = problemOf(e);
+  return { linkage: 'mismatch', problems: [warn ? { ...p, severity: 'warning' } : p], mismatch: e.linkage! };
 }
 
 function tooDeep(depth: number, max: number): VhdxError {
@@ -132,9 +177,9 @@ function tooDeep(depth: number, max: number): VhdxError {
 /**
  * Finds, checks and opens the parent of `child` (and through `opener`, its
  * own parents in turn).
- * @throws VhdxError `parent-missing` naming every place tried; `parent-linkage-mismatch` (both GUIDs);
- *   `parent-sector-size-mismatch`, `parent-size-mismatch`; `chain-loop`; `chain-too-deep`; any error of
- *   opening a parent, said to be in that parent.
+ * @throws VhdxError `parent-missing` naming every place tried; `parent-linkage-mismatch` (both GUIDs, in
+ *   `linkage`); `parent-sector-size-mismatch`, `parent-size-mismatch`; `chain-loop`; `chain-too-deep`; any
+ *   error of opening a parent, its `file` saying which.
  */
 export async function findParent<I extends ChainImage>(
   child: ChildLevel,
@@ -158,7 +203,7 @@ export async function findParent<I extends ChainImage>(
 
   const { candidates, skipped } = search.findCandidates(request);
   const tried = skipped.map((s) => `${s.label} (${s.why})`);
-  let mismatch: VhdxError | undefined;
+  let mismatch: { error: VhdxError; candidate: ParentCandidate } | undefined;
   for (const c of candidates) {
     let source: ReadableFile;
     try {
@@ -167,18 +212,28 @@ export async function findParent<I extends ChainImage>(
       tried.push(`${c.label} (${err instanceof Error ? err.message.replace(/^.*?: /, '') : String(err)})`);
       continue;
     }
-    const found = await tryCandidate(child, source, c.location, c.label, search, opener, false);
+    const found = await tryCandidate(child, source, c.location, opener, search.ignoreLinkage ? 'warn' : 'skip');
     if ('image' in found) return found;
-    mismatch ??= found.mismatch;
+    mismatch ??= { error: found.mismatch, candidate: c };
     tried.push(`${c.label} (DataWriteGuid does not match)`);
   }
-  if (mismatch) throw mismatch;
+  if (mismatch && search.reportMismatch) {
+    // nothing better was found: open it to show and check its chain, its mismatch a problem
+    const found = await tryCandidate(child, await mismatch.candidate.open(), mismatch.candidate.location, opener, 'report');
+    if ('image' in found) return found;
+  }
+  if (mismatch) throw mismatch.error;
   const hint = candidates.length === 0 ? '; pass the parent option or resolveParent' : '';
   throw new VhdxError(
     'parent-missing',
     `parent ${describeLinkage(link)} not found; tried: ${tried.join('; ') || 'nothing'}${hint}`,
     where(),
   );
+}
+
+/** How a given parent's mismatch is handled: the caller's choice, else refused (or, for reports, a problem). */
+function givenOnMismatch(search: { ignoreLinkage: boolean; reportMismatch?: boolean }): OnMismatch {
+  return search.ignoreLinkage ? 'warn' : search.reportMismatch ? 'report' : 'refuse';
 }
 
 /** A parent the caller gave: an opened image, or an input to open. Its linkage is not negotiable (no other place is tried). */
@@ -189,13 +244,66 @@ async function acceptGiven<I extends ChainImage>(
   opener: LevelOpener<I>,
 ): Promise<FoundParent<I>> {
   const image = opener.asImage(given);
-  if (!image) {
-    const { source, location } = await search.openInput(given as SourceInput);
-    const found = await tryCandidate(child, source, location, location ?? 'given by the caller', search, opener, true);
-    if ('image' in found) return found;
-    throw found.mismatch;
+  if (image) return { ...acceptOpenedParent(child, image, search), image, owned: false };
+  let opened: { source: ReadableFile; location?: string };
+  try {
+    opened = await search.openInput(given as SourceInput);
+  } catch (err) {
+    throw withFile(err, parentOf(child, typeof given === 'string' ? given : undefined), 'open-failed');
   }
-  return { ...acceptOpenedParent(child, image, search), image, owned: false };
+  // a mismatch says where the file given sits, when the child's own chain leads to it
+  const ancestors = (guid: string) => ancestorPath(child, guid, search, opener);
+  const found = await tryCandidate(child, opened.source, opened.location, opener, givenOnMismatch(search), ancestors);
+  if ('image' in found) return found;
+  throw found.mismatch;
+}
+
+/**
+ * Where a file that is not `child`'s parent sits below it: the child's own parent is found through its
+ * locator, then that one's, and so on; returns the paths from the child's parent down to the level whose
+ * parent has DataWriteGuid `guid`, or undefined when the chain does not lead there (or cannot be followed).
+ * Best effort: a level that cannot be read ends the search.
+ */
+async function ancestorPath<I extends ChainImage>(
+  child: ChildLevel,
+  guid: string,
+  search: ParentSearch<I>,
+  opener: LevelOpener<I>,
+): Promise<string[] | undefined> {
+  const via: string[] = [];
+  let link = child.model.parentLink!;
+  let at = child.location;
+  for (let depth = child.depth + 1; depth <= search.maxChainDepth; depth++) {
+    const next = await matchingCandidate({ locator: link.entries, child: at, depth }, link.linkage, search, opener);
+    if (!next?.model.parentLink || next.location === undefined || via.includes(next.location)) return undefined;
+    via.push(next.location);
+    if (next.model.parentLink.linkage.includes(guid)) return via;
+    link = next.model.parentLink;
+    at = next.location;
+  }
+  return undefined;
+}
+
+/** The first place the locator names that holds a file with one of the `linkage` DataWriteGuids (loaded, then closed). */
+async function matchingCandidate<I extends ChainImage>(
+  request: ParentRequest,
+  linkage: string[],
+  search: ParentSearch<I>,
+  opener: LevelOpener<I>,
+): Promise<{ model: ImageModel; location: string | undefined } | undefined> {
+  for (const c of search.findCandidates(request).candidates) {
+    let source: ReadableFile | undefined;
+    try {
+      source = await c.open();
+      const model = await opener.load(source);
+      if (linkage.includes(model.info.dataWriteGuid)) return { model, location: c.location };
+    } catch {
+      // not readable: not the one
+    } finally {
+      await source?.close?.();
+    }
+  }
+  return undefined;
 }
 
 /**
@@ -208,55 +316,63 @@ async function acceptGiven<I extends ChainImage>(
 export function acceptOpenedParent(
   child: ChildLevel,
   image: ChainImage,
-  rules: { ignoreLinkage: boolean; maxChainDepth: number },
-): { linkage: 'ok' | 'mismatch'; problems: Problem[] } {
-  const label = image.info.chain[0]?.location ?? 'given by the caller';
+  rules: { ignoreLinkage: boolean; reportMismatch?: boolean; maxChainDepth: number },
+): Pick<FoundParent<ChainImage>, 'linkage' | 'problems' | 'mismatch'> {
+  const location = image.info.chain[0]?.location;
+  const label = location ?? 'given by the caller';
+  const file = parentOf(child, location);
   if (image.identities().some((id) => child.seen.has(id))) {
-    throw new VhdxError('chain-loop', `parent ${label} leads back to a file already in the chain`, where());
+    throw new VhdxError('chain-loop', `parent ${label} leads back to a file already in the chain`, { ...where(), file });
   }
   const total = child.depth + image.info.chain.length;
   if (total > rules.maxChainDepth) throw tooDeep(total, rules.maxChainDepth);
   const ok = child.model.parentLink!.linkage.includes(image.info.dataWriteGuid);
-  if (!ok && !rules.ignoreLinkage) throw mismatchError(child.model, image.info, label);
-  checkGeometry(child.model, image.info, label);
-  return { linkage: ok ? 'ok' : 'mismatch', problems: ok ? [] : [linkageWarning(child.model, image.info, label)] };
+  const onMismatch = givenOnMismatch(rules);
+  if (!ok && onMismatch === 'refuse') throw mismatchError(child, image.info, location);
+  checkGeometry(child.model, image.info, label, file);
+  return linkageOf(child, image.info, location, ok, onMismatch);
 }
 
-/** Loads a candidate and accepts it, or says its linkage does not match (closing it). */
+/**
+ * Loads a candidate and accepts it, or (`skip`, `refuse`) says its linkage does not match, closing it
+ * and giving what it is.
+ */
 async function tryCandidate<I extends ChainImage>(
   child: ChildLevel,
   source: ReadableFile,
   location: string | undefined,
-  label: string,
-  search: ParentSearch<I>,
   opener: LevelOpener<I>,
-  strict: boolean,
+  onMismatch: OnMismatch,
+  ancestors?: (guid: string) => Promise<string[] | undefined>,
 ): Promise<FoundParent<I> | { mismatch: VhdxError }> {
   let model: ImageModel;
   let handedOver = false;
+  const label = location ?? 'given by the caller';
+  const file = parentOf(child, location);
   try {
     const key = locationKey(location);
-    if (key !== undefined && child.seen.has(key)) throw new VhdxError('chain-loop', `parent ${label} is already in the chain`, where());
+    if (key !== undefined && child.seen.has(key)) {
+      throw new VhdxError('chain-loop', `parent ${label} is already in the chain`, { ...where(), file });
+    }
     try {
       model = await opener.load(source);
     } catch (err) {
-      throw inParent(err, label);
+      throw withFile(err, file);
     }
     const id = identityOf(model.info);
-    if (child.seen.has(id)) throw new VhdxError('chain-loop', `parent ${label} is a file already in the chain`, where());
+    if (child.seen.has(id)) throw new VhdxError('chain-loop', `parent ${label} is a file already in the chain`, { ...where(), file });
     const ok = child.model.parentLink!.linkage.includes(model.info.dataWriteGuid);
-    if (!ok && !search.ignoreLinkage) {
-      const mismatch = mismatchError(child.model, model.info, label);
-      if (strict) throw mismatch;
+    const via = ok || !ancestors ? undefined : await ancestors(model.info.dataWriteGuid);
+    if (!ok && (onMismatch === 'skip' || onMismatch === 'refuse')) {
       await source.close?.();
-      return { mismatch };
+      return { mismatch: mismatchError(child, model.info, location, via) };
     }
-    checkGeometry(child.model, model.info, label);
+    checkGeometry(child.model, model.info, label, file);
     const seen = new Set(child.seen).add(id);
     if (key !== undefined) seen.add(key);
     handedOver = true; // complete() closes the source when it fails
     const image = await opener.complete(source, model, location, child.depth + 1, seen);
-    return { image, owned: true, linkage: ok ? 'ok' : 'mismatch', problems: ok ? [] : [linkageWarning(child.model, model.info, label)] };
+    return { image, owned: true, ...linkageOf(child, model.info, location, ok, onMismatch, via) };
   } catch (err) {
     if (!handedOver) await source.close?.();
     throw err;

@@ -1,6 +1,6 @@
 // The random-access reader: an open file (opened by open.ts), and the chain
 // of parents a differencing file reads through.
-import { VhdxError, asVhdxError } from '../errors.js';
+import { VhdxError, asVhdxError, type LinkageMismatch } from '../errors.js';
 import { MiB } from '../format/bytes.js';
 import type { HttpSourceOptions } from '../sources/index.js';
 import type { ParentRequest } from '../sources/parent.js';
@@ -66,8 +66,10 @@ export interface VirtualRange {
 /** A differencing image's parent, once found (or the error saying why not). */
 export interface ParentLinkState {
   image?: VhdxImage;
-  /** How the parent's DataWriteGuid matched the locator (`mismatch`: accepted with ignoreLinkage). */
+  /** How the parent's DataWriteGuid matched the locator (`mismatch`: accepted with ignoreLinkage, or for a report). */
   linkage?: 'ok' | 'mismatch';
+  /** What is known of a mismatch. */
+  mismatch?: LinkageMismatch;
   owned: boolean;
   problems: Problem[];
   missing?: VhdxError;
@@ -114,6 +116,7 @@ export class VhdxImage {
     const level = this.info.chain[0]!;
     if (link.image) {
       level.parentLinkage = link.linkage ?? 'ok';
+      if (link.mismatch) level.mismatch = link.mismatch;
       this.info.chain.push(...link.image.info.chain);
     } else level.parentLinkage = 'missing';
   }

@@ -120,7 +120,7 @@ function describeImage(
     dataWriteGuid: header.dataWriteGuid,
     virtualDiskId: meta.virtualDiskId,
     log: {
-      state: overlay ? 'dirty' : 'clean',
+      state: overlay ? 'dirty' : section.dirty ? 'active-empty' : 'clean',
       offset: header.logOffset,
       length: header.logLength,
       guid: header.logGuid,

@@ -105,17 +105,27 @@ function insertZeros(o: LogOverlay, start: number, end: number): void {
 
 /**
  * Reads and replays the log of a dirty image. Invalid entries outside the
- * active sequence are reported as problems and skipped.
+ * active sequence are reported as problems and skipped. Returns undefined when
+ * the log holds no entry of the header's LogGuid at all (a writer stopped
+ * before its first log write landed): nothing to replay, reported as a warning
+ * (`log-active-empty`), since every reader reads such a file as it stands.
  */
-export async function replayLog(r: ByteReader, header: Header, limits: ResolvedLimits, problems: Problem[]): Promise<LogOverlay> {
+export async function replayLog(
+  r: ByteReader,
+  header: Header,
+  limits: ResolvedLimits,
+  problems: Problem[],
+): Promise<LogOverlay | undefined> {
   const { logOffset, logLength, logGuid } = header;
   checkLimit('log-over-limit', logLength, limits, logOffset);
   const log = await readExact(r, logOffset, logLength, 'log');
   const valid = new Map<number, ValidEntry>();
+  let ours = 0;
   for (let off = 0; off < logLength; off += LOG_SECTOR) {
     if (!hasLogEntrySignature(log.subarray(off, off + 4))) continue;
     const got = validateEntry(log, off, logGuid, logOffset);
     if (got === undefined) continue;
+    ours++;
     if (typeof got === 'string') {
       problems.push({
         code: 'CORRUPT',
@@ -125,6 +135,17 @@ export async function replayLog(r: ByteReader, header: Header, limits: ResolvedL
         offset: logOffset + off,
       });
     } else valid.set(off, got);
+  }
+  if (ours === 0) {
+    problems.push({
+      code: 'CORRUPT',
+      reason: 'log-active-empty',
+      message: `the header names an active log (LogGuid ${logGuid}) that holds no entry of it: nothing to replay`,
+      structure: 'log',
+      offset: logOffset,
+      severity: 'warning',
+    });
+    return undefined;
   }
   const overlay = emptyOverlay();
   const chain = activeSequence(valid, logLength);

@@ -1,16 +1,16 @@
 // Opening files for random access: the default entry's inputs (bytes,
 // Blobs, URLs, custom sources), and a differencing file's chain of parents,
 // found and accepted by chain.ts and attached level by level.
-import { VhdxError, asVhdxError } from '../errors.js';
+import { VhdxError, asVhdxError, withFile, type VhdxErrorFile } from '../errors.js';
 import { openSource } from '../sources/index.js';
 import { urlParentCandidates, type FindParentCandidates } from '../sources/parent.js';
 import type { ReadableFile, SourceInput } from '../sources/types.js';
 import { ready } from '../wasm/instance.js';
-import { DEFAULT_MAX_CHAIN_DEPTH, findParent, startSeen, type LevelOpener, type ParentSearch } from './chain.js';
+import { DEFAULT_MAX_CHAIN_DEPTH, findParent, parentFile, startSeen, type LevelOpener, type ParentSearch } from './chain.js';
 import { VhdxImage, type CheckReport, type OpenVhdxOptions } from './image.js';
 import { resolveLimits } from './limits.js';
 import { loadImage, type ImageModel } from './load.js';
-import { problemOf, wasReported, type Problem, type VhdxInfo } from './types.js';
+import { recordStop, type Problem, type VhdxInfo } from './types.js';
 
 /** How the entry that opened a file finds what its parents need. @internal */
 export interface OpenContext {
@@ -20,6 +20,8 @@ export interface OpenContext {
   openInput(input: SourceInput): Promise<{ source: ReadableFile; location?: string }>;
   /** The default places to look for a parent. */
   findCandidates: FindParentCandidates;
+  /** What the file opened is to the caller, for errors (default `input`; `parent` when it is opened as a new child's parent). */
+  role?: 'input' | 'parent';
 }
 
 /** The context of inputs this entry can open: bytes, Blobs, URLs, `{ size, read }`; parents by URL. */
@@ -56,13 +58,15 @@ async function openChain(
   source: ReadableFile,
   options: OpenVhdxOptions,
   context: OpenContext,
-  problems: Problem[] = [],
+  problems?: Problem[],
 ): Promise<VhdxImage> {
   const limits = resolveLimits(options);
   const search: ParentSearch<VhdxImage> = {
     ...(options.parent !== undefined ? { explicit: options.parent } : {}),
     ...(options.resolveParent ? { resolveParent: options.resolveParent } : {}),
     ignoreLinkage: !!options.ignoreLinkage,
+    // a report shows and checks the chain a changed parent leads to; the mismatch is one of its problems
+    reportMismatch: problems !== undefined,
     maxChainDepth: maxChainDepth(options),
     findCandidates: context.findCandidates,
     openInput: context.openInput,
@@ -81,11 +85,12 @@ async function openChain(
       }
     },
   };
+  const base = context.role === 'parent' ? 1 : 0;
   const attach = async (image: VhdxImage, model: ImageModel, location: string | undefined, depth: number, seen: Set<string>) => {
     if (location !== undefined) image.info.chain[0]!.location = location;
     if (!model.parentLink) return image;
     try {
-      const found = await findParent({ model, location, depth, seen }, search, opener);
+      const found = await findParent({ model, location, depth, seen, base }, search, opener);
       image.attachParent(found);
     } catch (err) {
       if (!(options.allowMissingParent && err instanceof VhdxError && err.reason === 'parent-missing')) throw err;
@@ -93,8 +98,17 @@ async function openChain(
     }
     return image;
   };
-  const model = await loadImage(source, limits, problems);
-  return attach(new VhdxImage(source, model, options), model, context.location, 0, startSeen(model.info, context.location));
+  // the file opened: as an input, or (opened to make a child of it) as the parent at level 1
+  const file: VhdxErrorFile =
+    context.role === 'parent'
+      ? parentFile(1, context.location)
+      : { role: 'input', level: 0, ...(context.location !== undefined ? { path: context.location } : {}) };
+  try {
+    const model = await loadImage(source, limits, problems);
+    return await attach(new VhdxImage(source, model, options), model, context.location, 0, startSeen(model.info, context.location));
+  } catch (err) {
+    throw withFile(err, file);
+  }
 }
 
 /**
@@ -154,7 +168,7 @@ export async function checkVhdxSource(
     const e = asVhdxError(err, 'read-failed', 'check failed');
     if (e.code === 'IO' && e.reason !== 'parent-missing') throw e;
     // a fatal problem comes last: nothing after it was looked at
-    if (!wasReported(e)) problems.push(problemOf(e));
+    recordStop(problems, e);
     return { ok: false, problems };
   } finally {
     if (image) await image.close();

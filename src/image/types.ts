@@ -1,4 +1,4 @@
-import type { VhdxError, VhdxErrorCode, VhdxErrorLocation, VhdxErrorReason } from '../errors.js';
+import type { LinkageMismatch, VhdxError, VhdxErrorCode, VhdxErrorFile, VhdxErrorLocation, VhdxErrorReason } from '../errors.js';
 
 /** One problem found in a file, for `check()` reports. */
 export interface Problem {
@@ -10,15 +10,29 @@ export interface Problem {
   message: string;
   /** The structure concerned, when known. */
   structure?: VhdxErrorLocation['structure'];
+  /** The field within the structure, when known. */
+  field?: string;
   /** Absolute file offset, when known (in the file of `level`). */
   offset?: number;
   /** Which file of a differencing chain the problem is in: absent or 0 for the file itself, 1 for its parent, and so on. */
   level?: number;
-  /** `warning`: something a caller chose to accept (a parent whose DataWriteGuid changed, with `ignoreLinkage`); `ok` stays true. */
+  /**
+   * `warning`: something a caller chose to accept (a parent whose DataWriteGuid changed, with `ignoreLinkage`)
+   * or that readers handle alike (an active log with nothing in it to replay); `ok` stays true.
+   */
   severity?: 'warning';
+  /**
+   * The problem that stopped the check: nothing after it was looked at; it is the error opening the file
+   * throws. Absent on the others.
+   */
+  stopped?: true;
+  /** The file it is about, when the error that stopped the check knew it (see `VhdxError.file`). */
+  file?: VhdxErrorFile;
+  /** For `parent-linkage-mismatch`: both GUIDs and the files. */
+  linkage?: LinkageMismatch;
 }
 
-const reported = new WeakSet<VhdxError>();
+const reported = new WeakMap<VhdxError, Problem>();
 
 /**
  * Records every problem a step found in `problems`, in file order, and
@@ -26,22 +40,40 @@ const reported = new WeakSet<VhdxError>();
  */
 export function reportAll(problems: Problem[], errors: VhdxError[]): VhdxError {
   for (const e of errors) {
-    problems.push(problemOf(e));
-    reported.add(e);
+    const p = problemOf(e);
+    problems.push(p);
+    reported.set(e, p);
   }
   return errors[0]!;
 }
 
-/** True when `err` is already among the problems a step recorded. */
-export function wasReported(err: VhdxError): boolean {
-  return reported.has(err);
+/**
+ * Records `err`, the error that stopped a check, in `problems` (once: a step may have listed it already)
+ * and marks it `stopped`, with the file it is about (known only once it has left the step).
+ */
+export function recordStop(problems: Problem[], err: VhdxError): void {
+  let p = reported.get(err);
+  if (!p || !problems.includes(p)) {
+    p = problemOf(err);
+    problems.push(p);
+  }
+  p.stopped = true;
+  if (err.file !== undefined) {
+    p.file = err.file;
+    // an error in a parent that stopped the chain: its level, as check() gives every parent's problems
+    if (err.file.role === 'parent' && err.file.level !== undefined) p.level = err.file.level;
+  }
 }
 
 /** The problem a thrown error describes. */
 export function problemOf(err: VhdxError): Problem {
-  const p: Problem = { code: err.code, reason: err.reason, message: err.message };
+  // the message without the file: a report says which level each problem is in
+  const p: Problem = { code: err.code, reason: err.reason, message: err.located };
   if (err.structure !== undefined) p.structure = err.structure;
+  if (err.field !== undefined) p.field = err.field;
   if (err.offset !== undefined) p.offset = err.offset;
+  if (err.file !== undefined) p.file = err.file;
+  if (err.linkage !== undefined) p.linkage = err.linkage;
   return p;
 }
 
@@ -55,8 +87,12 @@ export interface RegionInfo {
 
 /** Log state of an image. */
 export interface LogInfo {
-  /** `clean`: nothing to replay; `dirty`: the log was replayed in memory. */
-  state: 'clean' | 'dirty';
+  /**
+   * `clean`: nothing to replay; `dirty`: the log was replayed in memory; `active-empty`: the header names
+   * an active log that holds no entry of it (a writer stopped before its first log write landed), so
+   * there is nothing to replay and the file reads as it stands.
+   */
+  state: 'clean' | 'dirty' | 'active-empty';
   offset: number;
   length: number;
   /** The current header's LogGuid (nil when clean). */
@@ -110,10 +146,12 @@ export interface ChainLevel {
   dataWriteGuid: string;
   /**
    * This file's link to its parent: `ok` (the parent's DataWriteGuid is the one its locator names),
-   * `mismatch` (accepted anyway with `ignoreLinkage`), `missing` (not found, opened with
+   * `mismatch` (accepted anyway with `ignoreLinkage`, or shown by a report), `missing` (not found, opened with
    * `allowMissingParent`), `none` (not a differencing file).
    */
   parentLinkage: 'ok' | 'mismatch' | 'missing' | 'none';
+  /** With `mismatch`: the GUIDs and files, as `parent-linkage-mismatch` errors carry them. */
+  mismatch?: LinkageMismatch;
 }
 
 /**

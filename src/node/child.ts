@@ -79,7 +79,10 @@ export async function writeChildAt(
 /** Writes a child at `output` (under a temporary name, renamed into place), its parent opened from `parentPath`. */
 async function writeChild(output: string, parentPath: string, options: ChildFileOptions, feed: ChildFeed): Promise<VhdxWriteSummary> {
   const { open: openOptions = {} } = options;
-  const parent = await openVhdxSource(await openNodeSource(parentPath, openOptions), openOptions, nodeOpenContext(parentPath, openOptions));
+  const parent = await openVhdxSource(await openNodeSource(parentPath, openOptions), openOptions, {
+    ...nodeOpenContext(parentPath, openOptions),
+    role: 'parent',
+  });
   try {
     await refuseOutputInChain(parent, output, { role: 'parent' });
     return await writeOutputFile(output, (path) => writeChildAt(parent, parentPath, path, output, options, feed));

@@ -221,8 +221,9 @@ function childView(model: ImageModel): ChildView {
     own: (start, end) => resolveOwnExtents(model, model.bitmaps, start, end),
     accept(parent, rules) {
       const level = { model, location: undefined, depth: 0, seen: startSeen(model.info, undefined) };
-      const { linkage, problems } = acceptOpenedParent(level, parent, rules);
+      const { linkage, problems, mismatch } = acceptOpenedParent(level, parent, rules);
       model.info.chain[0]!.parentLinkage = linkage;
+      if (mismatch) model.info.chain[0]!.mismatch = mismatch;
       model.info.chain.push(...parent.info.chain);
       return { problems };
     },
