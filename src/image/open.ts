@@ -54,12 +54,7 @@ function maxChainDepth(options: OpenVhdxOptions): number {
  * caller's to close). `problems` collects what a check
  * reports (the model's own problems are also kept in it).
  */
-async function openChain(
-  source: ReadableFile,
-  options: OpenVhdxOptions,
-  context: OpenContext,
-  problems?: Problem[],
-): Promise<VhdxImage> {
+async function openChain(source: ReadableFile, options: OpenVhdxOptions, context: OpenContext, problems?: Problem[]): Promise<VhdxImage> {
   const limits = resolveLimits(options);
   const search: ParentSearch<VhdxImage> = {
     ...(options.parent !== undefined ? { explicit: options.parent } : {}),
