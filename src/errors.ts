@@ -88,6 +88,7 @@ export const REASON_CODES = {
   'log-descriptor-invalid': 'CORRUPT',
   'log-descriptor-target': 'CORRUPT',
   'log-data-overflow': 'CORRUPT',
+  'log-not-replayable': 'CORRUPT',
   // anything else met while loading a file's structures (a bug, not a known defect)
   'structure-unreadable': 'CORRUPT',
   // reading past the end
@@ -114,6 +115,7 @@ export const REASON_CODES = {
   'unsupported-source': 'INVALID_ARGUMENT',
   'unsupported-target': 'INVALID_ARGUMENT',
   'source-not-writable': 'INVALID_ARGUMENT',
+  'image-not-writable': 'INVALID_ARGUMENT',
   'unsupported-chunk': 'INVALID_ARGUMENT',
   'not-bytes': 'INVALID_ARGUMENT',
   'output-is-input': 'INVALID_ARGUMENT',

@@ -4,7 +4,7 @@ import { VhdxError, asVhdxError, type LinkageMismatch } from '../errors.js';
 import { MiB } from '../format/bytes.js';
 import type { HttpSourceOptions } from '../sources/index.js';
 import type { ParentRequest } from '../sources/parent.js';
-import type { ReadableFile, SourceInput } from '../sources/types.js';
+import type { CustomFile, ReadableFile, SourceInput } from '../sources/types.js';
 import { ReadableStreamImpl, byteStrategy } from '../runtime/web-streams.js';
 import { identityOf } from './chain.js';
 import type { ReadLimits } from './limits.js';
@@ -48,6 +48,26 @@ export interface OpenVhdxOptions extends ReadLimits, HttpSourceOptions, ChainOpt
   chunkSize?: number;
   /** Bytes `stream()` reads ahead of its consumer (default 16 MiB). */
   readAhead?: number;
+  /**
+   * Open the file to change it in place: the image gets {@link VhdxImage.write},
+   * {@link VhdxImage.discard}, {@link VhdxImage.flush} and {@link VhdxImage.close}
+   * writes the headers back. A dirty log is replayed onto the file first.
+   * Inputs: a Node path or FileHandle (`vhdx-stream/node`), an OPFS
+   * `FileSystemSyncAccessHandle`, or a {@link CustomFile}. Default false. See docs/writing.md.
+   */
+  writable?: boolean;
+}
+
+/**
+ * What a writable open attaches to an image (made by edit/): every change of
+ * the file goes through it. @internal
+ */
+export interface ImageEditor {
+  write(offset: number, data: Uint8Array): Promise<void>;
+  discard(offset: number, length: number): Promise<void>;
+  flush(): Promise<void>;
+  /** Everything applied and flushed, the headers closed; the file stays open. */
+  close(): Promise<void>;
 }
 
 /** The result of {@link VhdxImage.check}. */
@@ -89,7 +109,9 @@ export class VhdxImage {
   readonly info: VhdxInfo;
   private readonly zeros: Uint8Array;
   /** File reads as the replayed log leaves them (the source itself when clean). */
-  private readonly file: ByteReader;
+  private file: ByteReader;
+  /** The writable open's editor; absent for a read-only image. */
+  private editor: ImageEditor | undefined;
   private link: ParentLinkState = { owned: false, problems: [] };
   /** Buffers of reads that gather several stretches (GATHER_SPAN bytes each), kept for the next ones. */
   private readonly gatherBuffers: Uint8Array[] = [];
@@ -103,6 +125,59 @@ export class VhdxImage {
     this.info = model.info;
     this.file = overlayReader(source, model.overlay);
     this.zeros = new Uint8Array(Math.min(options.chunkSize ?? 4 * MiB, model.virtualSize));
+  }
+
+  /**
+   * @internal makes the image writable: the editor changes the file and the
+   * model this image reads (the model is the one source of truth for both),
+   * and a log replayed onto the file is no longer overlaid.
+   */
+  attachEditor(editor: ImageEditor): void {
+    this.editor = editor;
+    this.file = overlayReader(this.source, this.model.overlay);
+  }
+
+  /** True when the image was opened with `writable: true` and is not closed. */
+  get writable(): boolean {
+    return this.editor !== undefined;
+  }
+
+  private editing(): ImageEditor {
+    if (!this.editor) throw new VhdxError('image-not-writable', 'this image was not opened with { writable: true } (or is closed)');
+    return this.editor;
+  }
+
+  /**
+   * Writes `data` at byte `offset` of the virtual disk (any offset and length
+   * inside it); reads see it at once. Durable after the next {@link flush}
+   * (or {@link close}). A differencing file changes only itself, never its parent.
+   * @throws VhdxError `INVALID_ARGUMENT` (`image-not-writable`, `range-outside-disk`); `IO` (`write-failed`, `read-failed`).
+   */
+  async write(offset: number, data: Uint8Array): Promise<void> {
+    const editor = this.editing();
+    this.checkRange(offset, data.length);
+    await editor.write(offset, data);
+  }
+
+  /**
+   * Makes `[offset, offset + length)` read as zeros: whole blocks become ZERO
+   * (their space is reused by later writes; in a differencing file the parent
+   * never shows through), parts of blocks get zeros written.
+   * @throws VhdxError as {@link write}.
+   */
+  async discard(offset: number, length: number): Promise<void> {
+    const editor = this.editing();
+    this.checkRange(offset, length);
+    await editor.discard(offset, length);
+  }
+
+  /**
+   * Makes every completed write and discard durable: after a crash the file
+   * opens with all of them.
+   * @throws VhdxError `INVALID_ARGUMENT` (`image-not-writable`); `IO` (`write-failed`).
+   */
+  async flush(): Promise<void> {
+    await this.editing().flush();
   }
 
   /** The parent image of a differencing file (undefined for other files, or when the parent is missing). */
@@ -331,8 +406,30 @@ export class VhdxImage {
     return { ok: problems.every((p) => p.severity === 'warning'), problems };
   }
 
-  /** Releases the source (file handles), and the parents the chain opened. */
+  /**
+   * @internal closes the parents the chain opened (a writable open that
+   * fails after they were found).
+   */
+  async closeParents(): Promise<void> {
+    if (this.link.owned) await this.link.image?.close();
+  }
+
+  /**
+   * Releases the source (file handles), and the parents the chain opened. A
+   * writable image first applies and flushes everything and writes headers
+   * that say the log is empty.
+   */
   async close(): Promise<void> {
+    const editor = this.editor;
+    this.editor = undefined;
+    try {
+      await editor?.close();
+    } finally {
+      await this.closeSource();
+    }
+  }
+
+  private async closeSource(): Promise<void> {
     try {
       await this.source.close?.();
     } finally {

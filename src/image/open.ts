@@ -7,7 +7,7 @@ import { urlParentCandidates, type FindParentCandidates } from '../sources/paren
 import type { ReadableFile, SourceInput } from '../sources/types.js';
 import { ready } from '../wasm/instance.js';
 import { DEFAULT_MAX_CHAIN_DEPTH, findParent, parentFile, startSeen, type LevelOpener, type ParentSearch } from './chain.js';
-import { VhdxImage, type CheckReport, type OpenVhdxOptions } from './image.js';
+import { VhdxImage, type CheckReport, type ImageEditor, type OpenVhdxOptions } from './image.js';
 import { resolveLimits } from './limits.js';
 import { loadImage, type ImageModel } from './load.js';
 import { recordStop, type Problem, type VhdxInfo } from './types.js';
@@ -23,6 +23,13 @@ export interface OpenContext {
   /** What the file opened is to the caller, for errors (default `input`; `parent` when it is opened as a new child's parent). */
   role?: 'input' | 'parent';
 }
+
+/**
+ * How a writable open changes the file before it is used (a dirty log
+ * replayed onto it, refusals the format asks for), once the chain is found:
+ * returns the editor of the image. @internal
+ */
+export type PrepareEdit = (image: VhdxImage, model: ImageModel, problems: Problem[]) => Promise<ImageEditor>;
 
 /** The context of inputs this entry can open: bytes, Blobs, URLs, `{ size, read }`; parents by URL. */
 function defaultContext(input: SourceInput | undefined, options: OpenVhdxOptions): OpenContext {
@@ -54,7 +61,13 @@ function maxChainDepth(options: OpenVhdxOptions): number {
  * caller's to close). `problems` collects what a check
  * reports (the model's own problems are also kept in it).
  */
-async function openChain(source: ReadableFile, options: OpenVhdxOptions, context: OpenContext, problems?: Problem[]): Promise<VhdxImage> {
+async function openChain(
+  source: ReadableFile,
+  options: OpenVhdxOptions,
+  context: OpenContext,
+  problems?: Problem[],
+  edit?: PrepareEdit,
+): Promise<VhdxImage> {
   const limits = resolveLimits(options);
   const search: ParentSearch<VhdxImage> = {
     ...(options.parent !== undefined ? { explicit: options.parent } : {}),
@@ -98,24 +111,40 @@ async function openChain(source: ReadableFile, options: OpenVhdxOptions, context
     context.role === 'parent'
       ? parentFile(1, context.location)
       : { role: 'input', level: 0, ...(context.location !== undefined ? { path: context.location } : {}) };
+  let image: VhdxImage;
+  let model: ImageModel;
   try {
-    const model = await loadImage(source, limits, problems);
-    return await attach(new VhdxImage(source, model, options), model, context.location, 0, startSeen(model.info, context.location));
+    model = await loadImage(source, limits, problems);
+    image = await attach(new VhdxImage(source, model, options), model, context.location, 0, startSeen(model.info, context.location));
   } catch (err) {
     throw withFile(err, file);
   }
+  if (!edit) return image;
+  try {
+    image.attachEditor(await edit(image, model, problems ?? []));
+  } catch (err) {
+    await image.closeParents();
+    throw err;
+  }
+  return image;
 }
 
 /**
  * Opens a VHDX for random access from a source you already opened; the image
  * owns it from then on (closed by {@link VhdxImage.close}, or at once when
- * opening fails). `context` says where the file lives, for finding parents.
+ * opening fails). `context` says where the file lives, for finding parents;
+ * `edit` makes it writable (edit/open.ts).
  * @throws VhdxError as {@link openVhdx}.
  */
-export async function openVhdxSource(source: ReadableFile, options: OpenVhdxOptions = {}, context?: OpenContext): Promise<VhdxImage> {
+export async function openVhdxSource(
+  source: ReadableFile,
+  options: OpenVhdxOptions = {},
+  context?: OpenContext,
+  edit?: PrepareEdit,
+): Promise<VhdxImage> {
   try {
     await ready();
-    return await openChain(source, options, context ?? defaultContext(undefined, options));
+    return await openChain(source, options, context ?? defaultContext(undefined, options), [], edit);
   } catch (err) {
     await source.close?.();
     throw asVhdxError(err, 'read-failed', 'open failed');

@@ -16,6 +16,8 @@ import type { VhdxInfo } from '../image/types.js';
 import { VhdxWriterStream as WebVhdxWriterStream, type VhdxWriterOptions } from '../streams/writer.js';
 import type { TargetInput } from '../sources/targets.js';
 import { openNodeSource, type NodeSourceInput } from './file-source.js';
+import { openVhdxWritable } from '../edit/open.js';
+import { openNodeWritableFile, type NodeWritableFileInput } from './file.js';
 import { childRelativePath, isHttpLocation, nodeOpenContext } from './parent-paths.js';
 import { openNodeTarget, type NodeTargetInput } from './file-target.js';
 import { refuseOutputInChain } from './chain-output.js';
@@ -28,6 +30,7 @@ export type { ChildFileOptions } from './child.js';
 export type { NodeSourceInput } from './file-source.js';
 export type { NodeTargetInput } from './file-target.js';
 export { canMapHoles } from './holes.js';
+export type { NodeWritableFileInput } from './file.js';
 
 /**
  * Opens a VHDX for random access: a file path or FileHandle, or anything the
@@ -38,9 +41,23 @@ export { canMapHoles } from './holes.js';
  * @throws VhdxError for a file that is not a valid VHDX (`NOT_VHDX`, `CORRUPT`,
  *   `BAD_CHECKSUM`, `TRUNCATED`, `UNSUPPORTED`, `LIMIT_EXCEEDED`) or cannot be read (`IO`);
  *   for a chain, `parent-missing` naming every path tried and the chain reasons of the default entry's `openVhdx`.
+ *
+ * With `{ writable: true }`: a path (opened for reading and writing, never
+ * created or truncated), a FileHandle, an OPFS access handle or a
+ * `{ size, read, write, truncate, flush }` is changed in place (see the default
+ * entry's `openVhdx` and docs/writing.md); `source-not-writable` for a URL,
+ * bytes or a Blob.
  */
-export async function openVhdx(input: NodeSourceInput, options: OpenVhdxOptions = {}): Promise<VhdxImage> {
-  return openVhdxSource(await openNodeSource(input, options), options, nodeOpenContext(input, options));
+export async function openVhdx(input: NodeSourceInput | NodeWritableFileInput, options: OpenVhdxOptions = {}): Promise<VhdxImage> {
+  if (options.writable) {
+    const file = await openNodeWritableFile(input as NodeWritableFileInput);
+    return openVhdxWritable(file, options, nodeOpenContext(input as NodeSourceInput, options));
+  }
+  return openVhdxSource(
+    await openNodeSource(input as NodeSourceInput, options),
+    options,
+    nodeOpenContext(input as NodeSourceInput, options),
+  );
 }
 
 /**

@@ -1,0 +1,276 @@
+// Changing an open image in place: writes, discards, flush and close. The
+// image model (image/load.ts) is the one source of truth: this editor changes
+// the file, then the model the image reads through, after each applied change.
+//
+// Orders kept (MS-VHDX 2.2.2, 2.3; docs/writing.md):
+// - before the first change, one header update with a new FileWriteGuid, and
+//   a new DataWriteGuid as well before the first change a reader can see;
+// - a block's payload is written and flushed before the log entry mapping it;
+// - every BAT change goes through the log (journal.ts);
+// - a block placed in reused space is written whole, so no old byte shows.
+//
+// Differencing files: a block written in part is filled from what the chain
+// reads there and becomes FULLY_PRESENT (no sector bitmap is ever written);
+// see docs/writing.md for why.
+import { VhdxError } from '../errors.js';
+import { MiB } from '../format/bytes.js';
+import { BlockState, batIndexOfBlock, writeBatEntry } from '../format/bat.js';
+import { randomGuid } from '../format/guid.js';
+import type { LogWrite } from '../format/log.js';
+import type { ImageEditor } from '../image/image.js';
+import type { ImageModel } from '../image/load.js';
+import type { RegionInfo } from '../image/types.js';
+import { LOG_SECTOR, MAX_ENTRY_SECTORS, type Journal } from './journal.js';
+
+/** One BAT change: payload block `block` gets `state` at `offsetMiB`. */
+interface BatChange {
+  block: number;
+  state: number;
+  offsetMiB: number;
+}
+
+/** Reads the virtual disk as the image sees it (parents included). */
+export type DiskReader = (offset: number, length: number) => Promise<Uint8Array>;
+
+/** The piece of one write that falls in one block. */
+interface Piece {
+  block: number;
+  /** Byte offset within the block. */
+  at: number;
+  data: Uint8Array;
+}
+
+/** The editor of one writable image. */
+export class Editor implements ImageEditor {
+  private readonly blockSize: number;
+  private readonly sectorSize: number;
+  private readonly differencing: boolean;
+  private readonly fixed: boolean;
+  /** File offsets (bytes) of blocks freed by discards, for reuse. */
+  private readonly free: number[] = [];
+  private fileGuidNew = false;
+  private dataGuidNew = false;
+  /** Operations run one at a time, in call order. */
+  private queue: Promise<unknown> = Promise.resolve();
+  /** The first failure: the file is consistent on disk, but this editor's view may not be. */
+  private failed: unknown;
+
+  constructor(
+    private readonly journal: Journal,
+    private readonly model: ImageModel,
+    private readonly bat: RegionInfo,
+    private readonly readDisk: DiskReader,
+    /** The FileWriteGuid is already new (a log replayed at open). */
+    fileGuidNew = false,
+  ) {
+    this.fileGuidNew = fileGuidNew;
+    this.blockSize = model.blockSize;
+    this.sectorSize = model.logicalSectorSize;
+    this.differencing = model.info.type === 'differencing';
+    this.fixed = model.info.type === 'fixed';
+  }
+
+  write(offset: number, data: Uint8Array): Promise<void> {
+    return this.run(() => this.doWrite(offset, data));
+  }
+
+  discard(offset: number, length: number): Promise<void> {
+    return this.run(() => this.doDiscard(offset, length));
+  }
+
+  flush(): Promise<void> {
+    return this.run(() => this.journal.flush());
+  }
+
+  close(): Promise<void> {
+    return this.run(async () => {
+      await this.journal.endSession();
+      this.failed = new VhdxError('image-not-writable', 'the image is closed');
+    });
+  }
+
+  private run<T>(op: () => Promise<T>): Promise<T> {
+    const next = this.queue.then(async () => {
+      if (this.failed !== undefined) throw this.failed;
+      try {
+        return await op();
+      } catch (err) {
+        this.failed = err;
+        throw err;
+      }
+    });
+    this.queue = next.catch(() => undefined);
+    return next;
+  }
+
+  /** The header update the format asks for before the first change (and the first visible one). */
+  private async beforeChange(visible: boolean): Promise<void> {
+    if (this.fileGuidNew && (this.dataGuidNew || !visible)) return;
+    const changes: { fileWriteGuid?: string; dataWriteGuid?: string } = {};
+    if (!this.fileGuidNew) changes.fileWriteGuid = randomGuid();
+    if (visible && !this.dataGuidNew) changes.dataWriteGuid = randomGuid();
+    await this.journal.updateHeader(changes);
+    this.fileGuidNew = true;
+    if (visible) this.dataGuidNew = true;
+    const info = this.model.info;
+    info.fileWriteGuid = this.journal.header.fileWriteGuid;
+    info.dataWriteGuid = this.journal.header.dataWriteGuid;
+    info.chain[0]!.dataWriteGuid = info.dataWriteGuid;
+    info.headerSequenceNumber = this.journal.header.sequenceNumber;
+    info.currentHeader = this.journal.slot === 0 ? 1 : 2;
+  }
+
+  /** Cuts `[offset, offset + length)` into the blocks it touches. */
+  private *blocksOf(offset: number, length: number): Generator<{ block: number; at: number; length: number; from: number }> {
+    for (let pos = offset, end = offset + length; pos < end; ) {
+      const block = Math.floor(pos / this.blockSize);
+      const at = pos - block * this.blockSize;
+      const n = Math.min(end - pos, this.blockSize - at);
+      yield { block, at, length: n, from: pos - offset };
+      pos += n;
+    }
+  }
+
+  /** Bytes of block `block` that lie on the disk (the last block may be cut by the disk's end). */
+  private blockLength(block: number): number {
+    return Math.min(this.blockSize, this.model.virtualSize - block * this.blockSize);
+  }
+
+  private async doWrite(offset: number, data: Uint8Array): Promise<void> {
+    if (data.length === 0) return;
+    await this.beforeChange(true);
+    const changes: BatChange[] = [];
+    for (const p of this.blocksOf(offset, data.length)) {
+      const piece: Piece = { block: p.block, at: p.at, data: data.subarray(p.from, p.from + p.length) };
+      if (this.model.states[p.block] === BlockState.FULLY_PRESENT) await this.writeInPlace(piece);
+      else changes.push(await this.placeBlock(piece));
+    }
+    if (changes.length === 0) return;
+    // the payload is durable before the entries that map it
+    await this.journal.flush();
+    await this.commitBat(changes);
+  }
+
+  /** Writes a piece into a present block, whole logical sectors at a time (the edges read first). */
+  private async writeInPlace(p: Piece): Promise<void> {
+    const base = this.model.offsetsMiB[p.block]! * MiB;
+    const ss = this.sectorSize;
+    const start = Math.floor(p.at / ss) * ss;
+    const end = Math.ceil((p.at + p.data.length) / ss) * ss;
+    if (start === p.at && end === p.at + p.data.length) return this.journal.write(p.data, base + start);
+    const buf = new Uint8Array(end - start);
+    const headPartial = start < p.at;
+    if (headPartial) buf.set(await this.journal.read(base + start, ss), 0);
+    // the last sector, unless it is the first one and was just read
+    if (end > p.at + p.data.length && (end - ss > start || !headPartial))
+      buf.set(await this.journal.read(base + end - ss, ss), end - ss - start);
+    buf.set(p.data, p.at - start);
+    await this.journal.write(buf, base + start);
+  }
+
+  /**
+   * Gives a block that is not fully present a place holding `p`: what the
+   * disk reads there now (zeros, or the parent's and this file's own sectors
+   * in a differencing file) with the piece over it. Returns the BAT change.
+   */
+  private async placeBlock(p: Piece): Promise<BatChange> {
+    const state = this.model.states[p.block]!;
+    const length = this.blockLength(p.block);
+    const start = p.block * this.blockSize;
+    const inherits =
+      this.differencing && (state === BlockState.PARTIALLY_PRESENT || (state !== BlockState.ZERO && state < BlockState.FULLY_PRESENT));
+    let offset: number;
+    let fresh = false;
+    if (state === BlockState.PARTIALLY_PRESENT) offset = this.model.offsetsMiB[p.block]! * MiB;
+    else if (this.free.length) offset = this.free.pop()!;
+    else {
+      offset = Math.ceil(this.journal.size / MiB) * MiB;
+      await this.journal.grow(offset + this.blockSize);
+      fresh = true;
+    }
+    if (fresh && !inherits) {
+      // new space reads as zeros: only the piece is written (whole sectors)
+      const ss = this.sectorSize;
+      const from = Math.floor(p.at / ss) * ss;
+      const to = Math.ceil((p.at + p.data.length) / ss) * ss;
+      const buf = new Uint8Array(to - from);
+      buf.set(p.data, p.at - from);
+      await this.journal.write(buf, offset + from);
+    } else {
+      const content = new Uint8Array(this.blockSize);
+      if (inherits) content.set(await this.readDisk(start, length));
+      content.set(p.data, p.at);
+      await this.journal.write(content, offset);
+    }
+    return { block: p.block, state: BlockState.FULLY_PRESENT, offsetMiB: offset / MiB };
+  }
+
+  private async doDiscard(offset: number, length: number): Promise<void> {
+    if (length === 0) return;
+    const changes: BatChange[] = [];
+    const freed: number[] = [];
+    for (const p of this.blocksOf(offset, length)) {
+      const state = this.model.states[p.block]!;
+      if (this.readsZeros(state)) continue;
+      const whole = p.at === 0 && p.length >= this.blockLength(p.block);
+      if (whole && this.fixed && state === BlockState.FULLY_PRESENT) {
+        // a fixed file keeps its blocks: zeros in place
+        await this.beforeChange(true);
+        await this.journal.writeZeros(this.model.offsetsMiB[p.block]! * MiB, p.length);
+      } else if (whole) {
+        if (state >= BlockState.FULLY_PRESENT) freed.push(this.model.offsetsMiB[p.block]! * MiB);
+        changes.push({ block: p.block, state: BlockState.ZERO, offsetMiB: 0 });
+      } else {
+        await this.doWrite(offset + p.from, new Uint8Array(p.length));
+      }
+    }
+    if (changes.length === 0) return;
+    await this.beforeChange(true);
+    await this.commitBat(changes);
+    // freed only now: the entries that stop using them are applied and flushed
+    this.free.push(...freed);
+  }
+
+  /** True when a block in `state` already reads as zeros everywhere. */
+  private readsZeros(state: number): boolean {
+    if (state === BlockState.ZERO) return true;
+    return !this.differencing && state < BlockState.FULLY_PRESENT && state !== BlockState.UNDEFINED;
+  }
+
+  /**
+   * Journals BAT changes (whole 4 KiB BAT sectors, read from the file, which
+   * holds every applied change) and then applies them to the model.
+   */
+  private async commitBat(changes: BatChange[]): Promise<void> {
+    const ratio = this.model.chunkRatio;
+    const sectors = new Map<number, Uint8Array>();
+    for (const c of changes) {
+      const byte = this.bat.offset + batIndexOfBlock(c.block, ratio) * 8;
+      const at = byte - (byte % LOG_SECTOR);
+      let sector = sectors.get(at);
+      if (!sector) {
+        sector = (await this.journal.read(at, LOG_SECTOR)).slice();
+        sectors.set(at, sector);
+      }
+      writeBatEntry(sector, (byte - at) / 8, { state: c.state, offsetMiB: c.offsetMiB });
+    }
+    const writes: LogWrite[] = [...sectors].sort((a, b) => a[0] - b[0]).map(([fileOffset, data]) => ({ fileOffset, data }));
+    for (let i = 0; i < writes.length; i += MAX_ENTRY_SECTORS) await this.journal.commit(writes.slice(i, i + MAX_ENTRY_SECTORS));
+    this.applyToModel(changes);
+  }
+
+  private applyToModel(changes: BatChange[]): void {
+    const m = this.model;
+    for (const c of changes) {
+      const was = m.states[c.block]!;
+      m.states[c.block] = c.state;
+      m.offsetsMiB[c.block] = c.offsetMiB;
+      if (was === BlockState.PARTIALLY_PRESENT) m.bitmaps?.blocks.delete(c.block);
+      const delta = (c.state >= BlockState.FULLY_PRESENT ? 1 : 0) - (was >= BlockState.FULLY_PRESENT ? 1 : 0);
+      m.info.allocatedBlocks += delta;
+    }
+    m.info.allocatedBytes = m.info.allocatedBlocks * m.blockSize;
+    m.info.chain[0]!.allocatedBytes = m.info.allocatedBytes;
+    m.info.fileSize = this.journal.size;
+  }
+}

@@ -1,0 +1,81 @@
+// Making an image writable: the checks and repairs the format asks for before
+// a file is changed (MS-VHDX 2.3.3), then the editor. Nothing is written
+// when the file is clean; a dirty log is replayed onto the file first.
+import { VhdxError } from '../errors.js';
+import { NIL_GUID, randomGuid } from '../format/guid.js';
+import { HEADER_AREA_END } from '../format/region-table.js';
+import { parseHeaderSection } from '../image/header-section.js';
+import type { ImageModel } from '../image/load.js';
+import type { OpenVhdxOptions, VhdxImage } from '../image/image.js';
+import { openVhdxSource, type OpenContext, type PrepareEdit } from '../image/open.js';
+import type { Problem } from '../image/types.js';
+import type { RandomAccessFile } from '../sources/types.js';
+import { Editor } from './editor.js';
+import { Journal } from './journal.js';
+
+/** Problems about the log that a repair settles. */
+const LOG_PROBLEMS = new Set<Problem['reason']>(['log-no-sequence', 'log-entry-skipped']);
+
+/**
+ * What a writable open of `file` does once the chain is found: reads the
+ * headers again, replays a dirty log onto the file, and returns the editor.
+ * @throws VhdxError `CORRUPT` (`log-not-replayable`) for a dirty log whose
+ *   entries are damaged so that no valid sequence remains (the format forbids
+ *   writing such a file); `IO` (`read-failed`, `write-failed`).
+ */
+export function prepareEditor(file: RandomAccessFile): PrepareEdit {
+  return async (image, model, problems) => {
+    const section = parseHeaderSection(await file.read(0, HEADER_AREA_END), []);
+    const journal = new Journal(file, section.header, section.currentHeader === 1 ? 0 : 1, file.size);
+    const repaired = section.dirty ? await repairLog(journal, model, problems) : false;
+    return new Editor(journal, model, section.bat, (offset, length) => image.read(offset, length), repaired);
+  };
+}
+
+/**
+ * Replays the log onto the file (header update with a new FileWriteGuid
+ * first; the file grown to LastFileOffset; then LogGuid zero), or clears a
+ * log that names a LogGuid no entry carries (what QEMU 7.2 leaves when its log
+ * write fails). Returns true: the FileWriteGuid is new.
+ */
+async function repairLog(journal: Journal, model: ImageModel, problems: Problem[]): Promise<boolean> {
+  const overlay = model.overlay;
+  if (!overlay || overlay.entriesReplayed === 0) {
+    const damaged = problems.find((p) => p.reason === 'log-entry-skipped');
+    if (damaged) {
+      throw new VhdxError(
+        'log-not-replayable',
+        `the log is dirty but its entries are damaged (${damaged.message}) and no valid sequence remains: the file must not be written`,
+        { structure: 'log', offset: journal.header.logOffset },
+      );
+    }
+    await journal.updateHeader({ fileWriteGuid: randomGuid(), logGuid: NIL_GUID });
+  } else {
+    await journal.updateHeader({ fileWriteGuid: randomGuid() });
+    for (const z of overlay.zeros) await journal.writeZeros(z.start, z.end - z.start);
+    for (const at of overlay.sectorOffsets) await journal.write(overlay.sectors.get(at)!, at);
+    await journal.grow(overlay.lastFileOffset);
+    await journal.flush();
+    await journal.updateHeader({ logGuid: NIL_GUID });
+  }
+  delete model.overlay;
+  const info = model.info;
+  info.log.state = 'clean';
+  info.log.guid = NIL_GUID;
+  info.fileWriteGuid = journal.header.fileWriteGuid;
+  info.headerSequenceNumber = journal.header.sequenceNumber;
+  info.currentHeader = journal.slot === 0 ? 1 : 2;
+  info.fileSize = journal.size;
+  for (let i = problems.length - 1; i >= 0; i--) if (LOG_PROBLEMS.has(problems[i]!.reason)) problems.splice(i, 1);
+  return true;
+}
+
+/**
+ * Opens `file` (both halves of the seam) as a writable image; the image owns
+ * it from then on. Chain options as for a read-only open; parents are opened
+ * read-only.
+ * @throws VhdxError as a read-only open, and as {@link prepareEditor}.
+ */
+export function openVhdxWritable(file: RandomAccessFile, options: OpenVhdxOptions = {}, context?: OpenContext): Promise<VhdxImage> {
+  return openVhdxSource(file, options, context, prepareEditor(file));
+}
