@@ -17,6 +17,7 @@ import { checkLimit, resolveLimits } from '../src/image/limits.js';
 import { blockPatternRaw, chunkedStream, collect, makeRaw } from './helpers/images.js';
 import { buildSynthetic, poke64 } from './helpers/synthetic.js';
 import { makeDirty, type EntrySpec } from './helpers/dirty-log.js';
+import { RecordingFile } from './helpers/recording-file.js';
 import { buildChild, dataWriteGuidOf, testGuid, type ChildBlock, type ChildSpec } from './helpers/differencing.js';
 
 const MiB = 1024 * 1024;
@@ -764,6 +765,16 @@ describe('reasons from the image, stream and node layers', () => {
       const lost = dirty([{ flushedFileOffset: file.length + MiB, lastFileOffset: file.length + MiB }], file);
       // openVhdx only: VhdxDecoderStream closes its output before it compares the input's length (reported to the streams layer)
       await expectRejection(() => openVhdx(lost), 'log-flushed-past-eof', { structure: 'log entry', field: 'flushed_file_offset' });
+      // and a writable open refuses it before writing anything
+      const writable = new RecordingFile(lost.slice());
+      await expectRejection(() => openVhdx(writable, { writable: true }), 'log-flushed-past-eof');
+      expect(writable.ops).toEqual([]);
+    });
+
+    it('log-not-replayable: a writable open of a dirty log whose only entry is torn writes nothing', async () => {
+      const file = new RecordingFile(dirty([{ torn: true }]));
+      await expectRejection(() => openVhdx(file, { writable: true }), 'log-not-replayable', { structure: 'log' });
+      expect(file.ops).toEqual([]);
     });
 
     it('log-data-overflow: a zero descriptor turned into a data descriptor', async () => {
@@ -785,6 +796,16 @@ describe('reasons from the image, stream and node layers', () => {
   });
 
   describe('image: reads', () => {
+    it('image-not-writable: a write, discard or flush on an image opened read-only, or closed', async () => {
+      const opened = await openVhdx(image());
+      await expectRejection(() => opened.write(0, new Uint8Array(1)), 'image-not-writable');
+      await expectRejection(() => opened.discard(0, 1), 'image-not-writable');
+      await expectRejection(() => opened.flush(), 'image-not-writable');
+      const writable = await openVhdx(new RecordingFile(image()), { writable: true });
+      await writable.close();
+      await expectRejection(() => writable.write(0, new Uint8Array(1)), 'image-not-writable');
+    });
+
     it('range-outside-disk: a read before the start and past the end', async () => {
       const opened = await openVhdx(image());
       await expectRejection(() => opened.read(-1, 2), 'range-outside-disk');

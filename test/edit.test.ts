@@ -1,0 +1,141 @@
+// The write path's format rules, seen in the operations it issues (MS-VHDX
+// 2.2.2 headers, 2.3 log), and the inputs a writable open takes.
+import { open as openHandle, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { NIL_GUID } from '../src/format/guid.js';
+import { HEADER_OFFSETS, parseHeader } from '../src/format/header.js';
+import { parseLogEntryHeader } from '../src/format/log.js';
+import { openVhdx } from '../src/index.js';
+import { openVhdx as openNodeVhdx } from '../src/node/index.js';
+import { buildChild, dataWriteGuidOf } from './helpers/differencing.js';
+import { reasonOf } from './helpers/reasons.js';
+import { RecordingFile } from './helpers/recording-file.js';
+import { buildSynthetic } from './helpers/synthetic.js';
+import { sha256, tempDir } from './helpers/tools.js';
+
+const MiB = 1024 * 1024;
+const LOG = MiB; // the synthetic image's log: 1 MiB at 1 MiB
+
+function base(): Uint8Array {
+  const raw = new Uint8Array(4 * MiB);
+  raw.fill(7, 0, MiB);
+  return buildSynthetic({ raw });
+}
+
+function headers(file: Uint8Array) {
+  return HEADER_OFFSETS.map((at) => parseHeader(file.subarray(at, at + 4096), at));
+}
+
+const tmp = tempDir('vhdx-edit-unit-');
+afterAll(() => tmp.cleanup());
+
+describe('headers and the log, in the order the format asks', () => {
+  it('nothing at open; one header update (new FileWriteGuid and DataWriteGuid, into the other slot, flushed) before the first change', async () => {
+    const file = new RecordingFile(base());
+    const [h1, h2] = headers(file.contents());
+    const image = await openVhdx(file, { writable: true });
+    expect(file.ops).toEqual([]);
+    await image.write(100, new Uint8Array([1, 2, 3])); // into a stored block: no log entry
+    const [first, second] = file.ops;
+    // header 2 (sequence 8) is current: the update goes into header 1's slot
+    expect(first).toMatchObject({ kind: 'write', position: HEADER_OFFSETS[0] });
+    expect(second).toEqual({ kind: 'flush' });
+    const updated = headers(file.contents())[0]!;
+    expect(updated.sequenceNumber).toBe(h2!.sequenceNumber + 1n);
+    expect(updated.fileWriteGuid).not.toBe(h1!.fileWriteGuid);
+    expect(updated.dataWriteGuid).not.toBe(h1!.dataWriteGuid);
+    expect(updated.logGuid).toBe(NIL_GUID);
+    expect(image.info.dataWriteGuid).toBe(updated.dataWriteGuid);
+    await image.write(200, new Uint8Array([4]));
+    expect(file.ops.filter((o) => o.kind === 'write' && o.position < MiB)).toHaveLength(1); // once per open
+    await image.close();
+  });
+
+  it('a new block: payload flushed, entry flushed, then the header naming its LogGuid, then the BAT; close clears the LogGuid', async () => {
+    const file = new RecordingFile(base());
+    const image = await openVhdx(file, { writable: true });
+    await image.write(2 * MiB + 5, new Uint8Array(10).fill(9));
+    const ops = file.ops;
+    const kinds = ops.map((o) =>
+      o.kind === 'flush'
+        ? 'F'
+        : o.kind === 'truncate'
+          ? 'T'
+          : o.position < LOG
+            ? 'H'
+            : o.position < 2 * MiB
+              ? 'L'
+              : o.position < 3 * MiB
+                ? 'M'
+                : o.position < 4 * MiB
+                  ? 'B'
+                  : 'P',
+    );
+    // BAT at 3 MiB, metadata at 2 MiB, payload after 4 MiB (buildSynthetic)
+    expect(kinds.join('')).toBe('HFTPFLFHFBF');
+    const entryOp = ops[kinds.indexOf('L')]!;
+    const entry = parseLogEntryHeader((entryOp as { data: Uint8Array }).data, LOG);
+    expect(entry.tail).toBe(0);
+    expect(entry.flushedFileOffset % MiB).toBe(0);
+    expect(entry.flushedFileOffset).toBeLessThanOrEqual(file.size);
+    const named = headers(file.contents()).find((h) => h.logGuid !== NIL_GUID)!;
+    expect(named.logGuid).toBe(entry.logGuid);
+    await image.close();
+    const [a, b] = headers(file.contents());
+    expect((a!.sequenceNumber > b!.sequenceNumber ? a! : b!).logGuid).toBe(NIL_GUID); // the current header
+    const reopened = await openVhdx(file.contents());
+    expect(reopened.info.log.state).toBe('clean');
+    expect([...(await reopened.read(2 * MiB, 20))]).toEqual([0, 0, 0, 0, 0, ...new Array(10).fill(9), 0, 0, 0, 0, 0]);
+  });
+
+  it('a differencing child changes only itself: its parent is never written, and a discard never shows the parent', async () => {
+    const parent = buildSynthetic({ raw: new Uint8Array(4 * MiB).fill(0x33) });
+    const parentHash = sha256(parent);
+    const child = buildChild({
+      virtualSize: 4 * MiB,
+      blockSize: MiB,
+      lss: 512,
+      parentLinkage: dataWriteGuidOf(parent),
+      relativePath: 'p.vhdx',
+      blocks: new Map(),
+    });
+    const file = new RecordingFile(child);
+    const image = await openVhdx(file, { writable: true, parent });
+    await image.write(MiB + 1000, new Uint8Array(3).fill(0x44)); // filled from the parent, FULLY_PRESENT
+    await image.discard(2 * MiB, MiB); // ZERO, not the parent
+    await image.close();
+    expect(sha256(parent)).toBe(parentHash);
+    const reopened = await openVhdx(file.contents(), { parent });
+    const disk = await reopened.read(0, 4 * MiB);
+    const want = new Uint8Array(4 * MiB).fill(0x33);
+    want.set([0x44, 0x44, 0x44], MiB + 1000);
+    want.fill(0, 2 * MiB, 3 * MiB);
+    expect(sha256(disk)).toBe(sha256(want));
+  });
+});
+
+describe('inputs of a writable open', () => {
+  it('a Node path and a FileHandle are written in place', async () => {
+    const path = join(tmp.path, 'a.vhdx');
+    await writeFile(path, base());
+    const image = await openNodeVhdx(path, { writable: true });
+    await image.write(3 * MiB, new Uint8Array(4096).fill(0xee));
+    await image.close();
+    const fh = await openHandle(path, 'r+');
+    const again = await openNodeVhdx(fh, { writable: true });
+    expect([...(await again.read(3 * MiB, 2))]).toEqual([0xee, 0xee]);
+    await again.write(3 * MiB, new Uint8Array([1]));
+    await again.close();
+    await fh.close();
+    const reopened = await openVhdx(new Uint8Array(await readFile(path)));
+    expect([...(await reopened.read(3 * MiB, 2))]).toEqual([1, 0xee]);
+  });
+
+  it('bytes, Blobs and URLs refuse writable with source-not-writable', async () => {
+    expect(await reasonOf(openVhdx(base(), { writable: true }))).toBe('source-not-writable');
+    expect(await reasonOf(openVhdx(new Blob([base() as Uint8Array<ArrayBuffer>]), { writable: true }))).toBe('source-not-writable');
+    expect(await reasonOf(openVhdx(new URL('https://example.invalid/a.vhdx'), { writable: true }))).toBe('source-not-writable');
+    expect(await reasonOf(openNodeVhdx('https://example.invalid/a.vhdx', { writable: true }))).toBe('source-not-writable');
+  });
+});
