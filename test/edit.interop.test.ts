@@ -7,6 +7,8 @@ import { copyFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, expect, it } from 'vitest';
 import { openVhdx } from '../src/node/index.js';
+import { buildChild, dataWriteGuidOf, type ChildBlock } from './helpers/differencing.js';
+import { buildSynthetic } from './helpers/synthetic.js';
 import { describeWith, pyvhdiRead, run, sevenZipSha256, sha256, tempDir } from './helpers/tools.js';
 
 const KiB = 1024;
@@ -101,6 +103,43 @@ describeWith(['qemu-img', '7zz', 'pyvhdi'], 'writing in place, beside QEMU, 7-Zi
     await again.close();
     ok('qemu-io', ['-r', '-c', 'read -P 0x77 2M 4k', '-c', 'read -P 0x99 2052k 512', '-c', 'read -P 0x77 2101760 3584', path]);
     expect(run('7zz', ['t', path]).status).toBe(0);
+  });
+
+  it('a differencing child written by this project reads the same through 7-Zip (the parent beside it, never written)', async () => {
+    const parentRaw = new Uint8Array(8 * MiB).fill(0x31);
+    const parent = buildSynthetic({ raw: parentRaw });
+    const parentPath = join(tmp.path, 'base.vhdx');
+    writeFileSync(parentPath, parent);
+    const blocks = new Map<number, ChildBlock>([[3, { state: 'full', data: new Uint8Array(MiB).fill(0x42) }]]);
+    const childPath = join(tmp.path, 'child.avhdx');
+    writeFileSync(
+      childPath,
+      buildChild({
+        virtualSize: 8 * MiB,
+        blockSize: MiB,
+        lss: 512,
+        parentLinkage: dataWriteGuidOf(parent),
+        relativePath: 'base.vhdx',
+        blocks,
+      }),
+    );
+    const image = await openVhdx(childPath, { writable: true });
+    await image.write(MiB + 4096 + 3, new Uint8Array(5000).fill(0x55)); // filled from the parent
+    await image.write(3 * MiB + 10, new Uint8Array(10).fill(0x66)); // the child's own block
+    await image.discard(5 * MiB, MiB); // ZERO: the parent must not show
+    await image.close();
+    expect(sha256(readFileSync(parentPath))).toBe(sha256(parent));
+    const ours = await openVhdx(childPath);
+    const disk = await ours.read(0, 8 * MiB);
+    await ours.close();
+    const want = parentRaw.slice();
+    want.fill(0x42, 3 * MiB, 4 * MiB);
+    want.fill(0x55, MiB + 4096 + 3, MiB + 4096 + 5003);
+    want.fill(0x66, 3 * MiB + 10, 3 * MiB + 20);
+    want.fill(0, 5 * MiB, 6 * MiB);
+    expect(sha256(disk)).toBe(sha256(want));
+    expect(run('7zz', ['t', childPath]).status).toBe(0);
+    expect(sevenZipSha256(childPath).sha256).toBe(sha256(want));
   });
 
   it('a file QEMU left dirty with one valid entry is replayed onto the file as qemu-img check -r all replays it', async () => {
