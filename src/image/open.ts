@@ -111,17 +111,19 @@ async function openChain(
     context.role === 'parent'
       ? parentFile(1, context.location)
       : { role: 'input', level: 0, ...(context.location !== undefined ? { path: context.location } : {}) };
+  // what loading finds, kept for the editor even when no check asked for it
+  const found = problems ?? [];
   let image: VhdxImage;
   let model: ImageModel;
   try {
-    model = await loadImage(source, limits, problems);
+    model = await loadImage(source, limits, found);
     image = await attach(new VhdxImage(source, model, options), model, context.location, 0, startSeen(model.info, context.location));
   } catch (err) {
     throw withFile(err, file);
   }
   if (!edit) return image;
   try {
-    image.attachEditor(await edit(image, model, problems ?? []));
+    image.attachEditor(await edit(image, model, found));
   } catch (err) {
     await image.closeParents();
     throw err;
@@ -144,7 +146,7 @@ export async function openVhdxSource(
 ): Promise<VhdxImage> {
   try {
     await ready();
-    return await openChain(source, options, context ?? defaultContext(undefined, options), [], edit);
+    return await openChain(source, options, context ?? defaultContext(undefined, options), undefined, edit);
   } catch (err) {
     await source.close?.();
     throw asVhdxError(err, 'read-failed', 'open failed');
