@@ -59,7 +59,12 @@ async function loadLseek(): Promise<Lseek | undefined> {
   }
 }
 
-/** True when this runtime can ask a file system where the holes are. */
+/**
+ * True when this runtime can ask a file system where a file's holes are (Node
+ * 26 through node:ffi, Bun through bun:ffi); the Node entry's file paths then
+ * read only where files hold data.
+ * @throws never: a runtime without a foreign-function interface answers false.
+ */
 export async function canMapHoles(): Promise<boolean> {
   loaded ??= loadLseek();
   return (await loaded) !== undefined;
