@@ -18,6 +18,8 @@ export type { VhdxEncoderOptions, EncoderLayoutInfo } from './streams/encoder.js
 export { VhdxWriterStream } from './streams/writer.js';
 export type { VhdxWriterOptions, VhdxWriteSummary, ChildBlockCounts } from './streams/writer.js';
 export type { PositionalTarget, TargetInput } from './sources/targets.js';
+export type { ChildWriterOptions } from './streams/child-writer.js';
+export type { SparseSummary } from './layout/sparse.js';
 export { scanAllocation } from './sources/scan.js';
 export type { AllocationMap, ScanOptions } from './sources/scan.js';
 export type { VhdxCreateOptions } from './layout/options.js';

@@ -116,8 +116,12 @@ export class VhdxImage {
   /** Buffers of reads that gather several stretches (GATHER_SPAN bytes each), kept for the next ones. */
   private readonly gatherBuffers: Uint8Array[] = [];
 
-  /** @internal use {@link openVhdx} */
-  constructor(
+  /** @internal an image is opened by {@link openVhdx}, which checks the file first */
+  static create(source: ReadableFile, model: ImageModel, options: OpenVhdxOptions): VhdxImage {
+    return new VhdxImage(source, model, options);
+  }
+
+  private constructor(
     private readonly source: ReadableFile,
     private readonly model: ImageModel,
     private readonly options: OpenVhdxOptions,

@@ -12,7 +12,7 @@ import { resolveLimits } from './limits.js';
 import { loadImage, type ImageModel } from './load.js';
 import { recordStop, type Problem, type VhdxInfo } from './types.js';
 
-/** How the entry that opened a file finds what its parents need. @internal */
+/** How the entry that opened a file finds what its parents need (not exported from an entry). */
 export interface OpenContext {
   /** The file's path or URL, when it was opened from one. */
   location?: string;
@@ -86,7 +86,7 @@ async function openChain(
     asImage: (x) => (x instanceof VhdxImage ? x : undefined),
     async complete(s, model, location, depth, seen) {
       try {
-        return await attach(new VhdxImage(s, model, parentOptions), model, location, depth, seen);
+        return await attach(VhdxImage.create(s, model, parentOptions), model, location, depth, seen);
       } catch (err) {
         await s.close?.();
         throw err;
@@ -117,7 +117,7 @@ async function openChain(
   let model: ImageModel;
   try {
     model = await loadImage(source, limits, found);
-    image = await attach(new VhdxImage(source, model, options), model, context.location, 0, startSeen(model.info, context.location));
+    image = await attach(VhdxImage.create(source, model, options), model, context.location, 0, startSeen(model.info, context.location));
   } catch (err) {
     throw withFile(err, file);
   }

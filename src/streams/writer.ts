@@ -106,10 +106,10 @@ export class VhdxWriterStream extends WritableStreamImpl<Uint8Array> {
   /** Settles when the file is complete (or rejects with the stream's error). */
   readonly result: Promise<VhdxWriteSummary>;
 
-  /**
-   * @param target where the file goes (the Node entry's class also takes a path or FileHandle)
-   * @param open how the target is opened; @internal for the Node entry's subclass
-   */
+  /** @param target where the file goes (the Node entry's class also takes a path or FileHandle) */
+  constructor(target: TargetInput, options?: VhdxWriterOptions);
+  /** @internal `open` opens the target: the Node entry's subclass opens paths and FileHandles */
+  constructor(target: TargetInput, options: VhdxWriterOptions, open: (target: TargetInput) => Promise<DiscardableTarget>);
   constructor(
     target: TargetInput,
     options: VhdxWriterOptions = {},
