@@ -1,7 +1,13 @@
 // The public surface: what each entry exports, and that every export is
 // documented (functions and classes also say what they throw).
+import { existsSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import ts from 'typescript';
-import { describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { convertRawFileToVhdx, convertVhdxFileToRaw, openVhdx } from '../src/node/index.js';
+import { tempDir } from './helpers/tools.js';
+
+const MiB = 1024 * 1024;
 
 const ROOT = new URL('..', import.meta.url).pathname;
 const ENTRIES = { '.': 'src/index.ts', './node': 'src/node/index.ts', './format': 'src/format/index.ts' } as const;
@@ -83,5 +89,37 @@ describe('public surface', () => {
       e.callable && e.name !== 'VhdxError' && (entry !== './format' || e.throws);
     const silent = api[entry]!.filter((e) => mustSay(e) && !e.tags.includes('throws')).map((e) => e.name);
     expect({ undocumented, silent }).toEqual({ undocumented: [], silent: [] });
+  });
+});
+
+describe('the file converters take only their own options', () => {
+  const dir = tempDir('vhdx-options-');
+  afterAll(() => dir.cleanup());
+  const raw = join(dir.path, 'disk.raw');
+  const base = join(dir.path, 'base.vhdx');
+  beforeAll(async () => {
+    writeFileSync(raw, new Uint8Array(MiB).fill(7));
+    await convertRawFileToVhdx(raw, base, { blockSize: MiB });
+  });
+
+  it('convertRawFileToVhdx refuses a parent (a child is convertRawFileToChild), before creating anything', async () => {
+    const out = join(dir.path, 'child.avhdx');
+    const parent = await openVhdx(base);
+    // @ts-expect-error `parent` is not an option of convertRawFileToVhdx
+    const made = convertRawFileToVhdx(raw, out, { parent });
+    await expect(made).rejects.toMatchObject({ code: 'INVALID_ARGUMENT', reason: 'invalid-option', message: /parent.*convertRawFileToChild/ });
+    expect(existsSync(out)).toBe(false);
+    await parent.close();
+  });
+
+  it('convertVhdxFileToRaw refuses creation options it would ignore, and unknown keys', async () => {
+    const out = join(dir.path, 'flat.raw');
+    // @ts-expect-error `blockSize` is a VHDX creation option
+    await expect(convertVhdxFileToRaw(base, out, { blockSize: MiB })).rejects.toMatchObject({ reason: 'invalid-option' });
+    // @ts-expect-error not an option at all (a typo of chunkSize)
+    await expect(convertVhdxFileToRaw(base, out, { chunksize: MiB })).rejects.toMatchObject({ reason: 'invalid-option' });
+    expect(existsSync(out)).toBe(false);
+    // what it takes still works, and an option given as undefined is as if absent
+    await expect(convertVhdxFileToRaw(base, out, { chunkSize: MiB, parent: undefined })).resolves.toMatchObject({ virtualSize: MiB });
   });
 });

@@ -40,6 +40,32 @@ export interface VhdxCreateOptions {
   };
 }
 
+/** The keys of VhdxCreateOptions, for functions that refuse options they do not take. */
+export const CREATE_OPTION_KEYS = {
+  virtualSize: true,
+  type: true,
+  blockSize: true,
+  logicalSectorSize: true,
+  physicalSectorSize: true,
+  logSize: true,
+  creator: true,
+  guids: true,
+} as const satisfies Record<keyof VhdxCreateOptions, true>;
+
+/**
+ * Refuses an option `fn` does not take (set to anything but undefined): a
+ * misplaced option would otherwise be ignored and the result be another
+ * file than the one asked for. `elsewhere` names where some keys belong.
+ * @throws VhdxError `INVALID_ARGUMENT` (`invalid-option`)
+ */
+export function refuseOtherOptions(options: object, known: Record<string, true>, fn: string, elsewhere: Record<string, string> = {}): void {
+  for (const [key, value] of Object.entries(options)) {
+    if (value === undefined || Object.hasOwn(known, key)) continue;
+    const hint = elsewhere[key] ? ` (${elsewhere[key]})` : `; it takes ${Object.keys(known).join(', ')}`;
+    throw bad(`${fn} does not take the option ${key}${hint}`, key);
+  }
+}
+
 /** Options after defaults and validation. */
 export interface ResolvedCreateOptions {
   virtualSize: number | undefined;

@@ -3,11 +3,11 @@ import { open, stat, type FileHandle } from 'node:fs/promises';
 import { VhdxError, asVhdxError } from '../errors.js';
 import { MiB } from '../format/bytes.js';
 import { diskSizeFor } from '../layout/disk-size.js';
-import { resolveCreateOptions } from '../layout/options.js';
+import { CREATE_OPTION_KEYS, refuseOtherOptions, resolveCreateOptions, type VhdxCreateOptions } from '../layout/options.js';
 import { HOLE_GRAIN, SparseAllocator, type SparseSummary } from '../layout/sparse.js';
-import type { VhdxWriterOptions } from '../streams/writer.js';
 import { EncoderCore, type VhdxEncoderOptions } from '../streams/encoder-core.js';
 import { ready } from '../wasm/instance.js';
+import type { VhdxWriterOptions } from '../streams/writer.js';
 import { readFully, refuseSameFile, startWrites, writeFully } from './file-io.js';
 import { refuseOutputInChain } from './chain-output.js';
 import { writeOutputFile } from './output.js';
@@ -22,14 +22,25 @@ import { nodeOpenContext } from './parent-paths.js';
 import { SparseRawOutput } from './sparse-raw.js';
 
 /** Options of {@link convertRawFileToVhdx} (and the file paths of the CLI): creation options plus progress. */
-export interface FileConvertOptions extends VhdxWriterOptions {
+export interface FileConvertOptions extends VhdxCreateOptions {
   /** `'dynamic'` (default) or `'fixed'`; both leave zero stretches as holes. */
   type?: 'dynamic' | 'fixed';
   /** Called after each chunk with bytes processed and the total. */
   onProgress?(done: number, total: number): void;
   /** Bytes per read (default 4 MiB). */
   chunkSize?: number;
+  /** As {@link VhdxWriterOptions.batReserve}: used by the stream route (`vhdx convert - out.vhdx`), whose size is not known up front. */
+  batReserve?: number;
 }
+
+const RAW_TO_VHDX_KEYS = { ...CREATE_OPTION_KEYS, onProgress: true, chunkSize: true, batReserve: true } as const satisfies Record<
+  keyof FileConvertOptions,
+  true
+>;
+const CHILD_ELSEWHERE = {
+  parent: 'a differencing child is made by convertRawFileToChild',
+  parentRelativePath: 'a differencing child is made by convertRawFileToChild',
+};
 
 /** The size of the file at `path`. @throws VhdxError 'open-failed' */
 async function fileSize(path: string): Promise<number> {
@@ -91,6 +102,7 @@ async function withFiles<T>(
  *   'write-failed'; 'input-too-long' when the input is larger than `virtualSize`; 'output-is-input'.
  */
 export async function convertRawFileToVhdx(input: string, output: string, options: FileConvertOptions = {}): Promise<SparseSummary> {
+  refuseOtherOptions(options, RAW_TO_VHDX_KEYS, 'convertRawFileToVhdx', CHILD_ELSEWHERE);
   await refuseSameFile(input, output);
   return writeOutputFile(output, (path) => rawFileToVhdxAt(input, path, options));
 }
@@ -221,6 +233,19 @@ export async function encodeRawChunks(
 
 /** Options of {@link convertVhdxFileToRaw}. */
 export type VhdxToRawOptions = { onProgress?(done: number, total: number): void; chunkSize?: number } & ReadLimits & ChainOptions;
+const VHDX_TO_RAW_KEYS = {
+  onProgress: true,
+  chunkSize: true,
+  maxBatBytes: true,
+  maxMetadataBytes: true,
+  maxLogBytes: true,
+  maxBitmapBytes: true,
+  parent: true,
+  resolveParent: true,
+  ignoreLinkage: true,
+  maxChainDepth: true,
+  allowMissingParent: true,
+} as const satisfies Record<keyof VhdxToRawOptions, true>;
 
 /**
  * Converts a VHDX file into a raw disk image file. Only stored data is read
@@ -240,6 +265,7 @@ export async function convertVhdxFileToRaw(
   output: string,
   options: VhdxToRawOptions = {},
 ): Promise<{ virtualSize: number; bytesWritten: number }> {
+  refuseOtherOptions(options, VHDX_TO_RAW_KEYS, 'convertVhdxFileToRaw');
   await refuseSameFile(input, output);
   return withImageData(input, options, async (image, data) => {
     await refuseOutputInChain(image, output, { role: 'input' });
