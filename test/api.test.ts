@@ -107,7 +107,11 @@ describe('the file converters take only their own options', () => {
     const parent = await openVhdx(base);
     // @ts-expect-error `parent` is not an option of convertRawFileToVhdx
     const made = convertRawFileToVhdx(raw, out, { parent });
-    await expect(made).rejects.toMatchObject({ code: 'INVALID_ARGUMENT', reason: 'invalid-option', message: /parent.*convertRawFileToChild/ });
+    await expect(made).rejects.toMatchObject({
+      code: 'INVALID_ARGUMENT',
+      reason: 'invalid-option',
+      message: /parent.*convertRawFileToChild/,
+    });
     expect(existsSync(out)).toBe(false);
     await parent.close();
   });
