@@ -1,13 +1,21 @@
 // The command line's route table: every (input kind, direction, output kind)
 // the command accepts has a route, and the direction follows the input.
+import { execFileSync } from 'node:child_process';
+import { createReadStream, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { UsageError } from '../src/cli/args.js';
 import type { InputKind } from '../src/cli/inputs.js';
 import { ROUTES, directionFor } from '../src/cli/routes/table.js';
-import type { Direction } from '../src/cli/routes/types.js';
+import type { ConversionJob, Direction } from '../src/cli/routes/types.js';
 import type { OutputKind } from '../src/cli/sinks.js';
 import { ignoresRange } from '../src/cli/routes/vhdx-to-raw.js';
 import { VhdxError } from '../src/errors.js';
+import { openVhdx } from '../src/node/index.js';
+import { makeRaw } from './helpers/images.js';
+import { tempDir } from './helpers/tools.js';
+
+const MiB = 1024 * 1024;
 
 const INPUTS: InputKind[] = ['path', 'stdin', 'url'];
 const DIRECTIONS: Direction[] = ['raw->vhdx', 'raw->raw', 'vhdx->raw', 'vhdx->vhdx'];
@@ -26,13 +34,46 @@ describe('the route table', () => {
     }
   });
 
-  it('sends files to the pipelined converters and stdout elsewhere, where the two differ', () => {
-    for (const direction of ['raw->vhdx', 'vhdx->raw'] as const) {
-      expect(ROUTES.path[direction].file).not.toBe(ROUTES.path[direction].stdout);
+  it('writes a file output at positions, zeros left as holes, and an output that cannot seek (a FIFO) in order', async () => {
+    const dir = tempDir('vhdx-routes-');
+    try {
+      const disk = new Uint8Array(8 * MiB);
+      disk.set(makeRaw(MiB, 'data', 3), 5 * MiB);
+      const input = join(dir.path, 'disk.raw');
+      writeFileSync(input, disk);
+      const job: ConversionJob = {
+        create: { blockSize: MiB, type: 'fixed' },
+        chain: { ignoreLinkage: false },
+        inputFormat: undefined,
+        outputFormat: undefined,
+        onProgress: undefined,
+        notice: () => {},
+        openImage: (source) => openVhdx(source),
+      };
+      const file = join(dir.path, 'out.vhdx');
+      await ROUTES.path['raw->vhdx'].file({ path: input }, { kind: 'file', path: file, name: file }, job);
+      expect(statSync(file).size).toBeGreaterThan(8 * MiB); // a fixed disk: every block in the file
+      expect(statSync(file).blocks * 512).toBeLessThan(4 * MiB); // but its zeros are holes
+      const fifo = join(dir.path, 'out.fifo');
+      execFileSync('mkfifo', [fifo]);
+      const read = readAll(createReadStream(fifo));
+      await ROUTES.path['raw->vhdx'].stdout({ path: input }, { kind: 'stdout', path: fifo, name: fifo }, job);
+      for (const vhdx of [readFileSync(file), await read]) {
+        const image = await openVhdx(vhdx);
+        expect(Buffer.from(await image.read(0, disk.length)).equals(disk)).toBe(true);
+        await image.close();
+      }
+    } finally {
+      dir.cleanup();
     }
-    expect(ROUTES.stdin['raw->vhdx'].file).not.toBe(ROUTES.stdin['raw->vhdx'].stdout);
   });
 });
+
+async function readAll(stream: AsyncIterable<Buffer>): Promise<Uint8Array> {
+  const parts: Buffer[] = [];
+  for await (const part of stream) parts.push(part);
+  return Buffer.concat(parts);
+}
 
 describe('directionFor', () => {
   it('a VHDX becomes raw, or VHDX again with --to vhdx', () => {

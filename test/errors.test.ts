@@ -7,6 +7,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import ts from 'typescript';
 import { VhdxDecoderStream, VhdxEncoderStream, VhdxError, VhdxWriterStream, checkVhdx, openVhdx, scanAllocation } from '../src/index.js';
 import * as format from '../src/format/index.js';
 import { dataView } from '../src/format/bytes.js';
@@ -1122,9 +1123,22 @@ describe('coverage', () => {
     expect(missing).toEqual([]);
   });
 
-  it('each reason covered elsewhere is asserted in the file named for it', () => {
+  it('each reason covered elsewhere is asserted in the file named for it (in code, not a comment)', () => {
     for (const [reason, file] of Object.entries(COVERED_ELSEWHERE)) {
-      expect(readFileSync(new URL(`../${file}`, import.meta.url), 'utf8'), `${reason} in ${file}`).toContain(`reason: '${reason}'`);
+      expect(reasonsAssertedIn(file), `${reason} in ${file}`).toContain(reason);
     }
   });
 });
+
+/** The values of `reason: '...'` properties in the code of a test file (comments and strings do not count). */
+function reasonsAssertedIn(file: string): Set<string> {
+  const text = readFileSync(new URL(`../${file}`, import.meta.url), 'utf8');
+  const found = new Set<string>();
+  const visit = (node: ts.Node): void => {
+    if (ts.isPropertyAssignment(node) && node.name.getText() === 'reason' && ts.isStringLiteralLike(node.initializer))
+      found.add(node.initializer.text);
+    ts.forEachChild(node, visit);
+  };
+  visit(ts.createSourceFile(file, text, ts.ScriptTarget.Latest, true));
+  return found;
+}
