@@ -1,11 +1,11 @@
 // Interop peers (qemu-img, 7zz, pyvhdi). Locally a missing tool skips its
 // tests with a visible message; under CI=true it fails them instead.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { mkdtempSync, rmSync, openSync, readSync, closeSync } from 'node:fs';
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdirSync, mkdtempSync, rmSync, openSync, readSync, closeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, it } from 'vitest';
+import { afterAll, beforeAll, describe, it } from 'vitest';
 
 export const IN_CI = process.env.CI === 'true';
 export const SYSTEM_PYTHON = '/usr/bin/python3';
@@ -48,6 +48,18 @@ export function describeWith(tools: Tool[], title: string, body: () => void): vo
 export function tempDir(prefix = 'vhdx-test-'): { path: string; cleanup(): void } {
   const path = mkdtempSync(join(tmpdir(), prefix));
   return { path, cleanup: () => rmSync(path, { recursive: true, force: true }) };
+}
+
+/**
+ * A scratch folder for the suite this is called in (a describe body, or a file's top level): named now,
+ * made by the suite's first beforeAll and removed by its afterAll. A suite that is skipped (a tool or
+ * runtime missing) runs no hooks, so it leaves no empty folder behind, as tempDir would.
+ */
+export function suiteDir(prefix: string): { readonly path: string } {
+  const path = join(tmpdir(), `${prefix}${randomBytes(6).toString('hex')}`);
+  beforeAll(() => mkdirSync(path));
+  afterAll(() => rmSync(path, { recursive: true, force: true }));
+  return { path };
 }
 
 export function run(cmd: string, args: string[]): { status: number; stdout: string; stderr: string } {

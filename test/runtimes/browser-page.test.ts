@@ -5,13 +5,12 @@
 // decode: qemu-img for VHDX files, the original bytes for raw ones.
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import type { BrowserContext } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
 import { buildWeb } from '../../web/build.mjs';
-import { hasTool } from '../helpers/tools.js';
+import { hasTool, suiteDir } from '../helpers/tools.js';
 import { describeChromium, findChromium } from './browser/chromium.js';
 import { chooseFile, infoList, openConverter, opfsFiles, readOpfs, result, startConversion } from './browser/converter.js';
 import { serveWithUploads, type UploadServer } from './browser/uploads.js';
@@ -36,7 +35,7 @@ function padded(raw: Buffer, size: number): Buffer {
 }
 
 describeChromium(found, 'the converter page in Chromium', (browser) => {
-  const scratch = mkdtempSync(join(tmpdir(), 'vhdx-page-'));
+  const scratch = suiteDir('vhdx-page-').path;
   let site: UploadServer;
   let context: BrowserContext | undefined;
   // 40 MiB + 1000 bytes (not whole sectors): data, zeros, a lone byte, zeros, data in 8 MiB blocks

@@ -2,14 +2,14 @@
 // split into chunks), on the main thread and in a module Worker. Each run
 // encodes, decodes, scans and reads a small disk, and uploads its VHDX, which
 // Node then reads with the Node entry (dist/node) as an independent check.
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { AppReport } from './browser/app.js';
 import { buildTestBundles, type TestBundles } from './browser/bundles.js';
 import { describeChromium, findChromium } from './browser/chromium.js';
+import { suiteDir } from '../helpers/tools.js';
 import { serveWithUploads, type UploadServer } from './browser/uploads.js';
 import { DISK_BLOCK, DISK_PRESENT, DISK_SIZE, makeDisk } from './browser/disk.js';
 
@@ -40,7 +40,7 @@ async function runInWorker(page: Page, label: string): Promise<AppReport> {
 }
 
 describeChromium(found, 'the default entry in Chromium (esbuild bundles)', (browser) => {
-  const scratch = mkdtempSync(join(tmpdir(), 'vhdx-browser-'));
+  const scratch = suiteDir('vhdx-browser-').path;
   type Served = UploadServer & { bundles: TestBundles };
   const served = {} as Record<'single' | 'split', Served>;
   const raw = makeDisk();

@@ -6,13 +6,13 @@ import { spawnSync } from 'node:child_process';
 import { copyFileSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { afterAll, beforeAll, expect, it } from 'vitest';
+import { beforeAll, expect, it } from 'vitest';
 import { makeRaw } from '../helpers/images.js';
-import { describeWith, sha256, tempDir } from '../helpers/tools.js';
+import { describeWith, sha256, suiteDir } from '../helpers/tools.js';
 import { describeRuntime, ROOT, runtimeBin, type Runtime } from './workers/harness.js';
 
 const MiB = 1024 * 1024;
-const dir = tempDir('vhdx-deno-bun-');
+const dir = suiteDir('vhdx-deno-bun-');
 // 6 MiB + 1000 bytes: not whole blocks, not whole sectors (the disk is rounded up to 6 MiB + 1024)
 const raw = makeRaw(6 * MiB + 1000, 'mixed', 9);
 const padded = new Uint8Array(6 * MiB + 1024);
@@ -31,7 +31,6 @@ beforeAll(() => {
   copyFileSync(new URL('./workers/roundtrip-script.js', import.meta.url), join(project, 'roundtrip-script.js'));
   writeFileSync(rawPath, raw);
 });
-afterAll(() => dir.cleanup());
 
 /** How each runtime runs a script with its arguments. */
 const command: Record<Exclude<Runtime, 'workerd'>, (script: string, args: string[], flags?: string[]) => string[]> = {

@@ -7,12 +7,11 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { makeRaw } from '../helpers/images.js';
-import { describeWith, tempDir } from '../helpers/tools.js';
+import { describeWith, suiteDir } from '../helpers/tools.js';
 import { bundleWorker, describeRuntime, ROOT, serve, startWorkerd, type LocalServer } from './workers/harness.js';
 
 const MiB = 1024 * 1024;
-const dir = tempDir('vhdx-workers-');
-afterAll(() => dir.cleanup());
+const dir = suiteDir('vhdx-workers-');
 
 /** Builds examples/worker into `outdir` with its own build script, as its README says. */
 function buildExample(outdir: string): void {
