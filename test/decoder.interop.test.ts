@@ -3,16 +3,15 @@
 import { createReadStream, readFileSync, writeFileSync } from 'node:fs';
 import { Readable } from 'node:stream';
 import { join } from 'node:path';
-import { afterAll, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import { VhdxDecoderStream, openVhdx } from '../src/node/index.js';
 import { makeRaw } from './helpers/images.js';
 import { hashStream } from './helpers/hash.js';
 import { pseudoRandomBytes } from './helpers/reference.js';
-import { describeWith, run, sha256, sha256File, tempDir } from './helpers/tools.js';
+import { describeWith, run, sha256, sha256File, suiteDir } from './helpers/tools.js';
 
 const MiB = 1024 * 1024;
-const dir = tempDir();
-afterAll(() => dir.cleanup());
+const dir = suiteDir('vhdx-decoder-interop-');
 
 interface QemuCase {
   subformat: 'dynamic' | 'fixed';

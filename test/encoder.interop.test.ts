@@ -1,15 +1,14 @@
 // raw -> VHDX through VhdxEncoderStream, checked by qemu-img, 7-Zip and libvhdi.
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import { VhdxEncoderStream, scanAllocation } from '../src/node/index.js';
 import { collect, chunkedStream, makeRaw, type Contents } from './helpers/images.js';
-import { describeWith, pyvhdiRead, qemuInfo, run, sevenZipSha256, sha256, tempDir } from './helpers/tools.js';
+import { describeWith, pyvhdiRead, qemuInfo, run, sevenZipSha256, sha256, suiteDir } from './helpers/tools.js';
 import { storedBlocks } from './helpers/vhdx-inspect.js';
 
 const MiB = 1024 * 1024;
-const dir = tempDir();
-afterAll(() => dir.cleanup());
+const dir = suiteDir('vhdx-encoder-interop-');
 
 interface Case {
   type: 'fixed' | 'dynamic';
