@@ -93,8 +93,8 @@ afterAll(() => server.close());
 /** Runs the command in the background (an HTTP input is served by this process). */
 const vhdxAsync = (args: string[]): Promise<Result> => runAsync(BIN, args, dir.path);
 
-describe('findings 1 and 2: the output format is -O, else the output name, else the other format', () => {
-  it('finding 1: --to raw on a raw input makes a raw copy (from a file, stdin and a URL), sparse in a file', async () => {
+describe('the output format is -O, else the output name, else the other format', () => {
+  it('--to raw on a raw input makes a raw copy (from a file, stdin and a URL), sparse in a file', async () => {
     const out = join(dir.path, 'copy.raw');
     let r = vhdx(['convert', rawPath, out, '--to', 'raw']);
     expect(r.status, r.stderr).toBe(0);
@@ -111,7 +111,7 @@ describe('findings 1 and 2: the output format is -O, else the output name, else 
     expect(sha256(readFileSync(out))).toBe(sha256(raw));
   });
 
-  it('finding 2: a .vhdx name makes a VHDX from a VHDX (re-encoded), a .raw/.img/.bin name a raw disk', () => {
+  it('a .vhdx name makes a VHDX from a VHDX (re-encoded), a .raw/.img/.bin name a raw disk', () => {
     const b = join(dir.path, 'named-b.vhdx');
     expect(vhdx(['convert', vhdxPath, b]).status).toBe(0);
     expect(isVhdx(b)).toBe(true);
@@ -130,7 +130,7 @@ describe('findings 1 and 2: the output format is -O, else the output name, else 
     expect(isVhdx(plain)).toBe(true);
   });
 
-  it('finding 2: an existing keep.raw is replaced by a raw copy, and same.raw onto itself stays raw', () => {
+  it('an existing keep.raw is replaced by a raw copy, and same.raw onto itself stays raw', () => {
     const keep = join(dir.path, 'keep.raw');
     writeFileSync(keep, 'old');
     const rand = join(dir.path, 'rand.bin');
@@ -144,7 +144,7 @@ describe('findings 1 and 2: the output format is -O, else the output name, else 
     expect(sha256(readFileSync(same))).toBe(sha256(raw));
   });
 
-  it('finding 2: a name that contradicts -O/--to is a usage error before any work (input not even opened)', () => {
+  it('a name that contradicts -O/--to is a usage error before any work (input not even opened)', () => {
     const existing = join(dir.path, 'contradicted.vhdx');
     writeFileSync(existing, 'untouched');
     usageError(vhdx(['convert', rawPath, existing, '--to', 'raw']), /contradicted\.vhdx/);
@@ -155,7 +155,7 @@ describe('findings 1 and 2: the output format is -O, else the output name, else 
     expect(partials()).toEqual([]);
   });
 
-  it('finding 2: -f forces how the input is read (raw: a VHDX file is wrapped as a disk; vhdx: a raw file is refused)', async () => {
+  it('-f forces how the input is read (raw: a VHDX file is wrapped as a disk; vhdx: a raw file is refused)', async () => {
     // imported here, so that every other test of this file also runs against a CLI laid out otherwise
     const { convertCommand } = await import('../src/cli/job.js');
     const { directionFor, settleDirection } = await import('../src/cli/routes/table.js');
@@ -182,8 +182,8 @@ function hasVhdxHead(): Uint8Array {
   return new TextEncoder().encode('vhdxfile');
 }
 
-describe('findings 3, 4 and 17: an existing file is never lost', () => {
-  it('finding 3: convertRawFileToVhdx and convertVhdxFileToRaw leave an existing output as it was when they fail', async () => {
+describe('an existing file is never lost', () => {
+  it('convertRawFileToVhdx and convertVhdxFileToRaw leave an existing output as it was when they fail', async () => {
     const existing = join(dir.path, 'existing.vhdx');
     writeFileSync(existing, 'precious');
     const onProgress = () => {
@@ -201,7 +201,7 @@ describe('findings 3, 4 and 17: an existing file is never lost', () => {
     expect(sha256(readFileSync(existingRaw))).toBe(sha256(raw));
   });
 
-  it('finding 3: VhdxWriterStream(path) over an existing VHDX, its source failing after 20 MiB, leaves it as it was', async () => {
+  it('VhdxWriterStream(path) over an existing VHDX, its source failing after 20 MiB, leaves it as it was', async () => {
     const existing = join(dir.path, 'writer-existing.vhdx');
     writeFileSync(existing, readFileSync(vhdxPath));
     const before = sha256(readFileSync(existing));
@@ -275,7 +275,7 @@ describe('findings 3, 4 and 17: an existing file is never lost', () => {
     },
   );
 
-  it('finding 4: a replaced file keeps its mode and owner; a file with two hard links is written in place, not split', () => {
+  it('a replaced file keeps its mode and owner; a file with two hard links is written in place, not split', () => {
     const secret = join(dir.path, 'secret.vhdx');
     writeFileSync(secret, 'old');
     chmodSync(secret, 0o600);
@@ -303,13 +303,13 @@ describe('findings 3, 4 and 17: an existing file is never lost', () => {
     expect(sha256(readFileSync(input))).toBe(sha256(raw));
   });
 
-  it('finding 17: an empty output name is a usage error before any work', () => {
+  it('an empty output name is a usage error before any work', () => {
     const before = readdirSync(dir.path).sort();
     usageError(vhdx(['convert', rawPath, '']), /output/);
     expect(readdirSync(dir.path).sort()).toEqual(before);
   });
 
-  it('finding 17: a 1000-byte raw becomes a 1024-byte disk, with a one-line notice', () => {
+  it('a 1000-byte raw becomes a 1024-byte disk, with a one-line notice', () => {
     const small = join(dir.path, 'small-1000.raw');
     writeFileSync(small, makeRaw(1000, 'data', 2));
     const out = join(dir.path, 'small-1000.vhdx');
@@ -324,8 +324,8 @@ describe('findings 3, 4 and 17: an existing file is never lost', () => {
   });
 });
 
-describe('findings 6, 7, 8 and 16: every input streams with bounded memory', () => {
-  it('finding 6: FIFO inputs (process substitution, /dev/stdin, a named FIFO) convert as - does', () => {
+describe('every input streams with bounded memory', () => {
+  it('FIFO inputs (process substitution, /dev/stdin, a named FIFO) convert as - does', () => {
     for (const [name, command] of [
       ['process substitution', '$VHDX convert <(cat disk.raw) fifo-a.vhdx'],
       ['/dev/stdin', 'cat disk.raw | $VHDX convert /dev/stdin fifo-b.vhdx'],
@@ -339,7 +339,7 @@ describe('findings 6, 7, 8 and 16: every input streams with bounded memory', () 
     expect(sha256(readFileSync(join(dir.path, 'fifo-d.raw')))).toBe(sha256(raw));
   });
 
-  it('finding 6: a FIFO output is written in order, and /dev/null takes any output', () => {
+  it('a FIFO output is written in order, and /dev/null takes any output', () => {
     const r = bash('mkfifo out.fifo && (cat out.fifo > from-fifo.raw &) && $VHDX convert disk.vhdx out.fifo && wait');
     expect(r.status, r.stderr).toBe(0);
     for (let i = 0; i < 100 && readFileSync(join(dir.path, 'from-fifo.raw')).length < raw.length; i++) spawnSync('sleep', ['0.05']);
@@ -356,7 +356,7 @@ describe('findings 6, 7, 8 and 16: every input streams with bounded memory', () 
     expect(statSync('/dev/null').isCharacterDevice()).toBe(true);
   });
 
-  it('finding 7: a VHDX on stdin becomes a VHDX with bounded memory (one pass, never held whole)', () => {
+  it('a VHDX on stdin becomes a VHDX with bounded memory (one pass, never held whole)', () => {
     const bigRaw = join(dir.path, 'rss.raw');
     const fd = openSync(bigRaw, 'w');
     const pattern = makeRaw(4 * MiB, 'data', 17);
@@ -385,7 +385,7 @@ describe('findings 6, 7, 8 and 16: every input streams with bounded memory', () 
     expect(sha256(diskOf(out))).toBe(sha256(readFileSync(bigRaw)));
   });
 
-  it('finding 8: info and check read stdin (a pipe, streamed; a redirected file, as the file) and URLs without Range', async () => {
+  it('info and check read stdin (a pipe, streamed; a redirected file, as the file) and URLs without Range', async () => {
     const { openForReport } = await import('../src/cli/report-input.js');
     const report = (arg: string, whole: boolean, stdin: 'pipe' | number, input?: Uint8Array) => {
       const script = `const { openForReport } = await import(${DIST('cli/report-input.js')});
@@ -420,14 +420,14 @@ describe('findings 6, 7, 8 and 16: every input streams with bounded memory', () 
     await image.close();
   });
 
-  it('finding 8: a VHDX URL without Range re-encodes by streaming', async () => {
+  it('a VHDX URL without Range re-encodes by streaming', async () => {
     const out = join(dir.path, 'from-norange.vhdx');
     const r = await vhdxAsync(['convert', `${base}/disk.vhdx?norange`, out, '--to', 'vhdx']);
     expect(r.status, r.stderr).toBe(0);
     expect(sha256(diskOf(out))).toBe(sha256(raw));
   });
 
-  it('finding 16: a regular file on stdout gets holes where the disk is zero, both directions', () => {
+  it('a regular file on stdout gets holes where the disk is zero, both directions', () => {
     const sparse = new Uint8Array(64 * MiB);
     sparse.set(makeRaw(MiB, 'data', 4), 10 * MiB);
     const vhdxOut = join(dir.path, 'stdout-sparse.vhdx');
@@ -459,7 +459,7 @@ describe('findings 6, 7, 8 and 16: every input streams with bounded memory', () 
   });
 });
 
-describe('finding 9: one --size rule on every route', () => {
+describe('one --size rule on every route', () => {
   const odd = raw.subarray(0, 5 * MiB + 1000);
   const oddPath = join(dir.path, 'odd.raw');
   writeFileSync(oddPath, odd);
@@ -567,7 +567,7 @@ describe('finding 9: one --size rule on every route', () => {
   });
 });
 
-describe('finding 17: the temporary name', () => {
+describe('the temporary name', () => {
   it('is documented in the README: .NAME.partial- and 8 hex digits beside the output', () => {
     const doc = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
     expect(doc).toContain('.NAME.partial-XXXXXXXX');

@@ -49,8 +49,8 @@ beforeAll(() => {
   expect(r.status, r.stderr).toBe(0);
 });
 
-describe('#10 messages name the flag the user typed', () => {
-  it('#10 option values the library refuses are named by their flag, with the value as typed', () => {
+describe('messages name the flag the user typed', () => {
+  it('option values the library refuses are named by their flag, with the value as typed', () => {
     let r = vhdx(['convert', rawPath, 'x.vhdx', '--block-size', '3M']);
     expect(r.status).toBe(2);
     expect(oneLine(r.stderr, 'INVALID_ARGUMENT')).toBe('--block-size must be a power of two from 1M to 256M, got 3M');
@@ -65,7 +65,7 @@ describe('#10 messages name the flag the user typed', () => {
     expect(oneLine(r.stderr, 'USAGE')).toBe('-O must be raw or vhdx, got "qcow2"');
   });
 
-  it('#10 an unknown option is one clean line with the closest known option', () => {
+  it('an unknown option is one clean line with the closest known option', () => {
     let r = vhdx(['convert', rawPath, 'x.vhdx', '--blok-size', '1M']);
     expect(r.status).toBe(2);
     expect(oneLine(r.stderr, 'USAGE')).toBe('unknown option --blok-size (did you mean --block-size?)');
@@ -78,7 +78,7 @@ describe('#10 messages name the flag the user typed', () => {
     expect(r.stderr).not.toContain("'");
   });
 
-  it('#10 parses the options: sizes, names, suggestions (unit)', async () => {
+  it('parses the options: sizes, names, suggestions (unit)', async () => {
     const { parseSize, parseCommandLine } = await import('../src/cli/args.js');
     const { closest, editDistance } = await import('../src/cli/options.js');
     expect(parseSize('1.5G', '--size')).toBe(1.5 * 1024 * MiB);
@@ -99,7 +99,7 @@ describe('#10 messages name the flag the user typed', () => {
     expect(parseCommandLine(['info', '--', '-odd-name']).command).toMatchObject({ name: 'info', input: '-odd-name' });
   });
 
-  it('#10 library messages lose the location prefix only where the location is printed apart (unit)', async () => {
+  it('library messages lose the location prefix only where the location is printed apart (unit)', async () => {
     const { VhdxError } = await import('../src/errors.js');
     const { splitMessage, describeError } = await import('../src/cli/messages.js');
     const e = new VhdxError('bat-entry-past-eof', 'block 3 is past the end', { structure: 'bat', field: 'entry', offset: 4096 });
@@ -115,20 +115,20 @@ describe('#10 messages name the flag the user typed', () => {
 });
 
 describe.skipIf(!hasScript && process.env.CI !== 'true')('#11 binary never goes to a terminal, nor is awaited from one', () => {
-  it('#11 a terminal on stdout is refused before any work', () => {
+  it('a terminal on stdout is refused before any work', () => {
     const r = inTerminal(['convert', rawPath, '-']);
     expect(r.status).toBe(2);
     expect(r.output.trim()).toMatch(/^vhdx: error\[USAGE\]: .*terminal.*redirect.*or name an output/);
     expect(r.output.length).toBeLessThan(300); // no image bytes
   });
 
-  it('#11 a terminal on stdin with - is refused, not waited on', () => {
+  it('a terminal on stdin with - is refused, not waited on', () => {
     const r = inTerminal(['convert', '-', join(dir.path, 'from-tty.vhdx')]);
     expect(r.status).toBe(2);
     expect(r.output.trim()).toMatch(/^vhdx: error\[USAGE\]: standard input is a terminal/);
   });
 
-  it('#14 progress is shown on a terminal by default, never with -q or --no-progress', () => {
+  it('progress is shown on a terminal by default, never with -q or --no-progress', () => {
     expect(inTerminal(['convert', rawPath, join(dir.path, 'tty1.vhdx')]).output).toMatch(/MiB/);
     for (const flag of ['-q', '--quiet', '--no-progress']) {
       const r = inTerminal(['convert', rawPath, join(dir.path, 'tty2.vhdx'), flag]);
@@ -138,8 +138,8 @@ describe.skipIf(!hasScript && process.env.CI !== 'true')('#11 binary never goes 
   });
 });
 
-describe('#12 a closed pipe ends the command quietly', () => {
-  it('#12 vhdx convert a.vhdx - | head -c 100: status 141 (SIGPIPE) or 0, nothing on stderr', () => {
+describe('a closed pipe ends the command quietly', () => {
+  it('vhdx convert a.vhdx - | head -c 100: status 141 (SIGPIPE) or 0, nothing on stderr', () => {
     const err = join(dir.path, 'epipe.err');
     const script = `${quote(process.execPath)} ${quote(BIN)} convert ${quote(vhdxPath)} - 2>${quote(err)} | head -c 100 >/dev/null; echo "\${PIPESTATUS[0]}"`;
     const r = spawnSync('bash', ['-c', script], { encoding: 'utf8', timeout: 60_000 });
@@ -147,7 +147,7 @@ describe('#12 a closed pipe ends the command quietly', () => {
     expect(readFileSync(err, 'utf8')).toBe('');
   });
 
-  it('#12 a reader that hangs up mid-stream: killed by SIGPIPE (or 141), no error line', async () => {
+  it('a reader that hangs up mid-stream: killed by SIGPIPE (or 141), no error line', async () => {
     const child = spawn(process.execPath, [BIN, 'convert', vhdxPath, '-'], { cwd: dir.path });
     let stderr = '';
     child.stderr.on('data', (d) => (stderr += d));
@@ -158,8 +158,8 @@ describe('#12 a closed pipe ends the command quietly', () => {
   });
 });
 
-describe('#13 check lists every problem once; info names the image and its disk size', () => {
-  it('#13 a truncated file: every BAT entry past the end, once each, in order, with code, reason, structure and one offset; exit 3', () => {
+describe('check lists every problem once; info names the image and its disk size', () => {
+  it('a truncated file: every BAT entry past the end, once each, in order, with code, reason, structure and one offset; exit 3', () => {
     const cut = join(dir.path, 'cut.vhdx');
     const full = readFileSync(vhdxPath);
     const stored = [...storedBlocks(new Uint8Array(full), MiB, 512, 20).values()].sort((a, b) => a - b);
@@ -187,7 +187,7 @@ describe('#13 check lists every problem once; info names the image and its disk 
     expect(json.problems[0].message).not.toContain('at offset');
   });
 
-  it('#13 a valid dirty file (with entries an earlier log left) reports none and exits 0', () => {
+  it('a valid dirty file (with entries an earlier log left) reports none and exits 0', () => {
     const clean = new Uint8Array(readFileSync(vhdxPath));
     const block0 = storedBlocks(clean, MiB, 512, 20).get(0)!;
     const write = { fileOffset: block0 + 8192, data: new Uint8Array(4096).fill(0x5a) };
@@ -209,7 +209,7 @@ describe('#13 check lists every problem once; info names the image and its disk 
     expect(r.status).toBe(0);
   });
 
-  it('#13 a file that is not a VHDX gets the one-line error info gives, not a problem count', () => {
+  it('a file that is not a VHDX gets the one-line error info gives, not a problem count', () => {
     const c = vhdx(['check', rawPath]);
     const i = vhdx(['info', rawPath]);
     expect(c.status).toBe(1);
@@ -218,7 +218,7 @@ describe('#13 check lists every problem once; info names the image and its disk 
     expect(c.stdout).toBe('');
   });
 
-  it('#13 a directory is an I/O error naming the path (exit 4)', () => {
+  it('a directory is an I/O error naming the path (exit 4)', () => {
     const d = join(dir.path, 'a-directory');
     mkdirSync(d, { recursive: true });
     for (const command of ['check', 'info', 'measure']) {
@@ -228,7 +228,7 @@ describe('#13 check lists every problem once; info names the image and its disk 
     }
   });
 
-  it('#13 info shows the image name, format, virtual size and disk size (allocated bytes); JSON numbers are numbers', () => {
+  it('info shows the image name, format, virtual size and disk size (allocated bytes); JSON numbers are numbers', () => {
     const table = vhdx(['info', vhdxPath]).stdout;
     const onDisk = statSync(vhdxPath).blocks * 512;
     expect(table).toMatch(new RegExp(`^image: +${vhdxPath}$`, 'm'));
@@ -262,8 +262,8 @@ describe('#13 check lists every problem once; info names the image and its disk 
   });
 });
 
-describe('#14 conventions: version, short options, help, options per command', () => {
-  it('#14 --version and -V print the package version', () => {
+describe('conventions: version, short options, help, options per command', () => {
+  it('--version and -V print the package version', () => {
     const { version } = JSON.parse(readFileSync(new URL('package.json', ROOT), 'utf8'));
     for (const flag of ['--version', '-V']) {
       const r = vhdx([flag]);
@@ -272,7 +272,7 @@ describe('#14 conventions: version, short options, help, options per command', (
     }
   });
 
-  it('#14 vhdx alone: usage on stderr, exit 2; --help: stdout, exit 0; each command has its own --help', () => {
+  it('vhdx alone: usage on stderr, exit 2; --help: stdout, exit 0; each command has its own --help', () => {
     const bare = vhdx([]);
     expect(bare.status).toBe(2);
     expect(bare.stdout).toBe('');
@@ -296,7 +296,7 @@ describe('#14 conventions: version, short options, help, options per command', (
     }
   });
 
-  it('#14 options that do not apply to the command are usage errors', () => {
+  it('options that do not apply to the command are usage errors', () => {
     for (const args of [
       ['info', vhdxPath, '--type', 'fixed'],
       ['check', vhdxPath, '--block-size', '1M'],
@@ -310,7 +310,7 @@ describe('#14 conventions: version, short options, help, options per command', (
     }
   });
 
-  it('#14 -O is --to, -p shows progress, -f raw|vhdx is accepted, --size takes decimals', () => {
+  it('-O is --to, -p shows progress, -f raw|vhdx is accepted, --size takes decimals', () => {
     const a = join(dir.path, 'o.vhdx');
     let r = vhdx(['convert', vhdxPath, a, '-O', 'vhdx', '--block-size', '2M', '-p']);
     expect(r.status, r.stderr).toBe(0);
