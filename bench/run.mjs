@@ -1,4 +1,4 @@
-// `npm run bench [kernels|log|memory|files|sparse|rss|chain|workerd|browser] [--quick|--large]`: each section side by side with its peers.
+// `npm run bench [kernels|log|memory|files|sparse|rss|chain|workerd|browser|size] [--quick|--large]`: each section side by side with its peers.
 import os from 'node:os';
 import { kernelBench, logBench } from './kernels.mjs';
 import { memoryBench, fileBench, rssBench } from './e2e.mjs';
@@ -6,6 +6,7 @@ import { chainBench } from './chain.mjs';
 import { workerdBench } from './workerd.mjs';
 import { browserBench } from './browser.mjs';
 import { sparseBench } from './sparse.mjs';
+import { sizeBench } from './size.mjs';
 
 const only = process.argv[2];
 console.log(
@@ -21,3 +22,4 @@ if (!only || only === 'rss') await rssBench();
 if (!only || only === 'chain') await chainBench();
 if (!only || only === 'workerd') await workerdBench();
 if (!only || only === 'browser') await browserBench();
+if (!only || only === 'size') await sizeBench();
