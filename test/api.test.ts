@@ -4,7 +4,14 @@ import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import ts from 'typescript';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { convertRawFileToVhdx, convertVhdxFileToRaw, openVhdx } from '../src/node/index.js';
+import {
+  convertRawFileToChild,
+  convertRawFileToVhdx,
+  convertRawStreamToChild,
+  convertVhdxFileToRaw,
+  createChildFile,
+  openVhdx,
+} from '../src/node/index.js';
 import { tempDir } from './helpers/tools.js';
 
 const MiB = 1024 * 1024;
@@ -125,5 +132,22 @@ describe('the file converters take only their own options', () => {
     expect(existsSync(out)).toBe(false);
     // what it takes still works, and an option given as undefined is as if absent
     await expect(convertVhdxFileToRaw(base, out, { chunkSize: MiB, parent: undefined })).resolves.toMatchObject({ virtualSize: MiB });
+  });
+
+  it('the child writers refuse what they would ignore: a chain option belongs in `open`', async () => {
+    const out = join(dir.path, 'child.avhdx');
+    // @ts-expect-error ignoreLinkage is an option of opening the parent
+    await expect(convertRawFileToChild(raw, out, base, { ignoreLinkage: true })).rejects.toMatchObject({
+      reason: 'invalid-option',
+      message: /ignoreLinkage.*open/,
+    });
+    // @ts-expect-error as above
+    await expect(createChildFile(out, base, { ignoreLinkage: true })).rejects.toMatchObject({ reason: 'invalid-option' });
+    // @ts-expect-error as above
+    await expect(convertRawStreamToChild(new Blob([raw]).stream(), out, base, { ignoreLinkage: true })).rejects.toMatchObject({
+      reason: 'invalid-option',
+    });
+    expect(existsSync(out)).toBe(false);
+    await expect(createChildFile(out, base, { open: { ignoreLinkage: true } })).resolves.toMatchObject({ virtualSize: MiB });
   });
 });

@@ -5,6 +5,7 @@ import { open, stat, type FileHandle } from 'node:fs/promises';
 import { VhdxError, asVhdxError } from '../errors.js';
 import { MiB } from '../format/bytes.js';
 import { zeroPieces } from '../layout/disk-size.js';
+import { refuseOtherOptions } from '../layout/options.js';
 import { chunksOf } from '../runtime/stream-chunks.js';
 import type { OpenVhdxOptions, VhdxImage } from '../image/image.js';
 import { openVhdxSource } from '../image/open.js';
@@ -24,6 +25,34 @@ export interface ChildFileOptions extends Omit<VhdxWriterOptions, 'parent' | 'vi
   onProgress?(done: number, total: number): void;
   /** Bytes per read of a raw file (default: the child's block size, at most 32 MiB). */
   chunkSize?: number;
+}
+
+const CHILD_FILE_KEYS = {
+  blockSize: true,
+  physicalSectorSize: true,
+  logSize: true,
+  creator: true,
+  guids: true,
+  parentRelativePath: true,
+  open: true,
+  onProgress: true,
+  chunkSize: true,
+} as const satisfies Record<keyof ChildFileOptions, true>;
+const OPEN_OPTION = 'how the parent is opened: give it in `open`';
+const CHILD_ELSEWHERE: Record<string, string> = {
+  virtualSize: "a child's is its parent's",
+  logicalSectorSize: "a child's is its parent's",
+  type: 'a child is dynamic',
+  parent: 'the parent is an argument of its own',
+  ignoreLinkage: OPEN_OPTION,
+  resolveParent: OPEN_OPTION,
+  maxChainDepth: OPEN_OPTION,
+  allowMissingParent: OPEN_OPTION,
+};
+
+/** Refuses an option of `fn` (a child writer) that it does not take. @throws VhdxError `invalid-option` */
+function refuseOtherChildOptions(options: ChildFileOptions, fn: string): void {
+  refuseOtherOptions(options, CHILD_FILE_KEYS, fn, CHILD_ELSEWHERE);
 }
 
 /** Largest default read of a raw file: a block is read whole (and compared where it lands) up to this size. */
@@ -97,6 +126,7 @@ async function writeChild(output: string, parentPath: string, options: ChildFile
  * @throws VhdxError what opening the parent throws; `invalid-option`; IO `create-failed`, `write-failed`; `output-is-input`
  */
 export async function createChildFile(output: string, parent: string, options: ChildFileOptions = {}): Promise<VhdxWriteSummary> {
+  refuseOtherChildOptions(options, 'createChildFile');
   return writeChild(output, parent, options, async () => {});
 }
 
@@ -141,6 +171,7 @@ export async function convertRawFileToChild(
   parent: string,
   options: ChildFileOptions = {},
 ): Promise<VhdxWriteSummary> {
+  refuseOtherChildOptions(options, 'convertRawFileToChild');
   await refuseSameFile(input, output);
   return writeChild(output, parent, options, await rawFileFeed(input, options));
 }
@@ -188,6 +219,7 @@ export async function convertRawStreamToChild(
   parent: string,
   options: ChildFileOptions = {},
 ): Promise<VhdxWriteSummary> {
+  refuseOtherChildOptions(options, 'convertRawStreamToChild');
   return writeChild(output, parent, options, rawStreamFeed(input, options));
 }
 
