@@ -11,6 +11,7 @@ import {
   convertVhdxFileToRaw,
   createChildFile,
   openVhdx,
+  VhdxEncoderStream,
 } from '../src/node/index.js';
 import { tempDir } from './helpers/tools.js';
 
@@ -132,6 +133,18 @@ describe('the file converters take only their own options', () => {
     expect(existsSync(out)).toBe(false);
     // what it takes still works, and an option given as undefined is as if absent
     await expect(convertVhdxFileToRaw(base, out, { chunkSize: MiB, parent: undefined })).resolves.toMatchObject({ virtualSize: MiB });
+  });
+
+  it('VhdxEncoderStream refuses a parent (a child is written at positions, by VhdxWriterStream) and unknown keys', async () => {
+    const parent = await openVhdx(base);
+    // @ts-expect-error `parent` is not an option of the one-pass encoder
+    expect(() => new VhdxEncoderStream({ virtualSize: MiB, parent })).toThrow(/parent.*VhdxWriterStream/);
+    // @ts-expect-error a typo of blockSize
+    expect(() => new VhdxEncoderStream({ virtualSize: MiB, blocksize: MiB })).toThrow(
+      expect.objectContaining({ reason: 'invalid-option' }),
+    );
+    expect(new VhdxEncoderStream({ virtualSize: MiB, blockSize: MiB }).outputSize).toBeGreaterThan(MiB);
+    await parent.close();
   });
 
   it('the child writers refuse what they would ignore: a chain option belongs in `open`', async () => {

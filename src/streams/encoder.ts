@@ -2,7 +2,14 @@
 // does the work; this file only connects it to the WHATWG stream classes.
 import { ready } from '../wasm/instance.js';
 import { TransformStreamImpl, asBytes, byteStrategy } from '../runtime/web-streams.js';
+import { CREATE_OPTION_KEYS, refuseOtherOptions } from '../layout/options.js';
 import { EncoderCore, type EncoderLayoutInfo, type VhdxEncoderOptions } from './encoder-core.js';
+
+const ENCODER_KEYS = { ...CREATE_OPTION_KEYS, allocationMap: true } as const satisfies Record<keyof VhdxEncoderOptions, true>;
+const CHILD_ELSEWHERE = {
+  parent: 'a differencing child is written at positions, by VhdxWriterStream',
+  parentRelativePath: 'a differencing child is written at positions, by VhdxWriterStream',
+};
 
 export { planEncoder } from './encoder-core.js';
 export type { EncoderLayoutInfo, EncoderPlan, VhdxEncoderOptions } from './encoder-core.js';
@@ -32,6 +39,7 @@ export class VhdxEncoderStream implements GenericTransformStream {
   readonly layout: EncoderLayoutInfo;
 
   constructor(options: VhdxEncoderOptions) {
+    refuseOtherOptions(options, ENCODER_KEYS, 'VhdxEncoderStream', CHILD_ELSEWHERE);
     let out!: TransformStreamDefaultController<Uint8Array>;
     const core = new EncoderCore(options, (piece) => out.enqueue(piece));
     this.outputSize = core.plan.outputSize;
