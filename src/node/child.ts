@@ -18,7 +18,7 @@ import { writeOutputFile } from './output.js';
 import { childRelativePath, nodeOpenContext } from './parent-paths.js';
 
 /** Options of {@link convertRawFileToChild} and {@link createChildFile}. */
-export interface ChildFileOptions extends Omit<VhdxWriterOptions, 'parent' | 'virtualSize' | 'logicalSectorSize'> {
+export interface ChildFileOptions extends Omit<VhdxWriterOptions, 'parent' | 'virtualSize' | 'logicalSectorSize' | 'batReserve'> {
   /** How the parent (and its own parents) are opened. */
   open?: OpenVhdxOptions;
   /** Called after each chunk with bytes processed and the total. */
