@@ -8,7 +8,7 @@
  * @packageDocumentation
  */
 export { VhdxError } from './errors.js';
-export type { VhdxErrorCode, VhdxErrorReason, VhdxErrorLocation, VhdxStructure } from './errors.js';
+export type { VhdxErrorCode, VhdxErrorReason, VhdxErrorLocation, VhdxStructure, VhdxErrorFile, LinkageMismatch } from './errors.js';
 export { init } from './wasm/instance.js';
 export type { ModuleOrBytes } from './wasm/instance.js';
 export { crc32c, isAllZero } from './wasm/kernels.js';
@@ -34,5 +34,5 @@ export type { VhdxInfo, ChainLevel, LogInfo, RegionInfo, Extent, Problem } from 
 export type { ParentRequest } from './sources/parent.js';
 export type { ReadLimits } from './image/limits.js';
 export type { RandomAccessSource, SourceInput, HttpSourceOptions } from './sources/index.js';
-export type { ReadableFile, WritableFile, RandomAccessFile, CustomFile, SyncAccessHandleLike } from './sources/types.js';
+export type { ReadableFile, WritableFile, RandomAccessFile, CustomFile, SyncAccessHandleLike, HoleMap } from './sources/types.js';
 export type { WritableFileInput } from './sources/writable.js';

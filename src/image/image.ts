@@ -60,7 +60,7 @@ export interface OpenVhdxOptions extends ReadLimits, HttpSourceOptions, ChainOpt
 
 /**
  * What a writable open attaches to an image (made by edit/): every change of
- * the file goes through it. @internal
+ * the file goes through it.
  */
 export interface ImageEditor {
   write(offset: number, data: Uint8Array): Promise<void>;

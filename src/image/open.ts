@@ -27,7 +27,7 @@ export interface OpenContext {
 /**
  * How a writable open changes the file before it is used (a dirty log
  * replayed onto it, refusals the format asks for), once the chain is found:
- * returns the editor of the image. @internal
+ * returns the editor of the image.
  */
 export type PrepareEdit = (image: VhdxImage, model: ImageModel, problems: Problem[]) => Promise<ImageEditor>;
 
