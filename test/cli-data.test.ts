@@ -299,7 +299,7 @@ describe('an existing file is never lost', () => {
     linkSync(input, join(dir.path, 'linked-input-2.raw'));
     const r = vhdx(['convert', input, join(dir.path, 'linked-input-2.raw')]);
     expect(r.status).not.toBe(0);
-    expect(r.stderr).toMatch(/error\[INVALID_ARGUMENT\]: .*is the input/);
+    expect(r.stderr).toMatch(/error\[USAGE\]: .*is the input/);
     expect(sha256(readFileSync(input))).toBe(sha256(raw));
   });
 
@@ -515,7 +515,7 @@ describe('one --size rule on every route', () => {
       [['-', join(dir.path, 'refused.raw'), ...smaller], raw],
     ] as const) {
       // the library's input-too-long (exit 2, as a usage error), worded with --size as typed
-      usageError(vhdx(['convert', ...args], input), new RegExp(`--size ${raw.length - 512} is smaller than the input`), 'INVALID_ARGUMENT');
+      usageError(vhdx(['convert', ...args], input), new RegExp(`--size ${raw.length - 512} is smaller than the input`), 'USAGE');
     }
     usageError(vhdx(['convert', rawPath, out, '--size', String(larger + 100)]), new RegExp(`nearest is ${larger}\\b`));
     usageError(vhdx(['convert', '-', '-', '--size', '1000'], raw), /nearest is 1024/);

@@ -53,10 +53,10 @@ describe('messages name the flag the user typed', () => {
   it('option values the library refuses are named by their flag, with the value as typed', () => {
     let r = vhdx(['convert', rawPath, 'x.vhdx', '--block-size', '3M']);
     expect(r.status).toBe(2);
-    expect(oneLine(r.stderr, 'INVALID_ARGUMENT')).toBe('--block-size must be a power of two from 1M to 256M, got 3M');
+    expect(oneLine(r.stderr, 'USAGE')).toBe('--block-size must be a power of two from 1M to 256M, got 3M');
     r = vhdx(['convert', rawPath, 'x.vhdx', '--log-size', '1000']);
     expect(r.status).toBe(2);
-    expect(oneLine(r.stderr, 'INVALID_ARGUMENT')).toMatch(/^--log-size must be a multiple of 1M .*, got 1000$/);
+    expect(oneLine(r.stderr, 'USAGE')).toMatch(/^--log-size must be a multiple of 1M .*, got 1000$/);
     r = vhdx(['convert', rawPath, 'x.vhdx', '--size', '1M']);
     expect(r.status).toBe(2);
     expect(oneLine(r.stderr, '[A-Z_]+')).toMatch(/^--size 1M is smaller than the input/);
@@ -358,7 +358,7 @@ describe('outputs that would destroy what they are made from', () => {
         },
       );
       expect(r.status, redirect).toBe(2);
-      expect(oneLine(String(r.stderr), 'INVALID_ARGUMENT')).toBe(
+      expect(oneLine(String(r.stderr), 'USAGE')).toBe(
         `standard output is the input file ${victim}; converting in place would destroy it`,
       );
       expect(Buffer.compare(readFileSync(victim), sparseRaw), redirect).toBe(0);

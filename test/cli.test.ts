@@ -200,7 +200,7 @@ describe('vhdx command', () => {
     oneLineError(r.stderr, 'NOT_VHDX');
     r = vhdx(['convert', rawPath, 'x.vhdx', '--block-size', '3M']);
     expect(r.status).toBe(2);
-    oneLineError(r.stderr, 'INVALID_ARGUMENT');
+    oneLineError(r.stderr, 'USAGE');
     r = vhdx(['frobnicate']);
     expect(r.status).toBe(2);
     oneLineError(r.stderr, 'USAGE');

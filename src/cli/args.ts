@@ -136,7 +136,7 @@ function onlyInput(rest: string[], name: CommandName): string {
 }
 
 function describeCount(n: number): string {
-  return n === 0 ? 'none' : `${n} arguments`;
+  return n === 0 ? 'none' : n === 1 ? '1 argument' : `${n} arguments`;
 }
 
 /** --json, or --output=json|human; the two must not contradict each other. */

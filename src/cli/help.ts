@@ -54,10 +54,11 @@ const USAGE: Record<CommandName, { synopsis: string; about: string[] }> = {
   },
 };
 
-function optionLines(options: readonly OptionSpec[]): string[] {
+/** The options' help lines; for one command's help, `topic` picks what each option does for it. */
+function optionLines(options: readonly OptionSpec[], topic?: CommandName): string[] {
   const left = (o: OptionSpec) => `${o.short ? `-${o.short}, ` : '    '}--${o.long}${o.value ? ` ${o.value}` : ''}`;
   const width = Math.max(...options.map((o) => left(o).length)) + 2;
-  return options.map((o) => `  ${left(o).padEnd(width)}${o.help}`);
+  return options.map((o) => `  ${left(o).padEnd(width)}${(topic && o.helpFor?.[topic]) ?? o.help}`);
 }
 
 const EXIT_CODES = ['Exit codes:', ...EXIT_CODE_LINES.map((l) => `  ${l}`)];
@@ -68,7 +69,7 @@ export function helpText(topic?: CommandName): string {
     const { synopsis, about } = USAGE[topic];
     const own = OPTIONS.filter((o) => o.commands !== 'global' && appliesTo(o, topic));
     const global = OPTIONS.filter((o) => o.commands === 'global');
-    return [`Usage: ${synopsis}`, '', ...about, '', 'Options:', ...optionLines([...own, ...global]), '', ...EXIT_CODES].join('\n');
+    return [`Usage: ${synopsis}`, '', ...about, '', 'Options:', ...optionLines([...own, ...global], topic), '', ...EXIT_CODES].join('\n');
   }
   const commands = (Object.keys(USAGE) as CommandName[]).map((c) => `  ${USAGE[c].synopsis}`);
   return [

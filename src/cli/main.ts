@@ -35,9 +35,12 @@ export async function main(argv: string[]): Promise<number> {
     // anything not already a VhdxError escaped an I/O call that names no reason of its own
     const e = asVhdxError(err, 'read-failed', 'failed');
     const message = describeError(e, line?.options ?? new Map());
-    process.stderr.write(`vhdx: error[${e.code}]: ${message.replace(/\s*\n\s*/g, ' ')}\n`);
+    const status = exitCodeOf(e.code);
+    // one label per exit status for usage: a mistake in what was asked is USAGE, whoever found it
+    const label = status === EXIT.usage ? 'USAGE' : e.code;
+    process.stderr.write(`vhdx: error[${label}]: ${message.replace(/\s*\n\s*/g, ' ')}\n`);
     if ((line?.debug ?? argv.includes('--debug')) && err instanceof Error) process.stderr.write(`${err.stack}\n`);
-    return exitCodeOf(e.code);
+    return status;
   }
 }
 

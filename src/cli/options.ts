@@ -16,6 +16,8 @@ export interface OptionSpec {
   /** The commands that take it; `global` ones work with or without a command. */
   commands: readonly CommandName[] | 'global';
   help: string;
+  /** What it does for a command where it means something else than `help` says (that command's --help shows this). */
+  helpFor?: Partial<Record<CommandName, string>>;
 }
 
 const CONVERT_MEASURE = ['convert', 'measure'] as const;
@@ -63,6 +65,7 @@ export const OPTIONS: readonly OptionSpec[] = [
     value: 'PATH',
     commands: [...CHAIN_READERS, 'create'],
     help: "a differencing VHDX's parent (default: found by its parent locator, beside it); with a raw input, the child's",
+    helpFor: { create: 'the VHDX the new child reads through (required)' },
   },
   {
     long: 'ignore-linkage',
