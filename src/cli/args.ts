@@ -2,6 +2,7 @@
 // checked against what that command takes. Nothing here touches a file.
 import type { VhdxCreateOptions } from '../layout/options.js';
 import { COMMANDS, appliesTo, closest, optionSpec, tokenize, type CommandName, type GivenOption, type Tokens } from './options.js';
+import { resolveInput, resolveOutput } from './inputs.js';
 import { UsageError } from './usage-error.js';
 
 export { UsageError } from './usage-error.js';
@@ -94,11 +95,11 @@ export function parseCommandLine(argv: readonly string[]): CommandLine {
   switch (name) {
     case 'info':
     case 'check':
-      return line({ name, input: onlyInput(rest, name), json: jsonOutput(options), chain: chainFlags(options) });
+      return line({ name, input: inputArg(onlyInput(rest, name)), json: jsonOutput(options), chain: chainFlags(options) });
     case 'measure':
-      return line({ name, input: onlyInput(rest, name), json: jsonOutput(options), flags: measureFlags(options) });
+      return line({ name, input: inputArg(onlyInput(rest, name)), json: jsonOutput(options), flags: measureFlags(options) });
     case 'create': {
-      const output = onlyInput(rest, name);
+      const output = outputArg(onlyInput(rest, name));
       const parent = chainFlags(options).parent;
       if (parent === undefined)
         throw new UsageError('create needs --parent PATH: the VHDX the child is made over (try vhdx create --help)');
@@ -107,7 +108,7 @@ export function parseCommandLine(argv: readonly string[]): CommandLine {
     case 'convert':
       if (rest.length !== 2)
         throw new UsageError(`convert takes an input and an output, got ${describeCount(rest.length)} (try vhdx convert --help)`);
-      return line({ name, input: rest[0]!, output: rest[1]!, flags: convertFlags(options) });
+      return line({ name, input: inputArg(rest[0]!), output: outputArg(rest[1]!), flags: convertFlags(options) });
   }
 }
 
@@ -128,6 +129,18 @@ function checkApplicable(tokens: Tokens, command: CommandName | undefined): void
         : `${given.typed} needs a command (try vhdx --help)`,
     );
   }
+}
+
+/** `arg`, once it is known to name an input this tool reads (see resolveInput). */
+function inputArg(arg: string): string {
+  resolveInput(arg);
+  return arg;
+}
+
+/** `arg`, once it is known to name an output this tool writes (see resolveOutput). */
+function outputArg(arg: string): string {
+  resolveOutput(arg);
+  return arg;
 }
 
 function onlyInput(rest: string[], name: CommandName): string {
@@ -179,7 +192,10 @@ function measureFlags(options: ReadonlyMap<string, GivenOption>): MeasureFlags {
 function chainFlags(options: ReadonlyMap<string, GivenOption>): ChainFlags {
   const parent = options.get('parent');
   if (parent && String(parent.value) === '') throw new UsageError(`${parent.typed} needs a path`);
-  return { ...(parent ? { parent: String(parent.value) } : {}), ignoreLinkage: options.has('ignore-linkage') };
+  const resolved = parent ? resolveInput(String(parent.value)) : undefined;
+  if (resolved?.kind === 'stdin') throw new UsageError(`${parent!.typed} needs a file or URL, not -`);
+  const at = resolved && (resolved.kind === 'url' ? resolved.url : resolved.path);
+  return { ...(at !== undefined ? { parent: at } : {}), ignoreLinkage: options.has('ignore-linkage') };
 }
 
 /** The VHDX options shared by convert and measure. */

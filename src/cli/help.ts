@@ -9,7 +9,7 @@ const USAGE: Record<CommandName, { synopsis: string; about: string[] }> = {
     synopsis: 'vhdx convert <input> <output> [options]',
     about: [
       'Converts a raw disk image to VHDX, a VHDX to raw, or a VHDX to VHDX (re-blocked, compacted).',
-      '<input> is a file path, - for stdin, or an http(s) URL; <output> is a path, or - for stdout',
+      '<input> is a path, - for stdin, or an http, https or file URL; <output> is a path, a file URL, or - for stdout',
       '(never a terminal). The output is written under a temporary name beside it and renamed',
       'into place when complete. A differencing VHDX (.avhdx) is flattened through its parents',
       '(found by its parent locator, or --parent). A raw input with --parent BASE.vhdx makes a',

@@ -3,8 +3,8 @@
 // file; with the name to show for it and the bytes it takes on disk.
 import { fstatSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
-import { fileURLToPath } from 'node:url';
 import { VhdxError, asVhdxError } from '../errors.js';
+import { resolveInput } from './inputs.js';
 import { UsageError } from './usage-error.js';
 
 /** Where a report reads from. */
@@ -19,13 +19,14 @@ export interface ImageInput {
 }
 
 /**
- * Resolves `arg` for `command`: `-` must be a redirected file (it is read at
+ * Resolves `arg` for `command` (see {@link resolveInput}): `-` must be a redirected file (it is read at
  * random offsets), a path must be a file or a device.
- * @throws UsageError for stdin that is not a regular file; VhdxError `open-failed`
+ * @throws UsageError for stdin that is not a regular file, a URL scheme not read here; VhdxError `open-failed`
  *   for a path that does not exist or is a directory
  */
 export async function imageInput(arg: string, command: string): Promise<ImageInput> {
-  if (arg === '-') {
+  const input = resolveInput(arg);
+  if (input.kind === 'stdin') {
     const st = fstatSync(0);
     if (!st.isFile()) {
       throw new UsageError(`${command} reads its input at random offsets: give a file or URL, or redirect stdin from a file (< disk.vhdx)`);
@@ -33,11 +34,10 @@ export async function imageInput(arg: string, command: string): Promise<ImageInp
     // /dev/stdin opens the redirected file itself, at its start
     return { kind: 'stdin', source: '/dev/stdin', name: '-', diskSize: st.blocks * 512 };
   }
-  if (/^https?:\/\//i.test(arg)) return { kind: 'url', source: arg, name: arg, diskSize: undefined };
-  const path = /^file:/i.test(arg) ? fileURLToPath(arg) : arg;
-  const st = await stat(path).catch((err) => {
+  if (input.kind === 'url') return { kind: 'url', source: input.url, name: arg, diskSize: undefined };
+  const st = await stat(input.path).catch((err) => {
     throw asVhdxError(err, 'open-failed', `cannot open ${arg}`);
   });
   if (st.isDirectory()) throw new VhdxError('open-failed', `cannot open ${arg}: it is a directory`);
-  return { kind: 'path', source: path, name: arg, diskSize: st.isFile() ? st.blocks * 512 : undefined };
+  return { kind: 'path', source: input.path, name: arg, diskSize: st.isFile() ? st.blocks * 512 : undefined };
 }

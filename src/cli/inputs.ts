@@ -1,4 +1,7 @@
-// Where a conversion reads from: a regular file (read at positions), a
+// How every command names its input, and where a conversion reads from. An
+// argument is `-` (standard input), an http(s) URL, a file: URL or a path;
+// any other scheme (`s3://…`) is a usage error naming the ones read here.
+// A conversion's input is a regular file (read at positions), a
 // stream (standard input, a FIFO such as `<(cat a.raw)`, a device: read once,
 // in order, into reused buffers) or an http(s) URL. Each is opened far
 // enough to see its first bytes, which decide the direction (a VHDX signature
@@ -7,10 +10,12 @@
 // is read as the file it is.
 import { closeSync, fstatSync, open as openCb } from 'node:fs';
 import { stat } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { VhdxError, asVhdxError } from '../errors.js';
 import { readChunks } from '../node/fd-reader.js';
 import { openNodeSource } from '../node/file-source.js';
+import { UsageError } from './usage-error.js';
 
 export type InputKind = 'path' | 'stdin' | 'url';
 
@@ -40,17 +45,57 @@ export interface InputOfKind {
   url: UrlInput;
 }
 
-/** An input argument, classified but not opened. */
-export type InputArg = { kind: 'stdin' } | ({ kind: 'url' } & UrlInput) | ({ kind: 'path' } & PathInput);
+/** An input argument, resolved but not opened; `name` is how the user wrote it. */
+export type InputArg = { name: string } & ({ kind: 'stdin' } | ({ kind: 'url' } & UrlInput) | ({ kind: 'path' } & PathInput));
 
 /** An opened input: its kind, what its routes receive, and its first bytes (at most 8, or a stream's first chunk). */
 export type OpenedInput = { [K in InputKind]: { kind: K; input: InputOfKind[K]; head: Uint8Array } }[InputKind];
 
-/** `-` is stdin, http(s):// a URL, anything else a path. */
-export function classifyInput(arg: string): InputArg {
-  if (arg === '-') return { kind: 'stdin' };
-  if (/^https?:\/\//i.test(arg)) return { kind: 'url', url: arg };
-  return { kind: 'path', path: arg };
+/** The URL schemes an input may have: the message for any other names them. */
+export const INPUT_SCHEMES = ['http', 'https', 'file'] as const;
+
+/** A URL's scheme (`s3` in `s3://bucket/key`), lower-cased; undefined for a path (`C:\\x`, `a:b.raw` included). */
+function schemeOf(arg: string): string | undefined {
+  const m = /^([a-z][a-z0-9+.-]+):(\/\/)?/i.exec(arg);
+  if (!m) return undefined;
+  const scheme = m[1]!.toLowerCase();
+  // `name:rest` without `//` is a path unless it is one of ours (`file:/x`)
+  return m[2] !== undefined || (INPUT_SCHEMES as readonly string[]).includes(scheme) ? scheme : undefined;
+}
+
+/** A file: URL as the path it names. @throws UsageError for one that names no local file */
+function filePath(arg: string): string {
+  try {
+    return fileURLToPath(arg);
+  } catch (err) {
+    throw new UsageError(`${arg} is not a local file URL (${(err as Error).message})`);
+  }
+}
+
+/**
+ * The one reading of an input argument, for every command: `-` is standard input, an http(s) URL
+ * is fetched, a file: URL is the path it names, anything without a scheme is a path.
+ * @throws UsageError for a URL of another scheme, or a file: URL naming no local file
+ */
+export function resolveInput(arg: string): InputArg {
+  if (arg === '-') return { kind: 'stdin', name: arg };
+  const scheme = schemeOf(arg);
+  if (scheme === undefined) return { kind: 'path', path: arg, name: arg };
+  if (scheme === 'file') return { kind: 'path', path: filePath(arg), name: arg };
+  if (scheme === 'http' || scheme === 'https') return { kind: 'url', url: arg, name: arg };
+  throw new UsageError(`${arg}: ${scheme}: URLs are not read here; an input is a path, - for stdin, or an http, https or file URL`);
+}
+
+/**
+ * An output argument as the path to write (`-` for standard output): a file: URL is the path it names.
+ * @throws UsageError for any other URL: outputs are written to files and stdout only
+ */
+export function resolveOutput(arg: string): string {
+  if (arg === '-') return arg;
+  const scheme = schemeOf(arg);
+  if (scheme === undefined) return arg;
+  if (scheme === 'file') return filePath(arg);
+  throw new UsageError(`${arg}: ${scheme}: URLs are not written here; an output is a path, a file URL, or - for stdout`);
 }
 
 /** Standard input as a path when it is a regular file (positional reads from its start), else undefined. */

@@ -14,7 +14,7 @@ import { prepareOutput, type OutputFile } from '../node/output.js';
 import { Progress } from '../node/progress.js';
 import type { ConvertFlags } from './args.js';
 import { UsageError } from './usage-error.js';
-import { classifyInput, openInput } from './inputs.js';
+import { openInput, resolveInput, resolveOutput } from './inputs.js';
 import { directionFor, runRoute } from './routes/table.js';
 import { STDOUT, type Output } from './sinks.js';
 import { checkSizeFlag } from './routes/size.js';
@@ -85,7 +85,7 @@ export async function runConversion(
   const outputFormat = outputFormatFor(outArg, flags.to);
   // the sector of a re-encoded VHDX may follow the input's; whole 512-byte sectors at least, before any work
   checkSizeFlag(flags.virtualSize, flags.logicalSectorSize ?? 512);
-  const prepared = outArg === '-' ? undefined : await prepareOutput(outArg);
+  const prepared = outArg === '-' ? undefined : await prepareOutput(resolveOutput(outArg));
   const output = outputOf(outArg, prepared);
   // shells and callers expect an interrupted command to die of its signal
   const onSignal = (signal: NodeJS.Signals) => {
@@ -151,7 +151,7 @@ function outputOf(outArg: string, prepared: OutputFile | undefined): Output {
  * @throws as {@link runConversion}, {@link openInput} and the route
  */
 export async function convertCommand(inArg: string, outArg: string, flags: ConvertFlags): Promise<void> {
-  const input = classifyInput(inArg);
+  const input = resolveInput(inArg);
   await runConversion(outArg, flags, async (output, job) => {
     const opened = await openInput(input);
     await runRoute(opened, directionFor(opened.head, job.outputFormat, job.inputFormat), output, job);

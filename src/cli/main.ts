@@ -6,7 +6,7 @@ import { ready } from '../wasm/instance.js';
 import { UsageError, parseCommandLine, type Command, type CommandLine } from './args.js';
 import { EXIT, exitCodeOf } from './exit-codes.js';
 import { helpText, versionText } from './help.js';
-import { classifyInput, openInput } from './inputs.js';
+import { openInput, resolveInput, resolveOutput } from './inputs.js';
 import { createChildFile } from '../node/child.js';
 import { runConversion } from './job.js';
 import { measure } from './measure.js';
@@ -67,7 +67,7 @@ async function run(command: Command): Promise<number> {
       // the child names its parent by a path relative to its own file
       if (command.output === '-') throw new UsageError('create writes a file: name the child (child.avhdx), not -');
       await ready();
-      await createChildFile(command.output, command.parent);
+      await createChildFile(resolveOutput(command.output), command.parent);
       return EXIT.success;
   }
 }
@@ -76,7 +76,7 @@ async function convert(command: Extract<Command, { name: 'convert' }>): Promise<
   const { flags } = command;
   refuseTerminals(command.input, command.output);
   await ready();
-  const input = classifyInput(command.input);
+  const input = resolveInput(command.input);
   await runConversion(command.output, flags, async (output, job) => {
     const opened = await openInput(input);
     await runRoute(opened, directionFor(opened.head, flags.to), output, job);

@@ -17,7 +17,7 @@ import { streamOf } from './chunk-streams.js';
 import { chunksOf } from '../runtime/stream-chunks.js';
 import { EXIT } from './exit-codes.js';
 import { imageInput, type ImageInput } from './image-input.js';
-import { fetchStream } from './inputs.js';
+import { fetchStream, resolveInput } from './inputs.js';
 import { UsageError } from './usage-error.js';
 
 /** What `measure` reports, in bytes. */
@@ -53,9 +53,11 @@ export async function measure(arg: string, json: boolean, flags: MeasureFlags): 
 /** The sizes for converting `arg` (a path, an http(s) URL, or `-` for a redirected file). */
 export async function measureInput(arg: string, flags: MeasureFlags): Promise<Measurement> {
   const { inputFormat, chain, ...create } = flags;
-  const disk = /^https?:\/\//i.test(arg)
-    ? await streamedDisk(arg, inputFormat)
-    : await fileDisk(await imageInput(arg, 'measure'), inputFormat, chain);
+  const resolved = resolveInput(arg);
+  const disk =
+    resolved.kind === 'url'
+      ? await streamedDisk(resolved.url, inputFormat)
+      : await fileDisk(await imageInput(arg, 'measure'), inputFormat, chain);
   try {
     return await measureDisk(disk, create);
   } finally {

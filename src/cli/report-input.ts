@@ -10,7 +10,7 @@ import { decodeVhdxChunks } from '../node/decode-chunks.js';
 import { checkVhdx } from '../node/index.js';
 import { chunksOf } from '../runtime/stream-chunks.js';
 import { imageInput, type ImageInput } from './image-input.js';
-import { fetchStream, openInput, stdinAsFile } from './inputs.js';
+import { fetchStream, openInput, resolveInput, stdinAsFile } from './inputs.js';
 import { ignoresRange } from './routes/vhdx-to-raw.js';
 import { chainOptions, type ChainFlags } from './chain.js';
 import { UsageError } from './usage-error.js';
@@ -51,17 +51,18 @@ const ENOUGH = Symbol('enough');
 export async function openForReport(arg: string, options: ReportOptions = {}): Promise<ReportInput> {
   const whole = options.whole ?? true;
   const unnamed = { name: arg, diskSize: undefined };
-  if (/^https?:\/\//i.test(arg)) {
+  const resolved = resolveInput(arg);
+  if (resolved.kind === 'url') {
     try {
-      return { ...(await randomReport(arg, options.chain)), access: 'random', input: unnamed };
+      return { ...(await randomReport(resolved.url, options.chain)), access: 'random', input: unnamed };
     } catch (err) {
       if (!ignoresRange(err)) throw err;
-      const fetched = await fetchStream(arg);
+      const fetched = await fetchStream(resolved.url);
       return streamedReport(chunksOf(fetched.stream), whole, unnamed, fetched.size);
     }
   }
-  if (arg === '-' ? !stdinAsFile() : await isStream(arg)) {
-    const opened = await openInput(arg === '-' ? { kind: 'stdin' } : { kind: 'path', path: arg });
+  if (resolved.kind === 'stdin' ? !stdinAsFile() : await isStream(resolved.path)) {
+    const opened = await openInput(resolved);
     if (opened.kind === 'stdin') return streamedReport(opened.input.chunks, whole, unnamed);
   }
   const input = await imageInput(arg, whole ? 'check' : 'info');
