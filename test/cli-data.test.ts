@@ -124,9 +124,10 @@ describe('the output format is -O, else the output name, else the other format',
     const avhdx = join(dir.path, 'named.avhdx');
     expect(vhdx(['convert', rawPath, avhdx]).status).toBe(0);
     expect(isVhdx(avhdx)).toBe(true);
-    // a name that says nothing keeps the old rule: the other format of the input
+    // a file name that says nothing is not guessed: -O says (test/cli-habits.test.ts)
     const plain = join(dir.path, 'named-plain');
-    expect(vhdx(['convert', rawPath, plain]).status).toBe(0);
+    expect(vhdx(['convert', rawPath, plain]).status).toBe(2);
+    expect(vhdx(['convert', rawPath, plain, '-O', 'vhdx']).status).toBe(0);
     expect(isVhdx(plain)).toBe(true);
   });
 

@@ -84,6 +84,73 @@ describe('one way to name an input, for every command', () => {
   });
 });
 
+describe('qemu-img habits', () => {
+  it('measure -O vhdx is accepted (its output is always VHDX); -O raw is refused saying so', () => {
+    const plain = vhdx(['measure', at('disk.raw'), '--json']);
+    const withO = vhdx(['measure', '-O', 'vhdx', at('disk.raw'), '--json']);
+    expect(withO.status, withO.stderr).toBe(0);
+    expect(withO.stdout).toBe(plain.stdout);
+    const r = vhdx(['measure', '-O', 'raw', at('disk.raw')]);
+    expect(r.status).toBe(2);
+    expect(oneLine(r.stderr, 'USAGE')).toMatch(/measure sizes a VHDX/);
+  });
+
+  it("-o takes qemu-img's subformat, block_size and log_size as the matching options", () => {
+    const ours = vhdx(['measure', at('disk.raw'), '--type', 'fixed', '--block-size', '2M', '--log-size', '2M', '--json']);
+    const theirs = vhdx(['measure', at('disk.raw'), '-o', 'subformat=fixed,block_size=2M,log_size=2M', '--json']);
+    expect(theirs.status, theirs.stderr).toBe(0);
+    expect(theirs.stdout).toBe(ours.stdout);
+    const converted = vhdx(['convert', at('disk.raw'), at('o.vhdx'), '-o', 'subformat=dynamic,block_size=4194304']);
+    expect(converted.status, converted.stderr).toBe(0);
+    expect(JSON.parse(vhdx(['info', at('o.vhdx'), '--json']).stdout).blockSize).toBe(4 * MiB);
+    let r = vhdx(['measure', at('disk.raw'), '-o', 'cluster_size=64k']);
+    expect(r.status).toBe(2);
+    expect(oneLine(r.stderr, 'USAGE')).toMatch(/-o cluster_size .*subformat, block_size, log_size/);
+    r = vhdx(['measure', at('disk.raw'), '-o', 'block_size=2M', '--block-size', '4M']);
+    expect(r.status).toBe(2);
+    expect(oneLine(r.stderr, 'USAGE')).toMatch(/block_size.*--block-size/);
+  });
+
+  it('info on a raw file says file format: raw and its size, exit 0 (JSON too)', () => {
+    const r = vhdx(['info', at('disk.raw')]);
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toContain('file format:       raw');
+    expect(r.stdout).toContain(`virtual size:      6.00 MiB (${raw.length} bytes)`);
+    const j = vhdx(['info', at('disk.raw'), '--json']);
+    expect(j.status, j.stderr).toBe(0);
+    expect(JSON.parse(j.stdout)).toMatchObject({ image: at('disk.raw'), format: 'raw', virtualSize: raw.length });
+  });
+
+  it('convert to an output whose name says no format, without -O, is refused naming -O; nothing is written', () => {
+    const before = listing();
+    for (const out of ['out', 'out.data']) {
+      const r = vhdx(['convert', at('disk.raw'), out]);
+      expect(r.status, out).toBe(2);
+      expect(oneLine(r.stderr, 'USAGE')).toMatch(/-O raw\|vhdx/);
+    }
+    expect(listing()).toEqual(before);
+    const r = vhdx(['convert', at('disk.raw'), 'out', '-O', 'raw']);
+    expect(r.status, r.stderr).toBe(0);
+    expect(statSync(at('out')).size).toBe(raw.length);
+  });
+
+  it('JSON keys are camelCase in every command (measure: required, fullyAllocated)', () => {
+    const m = JSON.parse(vhdx(['measure', at('disk.raw'), '--json']).stdout);
+    expect(Object.keys(m)).toEqual(['required', 'fullyAllocated']);
+    const keys = (value: unknown): string[] =>
+      value && typeof value === 'object'
+        ? Object.entries(value).flatMap(([k, v]) => [...(Array.isArray(value) ? [] : [k]), ...keys(v)])
+        : [];
+    for (const args of [
+      ['info', at('disk.vhdx')],
+      ['check', at('disk.vhdx')],
+      ['measure', at('disk.vhdx')],
+    ]) {
+      for (const key of keys(JSON.parse(vhdx([...args, '--json']).stdout))) expect(key, args[0]).toMatch(/^[a-z][a-zA-Z0-9]*$/);
+    }
+  });
+});
+
 describe('help and messages', () => {
   it('create --help says what --parent is for create, not what it does for convert', () => {
     const create = vhdx(['create', '--help']).stdout;

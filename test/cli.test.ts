@@ -195,7 +195,7 @@ describe('vhdx command', () => {
     let r = vhdx(['convert', join(dir.path, 'missing.raw'), join(dir.path, 'x.vhdx')]);
     expect(r.status).toBe(4);
     oneLineError(r.stderr, 'IO');
-    r = vhdx(['info', rawPath]);
+    r = vhdx(['check', rawPath]);
     expect(r.status).toBe(1);
     oneLineError(r.stderr, 'NOT_VHDX');
     r = vhdx(['convert', rawPath, 'x.vhdx', '--block-size', '3M']);
@@ -204,7 +204,7 @@ describe('vhdx command', () => {
     r = vhdx(['frobnicate']);
     expect(r.status).toBe(2);
     oneLineError(r.stderr, 'USAGE');
-    r = vhdx(['info', rawPath, '--debug']);
+    r = vhdx(['check', rawPath, '--debug']);
     expect(r.stderr).toContain('at '); // a stack trace only with --debug
   });
 

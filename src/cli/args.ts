@@ -79,6 +79,7 @@ export interface CommandLine {
 export function parseCommandLine(argv: readonly string[]): CommandLine {
   const tokens = tokenize(argv);
   const { options } = tokens;
+  expandFormatOptions(options);
   const debug = options.has('debug');
   const line = (command: Command): CommandLine => ({ command, debug, options });
   const [first, ...rest] = tokens.positionals;
@@ -117,6 +118,34 @@ function commandName(word: string | undefined): CommandName | undefined {
   if ((COMMANDS as readonly string[]).includes(word)) return word as CommandName;
   const near = closest(word, COMMANDS);
   throw new UsageError(`unknown command "${word}"${near ? ` (did you mean ${near}?)` : ''} (try vhdx --help)`);
+}
+
+/** qemu-img's `-o` keys for VHDX, and the options they stand for. */
+const FORMAT_OPTION_KEYS: Record<string, string> = { subformat: 'type', block_size: 'block-size', log_size: 'log-size' };
+
+/**
+ * `-o subformat=fixed,block_size=2M` as qemu-img users write it, turned into the options it stands for
+ * (`--type fixed --block-size 2M`), each named `-o KEY` in messages. `-o` itself stays in `options`, so
+ * that a command it does not apply to still refuses it.
+ * @throws UsageError for a key this tool does not take, a pair without `=`, or a key whose option is also given
+ */
+function expandFormatOptions(options: Map<string, GivenOption>): void {
+  const given = options.get('format-options');
+  if (!given) return;
+  for (const pair of String(given.value).split(',')) {
+    const eq = pair.indexOf('=');
+    const key = eq < 0 ? pair : pair.slice(0, eq);
+    const long = FORMAT_OPTION_KEYS[key];
+    if (long === undefined || eq < 0) {
+      const what = long === undefined ? `${given.typed} ${key} is not an option of this tool` : `${given.typed} ${key} needs a value`;
+      throw new UsageError(
+        `${what}; ${given.typed} takes ${Object.keys(FORMAT_OPTION_KEYS).join(', ')} (or give --type, --block-size, --log-size)`,
+      );
+    }
+    const already = options.get(long);
+    if (already) throw new UsageError(`${given.typed} ${key} and ${already.typed} both give the ${long}: give one`);
+    options.set(long, { value: pair.slice(eq + 1), typed: `${given.typed} ${key}` });
+  }
 }
 
 /** Options that do not apply to the command are mistakes, not silently ignored. */
@@ -182,6 +211,10 @@ function convertFlags(options: ReadonlyMap<string, GivenOption>): ConvertFlags {
 }
 
 function measureFlags(options: ReadonlyMap<string, GivenOption>): MeasureFlags {
+  const to = options.get('to');
+  if (to && oneOf(to, ['raw', 'vhdx'] as const) !== 'vhdx') {
+    throw new UsageError(`measure sizes a VHDX: ${to.typed} raw has nothing to measure (a raw output is as large as its disk)`);
+  }
   const flags: MeasureFlags = { ...createOptions(options), chain: chainFlags(options) };
   const from = options.get('from');
   if (from) flags.inputFormat = oneOf(from, ['raw', 'vhdx'] as const);

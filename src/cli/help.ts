@@ -19,7 +19,8 @@ const USAGE: Record<CommandName, { synopsis: string; about: string[] }> = {
   info: {
     synopsis: 'vhdx info <input> [--json]',
     about: [
-      'Prints what a VHDX holds: image name, format, virtual size, disk size (bytes the file takes',
+      'Prints what a VHDX holds (a raw disk: its format and size, as qemu-img info shows it):',
+      'image name, format, virtual size, disk size (bytes the file takes',
       'on disk; unknown for URLs and stdin), type, block and sector sizes, log state, GUIDs, regions.',
       'JSON numbers are numbers; headerSequenceNumber is a string only when it is 2^53 or more.',
       'A differencing VHDX: every level of its chain (path, type, block size, allocated bytes,',
@@ -80,8 +81,9 @@ export function helpText(topic?: CommandName): string {
     '  vhdx --help | --version',
     '',
     'The output format is -O/--to when given, else the output name (.vhdx, .avhdx: VHDX;',
-    '.raw, .img, .bin: raw), else the other format of the input. Sizes take binary units',
-    '(4096, 32M, 1.5G, 2T); sizes and counts in reports are in bytes.',
+    '.raw, .img, .bin: raw); a file named neither needs -O, stdout gets the other format of',
+    'the input. Sizes take binary units (4096, 32M, 1.5G, 2T); sizes and counts in reports',
+    'are in bytes; JSON keys are camelCase.',
     '',
     'Options (each command takes those listed in its own --help):',
     ...optionLines(OPTIONS),

@@ -6,6 +6,7 @@
 // or a kill, after which the process dies of the same signal. Progress is
 // drawn on stderr; every VHDX the route opened is closed at the end,
 // whatever happens.
+import { stat } from 'node:fs/promises';
 import { extname } from 'node:path';
 import { asVhdxError } from '../errors.js';
 import type { VhdxImage } from '../image/image.js';
@@ -21,7 +22,6 @@ import { checkSizeFlag } from './routes/size.js';
 import { chainOptions, warnLinkage } from './chain.js';
 import type { ConversionJob, ImageFormat } from './routes/types.js';
 
-/** Output names that say their format, as qemu-img users name them. */
 /** Signals that end a conversion with its temporary output removed: Ctrl-C, kill, a closed terminal. */
 const CLEANUP_SIGNALS: readonly NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
 
@@ -42,6 +42,7 @@ const OTHER_FORMATS: Record<string, string> = {
   '.7z': '7z',
 };
 
+/** Output names that say their format, as qemu-img users name them. */
 const FORMAT_OF_EXTENSION: Record<string, ImageFormat> = { '.vhdx': 'vhdx', '.avhdx': 'vhdx', '.raw': 'raw', '.img': 'raw', '.bin': 'raw' };
 
 /** The format an output's name stands for (`.vhdx`, `.avhdx`; `.raw`, `.img`, `.bin`), if any. */
@@ -51,7 +52,7 @@ export function formatOfName(name: string): ImageFormat | undefined {
 
 /**
  * The output format: -O/--to when given, else the output's name, else
- * undefined (the other format of the input).
+ * undefined (for stdout, a device or a FIFO: the other format of the input; a file is refused).
  * @throws UsageError for an empty output name, a name that contradicts -O, or a name of another
  *   image or archive format (.vhd, .vmdk, .qcow2, .gz, …) without -O
  */
@@ -73,8 +74,8 @@ export function outputFormatFor(outArg: string, to: ImageFormat | undefined): Im
 /**
  * Runs `route` with the output named `outArg` (`-` for stdout) and the job
  * `flags` describe, then commits or discards the output.
- * @throws UsageError for an empty output name, a name that contradicts -O, a --size that is not whole sectors
- *   (all before any work); whatever the route throws; VhdxError 'create-failed' when the output cannot be
+ * @throws UsageError for an empty output name, a name that contradicts -O, a file output whose name says no
+ *   format without -O, a --size that is not whole sectors (all before any work); whatever the route throws; VhdxError 'create-failed' when the output cannot be
  *   created or put in place (an existing file the user may not write included)
  */
 export async function runConversion(
@@ -85,7 +86,13 @@ export async function runConversion(
   const outputFormat = outputFormatFor(outArg, flags.to);
   // the sector of a re-encoded VHDX may follow the input's; whole 512-byte sectors at least, before any work
   checkSizeFlag(flags.virtualSize, flags.logicalSectorSize ?? 512);
-  const prepared = outArg === '-' ? undefined : await prepareOutput(resolveOutput(outArg));
+  const outPath = resolveOutput(outArg);
+  if (outputFormat === undefined && outPath !== '-' && !(await isStreamOutput(outPath))) {
+    throw new UsageError(
+      `the output ${outArg} does not say its format (.vhdx, .avhdx; .raw, .img, .bin): give -O raw|vhdx to write it under this name`,
+    );
+  }
+  const prepared = outPath === '-' ? undefined : await prepareOutput(outPath);
   const output = outputOf(outArg, prepared);
   // shells and callers expect an interrupted command to die of its signal
   const onSignal = (signal: NodeJS.Signals) => {
@@ -136,6 +143,12 @@ export async function runConversion(
     await prepared?.discard();
     throw asVhdxError(err, 'create-failed', `cannot put ${outArg} in place`);
   }
+}
+
+/** Whether `path` is a device, FIFO or socket (written in order, as stdout is), not a regular file or nothing. */
+async function isStreamOutput(path: string): Promise<boolean> {
+  const st = await stat(path).catch(() => undefined);
+  return st !== undefined && !st.isFile() && !st.isDirectory();
 }
 
 /** A file of ours (a temporary name, or a multiply linked file in place), or a stream: stdout, a device, a FIFO. */

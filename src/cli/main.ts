@@ -11,6 +11,7 @@ import { createChildFile } from '../node/child.js';
 import { runConversion } from './job.js';
 import { measure } from './measure.js';
 import { describeError } from './messages.js';
+import { rawInfo } from './raw-info.js';
 import { check, info } from './report.js';
 import { directionFor, runRoute } from './routes/table.js';
 import { endOnClosedPipe, isClosedPipe, refuseTerminals } from './terminal.js';
@@ -53,10 +54,13 @@ async function run(command: Command): Promise<number> {
       process.stdout.write(`${versionText()}\n`);
       return EXIT.success;
     case 'info':
+      refuseTerminals(command.input, undefined);
+      await ready();
+      return (await rawInfo(command.input, command.json, command.chain)) ?? info(command.input, command.json, command.chain);
     case 'check':
       refuseTerminals(command.input, undefined);
       await ready();
-      return (command.name === 'info' ? info : check)(command.input, command.json, command.chain);
+      return check(command.input, command.json, command.chain);
     case 'measure':
       refuseTerminals(command.input, undefined);
       await ready();

@@ -44,7 +44,7 @@ interface InputDisk {
 export async function measure(arg: string, json: boolean, flags: MeasureFlags): Promise<number> {
   const m = await measureInput(arg, flags);
   const text = json
-    ? JSON.stringify({ required: m.required, 'fully-allocated': m.fullyAllocated }, null, 2)
+    ? JSON.stringify({ required: m.required, fullyAllocated: m.fullyAllocated }, null, 2)
     : `required size: ${m.required}\nfully allocated size: ${m.fullyAllocated}`;
   process.stdout.write(`${text}\n`);
   return EXIT.success;

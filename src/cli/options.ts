@@ -31,8 +31,9 @@ export const OPTIONS: readonly OptionSpec[] = [
     long: 'to',
     short: 'O',
     value: 'raw|vhdx',
-    commands: ['convert'],
-    help: "output format (default: from the output name, else the input's other format)",
+    commands: CONVERT_MEASURE,
+    help: "output format (default: from the output name; stdout, a device or a FIFO: the input's other format)",
+    helpFor: { measure: 'vhdx, the only format measure sizes (taken as qemu-img measure -O takes it)' },
   },
   {
     long: 'from',
@@ -51,6 +52,13 @@ export const OPTIONS: readonly OptionSpec[] = [
   { long: 'logical-sector-size', value: '512|4096', commands: CONVERT_MEASURE, help: 'VHDX logical sector size (default 512)' },
   { long: 'physical-sector-size', value: '512|4096', commands: CONVERT_MEASURE, help: 'VHDX physical sector size (default 4096)' },
   { long: 'log-size', value: 'N', commands: CONVERT_MEASURE, help: 'VHDX log size, a multiple of 1M up to 1G (default 1M)' },
+  {
+    long: 'format-options',
+    short: 'o',
+    value: 'KEY=V,…',
+    commands: CONVERT_MEASURE,
+    help: "qemu-img's VHDX options: subformat=dynamic|fixed, block_size=N, log_size=N (--type, --block-size, --log-size)",
+  },
   {
     long: 'size',
     value: 'N',
