@@ -119,6 +119,8 @@ export const REASON_CODES = {
   'unsupported-chunk': 'INVALID_ARGUMENT',
   'not-bytes': 'INVALID_ARGUMENT',
   'output-is-input': 'INVALID_ARGUMENT',
+  'output-exists': 'INVALID_ARGUMENT',
+  'output-has-children': 'INVALID_ARGUMENT',
   'value-unencodable': 'INVALID_ARGUMENT',
   // the runtime
   'wasm-unavailable': 'UNSUPPORTED',

@@ -7,6 +7,7 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, linkSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as node from '../src/node/index.js';
 import { VhdxEncoderStream } from '../src/index.js';
@@ -254,9 +255,7 @@ describe('vhdx convert flattens a chain', () => {
       // named .vhdx/.avhdx, the output is a VHDX (a raw output named so is a usage error before this)
       const r = vhdx(['convert', at('snap', 'c2.avhdx'), out]);
       expect(r.status, out).toBe(2);
-      expect(oneLine(r.stderr, 'USAGE')).toMatch(
-        new RegExp(`is a parent of the input \\(level ${level}\\), .*write elsewhere$`),
-      );
+      expect(oneLine(r.stderr, 'USAGE')).toMatch(new RegExp(`is a parent of the input \\(level ${level}\\), .*write elsewhere$`));
     }
     expect(sha256(readFileSync(at('base.vhdx')))).toBe(before);
     expect(vhdx(['check', at('snap', 'c2.avhdx')]).status).toBe(0);
@@ -508,6 +507,62 @@ describeWith(['7zz'], 'the flattened chain against 7-Zip', () => {
   });
 });
 
+describe('files a chain reads through are never replaced by accident', () => {
+  // family/dyn.vhdx <- family/child1.avhdx <- family/child2.avhdx, all in one folder
+  const fam = (name: string) => at('family', name);
+  const hashes = () => ['dyn.vhdx', 'child1.avhdx', 'child2.avhdx'].map((n) => sha256(readFileSync(fam(n))));
+  beforeAll(() => {
+    mkdirSync(at('family'), { recursive: true });
+    writeFileSync(fam('dyn.vhdx'), base);
+    writeFileSync(fam('new.raw'), disk);
+    for (const [child, parent] of [
+      ['child1.avhdx', 'dyn.vhdx'],
+      ['child2.avhdx', 'child1.avhdx'],
+    ]) {
+      const r = vhdx(['create', fam(child!), '--parent', fam(parent!)]);
+      expect(r.status, r.stderr).toBe(0);
+    }
+  });
+
+  it('create never replaces an existing file (exit 2, nothing touched), though another child reads through it', () => {
+    const before = hashes();
+    for (const args of [
+      ['create', fam('child1.avhdx'), '--parent', fam('dyn.vhdx')],
+      ['create', fam('new.raw'), '--parent', fam('dyn.vhdx')],
+    ]) {
+      const r = vhdx(args);
+      expect(r.status, args.join(' ')).toBe(2);
+      expect(oneLine(r.stderr, 'USAGE')).toMatch(/ exists: a new child never replaces a file/);
+    }
+    expect(hashes()).toEqual(before);
+    expect(readFileSync(fam('new.raw')).length).toBe(disk.length);
+  });
+
+  it('convert onto a VHDX that a child beside it names as its parent is refused naming the child; --force replaces it', async () => {
+    const before = hashes();
+    for (const args of [
+      ['convert', fam('new.raw'), fam('dyn.vhdx')],
+      ['convert', fam('new.raw'), fam('child1.avhdx'), '--parent', fam('dyn.vhdx')],
+      ['convert', fam('new.raw'), pathToFileURL(fam('child1.avhdx')).href],
+    ]) {
+      const r = vhdx(args);
+      expect(r.status, args.join(' ')).toBe(2);
+      const which = args[2] === fam('dyn.vhdx') ? 'child1' : 'child2';
+      expect(r.stderr).not.toContain('file:');
+      expect(oneLine(r.stderr, 'USAGE'), args.join(' ')).toMatch(
+        new RegExp(`the output .* is the parent of .*${which}\\.avhdx: replacing it would break that child.*--force`),
+      );
+    }
+    expect(hashes()).toEqual(before);
+    // a VHDX no child names is replaced as before; so is the parent with --force
+    expect(vhdx(['convert', fam('new.raw'), fam('child2.avhdx'), '-O', 'vhdx']).status).toBe(0);
+    const forced = vhdx(['convert', fam('new.raw'), fam('dyn.vhdx'), '--force']);
+    expect(forced.status, forced.stderr).toBe(0);
+    expect(node.childrenBeside).toBeTypeOf('function');
+    expect(await node.childrenBeside(fam('dyn.vhdx'))).toEqual([]);
+  });
+});
+
 describe('making children from the command line', () => {
   it('vhdx create child --parent base: an empty child that reads as its parent, its locator naming the parent relative to it', async () => {
     mkdirSync(at('made'), { recursive: true });
@@ -553,8 +608,11 @@ describe('making children from the command line', () => {
     for (const [args, which, input] of cases) {
       const r = vhdx(args, input);
       expect(r.status, args.join(' ')).toBe(2);
+      // create refuses any existing file before it looks at the chain
       expect(oneLine(r.stderr, 'USAGE')).toMatch(
-        new RegExp(`is ${which.replace(/[()]/g, '\\$&')}, .*: the child would replace the disk it is written against$`),
+        args[0] === 'create'
+          ? / exists: a new child never replaces a file/
+          : new RegExp(`is ${which.replace(/[()]/g, '\\$&')}, .*: the child would replace the disk it is written against$`),
       );
     }
     expect({ base: sha256(readFileSync(at('base.vhdx'))), c1: sha256(readFileSync(at('snap', 'c1.avhdx'))) }).toEqual(before);

@@ -13,6 +13,7 @@ import * as format from '../src/format/index.js';
 import { dataView } from '../src/format/bytes.js';
 import { httpSource } from '../src/sources/http.js';
 import * as node from '../src/node/index.js';
+import { refuseReplacingParent } from '../src/node/chain-output.js';
 import { REASON_CODES, type VhdxErrorReason, type VhdxStructure } from '../src/errors.js';
 import { checkLimit, resolveLimits } from '../src/image/limits.js';
 import { blockPatternRaw, chunkedStream, collect, makeRaw } from './helpers/images.js';
@@ -935,6 +936,23 @@ describe('reasons from the image, stream and node layers', () => {
       const path = join(dir, 'disk.raw');
       writeFileSync(path, new Uint8Array(MiB));
       await expectRejection(() => node.convertRawFileToVhdx(path, path), 'output-is-input');
+    });
+
+    it('output-exists: a new empty child over an existing file', async () => {
+      const parent = join(dir, 'exists-parent.vhdx');
+      const taken = join(dir, 'taken.avhdx');
+      writeFileSync(parent, await encode(new Uint8Array(MiB), { virtualSize: MiB, blockSize: MiB }));
+      writeFileSync(taken, 'keep');
+      await expectRejection(() => node.createChildFile(taken, parent), 'output-exists');
+      expect(readFileSync(taken, 'utf8')).toBe('keep');
+    });
+
+    it('output-has-children: replacing a VHDX a child beside it reads through', async () => {
+      const parent = join(dir, 'family-parent.vhdx');
+      writeFileSync(parent, await encode(new Uint8Array(MiB), { virtualSize: MiB, blockSize: MiB }));
+      await node.createChildFile(join(dir, 'family-child.avhdx'), parent);
+      expect(await node.childrenBeside(parent)).toEqual([join(dir, 'family-child.avhdx')]);
+      await expectRejection(() => refuseReplacingParent(parent), 'output-has-children');
     });
   });
 });

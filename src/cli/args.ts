@@ -48,6 +48,8 @@ export interface ConvertFlags extends VhdxCreateOptions {
   progress: boolean;
   /** -q/--quiet: no progress and no notices on stderr. */
   quiet: boolean;
+  /** --force: replace an output VHDX even when a child beside it reads through it. */
+  force?: boolean;
 }
 
 /** What `measure` was asked for: the VHDX it sizes, and how to read the input. */
@@ -202,6 +204,7 @@ function convertFlags(options: ReadonlyMap<string, GivenOption>): ConvertFlags {
     ...createOptions(options),
     progress: quiet ? false : progressFlag ? options.has('progress') : !!process.stderr.isTTY,
     quiet,
+    force: options.has('force'),
     chain: chainFlags(options),
     ...(to ? { to: oneOf(to, ['raw', 'vhdx'] as const) } : {}),
   };

@@ -8,9 +8,10 @@
 // whatever happens.
 import { stat } from 'node:fs/promises';
 import { extname } from 'node:path';
-import { asVhdxError } from '../errors.js';
+import { VhdxError, asVhdxError } from '../errors.js';
 import type { VhdxImage } from '../image/image.js';
 import { openVhdx } from '../node/index.js';
+import { refuseReplacingParent } from '../node/chain-output.js';
 import { prepareOutput, type OutputFile } from '../node/output.js';
 import { Progress } from '../node/progress.js';
 import type { ConvertFlags } from './args.js';
@@ -93,7 +94,8 @@ export async function runConversion(
     );
   }
   const prepared = outPath === '-' ? undefined : await prepareOutput(outPath);
-  const output = outputOf(outArg, prepared);
+  // a file: URL is named by its path from here on: the checks compare files by path
+  const output = outputOf(outPath, prepared);
   // shells and callers expect an interrupted command to die of its signal
   const onSignal = (signal: NodeJS.Signals) => {
     prepared?.discardSync();
@@ -104,10 +106,13 @@ export async function runConversion(
   const progress = flags.progress ? new Progress(process.stderr) : undefined;
   const images: VhdxImage[] = [];
   const opened = new Map<string, Promise<VhdxImage>>();
-  const { to: _to, progress: _progress, quiet, inputFormat, chain = { ignoreLinkage: false }, ...create } = flags;
+  const { to: _to, progress: _progress, quiet, force: _force, inputFormat, chain = { ignoreLinkage: false }, ...create } = flags;
   const job: ConversionJob = {
     create,
     chain,
+    async refuseReplacingParent() {
+      if (output.kind === 'file' && !flags.force) await refuseReplacingParent(outPath).catch(mentionForce);
+    },
     inputFormat,
     outputFormat,
     onProgress: progress ? (done, total) => progress.update(done, total) : undefined,
@@ -143,6 +148,14 @@ export async function runConversion(
     await prepared?.discard();
     throw asVhdxError(err, 'create-failed', `cannot put ${outArg} in place`);
   }
+}
+
+/** The library's refusal to replace a parent, with the flag that overrides it. */
+function mentionForce(err: unknown): never {
+  if (err instanceof VhdxError && err.reason === 'output-has-children') {
+    throw new VhdxError(err.reason, `${err.message} (--force replaces it anyway)`);
+  }
+  throw err;
 }
 
 /** Whether `path` is a device, FIFO or socket (written in order, as stdout is), not a regular file or nothing. */

@@ -69,6 +69,11 @@ export const OPTIONS: readonly OptionSpec[] = [
   { long: 'no-progress', commands: ['convert'], help: 'never show progress' },
   { long: 'quiet', short: 'q', commands: ['convert'], help: 'no progress and no notices' },
   {
+    long: 'force',
+    commands: ['convert'],
+    help: 'replace an output VHDX that a differencing file beside it names as its parent (that child breaks)',
+  },
+  {
     long: 'parent',
     value: 'PATH',
     commands: [...CHAIN_READERS, 'create'],

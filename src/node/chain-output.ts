@@ -1,11 +1,17 @@
 // Outputs that would replace a file a differencing chain reads through: the
-// parent of a child being written (or one of its parents), or a parent of a
-// chain being flattened. Compared by device and inode, so links and other
-// spellings of a path are caught too.
+// parent of a child being written (or one of its parents), a parent of a
+// chain being flattened, or a VHDX that a child beside it names as its
+// parent. Compared by device and inode, so links and other spellings of a
+// path are caught too.
+import { readdir, stat } from 'node:fs/promises';
+import { basename, dirname, extname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { VhdxError } from '../errors.js';
 import type { VhdxImage } from '../image/image.js';
+import { resolveLimits } from '../image/limits.js';
+import { loadImage, type ImageModel } from '../image/load.js';
 import { isSameFile } from './file-io.js';
+import { openNodeSource } from './file-source.js';
 import { isHttpLocation } from './parent-paths.js';
 
 /**
@@ -47,4 +53,55 @@ export async function refuseOutputInChain(image: VhdxImage, output: string, { ro
 function localPath(location: string | undefined): string | undefined {
   if (location === undefined || isHttpLocation(location)) return undefined;
   return location.startsWith('file:') ? fileURLToPath(location) : location;
+}
+
+/** The structures of the VHDX at `path` (its own, no parent followed); undefined for anything else. */
+async function ownStructures(path: string): Promise<ImageModel | undefined> {
+  const source = await openNodeSource(path).catch(() => undefined);
+  if (!source) return undefined;
+  try {
+    return await loadImage(source, resolveLimits());
+  } catch {
+    return undefined;
+  } finally {
+    await source.close?.();
+  }
+}
+
+/**
+ * The differencing files beside the VHDX at `path` (in its folder, named .vhdx or .avhdx) whose parent
+ * linkage names its DataWriteGuid: the children that read through it, as their paths. Empty when `path` is
+ * not a VHDX file; files that cannot be read are passed over.
+ */
+export async function childrenBeside(path: string): Promise<string[]> {
+  const st = await stat(path).catch(() => undefined);
+  if (!st?.isFile()) return [];
+  const guid = (await ownStructures(path))?.info.dataWriteGuid.toLowerCase();
+  if (guid === undefined) return [];
+  const folder = dirname(path);
+  const names = await readdir(folder).catch(() => [] as string[]);
+  const children: string[] = [];
+  for (const name of names.sort()) {
+    const ext = extname(name).toLowerCase();
+    if (ext !== '.vhdx' && ext !== '.avhdx') continue;
+    const sibling = join(folder, name);
+    if (name === basename(path) || (await isSameFile(sibling, path))) continue;
+    const link = (await ownStructures(sibling))?.parentLink;
+    if (link?.linkage.includes(guid)) children.push(sibling);
+  }
+  return children;
+}
+
+/**
+ * Refuses to replace the VHDX at `output` when a child beside it reads through it (see {@link childrenBeside}):
+ * the child would then read another disk's data as its parent's.
+ * @throws VhdxError `output-has-children`, naming the children
+ */
+export async function refuseReplacingParent(output: string): Promise<void> {
+  const children = await childrenBeside(output);
+  if (children.length === 0) return;
+  throw new VhdxError(
+    'output-has-children',
+    `the output ${output} is the parent of ${children.join(', ')}: replacing it would break ${children.length === 1 ? 'that child' : 'those children'}; write elsewhere`,
+  );
 }

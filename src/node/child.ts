@@ -1,7 +1,7 @@
 // Creating differencing files (children) from Node paths: an empty child of
 // a parent, or a child holding what a raw file changes from its parent.
 // Written under a temporary name and renamed into place, as every output.
-import { open, stat, type FileHandle } from 'node:fs/promises';
+import { lstat, open, stat, type FileHandle } from 'node:fs/promises';
 import { VhdxError, asVhdxError } from '../errors.js';
 import { MiB } from '../format/bytes.js';
 import { zeroPieces } from '../layout/disk-size.js';
@@ -123,11 +123,28 @@ async function writeChild(output: string, parentPath: string, options: ChildFile
 /**
  * Writes an empty differencing file at `output` whose parent is the VHDX at `parent`: it reads as the
  * parent reads. Its Parent Locator names the parent's DataWriteGuid and its path relative to `output`.
- * @throws VhdxError what opening the parent throws; `invalid-option`; IO `create-failed`, `write-failed`; `output-is-input`
+ * Never replaces an existing file.
+ * @throws VhdxError `output-exists` when `output` exists (nothing is touched); what opening the parent throws;
+ *   `invalid-option`; IO `create-failed`, `write-failed`; `output-is-input`
  */
 export async function createChildFile(output: string, parent: string, options: ChildFileOptions = {}): Promise<VhdxWriteSummary> {
   refuseOtherChildOptions(options, 'createChildFile');
+  await refuseExisting(output);
   return writeChild(output, parent, options, async () => {});
+}
+
+/**
+ * Refuses an `output` that exists (a file, a link, a directory): an empty child made over it would lose what it
+ * held, and break any child that reads through it.
+ * @throws VhdxError `output-exists`
+ */
+async function refuseExisting(output: string): Promise<void> {
+  const existing = await lstat(output).catch(() => undefined);
+  if (!existing) return;
+  throw new VhdxError(
+    'output-exists',
+    `${output} exists: a new child never replaces a file (what it holds, and any child reading through it, would be lost); remove it or choose another name`,
+  );
 }
 
 /**

@@ -26,6 +26,7 @@ export * from '../index.js';
 export { convertRawFileToVhdx, convertVhdxFileToRaw } from './convert.js';
 export type { FileConvertOptions, VhdxToRawOptions } from './convert.js';
 export { convertRawFileToChild, convertRawStreamToChild, createChildFile } from './child.js';
+export { childrenBeside } from './chain-output.js';
 export type { ChildFileOptions } from './child.js';
 export type { NodeSourceInput } from './file-source.js';
 export type { NodeTargetInput } from './file-target.js';

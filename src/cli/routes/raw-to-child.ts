@@ -51,6 +51,7 @@ export async function rawToChild(input: OpenedInput, output: Output, parent: str
   // opened once, with the job; the file is written under a temporary name, so the name it will have is checked
   const parentImage = await job.openImage(parent, { followChain: false });
   await refuseOutputInChain(parentImage, output.name, { role: 'parent' });
+  await job.refuseReplacingParent();
   const count = { bytes: 0 };
   let feed: ChildFeed;
   if (input.kind === 'path') {

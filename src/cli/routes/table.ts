@@ -87,6 +87,7 @@ export async function runRoute(input: OpenedInput, direction: Direction, output:
   // an output written in place (a file with several hard links) must not be the input under another name
   if (input.kind === 'path' && output.kind === 'file') await refuseSameFile(input.input.path, output.path);
   await refuseChainOutputs(input, settled, output, job);
+  await job.refuseReplacingParent();
   await run(input.kind, input.input, settled, output.kind, output, job);
 }
 

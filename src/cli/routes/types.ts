@@ -25,6 +25,11 @@ export interface ConversionJob {
   readonly outputFormat: ImageFormat | undefined;
   /** Progress, when it is shown. */
   readonly onProgress: ProgressCallback | undefined;
+  /**
+   * Refuses a file output that a differencing file beside it names as its parent, unless --force
+   * (VhdxError `output-has-children`).
+   */
+  refuseReplacingParent(): Promise<void>;
   /** Tells the user something they did not ask about but should know (one line on stderr). */
   notice(text: string): void;
   /**
