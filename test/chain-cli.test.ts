@@ -716,3 +716,62 @@ describe('making children from the command line', () => {
     });
   });
 });
+
+describe('--parent with a VHDX input that has no parent: a child of it (qemu-img convert -B)', () => {
+  const changed = disk.slice();
+  for (const offset of [2 * MiB + 4096, 9 * MiB + 70_000]) changed.fill(0x3c, offset, offset + 8192);
+  beforeAll(async () => {
+    writeFileSync(at('b.raw'), changed);
+    const r = vhdx(['convert', at('b.raw'), at('b.vhdx'), '--block-size', '1M']);
+    expect(r.status, r.stderr).toBe(0);
+  });
+
+  it('convert b.vhdx c.avhdx --parent base.vhdx writes a child holding only what differs, reading as b.vhdx', async () => {
+    const r = vhdx(['convert', at('b.vhdx'), at('c.avhdx'), '--parent', at('base.vhdx')]);
+    expect(r.status, r.stderr).toBe(0);
+    const image = await node.openVhdx(at('c.avhdx'));
+    expect(image.info.type).toBe('differencing');
+    expect(image.info.parentLocator?.relative_path).toBe('base.vhdx');
+    expect(firstDifference(await image.read(0, SIZE), changed)).toBe(-1);
+    await image.close();
+    // two changed 1 MiB blocks (the parent's block size) and a sector bitmap over the structures
+    expect(readFileSync(at('c.avhdx')).length).toBeLessThanOrEqual(4 * MiB + MiB + 2 * MiB);
+    // the library's own function, for a path input
+    await node.convertVhdxToChild(at('b.vhdx'), at('c-lib.avhdx'), at('base.vhdx'));
+    const lib = await node.openVhdx(at('c-lib.avhdx'));
+    expect(firstDifference(await lib.read(0, SIZE), changed)).toBe(-1);
+    await lib.close();
+  });
+
+  it('a raw output, stdout, or the VHDX on a pipe: usage errors, nothing written', () => {
+    for (const [args, input, says] of [
+      [['convert', at('b.vhdx'), at('c.raw'), '--parent', at('base.vhdx')], undefined, /the output must be VHDX/],
+      [['convert', at('b.vhdx'), '-', '-O', 'vhdx', '--parent', at('base.vhdx')], undefined, /give a file output, not stdout/],
+      [['convert', '-', at('c-pipe.avhdx'), '--parent', at('base.vhdx')], readFileSync(at('b.vhdx')), /give it by its path/],
+      [['convert', '-', at('c-pipe.raw'), '--parent', at('base.vhdx')], readFileSync(at('b.vhdx')), /give it by its path/],
+    ] as const) {
+      const r = vhdx([...args], input);
+      expect(r.status, args.join(' ')).toBe(2);
+      expect(oneLine(r.stderr, 'USAGE'), args.join(' ')).toMatch(says);
+    }
+    for (const name of ['c.raw', 'c-pipe.avhdx', 'c-pipe.raw']) expect(existsSync(at(name)), name).toBe(false);
+  });
+
+  it('info, check and measure of a file without a parent, with --parent: usage errors (a differencing file takes it)', () => {
+    for (const args of [
+      ['info', at('b.vhdx')],
+      ['check', at('b.vhdx')],
+      ['measure', at('b.vhdx')],
+      ['info', at('b.raw')],
+      ['measure', at('b.raw')],
+    ]) {
+      const r = vhdx([...args, '--parent', at('base.vhdx')]);
+      expect(r.status, args.join(' ')).toBe(2);
+      expect(oneLine(r.stderr, 'USAGE'), args.join(' ')).toMatch(
+        /--parent (names the parent of a differencing VHDX|applies to a differencing VHDX)/,
+      );
+    }
+    const child = vhdx(['info', at('snap', 'c1.avhdx'), '--parent', at('base.vhdx')]);
+    expect(child.status, child.stderr).toBe(0);
+  });
+});

@@ -12,8 +12,10 @@ const USAGE: Record<CommandName, { synopsis: string; about: string[] }> = {
       '<input> is a path, - for stdin, or an http, https or file URL; <output> is a path, a file URL, or - for stdout',
       '(never a terminal). The output is written under a temporary name beside it and renamed',
       'into place when complete. A differencing VHDX (.avhdx) is flattened through its parents',
-      '(found by its parent locator, or --parent). A raw input with --parent BASE.vhdx makes a',
-      'differencing child of BASE holding only the sectors that differ from it (into a file).',
+      '(found by its parent locator, or --parent). A raw input, or a VHDX without a parent, with',
+      '--parent BASE.vhdx makes a differencing child of BASE holding only the sectors that differ',
+      'from it (into a file; as qemu-img convert -B). An existing VHDX that a child beside it reads',
+      'through is not replaced without --force.',
     ],
   },
   info: {

@@ -97,6 +97,7 @@ async function fileDisk(input: ImageInput, format: ImageFormat | undefined, chai
     await source.close?.();
   }
   if ((format ?? (hasVhdxSignature(head) ? 'vhdx' : 'raw')) === 'raw') {
+    if (chain?.parent !== undefined) throw new UsageError(`--parent names the parent of a differencing VHDX; ${input.name} is a raw disk`);
     return {
       size: source.size,
       present: async (blockSize) => (await scanAllocation(input.source, { blockSize })).present,
@@ -104,6 +105,10 @@ async function fileDisk(input: ImageInput, format: ImageFormat | undefined, chai
     };
   }
   const image = await openVhdx(input.source, chainOptions(chain));
+  if (chain?.parent !== undefined && image.info.parentLocator === undefined) {
+    await image.close();
+    throw new UsageError(`--parent names the parent of a differencing VHDX; ${input.name} has no parent`);
+  }
   warnLinkage(image.info);
   const size = image.info.virtualSize;
   return {

@@ -78,7 +78,10 @@ export const OPTIONS: readonly OptionSpec[] = [
     value: 'PATH',
     commands: [...CHAIN_READERS, 'create'],
     help: "a differencing VHDX's parent (default: found by its parent locator, beside it); with a raw input, the child's",
-    helpFor: { create: 'the VHDX the new child reads through (required)' },
+    helpFor: {
+      convert: "a differencing input's parent (default: its locator's); with a raw input or a VHDX without one, the child's",
+      create: 'the VHDX the new child reads through (required)',
+    },
   },
   {
     long: 'ignore-linkage',

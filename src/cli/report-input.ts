@@ -45,10 +45,20 @@ const ENOUGH = Symbol('enough');
 /**
  * Reads the VHDX named by `arg` (a path, `-`, or an http(s) URL) for `info`
  * (`whole: false`) or `check`.
- * @throws VhdxError IO when the input cannot be read at all ('open-failed', also for a directory;
- *   'read-failed', 'request-failed', 'http-status', ...); every other failure is a problem in the result
+ * @throws UsageError for --parent with a file that has no parent; VhdxError IO when the input cannot be read
+ *   at all ('open-failed', also for a directory; 'read-failed', 'request-failed', 'http-status', ...); every
+ *   other failure is a problem in the result
  */
 export async function openForReport(arg: string, options: ReportOptions = {}): Promise<ReportInput> {
+  const report = await readForReport(arg, options);
+  // --parent names a differencing file's parent: with any other file it would be silently ignored
+  if (options.chain?.parent !== undefined && report.info && report.info.parentLocator === undefined) {
+    throw new UsageError(`--parent names the parent of a differencing VHDX; ${arg} has no parent`);
+  }
+  return report;
+}
+
+async function readForReport(arg: string, options: ReportOptions): Promise<ReportInput> {
   const whole = options.whole ?? true;
   const unnamed = { name: arg, diskSize: undefined };
   const resolved = resolveInput(arg);

@@ -72,6 +72,7 @@ async function ownStructures(path: string): Promise<ImageModel | undefined> {
  * The differencing files beside the VHDX at `path` (in its folder, named .vhdx or .avhdx) whose parent
  * linkage names its DataWriteGuid: the children that read through it, as their paths. Empty when `path` is
  * not a VHDX file; files that cannot be read are passed over.
+ * @throws nothing of its own: a folder that cannot be listed gives no children
  */
 export async function childrenBeside(path: string): Promise<string[]> {
   const st = await stat(path).catch(() => undefined);

@@ -245,3 +245,33 @@ export function rawStreamFeed(input: ReadableStream<Uint8Array> | AsyncIterable<
   const chunks = Symbol.asyncIterator in input ? (input as AsyncIterable<Uint8Array>) : chunksOf(input as ReadableStream<Uint8Array>);
   return (image, write) => feedDisk(chunks, image.info.virtualSize, write, options.onProgress);
 }
+
+/**
+ * Writes a differencing file at `output` over the VHDX at `parent` that reads as the VHDX `input` reads
+ * (a differencing input through its whole chain), holding only the blocks where they differ: `qemu-img
+ * convert -B parent`. `input` is a path (its own parents found by its locator) or an image you opened (it
+ * stays yours). An input disk smaller than the parent's reads as zeros past its end.
+ * @throws VhdxError what opening the input or the parent throws; `input-too-long` for an input disk larger
+ *   than the parent's; `create-failed`, `write-failed`; `output-is-input` for an output that is the input or
+ *   a file of the parent's chain
+ */
+export async function convertVhdxToChild(
+  input: string | VhdxImage,
+  output: string,
+  parent: string,
+  options: ChildFileOptions = {},
+): Promise<VhdxWriteSummary> {
+  if (typeof input !== 'string') return writeChild(output, parent, options, imageFeed(input, options));
+  await refuseSameFile(input, output);
+  const image = await openVhdxSource(await openNodeSource(input), {}, nodeOpenContext(input, {}));
+  try {
+    return await writeChild(output, parent, options, imageFeed(image, options));
+  } finally {
+    await image.close();
+  }
+}
+
+/** The feed of a child from the disk an opened VHDX (or chain) reads as, read in order. */
+export function imageFeed(image: VhdxImage, options: ChildFileOptions): ChildFeed {
+  return (parent, write) => feedDisk(chunksOf(image.stream()), parent.info.virtualSize, write, options.onProgress);
+}

@@ -25,7 +25,7 @@ import { refuseOutputInChain } from './chain-output.js';
 export * from '../index.js';
 export { convertRawFileToVhdx, convertVhdxFileToRaw } from './convert.js';
 export type { FileConvertOptions, VhdxToRawOptions } from './convert.js';
-export { convertRawFileToChild, convertRawStreamToChild, createChildFile } from './child.js';
+export { convertRawFileToChild, convertRawStreamToChild, convertVhdxToChild, createChildFile } from './child.js';
 export { childrenBeside } from './chain-output.js';
 export type { ChildFileOptions } from './child.js';
 export type { NodeSourceInput } from './file-source.js';

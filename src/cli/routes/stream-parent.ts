@@ -6,12 +6,16 @@ import { VhdxError } from '../../errors.js';
 import type { VhdxInfo } from '../../image/types.js';
 import type { VhdxDecoderOptions } from '../../streams/decoder-core.js';
 import { warnStreamedLinkage } from '../chain.js';
+import { UsageError } from '../usage-error.js';
 import type { ConversionJob } from './types.js';
 
 /** The decoder options a streamed input's chain needs, and what to do once the decoder knows the file. */
 export interface StreamChain {
   options: Pick<VhdxDecoderOptions, 'parent' | 'ignoreLinkage'>;
-  /** Call with the decoder's info: warns about a parent accepted with --ignore-linkage. */
+  /**
+   * Call with the decoder's info: warns about a parent accepted with --ignore-linkage.
+   * @throws UsageError for --parent with a VHDX that has no parent
+   */
   onInfo(info: VhdxInfo): void;
 }
 
@@ -20,8 +24,20 @@ export async function streamChain(job: ConversionJob): Promise<StreamChain> {
   const parent = job.chain.parent === undefined ? undefined : await job.openImage(job.chain.parent, { followChain: false });
   return {
     options: { ...(parent ? { parent } : {}), ...(job.chain.ignoreLinkage ? { ignoreLinkage: true } : {}) },
-    onInfo: (info) => warnStreamedLinkage(info, parent?.info),
+    onInfo(info) {
+      // a VHDX without a parent of its own makes a child of --parent, which a stream cannot feed here
+      if (parent && info.parentLocator === undefined) throw streamedPlainWithParent();
+      warnStreamedLinkage(info, parent?.info);
+    },
   };
+}
+
+/** --parent with a VHDX that has no parent, read as a stream: the child it asks for is made from a file. */
+function streamedPlainWithParent(): UsageError {
+  return new UsageError(
+    '--parent with a VHDX that has no parent of its own makes a differencing child of it, which is made from the VHDX file: ' +
+      'give it by its path (or a URL that takes Range requests)',
+  );
 }
 
 /**

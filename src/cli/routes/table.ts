@@ -10,7 +10,7 @@ import { isSameFile, refuseSameFile } from '../../node/file-io.js';
 import { UsageError } from '../usage-error.js';
 import type { InputKind, OpenedInput } from '../inputs.js';
 import type { Output, OutputKind } from '../sinks.js';
-import { rawToChild } from './raw-to-child.js';
+import { childInput, toChild } from './to-child.js';
 import { rawFileToRawFile, rawFileToRawStdout, rawStreamToRaw, rawUrlToRaw } from './raw-to-raw.js';
 import { rawFileToVhdxFile, rawFileToVhdxStdout, rawStreamToVhdxFile, rawStreamToVhdxStdout, rawUrlToVhdx } from './raw-to-vhdx.js';
 import type { ConversionJob, Direction, ImageFormat, OutputOfKind, Route } from './types.js';
@@ -75,10 +75,10 @@ export function settleDirection(guessed: Direction, job: Pick<ConversionJob, 'in
 export async function runRoute(input: OpenedInput, direction: Direction, output: Output, job: ConversionJob): Promise<void> {
   const settled = settleDirection(direction, job);
   if (settled.startsWith('raw->') && job.chain.ignoreLinkage) throw new UsageError('--ignore-linkage applies to a VHDX input only');
-  if (settled.startsWith('raw->') && job.chain.parent !== undefined) {
-    if (settled === 'raw->raw') throw new UsageError('--parent with a raw input makes a differencing child: the output must be VHDX');
-    // a differencing child over --parent, holding only what differs from it
-    await rawToChild(input, output, job.chain.parent, job);
+  // --parent with a raw input or a VHDX without a parent: a differencing child over it, holding only what differs
+  const child = await childInput(input, settled, job);
+  if (child && job.chain.parent !== undefined) {
+    await toChild(input, child.image, settled, output, job.chain.parent, job);
     return;
   }
   if (settled === 'vhdx->raw' && job.create.virtualSize !== undefined) {

@@ -40,12 +40,14 @@ export async function vhdxUrlToRaw(input: UrlInput, output: Output, job: Convers
   if (image) return image.stream().pipeTo(rawSink(output));
   const chain = await streamChain(job);
   const decoder = new VhdxDecoderStream(chain.options);
-  void decoder.info.then(chain.onInfo, () => {});
+  // a refusal once the decoder knows the file stops the copy, and is the error reported
+  const stop = new AbortController();
+  void decoder.info.then(chain.onInfo, () => {}).catch((err: unknown) => stop.abort(err));
   await (await fetchStream(input.url)).stream
-    .pipeThrough(decoder)
-    .pipeTo(rawSink(output))
+    .pipeThrough(decoder, { signal: stop.signal })
+    .pipeTo(rawSink(output), { signal: stop.signal })
     .catch((err) => {
-      throw explainStreamed(err, job);
+      throw explainStreamed(stop.signal.aborted ? stop.signal.reason : err, job);
     });
 }
 
