@@ -757,6 +757,25 @@ describe('--parent with a VHDX input that has no parent: a child of it (qemu-img
     for (const name of ['c.raw', 'c-pipe.avhdx', 'c-pipe.raw']) expect(existsSync(at(name)), name).toBe(false);
   });
 
+  it('by URL: with Range it makes the child; without, it is read as a stream and refused, no output left', async () => {
+    const server = await serveFiles(new Map([['/b.vhdx', readFileSync(at('b.vhdx'))]]));
+    try {
+      const ranged = await runAsync(BIN, ['convert', `${server.base}/b.vhdx`, at('c-url.avhdx'), '--parent', at('base.vhdx')], dir.path);
+      expect(ranged.status, ranged.stderr).toBe(0);
+      const image = await node.openVhdx(at('c-url.avhdx'));
+      expect(firstDifference(await image.read(0, SIZE), changed)).toBe(-1);
+      await image.close();
+      for (const out of ['c-url-norange.raw', 'c-url-norange.avhdx']) {
+        const r = await runAsync(BIN, ['convert', `${server.base}/b.vhdx?norange`, at(out), '--parent', at('base.vhdx')], dir.path);
+        expect(r.status, out).toBe(2);
+        expect(oneLine(r.stderr, 'USAGE')).toMatch(/give it by its path/);
+        expect(existsSync(at(out)), out).toBe(false);
+      }
+    } finally {
+      await server.close();
+    }
+  });
+
   it('info, check and measure of a file without a parent, with --parent: usage errors (a differencing file takes it)', () => {
     for (const args of [
       ['info', at('b.vhdx')],
