@@ -5,7 +5,7 @@ import { createReadStream, readFileSync, statSync, writeFileSync } from 'node:fs
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { UsageError } from '../src/cli/args.js';
-import type { InputKind } from '../src/cli/inputs.js';
+import type { ImageFormat, InputKind } from '../src/cli/inputs.js';
 import { ROUTES, directionFor } from '../src/cli/routes/table.js';
 import type { ConversionJob, Direction } from '../src/cli/routes/types.js';
 import type { OutputKind } from '../src/cli/sinks.js';
@@ -18,9 +18,10 @@ import { tempDir } from './helpers/tools.js';
 const MiB = 1024 * 1024;
 
 const INPUTS: InputKind[] = ['path', 'stdin', 'url'];
-const DIRECTIONS: Direction[] = ['raw->vhdx', 'raw->raw', 'vhdx->raw', 'vhdx->vhdx'];
+const DIRECTIONS: Direction[] = ['raw->vhdx', 'raw->raw', 'raw->child', 'vhdx->raw', 'vhdx->vhdx', 'vhdx->child'];
 const OUTPUTS: OutputKind[] = ['file', 'stdout'];
 const VHDX_HEAD = new TextEncoder().encode('vhdxfile');
+const settled = (outputFormat?: ImageFormat, inputFormat?: ImageFormat) => ({ outputFormat, inputFormat });
 
 describe('the route table', () => {
   it('has a route function for every input x direction x output, and nothing else', () => {
@@ -48,6 +49,7 @@ describe('the route table', () => {
         outputFormat: undefined,
         onProgress: undefined,
         notice: () => {},
+        refuseReplacingParent: async () => {},
         openImage: (source) => openVhdx(source),
       };
       const file = join(dir.path, 'out.vhdx');
@@ -67,6 +69,15 @@ describe('the route table', () => {
       dir.cleanup();
     }
   });
+
+  it('a child onto standard output is refused by its route, whatever the input', async () => {
+    for (const input of INPUTS) {
+      for (const direction of ['raw->child', 'vhdx->child'] as const) {
+        const route = ROUTES[input][direction].stdout as (...args: unknown[]) => Promise<void>;
+        await expect(route({}, { kind: 'stdout', name: '-' }, {}), `${input} ${direction}`).rejects.toThrow(/not stdout/);
+      }
+    }
+  });
 });
 
 async function readAll(stream: AsyncIterable<Buffer>): Promise<Uint8Array> {
@@ -76,20 +87,26 @@ async function readAll(stream: AsyncIterable<Buffer>): Promise<Uint8Array> {
 }
 
 describe('directionFor', () => {
-  it('a VHDX becomes raw, or VHDX again with --to vhdx', () => {
-    expect(directionFor(VHDX_HEAD, undefined)).toBe('vhdx->raw');
-    expect(directionFor(VHDX_HEAD, 'raw')).toBe('vhdx->raw');
-    expect(directionFor(VHDX_HEAD, 'vhdx')).toBe('vhdx->vhdx');
+  it('a VHDX becomes raw, or VHDX again with --to vhdx (or an output named .vhdx)', () => {
+    expect(directionFor(VHDX_HEAD, settled())).toBe('vhdx->raw');
+    expect(directionFor(VHDX_HEAD, settled('raw'))).toBe('vhdx->raw');
+    expect(directionFor(VHDX_HEAD, settled('vhdx'))).toBe('vhdx->vhdx');
   });
 
   it('anything else becomes a VHDX', () => {
-    expect(directionFor(new Uint8Array(8), undefined)).toBe('raw->vhdx');
-    expect(directionFor(new TextEncoder().encode('vhdxfil'), 'vhdx')).toBe('raw->vhdx');
+    expect(directionFor(new Uint8Array(8), settled())).toBe('raw->vhdx');
+    expect(directionFor(new TextEncoder().encode('vhdxfil'), settled('vhdx'))).toBe('raw->vhdx');
+  });
+
+  it('-f replaces what the first bytes say, and the output format follows it', () => {
+    expect(directionFor(VHDX_HEAD, settled(undefined, 'raw'))).toBe('raw->vhdx');
+    expect(directionFor(new Uint8Array(8), settled('vhdx', 'vhdx'))).toBe('vhdx->vhdx');
+    expect(directionFor(new Uint8Array(8), settled(undefined, 'vhdx'))).toBe('vhdx->raw');
   });
 
   it('an empty input without --to has no direction: a usage error', () => {
-    expect(() => directionFor(new Uint8Array(0), undefined)).toThrow(UsageError);
-    expect(directionFor(new Uint8Array(0), 'vhdx')).toBe('raw->vhdx');
+    expect(() => directionFor(new Uint8Array(0), settled())).toThrow(UsageError);
+    expect(directionFor(new Uint8Array(0), settled('vhdx'))).toBe('raw->vhdx');
   });
 });
 

@@ -2,7 +2,7 @@
 // checked against what that command takes. Nothing here touches a file.
 import type { VhdxCreateOptions } from '../layout/options.js';
 import { COMMANDS, appliesTo, closest, optionSpec, tokenize, type CommandName, type GivenOption, type Tokens } from './options.js';
-import { resolveInput, resolveOutput } from './inputs.js';
+import { type ImageFormat, resolveInput, resolveOutput } from './inputs.js';
 import { UsageError } from './usage-error.js';
 
 export { UsageError } from './usage-error.js';
@@ -27,7 +27,7 @@ export function parseSize(text: string, name: string): number {
   return Number(bytes);
 }
 
-export type ImageFormat = 'raw' | 'vhdx';
+export type { ImageFormat };
 
 /** How a differencing VHDX's chain is followed: --parent and --ignore-linkage. */
 export interface ChainFlags {

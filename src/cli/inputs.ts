@@ -13,11 +13,15 @@ import { stat } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { VhdxError, asVhdxError } from '../errors.js';
+import { hasVhdxSignature } from '../format/identifier.js';
 import { readChunks } from '../node/fd-reader.js';
 import { openNodeSource } from '../node/file-source.js';
 import { UsageError } from './usage-error.js';
 
 export type InputKind = 'path' | 'stdin' | 'url';
+
+/** The two formats this tool reads and writes. */
+export type ImageFormat = 'raw' | 'vhdx';
 
 /** A regular file, for the routes that read at positions. */
 export interface PathInput {
@@ -96,6 +100,11 @@ export function resolveOutput(arg: string): string {
   if (scheme === undefined) return arg;
   if (scheme === 'file') return filePath(arg);
   throw new UsageError(`${arg}: ${scheme}: URLs are not written here; an output is a path, a file URL, or - for stdout`);
+}
+
+/** The format of an input starting with `head`: `forced` (-f) when given, else VHDX when it has the signature. */
+export function formatOf(head: Uint8Array, forced?: ImageFormat): ImageFormat {
+  return forced ?? (hasVhdxSignature(head) ? 'vhdx' : 'raw');
 }
 
 /** Standard input as a path when it is a regular file (positional reads from its start), else undefined. */

@@ -16,8 +16,7 @@ import { prepareOutput, type OutputFile } from '../node/output.js';
 import { Progress } from '../node/progress.js';
 import type { ConvertFlags } from './args.js';
 import { UsageError } from './usage-error.js';
-import { openInput, resolveInput, resolveOutput } from './inputs.js';
-import { directionFor, runRoute } from './routes/table.js';
+import { resolveOutput } from './inputs.js';
 import { STDOUT, type Output } from './sinks.js';
 import { checkSizeFlag } from './routes/size.js';
 import { chainOptions, warnLinkage } from './chain.js';
@@ -169,17 +168,4 @@ function outputOf(outArg: string, prepared: OutputFile | undefined): Output {
   if (!prepared) return STDOUT;
   if (prepared.placement === 'device') return { kind: 'stdout', path: prepared.path, name: outArg };
   return { kind: 'file', path: prepared.path, name: outArg };
-}
-
-/**
- * `vhdx convert IN OUT [flags]`: settles the output, opens the input, and
- * runs the route its direction and kinds call for.
- * @throws as {@link runConversion}, {@link openInput} and the route
- */
-export async function convertCommand(inArg: string, outArg: string, flags: ConvertFlags): Promise<void> {
-  const input = resolveInput(inArg);
-  await runConversion(outArg, flags, async (output, job) => {
-    const opened = await openInput(input);
-    await runRoute(opened, directionFor(opened.head, job.outputFormat, job.inputFormat), output, job);
-  });
 }

@@ -13,7 +13,7 @@ import { measure } from './measure.js';
 import { describeError } from './messages.js';
 import { rawInfo } from './raw-info.js';
 import { check, info } from './report.js';
-import { directionFor, runRoute } from './routes/table.js';
+import { runRoute } from './routes/table.js';
 import { endOnClosedPipe, isClosedPipe, refuseTerminals } from './terminal.js';
 
 /** Runs the command line; returns the exit code. */
@@ -83,7 +83,7 @@ async function convert(command: Extract<Command, { name: 'convert' }>): Promise<
   const input = resolveInput(command.input);
   await runConversion(command.output, flags, async (output, job) => {
     const opened = await openInput(input);
-    await runRoute(opened, directionFor(opened.head, flags.to), output, job);
+    await runRoute(opened, output, job);
   });
   return EXIT.success;
 }

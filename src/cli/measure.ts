@@ -3,7 +3,6 @@
 // required size leaves out the blocks that hold only zeros (a scan of the
 // input's disk); the fully allocated size stores every block.
 import { MiB } from '../format/bytes.js';
-import { hasVhdxSignature } from '../format/identifier.js';
 import { diskSizeFor } from '../layout/disk-size.js';
 import { resolveCreateOptions, type VhdxCreateOptions } from '../layout/options.js';
 import { openVhdx, scanAllocation } from '../node/index.js';
@@ -17,7 +16,7 @@ import { streamOf } from './chunk-streams.js';
 import { chunksOf } from '../runtime/stream-chunks.js';
 import { EXIT } from './exit-codes.js';
 import { imageInput, type ImageInput } from './image-input.js';
-import { fetchStream, resolveInput } from './inputs.js';
+import { fetchStream, formatOf, resolveInput } from './inputs.js';
 import { UsageError } from './usage-error.js';
 
 /** What `measure` reports, in bytes. */
@@ -96,7 +95,7 @@ async function fileDisk(input: ImageInput, format: ImageFormat | undefined, chai
   } finally {
     await source.close?.();
   }
-  if ((format ?? (hasVhdxSignature(head) ? 'vhdx' : 'raw')) === 'raw') {
+  if (formatOf(head, format) === 'raw') {
     if (chain?.parent !== undefined) throw new UsageError(`--parent names the parent of a differencing VHDX; ${input.name} is a raw disk`);
     return {
       size: source.size,
@@ -139,7 +138,7 @@ async function streamedDisk(url: string, format: ImageFormat | undefined): Promi
     yield* first;
     yield* chunks;
   })();
-  const isVhdx = (format ?? (hasVhdxSignature(head.subarray(0, headLength)) ? 'vhdx' : 'raw')) === 'vhdx';
+  const isVhdx = formatOf(head.subarray(0, headLength), format) === 'vhdx';
   const disk = isVhdx ? chunksOf(streamOf(body).pipeThrough(new VhdxDecoderStream())) : body;
   const perMiB = new MiBMap();
   for await (const chunk of disk) perMiB.add(chunk);

@@ -3,12 +3,11 @@
 // Only an input that can be looked at before it is read is checked here (a
 // file, a URL with Range, stdin redirected from a file); a pipe goes to the
 // VHDX reader, which says what it found.
-import { hasVhdxSignature } from '../format/identifier.js';
 import { openNodeSource } from '../node/file-source.js';
 import type { ChainFlags } from './args.js';
 import { EXIT } from './exit-codes.js';
 import { imageInput } from './image-input.js';
-import { resolveInput, stdinAsFile } from './inputs.js';
+import { formatOf, resolveInput, stdinAsFile } from './inputs.js';
 import { human } from './report.js';
 import { UsageError } from './usage-error.js';
 
@@ -30,7 +29,7 @@ export async function rawInfo(arg: string, json: boolean, chain: ChainFlags): Pr
   } finally {
     await source.close?.();
   }
-  if (hasVhdxSignature(head)) return undefined;
+  if (formatOf(head) === 'vhdx') return undefined;
   if (chain.parent !== undefined || chain.ignoreLinkage) {
     throw new UsageError(
       `${chain.parent !== undefined ? '--parent' : '--ignore-linkage'} applies to a differencing VHDX; ${arg} is a raw disk`,

@@ -12,7 +12,7 @@ import { resolveLimits } from '../image/limits.js';
 import { loadImage, type ImageModel } from '../image/load.js';
 import { isSameFile } from './file-io.js';
 import { openNodeSource } from './file-source.js';
-import { isHttpLocation } from './parent-paths.js';
+import { isHttpUrl } from '../sources/http.js';
 
 /**
  * What `image` is to the output: the `parent` of a child being written (every level of its chain is
@@ -51,7 +51,7 @@ export async function refuseOutputInChain(image: VhdxImage, output: string, { ro
 
 /** A level's location as a local path; undefined for URLs and sources without one. */
 function localPath(location: string | undefined): string | undefined {
-  if (location === undefined || isHttpLocation(location)) return undefined;
+  if (location === undefined || isHttpUrl(location)) return undefined;
   return location.startsWith('file:') ? fileURLToPath(location) : location;
 }
 

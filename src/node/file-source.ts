@@ -6,6 +6,7 @@ import { asVhdxError } from '../errors.js';
 import { openSource, type HttpSourceOptions, type ReadableFile, type SourceInput } from '../sources/index.js';
 import { isFileHandle } from './file-io.js';
 import { fileHandleFileOf } from './file.js';
+import { isHttpUrl } from '../sources/http.js';
 
 /** What the Node entry's `openVhdx()` and `scanAllocation()` accept: every runtime's inputs, plus paths and FileHandles. */
 export type NodeSourceInput = SourceInput | string | FileHandle;
@@ -28,7 +29,7 @@ export async function pathSource(path: string): Promise<ReadableFile> {
 export async function openNodeSource(input: NodeSourceInput, http: HttpSourceOptions = {}): Promise<ReadableFile> {
   if (input instanceof URL && input.protocol === 'file:') return pathSource(fileURLToPath(input));
   if (typeof input === 'string' && /^file:/i.test(input)) return pathSource(fileURLToPath(input));
-  if (typeof input === 'string' && !/^https?:\/\//i.test(input)) return pathSource(input);
+  if (typeof input === 'string' && !isHttpUrl(input)) return pathSource(input);
   if (isFileHandle(input)) return fileHandleSource(input, false);
   return openSource(input as SourceInput, http);
 }

@@ -18,7 +18,8 @@ import type { TargetInput } from '../sources/targets.js';
 import { openNodeSource, type NodeSourceInput } from './file-source.js';
 import { openVhdxWritable } from '../edit/open.js';
 import { openNodeWritableFile, type NodeWritableFileInput } from './file.js';
-import { childRelativePath, isHttpLocation, nodeOpenContext } from './parent-paths.js';
+import { isHttpUrl } from '../sources/http.js';
+import { childRelativePath, nodeOpenContext } from './parent-paths.js';
 import { openNodeTarget, type NodeTargetInput } from './file-target.js';
 import { refuseOutputInChain } from './chain-output.js';
 
@@ -83,7 +84,7 @@ export async function scanAllocation(input: NodeSourceInput, options: ScanOption
 /** A child written to a path names its parent relative to that path, when the parent was opened from a path. */
 function withChildPath(target: NodeTargetInput, options: VhdxWriterOptions): VhdxWriterOptions {
   const location = options.parent?.info?.chain?.[0]?.location;
-  if (typeof target !== 'string' || options.parentRelativePath !== undefined || !location || isHttpLocation(location)) return options;
+  if (typeof target !== 'string' || options.parentRelativePath !== undefined || !location || isHttpUrl(location)) return options;
   return { ...options, parentRelativePath: childRelativePath(target, location) };
 }
 

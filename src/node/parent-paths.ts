@@ -10,18 +10,14 @@ import type { OpenVhdxOptions } from '../image/image.js';
 import type { OpenContext } from '../image/open.js';
 import type { SourceInput } from '../sources/index.js';
 import { urlParentCandidates, type ParentCandidates, type ParentRequest } from '../sources/parent.js';
+import { isHttpUrl } from '../sources/http.js';
 import { openNodeSource, pathSource, type NodeSourceInput } from './file-source.js';
-
-/** True for an http(s) URL: the one kind of location that is not a local path here. */
-export function isHttpLocation(location: string): boolean {
-  return /^https?:\/\//i.test(location);
-}
 
 /** The path or URL an input names, absolute, when it names one. */
 export function locationOf(input: NodeSourceInput): string | undefined {
   if (input instanceof URL) return input.protocol === 'file:' ? fileURLToPath(input) : input.href;
   if (typeof input !== 'string') return undefined;
-  if (isHttpLocation(input)) return input;
+  if (isHttpUrl(input)) return input;
   if (/^file:/i.test(input)) return fileURLToPath(input);
   return resolve(input);
 }
@@ -45,7 +41,7 @@ export function childRelativePath(child: string, parent: string): string {
 /** The places Node looks for the parent, in order. */
 export function nodeParentCandidates(request: ParentRequest, options: OpenVhdxOptions, platform = process.platform): ParentCandidates {
   const child = request.child;
-  if (child !== undefined && isHttpLocation(child)) return urlParentCandidates(request, options);
+  if (child !== undefined && isHttpUrl(child)) return urlParentCandidates(request, options);
   const out: ParentCandidates = { candidates: [], skipped: [] };
   for (const key of ['relative_path', 'volume_path', 'absolute_win32_path'] as const) {
     const value = request.locator[key];

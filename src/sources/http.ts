@@ -39,6 +39,11 @@ async function rangeRequest(url: string, start: number, end: number, o: HttpSour
   return res;
 }
 
+/** True for an http or https URL: the one kind of location every entry fetches (any case). */
+export function isHttpUrl(text: string): boolean {
+  return /^https?:\/\//i.test(text);
+}
+
 /**
  * A source reading `url` with HTTP Range requests; a one-byte probe learns the size.
  * @throws VhdxError (from the probe and from each read) `request-failed` when fetch throws,

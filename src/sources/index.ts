@@ -3,7 +3,7 @@
 // entry's business (src/node/file-source.ts), so nothing here reaches `node:`.
 import { VhdxError } from '../errors.js';
 import { blobSource } from './blob.js';
-import { httpSource, type HttpSourceOptions } from './http.js';
+import { httpSource, isHttpUrl, type HttpSourceOptions } from './http.js';
 import { memorySource } from './memory.js';
 import type { ReadableFile, SourceInput } from './types.js';
 
@@ -36,7 +36,7 @@ export async function openSource(input: SourceInput, http: HttpSourceOptions = {
       `unsupported source: ${input.protocol} URLs cannot be read here${input.protocol === 'file:' ? "; file: URLs need the Node entry, 'vhdx-stream/node'" : ''}`,
     );
   }
-  if (input instanceof URL || (typeof input === 'string' && /^https?:\/\//i.test(input))) {
+  if (input instanceof URL || (typeof input === 'string' && isHttpUrl(input))) {
     return httpSource(String(input), http);
   }
   if (isRandomAccessSource(input)) return input;

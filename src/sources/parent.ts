@@ -3,7 +3,7 @@
 // relative to the child's URL; paths are the Node entry's business
 // (src/node/parent-paths.ts).
 import type { ReadableFile } from './types.js';
-import { httpSource, type HttpSourceOptions } from './http.js';
+import { httpSource, isHttpUrl, type HttpSourceOptions } from './http.js';
 
 /** What a `resolveParent` callback is asked. */
 export interface ParentRequest {
@@ -53,7 +53,7 @@ export function relativeUrlPath(relativePath: string): string {
 export function urlParentCandidates(request: ParentRequest, http: HttpSourceOptions = {}): ParentCandidates {
   const out: ParentCandidates = { candidates: [], skipped: [] };
   const child = request.child;
-  const isUrl = child !== undefined && /^https?:\/\//i.test(child);
+  const isUrl = child !== undefined && isHttpUrl(child);
   for (const key of ['relative_path', 'volume_path', 'absolute_win32_path'] as const) {
     const value = request.locator[key];
     if (value === undefined || value === '') continue;

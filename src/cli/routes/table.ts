@@ -1,18 +1,28 @@
 // Which route converts what: one entry for every (input kind, direction,
-// output kind) the command accepts. The direction comes from the input's
-// first bytes, -f, and the output format (-O/--to, or the output's name);
-// the table is the only place that decides the rest.
-import { hasVhdxSignature } from '../../format/identifier.js';
+// output kind) the command accepts. The direction is decided once, here:
+// from the input's first bytes (or -f), the output format (-O/--to, or the
+// output's name) and --parent, which makes a child of a raw input or of a
+// VHDX without a parent; the table is the only place that decides the rest.
 import { fstatSync } from 'node:fs';
 import { VhdxError } from '../../errors.js';
 import { refuseOutputInChain } from '../../node/chain-output.js';
 import { isSameFile, refuseSameFile } from '../../node/file-io.js';
 import { UsageError } from '../usage-error.js';
-import type { InputKind, OpenedInput } from '../inputs.js';
+import { formatOf, type InputKind, type OpenedInput } from '../inputs.js';
 import type { Output, OutputKind } from '../sinks.js';
-import { childInput, toChild } from './to-child.js';
 import { rawFileToRawFile, rawFileToRawStdout, rawStreamToRaw, rawUrlToRaw } from './raw-to-raw.js';
 import { rawFileToVhdxFile, rawFileToVhdxStdout, rawStreamToVhdxFile, rawStreamToVhdxStdout, rawUrlToVhdx } from './raw-to-vhdx.js';
+import {
+  hasOwnParent,
+  rawChildToStdout,
+  rawFileToChild,
+  rawStreamToChild,
+  rawUrlToChild,
+  vhdxChildToStdout,
+  vhdxFileToChild,
+  vhdxStreamToChild,
+  vhdxUrlToChild,
+} from './to-child.js';
 import type { ConversionJob, Direction, ImageFormat, OutputOfKind, Route } from './types.js';
 import { vhdxFileToRawFile, vhdxFileToRawStdout, vhdxStreamToRaw, vhdxUrlToRaw } from './vhdx-to-raw.js';
 import { vhdxFileToVhdx, vhdxStreamToVhdx, vhdxUrlToVhdx } from './vhdx-to-vhdx.js';
@@ -23,87 +33,99 @@ export const ROUTES: RouteTable = {
   path: {
     'raw->vhdx': { file: rawFileToVhdxFile, stdout: rawFileToVhdxStdout },
     'raw->raw': { file: rawFileToRawFile, stdout: rawFileToRawStdout },
+    'raw->child': { file: rawFileToChild, stdout: rawChildToStdout },
     'vhdx->raw': { file: vhdxFileToRawFile, stdout: vhdxFileToRawStdout },
     'vhdx->vhdx': { file: vhdxFileToVhdx, stdout: vhdxFileToVhdx },
+    'vhdx->child': { file: vhdxFileToChild, stdout: vhdxChildToStdout },
   },
   stdin: {
     'raw->vhdx': { file: rawStreamToVhdxFile, stdout: rawStreamToVhdxStdout },
     'raw->raw': { file: rawStreamToRaw, stdout: rawStreamToRaw },
+    'raw->child': { file: rawStreamToChild, stdout: rawChildToStdout },
     'vhdx->raw': { file: vhdxStreamToRaw, stdout: vhdxStreamToRaw },
     'vhdx->vhdx': { file: vhdxStreamToVhdx, stdout: vhdxStreamToVhdx },
+    'vhdx->child': { file: vhdxStreamToChild, stdout: vhdxChildToStdout },
   },
   url: {
     'raw->vhdx': { file: rawUrlToVhdx, stdout: rawUrlToVhdx },
     'raw->raw': { file: rawUrlToRaw, stdout: rawUrlToRaw },
+    'raw->child': { file: rawUrlToChild, stdout: rawChildToStdout },
     'vhdx->raw': { file: vhdxUrlToRaw, stdout: vhdxUrlToRaw },
     'vhdx->vhdx': { file: vhdxUrlToVhdx, stdout: vhdxUrlToVhdx },
+    'vhdx->child': { file: vhdxUrlToChild, stdout: vhdxChildToStdout },
   },
 };
 
 const OTHER: Record<ImageFormat, ImageFormat> = { raw: 'vhdx', vhdx: 'raw' };
 
 /**
- * The direction for an input starting with `head`: read as `inputFormat`
- * when -f forces it, else as its first bytes say (a VHDX signature or not);
- * written as `to`, else as the other format.
+ * The direction for an input starting with `head`, without --parent: read as -f says, else as its
+ * first bytes say; written as the output format the job settled (-O, or the output's name), else as
+ * the other format.
  * @throws UsageError for an empty input when nothing says what it is or what to make
  */
-export function directionFor(head: Uint8Array, to: ImageFormat | undefined, inputFormat?: ImageFormat): Direction {
-  if (inputFormat === undefined && to === undefined && head.length === 0) throw new UsageError('the input is empty');
-  const from = inputFormat ?? (hasVhdxSignature(head) ? 'vhdx' : 'raw');
-  return `${from}->${to ?? OTHER[from]}`;
+export function directionFor(head: Uint8Array, job: Pick<ConversionJob, 'inputFormat' | 'outputFormat'>): Direction {
+  if (job.inputFormat === undefined && job.outputFormat === undefined && head.length === 0) throw new UsageError('the input is empty');
+  const from = formatOf(head, job.inputFormat);
+  return `${from}->${job.outputFormat ?? OTHER[from]}`;
 }
 
 /**
- * The direction `guessed` from the first bytes and --to, with what the job
- * settled before the input was opened: -f replaces what the bytes said, and
- * the output's name stands for -O.
+ * The one direction decision: {@link directionFor}, except that --parent makes a child of a raw input
+ * and of a VHDX without a parent of its own (for a differencing VHDX it names the input's first parent,
+ * and the chain is flattened).
+ * @throws UsageError as directionFor; for a child asked to be raw, or --ignore-linkage with a raw input
  */
-export function settleDirection(guessed: Direction, job: Pick<ConversionJob, 'inputFormat' | 'outputFormat'>): Direction {
-  const [bytesSay, toSays] = guessed.split('->') as [ImageFormat, ImageFormat];
-  const from = job.inputFormat ?? bytesSay;
-  const to = job.outputFormat ?? (job.inputFormat ? OTHER[from] : toSays);
-  return `${from}->${to}`;
-}
-
-/**
- * Runs the route for `input` in `direction` (settled with the job, see
- * {@link settleDirection}) to `output`.
- * @throws UsageError for --ignore-linkage with a raw input, --parent with raw output; --size with VHDX -> raw (the raw disk is the VHDX's size); VhdxError 'output-is-input'
- *   when the output is written in place and is the input file; what the route throws
- */
-export async function runRoute(input: OpenedInput, direction: Direction, output: Output, job: ConversionJob): Promise<void> {
-  const settled = settleDirection(direction, job);
-  if (settled.startsWith('raw->') && job.chain.ignoreLinkage) throw new UsageError('--ignore-linkage applies to a VHDX input only');
-  // --parent with a raw input or a VHDX without a parent: a differencing child over it, holding only what differs
-  const child = await childInput(input, settled, job);
-  if (child && job.chain.parent !== undefined) {
-    await toChild(input, child.image, settled, output, job.chain.parent, job);
-    return;
+export async function decideDirection(input: OpenedInput, job: ConversionJob): Promise<Direction> {
+  const plain = directionFor(input.head, job);
+  const from = plain.startsWith('raw->') ? 'raw' : 'vhdx';
+  if (from === 'raw' && job.chain.ignoreLinkage) throw new UsageError('--ignore-linkage applies to a VHDX input only');
+  if (job.chain.parent === undefined || (from === 'vhdx' && (await hasOwnParent(input, job)))) return plain;
+  if (job.outputFormat === 'raw') {
+    const what = from === 'raw' ? 'a raw input' : 'a VHDX input without a parent';
+    throw new UsageError(`--parent with ${what} makes a differencing child: the output must be VHDX`);
   }
-  if (settled === 'vhdx->raw' && job.create.virtualSize !== undefined) {
+  return `${from}->child`;
+}
+
+/**
+ * Runs the route for `input` to `output` in the direction {@link decideDirection} gives.
+ * @throws UsageError as decideDirection; --size with VHDX -> raw (the raw disk is the VHDX's size); VhdxError
+ *   'output-is-input' when the output is written in place and is the input file, or a file the input reads
+ *   through; 'output-has-children' (without --force); what the route throws
+ */
+export async function runRoute(input: OpenedInput, output: Output, job: ConversionJob): Promise<void> {
+  const direction = await decideDirection(input, job);
+  if (direction === 'vhdx->raw' && job.create.virtualSize !== undefined) {
     throw new UsageError("--size does not apply to VHDX -> raw: the raw disk is as large as the VHDX's virtual disk");
   }
   // an output written in place (a file with several hard links) must not be the input under another name
   if (input.kind === 'path' && output.kind === 'file') await refuseSameFile(input.input.path, output.path);
-  await refuseChainOutputs(input, settled, output, job);
+  await refuseChainOutputs(input, direction, output, job);
   await job.refuseReplacingParent();
-  await run(input.kind, input.input, settled, output.kind, output, job);
+  await run(input.kind, input.input, direction, output.kind, output, job);
 }
 
 /**
  * Refuses an output that would replace a file the input reads through: a parent of a differencing
- * input (found from its path, or the --parent file and its own parents when it is streamed), or,
- * for standard output redirected into a file, the input file itself.
+ * input (found from its path, or the --parent file and its own parents when it is streamed), a file of
+ * the --parent chain a child is written against, or, for standard output redirected into a file, the
+ * input file itself.
  * @throws VhdxError 'output-is-input'
  */
-async function refuseChainOutputs(input: OpenedInput, settled: Direction, output: Output, job: ConversionJob): Promise<void> {
+async function refuseChainOutputs(input: OpenedInput, direction: Direction, output: Output, job: ConversionJob): Promise<void> {
   const target = output.kind === 'file' ? output.name : redirectedStdout();
   if (target === undefined) return;
   if (output.kind === 'stdout' && input.kind === 'path' && (await isSameFile(input.input.path, target))) {
     throw new VhdxError('output-is-input', `standard output is the input file ${input.input.path}; converting in place would destroy it`);
   }
-  if (!settled.startsWith('vhdx->')) return;
+  if (direction.endsWith('->child')) {
+    // the file is written under a temporary name, so the name it will have is checked
+    const parent = await job.openImage(job.chain.parent!, { followChain: false });
+    await refuseOutputInChain(parent, target, { role: 'parent' });
+    return;
+  }
+  if (!direction.startsWith('vhdx->')) return;
   if (input.kind === 'path') await refuseOutputInChain(await job.openImage(input.input.path), target, { role: 'input' });
   else if (job.chain.parent !== undefined) {
     const parent = await job.openImage(job.chain.parent, { followChain: false });

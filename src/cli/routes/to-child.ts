@@ -5,16 +5,13 @@
 // the parent is read at random. A child is written at positions (its BAT
 // after its blocks), so only into a file.
 import { type ChildFeed, type ChildFileOptions, imageFeed, rawFileFeed, rawStreamFeed, writeChildAt } from '../../node/child.js';
-import { refuseOutputInChain } from '../../node/chain-output.js';
-import { refuseSameFile } from '../../node/file-io.js';
-import type { VhdxImage } from '../../image/image.js';
 import { chunksOf } from '../../runtime/stream-chunks.js';
 import { isDifferencing } from '../chain.js';
 import { UsageError } from '../usage-error.js';
-import { fetchStream, type OpenedInput } from '../inputs.js';
-import type { Output } from '../sinks.js';
+import { fetchStream, type OpenedInput, type PathInput, type Stdin, type UrlInput } from '../inputs.js';
+import type { FileOutput } from '../sinks.js';
 import { fileSize } from './raw-to-vhdx.js';
-import type { ConversionJob, Direction } from './types.js';
+import type { ConversionJob } from './types.js';
 import { ignoresRange } from './vhdx-to-raw.js';
 
 /** The child's options from the command line: its size and logical sector size are its parent's. */
@@ -28,10 +25,24 @@ function childOptions(job: ConversionJob): ChildFileOptions {
   return { ...rest, ...(job.onProgress ? { onProgress: job.onProgress } : {}) };
 }
 
-/** A notice when the input ended before the parent's disk: the rest of the child reads as zeros. */
-function noticeShort(job: ConversionJob, received: number, total: number): void {
-  if (received < total) {
-    job.notice(`the input ended after ${received} of the parent's ${total} bytes: the rest of the child reads as zeros`);
+/**
+ * Writes the child of --parent that `feed` (made with the child's options) gives into `output`; with
+ * `received` (the bytes the input held), a notice when the input ended before the parent's disk.
+ */
+async function writeChild(
+  output: FileOutput,
+  job: ConversionJob,
+  feedOf: (options: ChildFileOptions) => Promise<ChildFeed> | ChildFeed,
+  received: () => Promise<number> | number,
+): Promise<void> {
+  const options = childOptions(job);
+  const parent = job.chain.parent!;
+  // opened once, with the job (its chain checked against the output by the route table)
+  const parentImage = await job.openImage(parent, { followChain: false });
+  const summary = await writeChildAt(parentImage, parent, output.path, output.name, options, await feedOf(options));
+  const bytes = await received();
+  if (bytes < summary.virtualSize) {
+    job.notice(`the input ended after ${bytes} of the parent's ${summary.virtualSize} bytes: the rest of the child reads as zeros`);
   }
 }
 
@@ -44,72 +55,90 @@ async function* counted(chunks: AsyncIterable<Uint8Array>, count: { bytes: numbe
 }
 
 /**
- * The VHDX input read at random, when --parent makes a child of it rather than naming its own parent:
- * undefined for a differencing input (--parent is its parent: it is flattened) and for a stream.
+ * Whether the VHDX `input` has a parent of its own, so that --parent names it (and the chain is
+ * flattened) rather than making a child: true for a differencing file; true for a stream too, which
+ * is checked as it is decoded (see stream-parent.ts), and for a URL without Range, read as one.
  */
-async function plainVhdx(input: OpenedInput, job: ConversionJob): Promise<VhdxImage | undefined> {
-  if (input.kind === 'stdin') return undefined;
-  const source = input.kind === 'path' ? input.input.path : input.input.url;
-  const image = await job.openImage(source).catch((err) => {
+export async function hasOwnParent(input: OpenedInput, job: ConversionJob): Promise<boolean> {
+  if (input.kind === 'stdin') return true;
+  const image = await job.openImage(input.kind === 'path' ? input.input.path : input.input.url).catch((err) => {
     if (ignoresRange(err)) return undefined;
     throw err;
   });
-  return image && !isDifferencing(image.info) ? image : undefined;
+  return !image || isDifferencing(image.info);
 }
 
-/**
- * Whether `input`, read in `direction`, makes a child of --parent (and the child's input when it is a VHDX):
- * a raw input always does; a VHDX does when it has no parent of its own. For a differencing VHDX --parent
- * names its first parent instead, and a streamed VHDX is checked as it is decoded (see stream-parent.ts).
- */
-export async function childInput(
-  input: OpenedInput,
-  direction: Direction,
-  job: ConversionJob,
-): Promise<{ image: VhdxImage | undefined } | undefined> {
-  if (job.chain.parent === undefined) return undefined;
-  if (direction.startsWith('raw->')) return { image: undefined };
-  const image = await plainVhdx(input, job);
-  return image ? { image } : undefined;
+/** Read a block at a time at positions; shorter than the parent: zeros past its end, with a notice. */
+export async function rawFileToChild(input: PathInput, output: FileOutput, job: ConversionJob): Promise<void> {
+  await writeChild(
+    output,
+    job,
+    (options) => rawFileFeed(input.path, options),
+    () => fileSize(input.path),
+  );
 }
 
-/**
- * Writes the child of `parent` that reads as `input` (the raw disk, or `image`, the VHDX it opened to) into `output`.
- * @throws UsageError for raw or standard output, --type fixed, --size or --logical-sector-size; what
- *   reading the input and writing the child throw
- */
-export async function toChild(
-  input: OpenedInput,
-  image: VhdxImage | undefined,
-  direction: Direction,
-  output: Output,
-  parent: string,
-  job: ConversionJob,
-): Promise<void> {
-  const what = image ? 'a VHDX input without a parent' : 'a raw input';
-  if (direction.endsWith('->raw')) throw new UsageError(`--parent with ${what} makes a differencing child: the output must be VHDX`);
-  if (output.kind !== 'file') {
-    throw new UsageError(`--parent with ${what} makes a differencing child, written at positions: give a file output, not stdout`);
-  }
-  const options = childOptions(job);
-  // opened once, with the job; the file is written under a temporary name, so the name it will have is checked
-  const parentImage = await job.openImage(parent, { followChain: false });
-  await refuseOutputInChain(parentImage, output.name, { role: 'parent' });
-  await job.refuseReplacingParent();
+/** Read once, in order, counted as it passes. */
+export async function rawStreamToChild(stdin: Stdin, output: FileOutput, job: ConversionJob): Promise<void> {
   const count = { bytes: 0 };
-  let feed: ChildFeed;
-  if (image) {
-    feed = imageFeed(image, options);
-    count.bytes = image.info.virtualSize;
-  } else if (input.kind === 'path') {
-    // an output written in place (several hard links) must not be the raw file being read
-    await refuseSameFile(input.input.path, output.path);
-    feed = await rawFileFeed(input.input.path, options);
-  } else {
-    const chunks = input.kind === 'stdin' ? input.input.chunks : chunksOf((await fetchStream(input.input.url)).stream);
-    feed = rawStreamFeed(counted(chunks, count), options);
-  }
-  const summary = await writeChildAt(parentImage, parent, output.path, output.name, options, feed);
-  const received = !image && input.kind === 'path' ? await fileSize(input.input.path) : count.bytes;
-  noticeShort(job, received, summary.virtualSize);
+  await writeChild(
+    output,
+    job,
+    (options) => rawStreamFeed(counted(stdin.chunks, count), options),
+    () => count.bytes,
+  );
 }
+
+/** One streamed GET, counted as it passes. */
+export async function rawUrlToChild(input: UrlInput, output: FileOutput, job: ConversionJob): Promise<void> {
+  const chunks = chunksOf((await fetchStream(input.url)).stream);
+  const count = { bytes: 0 };
+  await writeChild(
+    output,
+    job,
+    (options) => rawStreamFeed(counted(chunks, count), options),
+    () => count.bytes,
+  );
+}
+
+/** The image's disk, read in order through the image (opened once, with the job). */
+async function imageToChild(source: string, output: FileOutput, job: ConversionJob): Promise<void> {
+  const image = await job.openImage(source);
+  await writeChild(
+    output,
+    job,
+    (options) => imageFeed(image, options),
+    () => image.info.virtualSize,
+  );
+}
+
+/** A VHDX file without a parent, read through its image. */
+export async function vhdxFileToChild(input: PathInput, output: FileOutput, job: ConversionJob): Promise<void> {
+  await imageToChild(input.path, output, job);
+}
+
+/** A VHDX URL without a parent, read with Range requests. */
+export async function vhdxUrlToChild(input: UrlInput, output: FileOutput, job: ConversionJob): Promise<void> {
+  await imageToChild(input.url, output, job);
+}
+
+/**
+ * Never taken (a stream's VHDX is decoded as one with a parent of its own, see {@link hasOwnParent});
+ * says why if it were.
+ * @throws UsageError always
+ */
+export async function vhdxStreamToChild(stdin: Stdin): Promise<void> {
+  throw new UsageError(`${stdin.name}: a child of --parent is made from a VHDX file: give it by its path`);
+}
+
+/** The route of a child onto standard output for an input described as `what`: refused. */
+function childToStdout(what: string): () => Promise<void> {
+  return async () => {
+    throw new UsageError(`--parent with ${what} makes a differencing child, written at positions: give a file output, not stdout`);
+  };
+}
+
+/** A child is written at positions, its BAT last: not onto standard output. */
+export const rawChildToStdout = childToStdout('a raw input');
+/** The same for a VHDX input without a parent. */
+export const vhdxChildToStdout = childToStdout('a VHDX input without a parent');

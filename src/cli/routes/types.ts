@@ -6,8 +6,11 @@ import type { InputKind, InputOfKind } from '../inputs.js';
 import type { ChainFlags, ImageFormat } from '../args.js';
 import type { FileOutput, OutputKind, StdoutOutput } from '../sinks.js';
 
-/** What a conversion reads and what it writes: raw->raw is a sparse copy, vhdx->vhdx re-encodes. */
-export type Direction = `${ImageFormat}->${ImageFormat}`;
+/**
+ * What a conversion reads and what it writes: raw->raw is a sparse copy, vhdx->vhdx re-encodes, and
+ * `->child` writes a differencing VHDX over --parent holding only what differs from it.
+ */
+export type Direction = `${ImageFormat}->${ImageFormat | 'child'}`;
 
 export type { ImageFormat };
 
