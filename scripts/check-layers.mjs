@@ -13,7 +13,7 @@ export const LAYERS = [
   ['format'],
   ['layout'],
   ['sources'],
-  ['image'],
+  ['image', 'guest'], // guest/: the filesystems inside a disk (pure reading over a read function)
   ['edit'], // changing an existing file in place through its log (reads through image/)
   ['streams'],
   ['(entries)'], // the files directly in src/: index.ts and other entry points
