@@ -110,6 +110,7 @@ describe('findUnusedRanges on real ext4', () => {
     ['1 KiB blocks', 128, ['-b', '1024']],
     ['-O ^64bit (32-byte descriptors, 16-bit bitmap checksums)', 96, ['-O', '^64bit']],
     ['-O ^flex_bg (each group holds its own bitmaps)', 128, ['-O', '^flex_bg']],
+    ['-O sparse_super2 (backups in two groups only)', 128, ['-O', 'sparse_super2']],
     ['-O ^metadata_csum,uninit_bg (gdt_csum, CRC-16 descriptors)', 128, ['-O', '^metadata_csum,uninit_bg']],
     ['-O ^metadata_csum,uninit_bg,^64bit', 96, ['-O', '^metadata_csum,uninit_bg,^64bit']],
   ];

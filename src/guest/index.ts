@@ -76,7 +76,7 @@ export async function findUnusedRanges(read: ReadFunction, diskSize: number, opt
   let layout: Layout;
   try {
     const fsAtZero = diskSize >= 2048 && hasExt4Magic(await readDisk(read, 0, 2048));
-    layout = await readLayout(read, diskSize, mbrSectorSize, fsAtZero);
+    layout = await readLayout(read, diskSize, mbrSectorSize, fsAtZero, bufferBytes);
   } catch (err) {
     if (!(err instanceof Refusal)) throw err;
     const verdict: GuestVerdict = { kind: 'refused', reason: err.reason, message: err.message };

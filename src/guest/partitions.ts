@@ -53,7 +53,7 @@ const EXTENDED = new Set([0x05, 0x0f, 0x85]);
 const PROTECTIVE = 0xee;
 /** Most logical partitions followed down an EBR chain. */
 const MAX_LOGICAL = 128;
-/** Most bytes of GPT entry array read (the usual array is 16 KiB). */
+/** Most bytes of GPT entry array read (the usual array is 16 KiB), whatever the memory allowed. */
 const MAX_GPT_ARRAY = 1024 * 1024;
 
 interface MbrEntry {
@@ -90,7 +90,13 @@ function looksLikeMbr(sector: Uint8Array): boolean {
  * Finds the partition table of a disk. `fsAtZero` says whether a filesystem
  * superblock sits at the start of the disk (then a table as well is ambiguous).
  */
-export async function readLayout(read: ReadFunction, diskSize: number, mbrSectorSize: number, fsAtZero: boolean): Promise<Layout> {
+export async function readLayout(
+  read: ReadFunction,
+  diskSize: number,
+  mbrSectorSize: number,
+  fsAtZero: boolean,
+  bufferBytes: number,
+): Promise<Layout> {
   const sector0 = await readDisk(read, 0, Math.min(512, diskSize));
   const mbr = sector0.length === 512 && looksLikeMbr(sector0);
   const protective = mbr && mbrEntries(sector0).some((e) => e.type === PROTECTIVE);
@@ -99,7 +105,7 @@ export async function readLayout(read: ReadFunction, diskSize: number, mbrSector
     if (gptAt === undefined) throw new Refusal('table-damaged', 'the MBR says GPT (type 0xee) but no GPT header was found at LBA 1');
     if (mbr && !protective) throw new Refusal('table-ambiguous', 'the disk holds both an MBR without a protective entry and a GPT header');
     if (fsAtZero) throw new Refusal('table-ambiguous', 'the disk holds both a GPT and a filesystem superblock at its start');
-    return readGpt(read, diskSize, gptAt);
+    return readGpt(read, diskSize, gptAt, Math.min(MAX_GPT_ARRAY, bufferBytes));
   }
   if (mbr) {
     if (fsAtZero)
@@ -124,7 +130,7 @@ function checkedLba(value: number, what: string, diskSectors: number): number {
   return value;
 }
 
-async function readGpt(read: ReadFunction, diskSize: number, ss: number): Promise<Layout> {
+async function readGpt(read: ReadFunction, diskSize: number, ss: number, maxArray: number): Promise<Layout> {
   const diskSectors = Math.floor(diskSize / ss);
   const header = await readDisk(read, ss, ss);
   const dv = dataView(header);
@@ -146,8 +152,8 @@ async function readGpt(read: ReadFunction, diskSize: number, ss: number): Promis
   if (entrySize < 128 || entrySize % 8 !== 0 || entrySize > 4096)
     throw new Refusal('table-damaged', `GPT entry size ${entrySize} is not a multiple of 8 in 128..4096`);
   const arrayBytes = count * entrySize;
-  if (arrayBytes > MAX_GPT_ARRAY)
-    throw new Refusal('over-limit', `GPT entry array of ${arrayBytes} bytes is larger than the ${MAX_GPT_ARRAY} read`);
+  if (arrayBytes > maxArray)
+    throw new Refusal('over-limit', `GPT entry array of ${arrayBytes} bytes is larger than the ${maxArray} allowed`);
   const arrayEnd = arrayLba * ss + arrayBytes;
   if (firstUsable > lastUsable + 1 || arrayLba < 2 || arrayEnd > diskSize) {
     throw new Refusal(
