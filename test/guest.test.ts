@@ -318,6 +318,13 @@ describe('findUnusedRanges refuses what it cannot vouch for', () => {
     writeGpt(array, 512, parts);
     array[1024 + 56]! ^= 1; // a byte of entry 1's name
     expect(await refusalOf(array)).toBe('table-damaged');
+    const refused = await findUnusedRanges(reader(array), array.length);
+    expect([refused.table, refused.refused, refused.partitions[0]!.offset, refused.partitions[0]!.length]).toEqual([
+      'gpt',
+      1,
+      0,
+      array.length,
+    ]);
     const overlap = new Uint8Array(base);
     writeGpt(overlap, 512, [...parts, { firstLba: 4096, sectors: 2048 }]);
     const report = await findUnusedRanges(reader(overlap), overlap.length);

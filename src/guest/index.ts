@@ -80,9 +80,8 @@ export async function findUnusedRanges(read: ReadFunction, diskSize: number, opt
   } catch (err) {
     if (!(err instanceof Refusal)) throw err;
     const verdict: GuestVerdict = { kind: 'refused', reason: err.reason, message: err.message };
-    return summarize({ table: 'none', sectorSize: mbrSectorSize, regions: [], reserved: [] }, [
-      { ...whole, filesystem: 'unknown', verdict },
-    ]);
+    const table = err.table ?? 'none';
+    return summarize({ table, sectorSize: mbrSectorSize, regions: [], reserved: [] }, [{ ...whole, filesystem: 'unknown', verdict }]);
   }
 
   const partitions: GuestPartition[] = [];

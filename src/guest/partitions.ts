@@ -101,18 +101,25 @@ export async function readLayout(
   const mbr = sector0.length === 512 && looksLikeMbr(sector0);
   const protective = mbr && mbrEntries(sector0).some((e) => e.type === PROTECTIVE);
   const gptAt = await findGptHeader(read, diskSize);
-  if (protective || gptAt !== undefined) {
-    if (gptAt === undefined) throw new Refusal('table-damaged', 'the MBR says GPT (type 0xee) but no GPT header was found at LBA 1');
-    if (mbr && !protective) throw new Refusal('table-ambiguous', 'the disk holds both an MBR without a protective entry and a GPT header');
-    if (fsAtZero) throw new Refusal('table-ambiguous', 'the disk holds both a GPT and a filesystem superblock at its start');
-    return readGpt(read, diskSize, gptAt, Math.min(MAX_GPT_ARRAY, bufferBytes));
+  const table: PartitionTable = protective || gptAt !== undefined ? 'gpt' : mbr ? 'mbr' : 'none';
+  try {
+    if (table === 'gpt') {
+      if (gptAt === undefined) throw new Refusal('table-damaged', 'the MBR says GPT (type 0xee) but no GPT header was found at LBA 1');
+      if (mbr && !protective)
+        throw new Refusal('table-ambiguous', 'the disk holds both an MBR without a protective entry and a GPT header');
+      if (fsAtZero) throw new Refusal('table-ambiguous', 'the disk holds both a GPT and a filesystem superblock at its start');
+      return await readGpt(read, diskSize, gptAt, Math.min(MAX_GPT_ARRAY, bufferBytes));
+    }
+    if (table === 'mbr') {
+      if (fsAtZero)
+        throw new Refusal('table-ambiguous', 'the disk holds both an MBR partition table and a filesystem superblock at its start');
+      return await readMbr(read, diskSize, mbrSectorSize, sector0);
+    }
+  } catch (err) {
+    // say which kind of table was refused
+    throw err instanceof Refusal ? new Refusal(err.reason, err.message, table) : err;
   }
-  if (mbr) {
-    if (fsAtZero)
-      throw new Refusal('table-ambiguous', 'the disk holds both an MBR partition table and a filesystem superblock at its start');
-    return readMbr(read, diskSize, mbrSectorSize, sector0);
-  }
-  return { table: 'none', sectorSize: mbrSectorSize, regions: [{ index: 0, offset: 0, length: diskSize }], reserved: [] };
+  return { table, sectorSize: mbrSectorSize, regions: [{ index: 0, offset: 0, length: diskSize }], reserved: [] };
 }
 
 async function findGptHeader(read: ReadFunction, diskSize: number): Promise<number | undefined> {

@@ -3,13 +3,15 @@
 // only thing that becomes a VhdxError; a range a damaged structure points at
 // outside its region becomes a refusal.
 import { VhdxError, asVhdxError } from '../errors.js';
-import type { GuestRefusal } from './types.js';
+import type { GuestRefusal, PartitionTable } from './types.js';
 
 /** Thrown inside the readers and caught where a region's verdict is made. */
 export class Refusal extends Error {
   constructor(
     readonly reason: GuestRefusal,
     message: string,
+    /** For a refused partition table: which kind it was. */
+    readonly table?: PartitionTable,
   ) {
     super(message);
     this.name = 'Refusal';

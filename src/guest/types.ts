@@ -99,6 +99,10 @@ export interface GuestPartition {
 
 /** What {@link findUnusedRanges} found on a disk. */
 export interface GuestReport {
+  /**
+   * The table found. When the table itself is refused (or the disk is
+   * ambiguous), `partitions` holds one entry for the whole disk with that refusal.
+   */
   table: PartitionTable;
   /** Logical sector size the table was read with (GPT: where its header was found; MBR: the option). */
   sectorSize: number;
