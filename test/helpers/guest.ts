@@ -3,20 +3,41 @@
 // tables are written here (GPT and MBR), so nothing beyond e2fsprogs is needed.
 import { crc32 } from '@node-rs/crc32';
 import { randomBytes } from 'node:crypto';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeGuid } from '../../src/format/guid.js';
-import { run } from './tools.js';
+import { describe } from 'vitest';
+import { IN_CI, run } from './tools.js';
 
 export const MiB = 1024 * 1024;
+
+/** e2fsprogs' programs by path: they live in /usr/sbin or /sbin, which a user's PATH may lack. */
+const E2FSPROGS = ['mkfs.ext4', 'debugfs', 'e2fsck', 'dumpe2fs'] as const;
+const toolPath = new Map<string, string>();
+for (const tool of E2FSPROGS) {
+  const found = [run('sh', ['-c', `command -v ${tool}`]).stdout.trim(), `/usr/sbin/${tool}`, `/sbin/${tool}`].find(
+    (p) => p !== '' && run('test', ['-x', p]).status === 0,
+  );
+  if (found) toolPath.set(tool, found);
+}
+const missingE2fsprogs = E2FSPROGS.filter((tool) => !toolPath.has(tool));
+const e2 = (tool: (typeof E2FSPROGS)[number]): string => toolPath.get(tool) ?? tool;
+
+/** describe() over real filesystems: skips visibly without e2fsprogs locally; under CI=true runs (and fails). */
+export const describeWithE2fsprogs = (title: string, body: () => void): void => {
+  if (missingE2fsprogs.length === 0 || IN_CI) describe(title, body);
+  else {
+    console.warn(`[e2fsprogs] skipping "${title}": ${missingE2fsprogs.join(', ')} not installed`);
+    describe.skip(title, body);
+  }
+};
 export const LINUX_FS_GUID = '0fc63daf-8483-4772-8e79-3d69d8477de4';
 
 /** Makes an ext4 filesystem image of `sizeMiB` at `path` with mkfs.ext4's extra `args`. */
 export function mkfs(path: string, sizeMiB: number, args: string[] = []): void {
   writeFileSync(path, Buffer.alloc(0));
-  const t = run('truncate', ['-s', `${sizeMiB}M`, path]);
-  if (t.status !== 0) throw new Error(t.stderr);
-  const r = run('mkfs.ext4', ['-F', '-q', ...args, path]);
+  truncateSync(path, sizeMiB * MiB);
+  const r = run(e2('mkfs.ext4'), ['-F', '-q', ...args, path]);
   if (r.status !== 0) throw new Error(`mkfs.ext4 ${args.join(' ')}: ${r.stderr}`);
 }
 
@@ -25,23 +46,42 @@ export function debugfs(path: string, commands: string[], write = true): string 
   const dir = join(path, '..');
   const cmdFile = join(dir, `cmds-${process.pid}-${Math.random().toString(36).slice(2)}.txt`);
   writeFileSync(cmdFile, `${commands.join('\n')}\n`);
-  const r = run('debugfs', [...(write ? ['-w'] : []), '-f', cmdFile, path]);
+  const r = run(e2('debugfs'), [...(write ? ['-w'] : []), '-f', cmdFile, path]);
   if (r.status !== 0) throw new Error(`debugfs: ${r.stderr}`);
   return r.stdout;
 }
 
-/** The filesystem blocks a file uses (data, extent tree and indirect blocks), from debugfs. */
-export function fileBlocks(path: string, name: string): number[] {
-  const out = debugfs(path, [`stat ${name}`], false);
+/** Each file's `stat` output from one debugfs run (debugfs -f echoes each command before its output). */
+function stats(path: string, names: string[]): Map<string, string> {
+  const out = new Map<string, string>();
+  const text = debugfs(
+    path,
+    names.map((n) => `stat ${n}`),
+    false,
+  );
+  for (const part of text.split(/^debugfs: stat /m).slice(1)) {
+    const nl = part.indexOf('\n');
+    out.set(part.slice(0, nl).trim(), part.slice(nl + 1));
+  }
+  return out;
+}
+
+function blocksOf(stat: string): number[] {
   const blocks: number[] = [];
   // "(0-1023):1234-2257, (IND):2258, (ETB0):99" style extents
-  const section = out.split(/\n(?:BLOCKS|EXTENTS):\n/)[1] ?? '';
+  const section = stat.split(/\n(?:BLOCKS|EXTENTS):\n/)[1] ?? '';
   for (const m of section.matchAll(/\(([^)]*)\):(\d+)(?:-(\d+))?/g)) {
     const from = Number(m[2]);
     const to = m[3] ? Number(m[3]) : from;
     for (let b = from; b <= to; b++) blocks.push(b);
   }
   return blocks;
+}
+
+/** The filesystem blocks the files use (data, extent tree and indirect blocks), from debugfs. */
+export function filesBlocks(path: string, names: string[]): number[] {
+  const all = stats(path, names);
+  return names.flatMap((n) => blocksOf(all.get(n) ?? ''));
 }
 
 export interface Populated {
@@ -75,9 +115,10 @@ export function populate(path: string, work: string, count: number, seed: number
     else kept.set(name, data);
   }
   debugfs(path, writes);
-  const deletedBlocks = deleted.flatMap((n) => fileBlocks(path, n));
+  const deletedStats = stats(path, deleted);
+  const deletedBlocks = deleted.flatMap((n) => blocksOf(deletedStats.get(n)!));
   let deletedBytes = 0;
-  for (const n of deleted) deletedBytes += Number(/Size: (\d+)/.exec(debugfs(path, [`stat ${n}`], false))![1]);
+  for (const n of deleted) deletedBytes += Number(/Size: (\d+)/.exec(deletedStats.get(n)!)![1]);
   debugfs(
     path,
     deleted.map((n) => `rm ${n}`),
@@ -85,22 +126,31 @@ export function populate(path: string, work: string, count: number, seed: number
   return { kept, deletedBlocks, deletedBytes };
 }
 
-/** The bytes of a file as debugfs dumps it from the filesystem image at `path`. */
-export function dumpFile(path: string, name: string, work: string): Buffer {
-  const out = join(work, `dump-${name}`);
-  debugfs(path, [`dump ${name} ${out}`], false);
-  return readFileSync(out);
+/** The bytes of each file as debugfs dumps it from the filesystem image at `path`. */
+export function dumpFiles(path: string, names: string[], work: string): Map<string, Buffer> {
+  const out = (n: string): string => join(work, `dump-${n}`);
+  debugfs(
+    path,
+    names.map((n) => `dump ${n} ${out(n)}`),
+    false,
+  );
+  return new Map(names.map((n) => [n, readFileSync(out(n))]));
 }
 
 /** e2fsck -fn: exit status and output. */
 export function fsck(path: string): { status: number; output: string } {
-  const r = run('e2fsck', ['-fn', path]);
+  const r = run(e2('e2fsck'), ['-fn', path]);
   return { status: r.status, output: r.stdout + r.stderr };
+}
+
+/** dumpe2fs's output (`-h`: the superblock only). */
+export function dumpe2fs(path: string, headerOnly = false): string {
+  return run(e2('dumpe2fs'), [...(headerOnly ? ['-h'] : []), path]).stdout;
 }
 
 /** Block size and group descriptor facts from dumpe2fs: block bitmap locations per group. */
 export function blockBitmaps(path: string): { blockSize: number; bitmaps: number[] } {
-  const r = run('dumpe2fs', [path]);
+  const r = run(e2('dumpe2fs'), [path]);
   const blockSize = Number(/Block size:\s+(\d+)/.exec(r.stdout)![1]);
   const bitmaps = [...r.stdout.matchAll(/Block bitmap at (\d+)/g)].map((m) => Number(m[1]));
   return { blockSize, bitmaps };
