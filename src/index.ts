@@ -12,6 +12,8 @@ export type { VhdxErrorCode, VhdxErrorReason, VhdxErrorLocation, VhdxStructure, 
 export { init } from './wasm/instance.js';
 export type { ModuleOrBytes } from './wasm/instance.js';
 export { crc32c, isAllZero } from './wasm/kernels.js';
+export { combineCrc32c, crc32cCombine, crc32cBase64, crc32cFromBase64 } from './wasm/crc-combine.js';
+export type { Crc32cPart } from './wasm/crc-combine.js';
 
 export { VhdxEncoderStream } from './streams/encoder.js';
 export type { VhdxEncoderOptions, EncoderLayoutInfo } from './streams/encoder.js';

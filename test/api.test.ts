@@ -56,6 +56,8 @@ describe('public surface', () => {
       'checkVhdx',
       'scanAllocation',
       'crc32c',
+      'combineCrc32c',
+      'crc32cBase64',
       'isAllZero',
       'VhdxError',
     ]) {
