@@ -17,6 +17,8 @@ export type { Crc32cPart } from './wasm/crc-combine.js';
 
 export { VhdxEncoderStream } from './streams/encoder.js';
 export type { VhdxEncoderOptions, EncoderLayoutInfo } from './streams/encoder.js';
+export { MULTIPART_LIMITS, planVhdx, renderVhdxPart, vhdxPartRange } from './streams/parts.js';
+export type { RawReader, VhdxPart, VhdxPlan, VhdxPlanOptions } from './streams/parts.js';
 export { VhdxWriterStream } from './streams/writer.js';
 export type { VhdxWriterOptions, VhdxWriteSummary, ChildBlockCounts } from './streams/writer.js';
 export type { PositionalTarget, TargetInput } from './sources/targets.js';
