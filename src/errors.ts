@@ -125,6 +125,8 @@ export const REASON_CODES = {
   // the runtime
   'wasm-unavailable': 'UNSUPPORTED',
   'range-not-supported': 'UNSUPPORTED',
+  // an object store that refuses the CRC-32C checksum headers of a multipart upload
+  'checksum-refused': 'UNSUPPORTED',
   // I/O
   'open-failed': 'IO',
   'create-failed': 'IO',

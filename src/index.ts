@@ -24,6 +24,10 @@ export type { VhdxWriterOptions, VhdxWriteSummary, ChildBlockCounts } from './st
 export type { PositionalTarget, TargetInput } from './sources/targets.js';
 export type { ChildWriterOptions } from './streams/child-writer.js';
 export type { SparseSummary } from './layout/sparse.js';
+export { uploadToS3 } from './sources/s3.js';
+export type { S3Location, S3UploadOptions, S3UploadResult } from './sources/s3.js';
+export { signRequest } from './sources/sigv4.js';
+export type { AwsCredentials, SigningRequest } from './sources/sigv4.js';
 export { scanAllocation } from './sources/scan.js';
 export type { AllocationMap, ScanOptions } from './sources/scan.js';
 export type { VhdxCreateOptions } from './layout/options.js';

@@ -5,22 +5,13 @@
 // encoder's own prefix and the raw bytes its payload range maps to.
 import { VhdxError } from '../errors.js';
 import { MiB } from '../format/bytes.js';
+import { choosePartSize } from '../layout/multipart.js';
 import { buildPrefix, sequentialOffsets } from '../layout/plan.js';
 import type { ResolvedCreateOptions } from '../layout/options.js';
 import type { AllocationMap } from '../sources/scan.js';
 import { crc32c } from '../wasm/kernels.js';
 import { ready } from '../wasm/instance.js';
 import { planEncoder, type EncoderPlan, type VhdxEncoderOptions } from './encoder-core.js';
-
-/** S3's multipart limits (R2, GCS's XML API and Ceph RGW take the same). */
-export const MULTIPART_LIMITS = {
-  /** Smallest part but the last. */
-  minPartSize: 5 * MiB,
-  /** Largest part. */
-  maxPartSize: 5 * 1024 * MiB,
-  /** Most parts in one upload. */
-  maxParts: 10_000,
-} as const;
 
 /** Options of {@link planVhdx}: the encoder's, plus how to cut the output. */
 export interface VhdxPlanOptions extends VhdxEncoderOptions {
@@ -68,6 +59,8 @@ export interface VhdxPart {
 /** Reads `length` bytes of the raw disk at `offset`; must return exactly that many. */
 export type RawReader = (offset: number, length: number) => Promise<Uint8Array>;
 
+export { MULTIPART_LIMITS } from '../layout/multipart.js';
+
 function badPlan(message: string, field: string): VhdxError {
   return new VhdxError('invalid-option', message, { structure: 'options', field });
 }
@@ -80,19 +73,6 @@ function runsOf(present: Uint8Array): number[] {
     else runs.push(b, b + 1);
   }
   return runs;
-}
-
-function choosePartSize(outputSize: number, asked: number | undefined): { partSize: number; partCount: number } {
-  const { minPartSize, maxPartSize, maxParts } = MULTIPART_LIMITS;
-  const partSize = asked ?? Math.max(16 * MiB, Math.ceil(outputSize / maxParts / MiB) * MiB);
-  if (typeof partSize !== 'number' || !Number.isSafeInteger(partSize) || partSize < minPartSize || partSize > maxPartSize) {
-    throw badPlan(`must be a whole number of bytes from 5 MiB to 5 GiB, got ${String(partSize)}`, 'partSize');
-  }
-  const partCount = Math.max(1, Math.ceil(outputSize / partSize));
-  if (partCount > maxParts) {
-    throw badPlan(`${partSize} gives ${partCount} parts for ${outputSize} bytes; at most ${maxParts} are allowed`, 'partSize');
-  }
-  return { partSize, partCount };
 }
 
 /**

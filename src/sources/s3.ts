@@ -1,0 +1,352 @@
+// A stream of known length uploaded to an S3-compatible store as one
+// multipart upload: parts cut as the bytes pass, each with its CRC-32C
+// (computed while copying, never re-read), a bounded number in flight,
+// failed parts retried, the whole object's CRC-32C combined from the parts'
+// at completion, and the upload aborted on any failure or cancel so that no
+// half object and no open upload is left behind.
+import { VhdxError } from '../errors.js';
+import { choosePartSize } from '../layout/multipart.js';
+import { combineCrc32c, crc32cBase64 } from '../wasm/crc-combine.js';
+import { crc32c } from '../wasm/kernels.js';
+import { ready } from '../wasm/instance.js';
+import { EMPTY_SHA256, sha256Hex, signRequest, uriEncode, type AwsCredentials } from './sigv4.js';
+
+/** Where an object goes and how to reach the store. */
+export interface S3Location {
+  /** The store's endpoint, e.g. `https://s3.eu-west-1.amazonaws.com`, `https://<account>.r2.cloudflarestorage.com`, `http://127.0.0.1:7480`. */
+  endpoint: string;
+  bucket: string;
+  key: string;
+  /** Signing region (`auto` for R2; anything the store accepts for Ceph RGW and MinIO). */
+  region: string;
+  credentials: AwsCredentials;
+  /** `bucket.endpoint/key` instead of `endpoint/bucket/key` (default false: path style, which every S3-compatible store takes). */
+  virtualHosted?: boolean;
+}
+
+/** Options of {@link uploadToS3}. */
+export interface S3UploadOptions extends S3Location {
+  /** Exact bytes the stream will give (the encoder's `outputSize`): known before the first byte, checked at the end. */
+  outputSize: number;
+  /** Bytes per part, 5 MiB..5 GiB (default: 16 MiB, or larger to stay within 10,000 parts). */
+  partSize?: number;
+  /** Parts uploading at once (default 4). Memory is about `partSize × (concurrency + 1)`. */
+  concurrency?: number;
+  /**
+   * The object checksum asked of the store:
+   * - `'full-object'` (default): CRC-32C of the whole object (`x-amz-checksum-type: FULL_OBJECT`),
+   *   as AWS S3 supports; the store checks it at completion.
+   * - `'composite'`: CRC-32C of the parts' CRC-32Cs, `-N` appended (R2, and stores without full-object checksums).
+   * - `'none'`: no checksum headers at all (stores that refuse them).
+   * Every part carries its own `x-amz-checksum-crc32c` except with `'none'`.
+   */
+  checksum?: 'full-object' | 'composite' | 'none';
+  /** Further attempts of a part (or of completion) after a network error, 5xx or 429 (default 3). */
+  retries?: number;
+  /** Wait before the first retry, doubled on each further one (default 250 ms). */
+  retryDelayMs?: number;
+  /** Aborts the upload (the multipart upload is aborted on the store too). */
+  signal?: AbortSignal;
+  /** fetch implementation (defaults to globalThis.fetch). */
+  fetch?: typeof fetch;
+  /** Called after each part is stored, with the bytes stored so far. */
+  onProgress?: (uploadedBytes: number) => void;
+}
+
+/** What {@link uploadToS3} stored. */
+export interface S3UploadResult {
+  /** The object's ETag, as the store gave it. */
+  etag: string;
+  /** Parts uploaded. */
+  parts: number;
+  /** CRC-32C of the whole object. */
+  crc32c: number;
+  /**
+   * The object checksum as the store reports it (`x-amz-checksum-crc32c` of HeadObject):
+   * base64 of {@link crc32c} for `full-object`, `<base64>-N` for `composite`; absent for `none`.
+   */
+  checksum?: string;
+}
+
+interface StoreError {
+  status: number;
+  code: string;
+  message: string;
+}
+
+function xmlText(xml: string, tag: string): string | undefined {
+  const m = new RegExp(`<${tag}>([\\s\\S]*?)</${tag}>`).exec(xml);
+  return m?.[1]
+    ?.replace(/&quot;/g, '"')
+    .replace(/&apos;/g, "'")
+    .replace(/&lt;/g, '<')
+    .replace(/&gt;/g, '>')
+    .replace(/&amp;/g, '&');
+}
+
+function xmlEscape(text: string): string {
+  return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
+}
+
+const retryable = (status: number) => status >= 500 || status === 429;
+
+/** The part of an upload the store's answers are about, for messages. */
+type Step = 'CreateMultipartUpload' | `UploadPart ${number}` | 'CompleteMultipartUpload' | 'AbortMultipartUpload';
+
+class S3Client {
+  private readonly doFetch: typeof fetch;
+  private readonly base: URL;
+
+  constructor(private readonly o: S3UploadOptions) {
+    this.doFetch = o.fetch ?? globalThis.fetch.bind(globalThis);
+    const endpoint = new URL(o.endpoint);
+    const key = uriEncode(o.key, true);
+    const bucket = uriEncode(o.bucket);
+    if (o.virtualHosted) {
+      endpoint.host = `${bucket}.${endpoint.host}`;
+      endpoint.pathname = `/${key}`;
+    } else endpoint.pathname = `${endpoint.pathname.replace(/\/$/, '')}/${bucket}/${key}`;
+    this.base = endpoint;
+  }
+
+  /** One signed request; the response of a 2xx, else the store's error. */
+  async send(
+    method: string,
+    query: Record<string, string>,
+    headers: Record<string, string>,
+    body: Uint8Array | string | undefined,
+    signal: AbortSignal | undefined,
+  ): Promise<{ response: Response; text: string } | { error: StoreError }> {
+    const url = new URL(this.base);
+    for (const [k, v] of Object.entries(query)) url.searchParams.set(k, v);
+    const payload = typeof body === 'string' ? new TextEncoder().encode(body) : body;
+    // parts go unsigned (their CRC-32C header guards them); small XML bodies are hashed
+    const payloadHash = payload === undefined ? EMPTY_SHA256 : typeof body === 'string' ? await sha256Hex(payload) : 'UNSIGNED-PAYLOAD';
+    const signed = await signRequest({ method, url, headers, payloadHash, region: this.o.region, credentials: this.o.credentials });
+    const response = await this.doFetch(url, { method, headers: signed, body: payload as Uint8Array<ArrayBuffer> | undefined, signal });
+    const text = await response.text();
+    // CompleteMultipartUpload may answer 200 with an <Error> body
+    if (response.ok && !/<Error>/.test(text)) return { response, text };
+    return {
+      error: { status: response.status, code: xmlText(text, 'Code') ?? '', message: xmlText(text, 'Message') ?? response.statusText },
+    };
+  }
+}
+
+function storeFailure(step: Step, e: StoreError, checksum: S3UploadOptions['checksum'], sentChecksum: boolean): VhdxError {
+  const said = `${e.status}${e.code ? ` ${e.code}` : ''}: ${e.message}`;
+  if (sentChecksum && !retryable(e.status) && (e.code === 'NotImplemented' || /checksum/i.test(`${e.code} ${e.message}`))) {
+    const next = checksum === 'full-object' ? "checksum: 'composite' (or 'none')" : "checksum: 'none'";
+    return new VhdxError(
+      'checksum-refused',
+      `the store refused the CRC-32C checksum headers of ${step} (${said}); it may not support checksum '${checksum ?? 'full-object'}': set the option ${next}`,
+      { structure: 'target', field: 'checksum' },
+    );
+  }
+  return new VhdxError('http-status', `${step} failed with ${said}`, { structure: 'target' });
+}
+
+/**
+ * Uploads `stream` (exactly `outputSize` bytes, e.g. a {@link VhdxEncoderStream}'s
+ * readable side) to an S3-compatible store as a multipart upload with a
+ * CRC-32C per part and, by default, the whole object's CRC-32C checked by the
+ * store at completion. Failed parts are retried (`retries`); on any other
+ * failure, or when `signal` aborts, the input is cancelled and the upload is
+ * aborted on the store (AbortMultipartUpload), so nothing is left behind.
+ *
+ * Signing is AWS Signature Version 4 on WebCrypto: the same code runs in
+ * Node, Workers, Deno, Bun and browsers.
+ * @throws VhdxError `invalid-option` (bad `partSize`, `concurrency`, `retries`, `outputSize`);
+ *   `checksum-refused` (UNSUPPORTED) when the store refuses the checksum headers, naming the `checksum` option;
+ *   `http-status` / `request-failed` (IO) when the store answers an error or cannot be reached (after retries);
+ *   `input-truncated` / `input-too-long` when the stream is shorter or longer than `outputSize`;
+ *   `cancelled` when `signal` aborts; whatever the stream errors with.
+ */
+export async function uploadToS3(stream: ReadableStream<Uint8Array>, options: S3UploadOptions): Promise<S3UploadResult> {
+  const { outputSize, signal } = options;
+  if (!Number.isSafeInteger(outputSize) || outputSize <= 0) {
+    throw new VhdxError('invalid-option', `must be a positive whole number of bytes, got ${String(outputSize)}`, {
+      structure: 'options',
+      field: 'outputSize',
+    });
+  }
+  const { partSize } = choosePartSize(outputSize, options.partSize);
+  const concurrency = options.concurrency ?? 4;
+  const retries = options.retries ?? 3;
+  for (const [field, value, min] of [
+    ['concurrency', concurrency, 1],
+    ['retries', retries, 0],
+  ] as const) {
+    if (!Number.isSafeInteger(value) || value < min) {
+      throw new VhdxError('invalid-option', `must be a whole number from ${min}, got ${String(value)}`, { structure: 'options', field });
+    }
+  }
+  const checksum = options.checksum ?? 'full-object';
+  const withChecksums = checksum !== 'none';
+  await ready();
+  const client = new S3Client(options);
+  // one controller for every request: the caller's signal or our own failure stops them all
+  const stop = new AbortController();
+  const onAbort = () => stop.abort(signal?.reason);
+  signal?.addEventListener('abort', onAbort, { once: true });
+
+  /** A request retried on network errors, 5xx and 429. */
+  const attempt = async (step: Step, run: () => ReturnType<S3Client['send']>, sentChecksum: boolean) => {
+    for (let tries = 0; ; tries++) {
+      if (stop.signal.aborted) throw cancelled();
+      let outcome: Awaited<ReturnType<S3Client['send']>> | undefined;
+      let networkError: unknown;
+      try {
+        outcome = await run();
+      } catch (err) {
+        if (stop.signal.aborted) throw cancelled();
+        networkError = err;
+      }
+      if (outcome && 'response' in outcome) return outcome;
+      const again = tries < retries && (networkError !== undefined || retryable(outcome!.error!.status));
+      if (!again) {
+        if (outcome) throw storeFailure(step, outcome.error, checksum, sentChecksum);
+        const text = networkError instanceof Error ? networkError.message : String(networkError);
+        throw new VhdxError('request-failed', `${step} failed: ${text}`, { structure: 'target', cause: networkError });
+      }
+      await new Promise((resolve) => setTimeout(resolve, (options.retryDelayMs ?? 250) * 2 ** tries));
+    }
+  };
+  const cancelled = () => new VhdxError('cancelled', 'the upload was cancelled', { structure: 'target', cause: stop.signal.reason });
+
+  const createHeaders: Record<string, string> = {};
+  if (withChecksums) createHeaders['x-amz-checksum-algorithm'] = 'CRC32C';
+  if (checksum === 'full-object') createHeaders['x-amz-checksum-type'] = 'FULL_OBJECT';
+  const created = await attempt(
+    'CreateMultipartUpload',
+    () => client.send('POST', { uploads: '' }, createHeaders, undefined, stop.signal),
+    withChecksums,
+  );
+  const uploadId = xmlText(created.text, 'UploadId');
+  if (!uploadId) throw new VhdxError('http-status', 'CreateMultipartUpload answered without an UploadId', { structure: 'target' });
+
+  const done: { etag: string; crc: number; length: number }[] = [];
+  const inFlight = new Set<Promise<void>>();
+  let failure: unknown;
+  let uploaded = 0;
+  const reader = stream.getReader();
+  // settles (rejecting) when the upload is stopped, so a slow input does not hold a cancel up
+  const stopped = new Promise<never>((_, reject) => {
+    if (stop.signal.aborted) reject(stop.signal.reason);
+    stop.signal.addEventListener('abort', () => reject(stop.signal.reason), { once: true });
+  });
+  stopped.catch(() => {});
+  try {
+    const uploadPart = (number: number, bytes: Uint8Array, crc: number) => {
+      const headers: Record<string, string> = { 'content-length': String(bytes.length) };
+      if (withChecksums) headers['x-amz-checksum-crc32c'] = crc32cBase64(crc);
+      const task = attempt(
+        `UploadPart ${number}`,
+        () => client.send('PUT', { partNumber: String(number), uploadId }, headers, bytes, stop.signal),
+        withChecksums,
+      ).then(
+        ({ response }) => {
+          done[number - 1] = { etag: response.headers.get('etag') ?? '', crc, length: bytes.length };
+          uploaded += bytes.length;
+          options.onProgress?.(uploaded);
+        },
+        (err) => {
+          failure ??= err;
+          stop.abort(err);
+        },
+      );
+      const tracked = task.finally(() => inFlight.delete(tracked));
+      inFlight.add(tracked);
+    };
+
+    let received = 0;
+    let part = new Uint8Array(Math.min(partSize, outputSize));
+    let fill = 0;
+    let crc = 0;
+    let number = 0;
+    const flush = async () => {
+      uploadPart(++number, part.subarray(0, fill), crc);
+      part = new Uint8Array(Math.min(partSize, Math.max(1, outputSize - received)));
+      fill = 0;
+      crc = 0;
+      // memory bound: a new part is filled only while fewer than `concurrency` are in flight
+      while (inFlight.size >= concurrency) await Promise.race(inFlight);
+      if (failure) throw failure;
+    };
+    for (;;) {
+      if (stop.signal.aborted) throw failure ?? cancelled();
+      const { done: ended, value } = await Promise.race([reader.read(), stopped]);
+      if (ended) break;
+      if (received + value.length > outputSize) {
+        throw new VhdxError('input-too-long', `the stream is longer than outputSize (${outputSize} bytes)`, {
+          structure: 'input',
+          offset: outputSize,
+        });
+      }
+      for (let at = 0; at < value.length; ) {
+        const n = Math.min(value.length - at, part.length - fill);
+        const piece = value.subarray(at, at + n);
+        part.set(piece, fill);
+        crc = crc32c(piece, crc);
+        fill += n;
+        at += n;
+        received += n;
+        if (fill === part.length) await flush();
+      }
+    }
+    if (received < outputSize) {
+      throw new VhdxError('input-truncated', `the stream ended after ${received} of ${outputSize} bytes`, {
+        structure: 'input',
+        offset: received,
+      });
+    }
+    await Promise.all(inFlight);
+    if (failure) throw failure;
+
+    const object = combineCrc32c(done);
+    const partsXml = done
+      .map(
+        (p, i) =>
+          `<Part><PartNumber>${i + 1}</PartNumber><ETag>${xmlEscape(p.etag)}</ETag>` +
+          `${withChecksums ? `<ChecksumCRC32C>${crc32cBase64(p.crc)}</ChecksumCRC32C>` : ''}</Part>`,
+      )
+      .join('');
+    const completeHeaders: Record<string, string> = { 'content-type': 'application/xml' };
+    if (checksum === 'full-object') {
+      completeHeaders['x-amz-checksum-crc32c'] = crc32cBase64(object);
+      completeHeaders['x-amz-checksum-type'] = 'FULL_OBJECT';
+    }
+    const body = `<CompleteMultipartUpload>${partsXml}</CompleteMultipartUpload>`;
+    const completed = await attempt(
+      'CompleteMultipartUpload',
+      () => client.send('POST', { uploadId }, completeHeaders, body, stop.signal),
+      withChecksums,
+    );
+    const result: S3UploadResult = { etag: xmlText(completed.text, 'ETag') ?? '', parts: done.length, crc32c: object };
+    if (checksum === 'full-object') result.checksum = crc32cBase64(object);
+    if (checksum === 'composite') {
+      const all = new Uint8Array(done.length * 4);
+      const view = new DataView(all.buffer);
+      done.forEach((p, i) => {
+        view.setUint32(i * 4, p.crc);
+      });
+      result.checksum = `${crc32cBase64(crc32c(all))}-${done.length}`;
+    }
+    return result;
+  } catch (err) {
+    const reason = failure ?? (signal?.aborted ? cancelled() : err);
+    stop.abort(reason);
+    await reader.cancel(reason).catch(() => {});
+    await Promise.allSettled(inFlight);
+    // the abort itself must not be cancelled by our own signal
+    await client.send('DELETE', { uploadId }, {}, undefined, undefined).catch(() => {});
+    throw reason;
+  } finally {
+    signal?.removeEventListener('abort', onAbort);
+    try {
+      reader.releaseLock();
+    } catch {
+      // a read still pending after cancel: the lock goes with the stream
+    }
+  }
+}
