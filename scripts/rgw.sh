@@ -87,12 +87,22 @@ CONF
 }
 
 stop() {
+  local pids=()
   for name in radosgw ceph-osd ceph-mon; do
     for pidfile in "$STATE"/run/*.pid; do
       [ -e "$pidfile" ] || continue
       pid=$(cat "$pidfile")
-      if [ "$(cat /proc/"$pid"/comm 2>/dev/null)" = "$name" ]; then kill "$pid"; fi
+      if [ "$(cat /proc/"$pid"/comm 2>/dev/null)" = "$name" ]; then kill "$pid" && pids+=("$pid"); fi
     done
+  done
+  # wait for each to end (a zombie has ended), then make sure
+  for pid in "${pids[@]}"; do
+    for _ in $(seq 50); do
+      state=$(awk '{print $3}' /proc/"$pid"/stat 2>/dev/null || echo gone)
+      [ "$state" = gone ] || [ "$state" = Z ] && break
+      sleep 0.2
+    done
+    kill -9 "$pid" 2>/dev/null || true
   done
   rm -rf "$STATE"
 }
