@@ -163,7 +163,7 @@ describe('dirty logs', () => {
     const out = join(dir.path, 'dirty-file.raw');
     await convertVhdxFileToRaw(path, out);
     expect(sha256(readFileSync(out))).toBe(want);
-    const cli = run(process.execPath, [new URL('../bin/vhdx.js', import.meta.url).pathname, 'convert', path, `${out}2`]);
+    const cli = run(process.execPath, [new URL('../bin/vhdx.js', import.meta.url).pathname, 'convert', path, `${out}2`, '-O', 'raw']);
     expect(cli.status, cli.stderr).toBe(0);
     expect(sha256(readFileSync(`${out}2`))).toBe(want);
     expect(sha256(readFileSync(path))).toBe(sha256(dirty));

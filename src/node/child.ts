@@ -106,14 +106,22 @@ export async function writeChildAt(
 }
 
 /** Writes a child at `output` (under a temporary name, renamed into place), its parent opened from `parentPath`. */
-async function writeChild(output: string, parentPath: string, options: ChildFileOptions, feed: ChildFeed): Promise<VhdxWriteSummary> {
+async function writeChild(
+  output: string,
+  parentPath: string,
+  options: ChildFileOptions,
+  feed: ChildFeed,
+  mustBeNew = false,
+): Promise<VhdxWriteSummary> {
   const { open: openOptions = {} } = options;
   const parent = await openVhdxSource(await openNodeSource(parentPath, openOptions), openOptions, {
     ...nodeOpenContext(parentPath, openOptions),
     role: 'parent',
   });
   try {
+    // a file of the chain is named as such first: it exists, but that is not the whole story
     await refuseOutputInChain(parent, output, { role: 'parent' });
+    if (mustBeNew) await refuseExisting(output);
     return await writeOutputFile(output, (path) => writeChildAt(parent, parentPath, path, output, options, feed));
   } finally {
     await parent.close();
@@ -129,8 +137,7 @@ async function writeChild(output: string, parentPath: string, options: ChildFile
  */
 export async function createChildFile(output: string, parent: string, options: ChildFileOptions = {}): Promise<VhdxWriteSummary> {
   refuseOtherChildOptions(options, 'createChildFile');
-  await refuseExisting(output);
-  return writeChild(output, parent, options, async () => {});
+  return writeChild(output, parent, options, async () => {}, true);
 }
 
 /**
