@@ -94,7 +94,7 @@ export function benchDisks(dir, { large = false } = {}) {
     { name: '3 GiB ext4, 640 MiB of files', path: ext4Disk(join(dir, 'ext4-3g.raw'), 3, 640) },
     { name: '3 GiB, 12% data in scattered runs', path: scatteredDisk(join(dir, 'scattered-3g.raw'), 3, 12) },
   ];
-  if (large) disks.push({ name: '64 GiB ext4, 6 GiB of files', path: ext4Disk(join(dir, 'ext4-64g.raw'), 64, 6 * 1024) });
+  if (large) disks.push({ name: '64 GiB ext4, 6 GiB of files', path: ext4Disk(join(dir, 'ext4-64g.raw'), 64, 6 * 1024), large: true });
   return disks;
 }
 

@@ -5,7 +5,7 @@
 // atomically), then files the new build no longer has are removed. A failed
 // build leaves dist/ as it was.
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync, rmdirSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync, rmdirSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 
@@ -57,6 +57,8 @@ async function bundleCli(scratch) {
     logLevel: 'warning',
     legalComments: 'none',
   });
+  // its types are those of the module it bundles
+  writeFileSync(join(scratch, 'cli/vhdx.d.ts'), "export { main } from './main.js';\n");
 }
 
 const scratch = mkdtempSync(`${OUT}.tmp-`);
