@@ -116,6 +116,7 @@ export const REASON_CODES = {
   'unsupported-target': 'INVALID_ARGUMENT',
   'source-not-writable': 'INVALID_ARGUMENT',
   'image-not-writable': 'INVALID_ARGUMENT',
+  'operation-not-supported': 'INVALID_ARGUMENT',
   'unsupported-chunk': 'INVALID_ARGUMENT',
   'not-bytes': 'INVALID_ARGUMENT',
   'output-is-input': 'INVALID_ARGUMENT',

@@ -8,7 +8,16 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import ts from 'typescript';
-import { VhdxDecoderStream, VhdxEncoderStream, VhdxError, VhdxWriterStream, checkVhdx, openVhdx, scanAllocation } from '../src/index.js';
+import {
+  VhdxDecoderStream,
+  VhdxEncoderStream,
+  VhdxError,
+  VhdxWriterStream,
+  checkVhdx,
+  compactVhdx,
+  openVhdx,
+  scanAllocation,
+} from '../src/index.js';
 import * as format from '../src/format/index.js';
 import { dataView } from '../src/format/bytes.js';
 import { httpSource } from '../src/sources/http.js';
@@ -808,6 +817,12 @@ describe('reasons from the image, stream and node layers', () => {
       const writable = await openVhdx(new RecordingFile(image()), { writable: true });
       await writable.close();
       await expectRejection(() => writable.write(0, new Uint8Array(1)), 'image-not-writable');
+    });
+
+    it('operation-not-supported: compacting a fixed disk (nothing written)', async () => {
+      const file = new RecordingFile(buildSynthetic({ raw: makeRaw(2 * MiB, 'data'), fixed: true }));
+      await expectRejection(() => compactVhdx(file), 'operation-not-supported', { structure: 'metadata item' });
+      expect(file.ops).toEqual([]);
     });
 
     it('range-outside-disk: a read before the start and past the end', async () => {

@@ -95,6 +95,27 @@ export class Journal {
     this.size = size;
   }
 
+  /**
+   * Shrinks the file to `size` (a multiple of 1 MiB past every structure in
+   * use). MS-VHDX 2.3.1.1 asks that, before a file shrinks while its log is in
+   * use, an entry naming the target size be flushed, so a replay never finds
+   * the file shorter than its FlushedFileOffset: `carry` (a 4 KiB sector
+   * written with the content it already has) goes in an entry whose
+   * FlushedFileOffset and LastFileOffset are `size`; then the file is cut and flushed.
+   */
+  async shrink(size: number, carry: LogWrite): Promise<void> {
+    if (size >= this.size) return;
+    this.size = size;
+    this.durableSize = size;
+    await this.commit([carry]);
+    try {
+      await this.file.truncate(size);
+    } catch (err) {
+      throw asVhdxError(err, 'write-failed', `shrinking the file to ${size} bytes`);
+    }
+    await this.flush();
+  }
+
   /** Makes everything written so far durable. */
   async flush(): Promise<void> {
     try {

@@ -8,7 +8,7 @@ import { parseHeaderSection } from '../image/header-section.js';
 import type { ImageModel } from '../image/load.js';
 import type { OpenVhdxOptions, VhdxImage } from '../image/image.js';
 import { openVhdxSource, type OpenContext, type PrepareEdit } from '../image/open.js';
-import type { Problem } from '../image/types.js';
+import type { Problem, RegionInfo } from '../image/types.js';
 import type { RandomAccessFile } from '../sources/types.js';
 import { Editor } from './editor.js';
 import { Journal } from './journal.js';
@@ -25,11 +25,59 @@ const LOG_PROBLEMS = new Set<Problem['reason']>(['log-no-sequence', 'log-entry-s
  */
 export function prepareEditor(file: RandomAccessFile): PrepareEdit {
   return async (image, model, problems) => {
-    const section = parseHeaderSection(await file.read(0, HEADER_AREA_END), []);
-    const journal = new Journal(file, section.header, section.currentHeader === 1 ? 0 : 1, file.size);
-    const repaired = section.dirty ? await repairLog(journal, model, problems) : false;
-    return new Editor(journal, model, section.bat, (offset, length) => image.read(offset, length), repaired);
+    const { journal, bat, repaired } = await prepareJournal(file, model, problems);
+    return new Editor(journal, model, bat, (offset, length) => image.read(offset, length), repaired);
   };
+}
+
+/** The journal of a file about to be changed (its log replayed first), with where its BAT is. */
+async function prepareJournal(
+  file: RandomAccessFile,
+  model: ImageModel,
+  problems: Problem[],
+): Promise<{ journal: Journal; bat: RegionInfo; repaired: boolean }> {
+  const section = parseHeaderSection(await file.read(0, HEADER_AREA_END), []);
+  const journal = new Journal(file, section.header, section.currentHeader === 1 ? 0 : 1, file.size);
+  const repaired = section.dirty ? await repairLog(journal, model, problems) : false;
+  return { journal, bat: section.bat, repaired };
+}
+
+/**
+ * A writable image with the parts an in-place operation changes directly
+ * (edit/compact.ts, resize.ts, parent.ts): its journal, model and BAT region.
+ * Everything goes through the journal, so the image's own editor and the
+ * operation share one log session; closing the image ends it. @internal
+ */
+export interface EditSession {
+  image: VhdxImage;
+  journal: Journal;
+  model: ImageModel;
+  bat: RegionInfo;
+  /** The FileWriteGuid is already new (a log was replayed at open). */
+  fileGuidNew: boolean;
+}
+
+/**
+ * Opens `file` writable as {@link openVhdxWritable}, keeping its parts.
+ * `precheck` sees the model before anything is written (a refusal there
+ * leaves the file untouched, even a dirty one).
+ * @throws VhdxError as {@link openVhdxWritable}, and whatever `precheck` throws.
+ */
+export async function openEditSession(
+  file: RandomAccessFile,
+  options: OpenVhdxOptions,
+  context: OpenContext | undefined,
+  precheck?: (model: ImageModel) => void,
+): Promise<EditSession> {
+  let parts: Omit<EditSession, 'image'> | undefined;
+  const prepare: PrepareEdit = async (image, model, problems) => {
+    precheck?.(model);
+    const { journal, bat, repaired } = await prepareJournal(file, model, problems);
+    parts = { journal, model, bat, fileGuidNew: repaired };
+    return new Editor(journal, model, bat, (offset, length) => image.read(offset, length), repaired);
+  };
+  const image = await openVhdxSource(file, options, context, prepare);
+  return { image, ...parts! };
 }
 
 /**

@@ -141,6 +141,11 @@ export class VhdxImage {
     this.file = overlayReader(this.source, this.model.overlay);
   }
 
+  /** @internal the model this image reads (edit/ plans in-place operations with it). */
+  get loadedModel(): ImageModel {
+    return this.model;
+  }
+
   /** True when the image was opened with `writable: true` and is not closed. */
   get writable(): boolean {
     return this.editor !== undefined;

@@ -22,6 +22,8 @@ import { isHttpUrl } from '../sources/http.js';
 import { childRelativePath, nodeOpenContext } from './parent-paths.js';
 import { openNodeTarget, type NodeTargetInput } from './file-target.js';
 import { refuseOutputInChain } from './chain-output.js';
+import { inPlaceAccess, type InPlaceAccess } from '../edit/access.js';
+import { compactWith, type CompactOptions, type CompactResult } from '../edit/compact.js';
 
 export * from '../index.js';
 export { convertRawFileToVhdx, convertVhdxFileToRaw } from './convert.js';
@@ -109,4 +111,23 @@ export class VhdxWriterStream extends WebVhdxWriterStream {
       return openNodeTarget(t as NodeTargetInput);
     });
   }
+}
+
+/** The Node entry's access to a file changed in place: paths and FileHandles too. */
+function nodeAccess(input: NodeSourceInput | NodeWritableFileInput, options: OpenVhdxOptions): InPlaceAccess {
+  return inPlaceAccess(
+    () => openNodeSource(input as NodeSourceInput, options),
+    () => openNodeWritableFile(input as NodeWritableFileInput),
+    options,
+    () => nodeOpenContext(input as NodeSourceInput, options),
+  );
+}
+
+/**
+ * Compacts a dynamic or differencing VHDX in place (a path, a FileHandle, or
+ * anything the default entry's `compactVhdx` takes); see there.
+ * @throws VhdxError as the default entry's `compactVhdx`; `IO` (`open-failed`) for a path that cannot be opened for writing.
+ */
+export function compactVhdx(input: NodeSourceInput | NodeWritableFileInput, options: CompactOptions = {}): Promise<CompactResult> {
+  return compactWith(nodeAccess(input, options), options);
 }

@@ -1,0 +1,344 @@
+// Compacting a dynamic or differencing file in place (vhdx compact):
+//   1. blocks that hold no data lose their file space: payload that reads all
+//      zero (in a child: the block as the chain reads it) becomes ZERO, and
+//      entries of blocks that read without payload (ZERO, UNMAPPED, UNDEFINED,
+//      NOT_PRESENT) but still name an offset keep their state and lose it; a
+//      child's sector bitmap with no PARTIALLY_PRESENT block left is dropped;
+//   2. blocks (and bitmaps) past the packed size move into the holes, highest
+//      first into the lowest hole that fits: copied, flushed, the BAT change
+//      logged and applied (a hole is never a block's old place, so nothing a
+//      BAT entry names is overwritten);
+//   3. the file is cut after the last structure (journal.ts logs the target
+//      size first, as MS-VHDX 2.3.1.1 asks before a file shrinks).
+// The disk reads the same throughout; DataWriteGuid is kept (children stay
+// linked), FileWriteGuid changes. The file never grows: no extra space but the log.
+import { VhdxError } from '../errors.js';
+import { MiB } from '../format/bytes.js';
+import { BlockState, batIndexOfBlock, readBatEntry } from '../format/bat.js';
+import { randomGuid } from '../format/guid.js';
+import { HEADER_SECTION_SIZE } from '../format/region-table.js';
+import type { OpenVhdxOptions, VhdxImage, VirtualRange } from '../image/image.js';
+import type { ImageModel } from '../image/load.js';
+import type { ByteReader } from '../image/reader.js';
+import { isAllZero } from '../wasm/kernels.js';
+import type { InPlaceAccess } from './access.js';
+import { commitBatEntries, type BatEntryChange } from './bat-log.js';
+import type { EditSession } from './open.js';
+
+/** Options of `compactVhdx`. */
+export interface CompactOptions extends OpenVhdxOptions {
+  /** Work out what would be reclaimed and write nothing. Default false. */
+  dryRun?: boolean;
+  /**
+   * Ranges of the virtual disk the caller knows hold no data (a filesystem's
+   * free space): every whole block inside them is discarded (reads as zeros
+   * afterwards) and loses its space. Parts of blocks are left as they are.
+   */
+  discardRanges?: VirtualRange[];
+  /** Called as the work goes: bytes read or moved so far, of `total` (which grows once the moves are known). */
+  onProgress?(done: number, total: number): void;
+}
+
+/** What a compaction did (or, with `dryRun`, would do). */
+export interface CompactResult {
+  dryRun: boolean;
+  fileSizeBefore: number;
+  fileSizeAfter: number;
+  /** `fileSizeBefore - fileSizeAfter`. */
+  reclaimedBytes: number;
+  /** Payload blocks that gave up their file space (all-zero or discarded data, or a state that reads without it). */
+  blocksFreed: number;
+  /** Of those, blocks that held data the disk read as zeros or `discardRanges` covered. */
+  zeroBlocks: number;
+  /** A child's sector bitmap blocks dropped (no PARTIALLY_PRESENT block left in their chunk). */
+  bitmapsFreed: number;
+  /** Payload and sector bitmap blocks moved into holes. */
+  blocksMoved: number;
+}
+
+/** Something in the file that can move: a payload block or a child's sector bitmap block. */
+interface Movable {
+  /** BAT index of its entry. */
+  index: number;
+  /** Payload block number, or -1 for a sector bitmap (then `chunk`). */
+  block: number;
+  chunk: number;
+  state: number;
+  atMiB: number;
+  lengthMiB: number;
+}
+
+/** The freeing and moving a compaction does. */
+interface CompactPlan {
+  /** BAT entries that give up their space (state kept, or ZERO for data that reads zero). */
+  freed: BatEntryChange[];
+  zeroBlocks: number;
+  bitmapsFreed: number;
+  moves: { item: Movable; toMiB: number }[];
+  /** Where the file ends once packed. */
+  endMiB: number;
+  fileSize: number;
+  /** Bytes of data blocks looked at. */
+  scanTotal: number;
+}
+
+/**
+ * Compacts a VHDX in place through `access` (see the entries' `compactVhdx`).
+ * @throws VhdxError `INVALID_ARGUMENT` (`operation-not-supported`) for a fixed
+ *   disk, before anything is written; as a writable open; `IO`.
+ */
+export async function compactWith(access: InPlaceAccess, options: CompactOptions = {}): Promise<CompactResult> {
+  const refuseFixed = (model: ImageModel) => {
+    if (model.info.type === 'fixed') {
+      throw new VhdxError(
+        'operation-not-supported',
+        'a fixed disk keeps every block in the file and cannot be compacted: convert it to dynamic first (vhdx convert --type dynamic)',
+        { structure: 'metadata item' },
+      );
+    }
+  };
+  if (options.dryRun) {
+    const { image, file } = await access.readOnly();
+    try {
+      const model = image.loadedModel;
+      refuseFixed(model);
+      const plan = await planCompact(image, model, file, image.info.regions, options);
+      return resultOf(plan, true);
+    } finally {
+      await image.close();
+    }
+  }
+  const session = await access.editable(refuseFixed);
+  try {
+    const { image, model, journal } = session;
+    const plan = await planCompact(image, model, journal, image.info.regions, options);
+    await applyCompact(session, plan, options);
+    return resultOf(plan, false);
+  } finally {
+    await session.image.close();
+  }
+}
+
+function resultOf(plan: CompactPlan, dryRun: boolean): CompactResult {
+  const fileSizeAfter = Math.min(plan.fileSize, plan.endMiB * MiB);
+  return {
+    dryRun,
+    fileSizeBefore: plan.fileSize,
+    fileSizeAfter,
+    reclaimedBytes: plan.fileSize - fileSizeAfter,
+    blocksFreed: plan.freed.length - plan.bitmapsFreed,
+    zeroBlocks: plan.zeroBlocks,
+    bitmapsFreed: plan.bitmapsFreed,
+    blocksMoved: plan.moves.length,
+  };
+}
+
+/** Bytes read at once when a block is looked at or copied. */
+const PIECE = 4 * MiB;
+
+/** True when `[start, start + length)` of the disk reads all zero (read piece by piece, stopping at the first data). */
+async function readsZero(image: VhdxImage, start: number, length: number): Promise<boolean> {
+  for (let at = start, end = start + length; at < end; at += PIECE) {
+    if (!isAllZero(await image.read(at, Math.min(PIECE, end - at)))) return false;
+  }
+  return true;
+}
+
+/** True when some range of `ranges` covers `[start, end)` whole (ranges may touch). */
+function covered(ranges: { start: number; end: number }[], start: number, end: number): boolean {
+  let reach = start;
+  for (const r of ranges) {
+    if (r.start > reach) break;
+    if (r.end > reach) reach = r.end;
+    if (reach >= end) return true;
+  }
+  return reach >= end;
+}
+
+async function planCompact(
+  image: VhdxImage,
+  model: ImageModel,
+  file: ByteReader,
+  regions: { offset: number; length: number }[],
+  options: CompactOptions,
+): Promise<CompactPlan> {
+  const { blockSize, blockCount, chunkRatio: ratio, states, offsetsMiB } = model;
+  const fileSize = file.size ?? 0;
+  const bat = image.info.regions.find((r) => r.name === 'bat')!;
+  const differencing = model.bitmapOffsetsMiB !== undefined;
+  const entries = differencing ? Math.ceil(blockCount / ratio) * (ratio + 1) : batIndexOfBlock(blockCount - 1, ratio) + 1;
+  const raw = await file.read(bat.offset, entries * 8);
+  const discards = (options.discardRanges ?? [])
+    .map((r) => ({ start: r.start ?? 0, end: r.end ?? model.virtualSize }))
+    .filter((r) => r.end > r.start)
+    .sort((a, b) => a.start - b.start);
+  let scanTotal = 0;
+  for (let b = 0; b < blockCount; b++) if (states[b]! >= BlockState.FULLY_PRESENT) scanTotal += blockLength(model, b);
+  let scanned = 0;
+  const freed: BatEntryChange[] = [];
+  const keptState = new Uint8Array(states);
+  let zeroBlocks = 0;
+  for (let b = 0; b < blockCount; b++) {
+    const index = batIndexOfBlock(b, ratio);
+    const state = states[b]!;
+    if (state < BlockState.FULLY_PRESENT) {
+      if (readBatEntry(raw, index).offsetMiB !== 0) freed.push({ index, state, offsetMiB: 0 });
+      continue;
+    }
+    const start = b * blockSize;
+    const length = blockLength(model, b);
+    const empty = covered(discards, start, start + length) || (await readsZero(image, start, length));
+    scanned += length;
+    options.onProgress?.(scanned, scanTotal);
+    if (!empty) continue;
+    freed.push({ index, state: BlockState.ZERO, offsetMiB: 0 });
+    keptState[b] = BlockState.ZERO;
+    zeroBlocks++;
+  }
+  // a child's sector bitmaps with no partially present block left
+  let bitmapsFreed = 0;
+  const keptBitmaps = model.bitmapOffsetsMiB?.slice();
+  if (keptBitmaps) {
+    for (let c = 0; c < keptBitmaps.length; c++) {
+      if (keptBitmaps[c] === 0) continue;
+      let needed = false;
+      for (let b = c * ratio; b < Math.min(blockCount, (c + 1) * ratio) && !needed; b++)
+        needed = keptState[b] === BlockState.PARTIALLY_PRESENT;
+      if (needed) continue;
+      freed.push({ index: c * (ratio + 1) + ratio, state: 0, offsetMiB: 0 });
+      keptBitmaps[c] = 0;
+      bitmapsFreed++;
+    }
+  }
+  // what stays where it is, and what may move
+  const fixed: [number, number][] = [[0, HEADER_SECTION_SIZE / MiB]];
+  for (const r of regions) fixed.push([Math.floor(r.offset / MiB), Math.ceil((r.offset + r.length) / MiB)]);
+  const movable: Movable[] = [];
+  const blockMiB = blockSize / MiB;
+  for (let b = 0; b < blockCount; b++) {
+    if (keptState[b]! < BlockState.FULLY_PRESENT) continue;
+    movable.push({
+      index: batIndexOfBlock(b, ratio),
+      block: b,
+      chunk: -1,
+      state: keptState[b]!,
+      atMiB: offsetsMiB[b]!,
+      lengthMiB: blockMiB,
+    });
+  }
+  if (keptBitmaps) {
+    keptBitmaps.forEach((at, c) => {
+      if (at !== 0)
+        movable.push({ index: c * (ratio + 1) + ratio, block: -1, chunk: c, state: BlockState.FULLY_PRESENT, atMiB: at, lengthMiB: 1 });
+    });
+  }
+  const { moves, endMiB } = planMoves(fixed, movable);
+  return { freed, zeroBlocks, bitmapsFreed, moves, endMiB, fileSize, scanTotal };
+}
+
+/** Bytes of block `b` that lie on the disk. */
+function blockLength(model: ImageModel, b: number): number {
+  return Math.min(model.blockSize, model.virtualSize - b * model.blockSize);
+}
+
+/**
+ * Moves the highest movable items into the lowest holes that fit below them.
+ * Returns the moves and where the file ends afterwards (in MiB).
+ */
+export function planMoves(fixed: [number, number][], movable: Movable[]): { moves: { item: Movable; toMiB: number }[]; endMiB: number } {
+  const used: [number, number][] = [...fixed, ...movable.map((m): [number, number] => [m.atMiB, m.atMiB + m.lengthMiB])].sort(
+    (a, b) => a[0] - b[0],
+  );
+  const holes: { start: number; end: number }[] = [];
+  let reach = 0;
+  for (const [s, e] of used) {
+    if (s > reach) holes.push({ start: reach, end: s });
+    reach = Math.max(reach, e);
+  }
+  const moves: { item: Movable; toMiB: number }[] = [];
+  const order = [...movable].sort((a, b) => b.atMiB - a.atMiB);
+  let first = 0;
+  for (const m of order) {
+    while (first < holes.length && holes[first]!.start >= holes[first]!.end) first++;
+    for (let h = first; h < holes.length; h++) {
+      const hole = holes[h]!;
+      if (hole.start >= m.atMiB) break;
+      if (hole.end - hole.start < m.lengthMiB) continue;
+      moves.push({ item: m, toMiB: hole.start });
+      hole.start += m.lengthMiB;
+      break;
+    }
+  }
+  const moved = new Map(moves.map((mv) => [mv.item, mv.toMiB]));
+  let endMiB = 0;
+  for (const [, e] of fixed) endMiB = Math.max(endMiB, e);
+  for (const m of movable) endMiB = Math.max(endMiB, (moved.get(m) ?? m.atMiB) + m.lengthMiB);
+  return { moves, endMiB };
+}
+
+/** Moves copied before one flush and one journaled BAT change (bounded so a crash loses little work). */
+const MOVES_PER_COMMIT = 64;
+
+async function applyCompact(session: EditSession, plan: CompactPlan, options: CompactOptions): Promise<void> {
+  const { journal, model, bat } = session;
+  if (plan.freed.length === 0 && plan.moves.length === 0 && plan.endMiB * MiB >= journal.size) return;
+  // the header update the format asks for before the first change; the disk reads the same, so DataWriteGuid stays
+  if (!session.fileGuidNew) {
+    await journal.updateHeader({ fileWriteGuid: randomGuid() });
+    model.info.fileWriteGuid = journal.header.fileWriteGuid;
+    model.info.headerSequenceNumber = journal.header.sequenceNumber;
+    model.info.currentHeader = journal.slot === 0 ? 1 : 2;
+  }
+  // 1. space given up: applied and flushed before any of it is reused
+  await commitBatEntries(journal, bat, plan.freed);
+  const ratio = model.chunkRatio;
+  for (const c of plan.freed) {
+    const chunkEntry = (c.index + 1) % (ratio + 1) === 0 && model.bitmapOffsetsMiB;
+    if (chunkEntry) {
+      model.bitmapOffsetsMiB![(c.index + 1) / (ratio + 1) - 1] = 0;
+      continue;
+    }
+    const b = c.index - Math.floor(c.index / (ratio + 1));
+    if (model.states[b]! >= BlockState.FULLY_PRESENT) {
+      model.info.allocatedBlocks--;
+      if (model.states[b] === BlockState.PARTIALLY_PRESENT) model.bitmaps?.blocks.delete(b);
+    }
+    model.states[b] = c.state;
+    model.offsetsMiB[b] = 0;
+  }
+  model.info.allocatedBytes = model.info.allocatedBlocks * model.blockSize;
+  model.info.chain[0]!.allocatedBytes = model.info.allocatedBytes;
+  // 2. moves: copied and flushed before the entries that name the new places
+  const moveTotal = plan.moves.reduce((n, mv) => n + mv.item.lengthMiB * MiB, 0);
+  const scanTotal = plan.scanTotal;
+  let moved = 0;
+  for (let i = 0; i < plan.moves.length; i += MOVES_PER_COMMIT) {
+    const batch = plan.moves.slice(i, i + MOVES_PER_COMMIT);
+    for (const { item, toMiB } of batch) {
+      const length = item.lengthMiB * MiB;
+      for (let at = 0; at < length; at += PIECE) {
+        const n = Math.min(PIECE, length - at);
+        await journal.write(await journal.read(item.atMiB * MiB + at, n), toMiB * MiB + at);
+      }
+      moved += length;
+      options.onProgress?.(scanTotal + moved, scanTotal + moveTotal);
+    }
+    await journal.flush();
+    await commitBatEntries(
+      journal,
+      bat,
+      batch.map(({ item, toMiB }) => ({ index: item.index, state: item.state, offsetMiB: toMiB })),
+    );
+    for (const { item, toMiB } of batch) {
+      if (item.block >= 0) model.offsetsMiB[item.block] = toMiB;
+      else model.bitmapOffsetsMiB![item.chunk] = toMiB;
+    }
+  }
+  // 3. the file cut after its last structure
+  const end = plan.endMiB * MiB;
+  if (end < journal.size) {
+    const carry = { fileOffset: bat.offset, data: (await journal.read(bat.offset, 4096)).slice() };
+    await journal.shrink(end, carry);
+  }
+  model.info.fileSize = journal.size;
+}

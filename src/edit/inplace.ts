@@ -1,0 +1,23 @@
+// The default entry's in-place operations: an OPFS access handle (in a
+// Worker) or `{ size, read, write, truncate, flush }`; a dry run also reads
+// bytes, Blobs and URLs. The Node entry adds paths and FileHandles.
+import type { SourceInput } from '../sources/types.js';
+import type { WritableFileInput } from '../sources/writable.js';
+import { defaultAccess } from './access.js';
+import { compactWith, type CompactOptions, type CompactResult } from './compact.js';
+
+/**
+ * Compacts a dynamic or differencing VHDX in place: blocks that hold no data
+ * (all-zero payload, or states that read without payload but still name file
+ * space) lose their space, blocks past the packed size move into the holes,
+ * and the file is cut. Every BAT change goes through the log, so a crash at
+ * any moment leaves the same disk (see docs/writing.md); the file never grows.
+ * With `dryRun` nothing is written and the result says what would be reclaimed.
+ * `discardRanges` discards whole blocks a caller knows are free (a filesystem's free space).
+ * @throws VhdxError `INVALID_ARGUMENT` (`operation-not-supported`) for a fixed
+ *   disk (nothing written; convert it to dynamic); `source-not-writable` for an
+ *   input that cannot be written (unless `dryRun`); as `openVhdx` with `writable`.
+ */
+export function compactVhdx(input: WritableFileInput | SourceInput, options: CompactOptions = {}): Promise<CompactResult> {
+  return compactWith(defaultAccess(input, options), options);
+}
