@@ -4,6 +4,7 @@ import type { VhdxCreateOptions } from '../layout/options.js';
 import { COMMANDS, appliesTo, closest, optionSpec, tokenize, type CommandName, type GivenOption, type Tokens } from './options.js';
 import { type ImageFormat, resolveInput, resolveOutput } from './inputs.js';
 import { UsageError } from './usage-error.js';
+import { isInPlace, parseInPlace, type InPlaceCommand } from './inplace-options.js';
 
 export { UsageError } from './usage-error.js';
 
@@ -64,7 +65,8 @@ export type Command =
   | { name: 'info' | 'check'; input: string; json: boolean; chain: ChainFlags }
   | { name: 'measure'; input: string; json: boolean; flags: MeasureFlags }
   | { name: 'convert'; input: string; output: string; flags: ConvertFlags }
-  | { name: 'create'; output: string; parent: string };
+  | { name: 'create'; output: string; parent: string }
+  | InPlaceCommand;
 
 /** A parsed command line; `debug` asks for stack traces on errors, `options` keeps each option as typed. */
 export interface CommandLine {
@@ -95,6 +97,7 @@ export function parseCommandLine(argv: readonly string[]): CommandLine {
   if (options.has('version')) return line({ name: 'version' });
   // bare `vhdx` is a usage mistake that still deserves the help text, where mistakes go
   if (name === undefined) return line({ name: 'help', topic: undefined, toStderr: true, exitCode: 2 });
+  if (isInPlace(name)) return line(parseInPlace(name, rest, options, { json: jsonOutput(options), chain: chainFlags(options) }));
   switch (name) {
     case 'info':
     case 'check':

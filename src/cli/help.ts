@@ -3,6 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { EXIT_CODE_LINES } from './exit-codes.js';
 import { OPTIONS, appliesTo, type CommandName, type OptionSpec } from './options.js';
+import { INPLACE_USAGE } from './inplace-options.js';
 
 const USAGE: Record<CommandName, { synopsis: string; about: string[] }> = {
   convert: {
@@ -47,6 +48,7 @@ const USAGE: Record<CommandName, { synopsis: string; about: string[] }> = {
       '--parent base.vhdx (a raw file input, a file output).',
     ],
   },
+  ...INPLACE_USAGE,
   measure: {
     synopsis: 'vhdx measure <input> [options]',
     about: [

@@ -15,6 +15,8 @@ import { rawInfo } from './raw-info.js';
 import { check, info } from './report.js';
 import { runRoute } from './routes/table.js';
 import { endOnClosedPipe, isClosedPipe, refuseTerminals } from './terminal.js';
+import { isInPlaceCommand } from './inplace-options.js';
+import { runInPlace } from './inplace.js';
 
 /** Runs the command line; returns the exit code. */
 export async function main(argv: string[]): Promise<number> {
@@ -46,6 +48,7 @@ export async function main(argv: string[]): Promise<number> {
 }
 
 async function run(command: Command): Promise<number> {
+  if (isInPlaceCommand(command)) return runInPlace(command);
   switch (command.name) {
     case 'help':
       (command.toStderr ? process.stderr : process.stdout).write(`${helpText(command.topic)}\n`);

@@ -2,9 +2,10 @@
 // cut into options and positionals. Our own parser rather than node's
 // parseArgs: every mistake gets one plain line naming the flag as typed,
 // and an unknown option gets the closest known one as a suggestion.
+import { INPLACE_COMMANDS, INPLACE_OPTIONS, withInPlace } from './inplace-options.js';
 import { UsageError } from './usage-error.js';
 
-export const COMMANDS = ['convert', 'info', 'check', 'measure', 'create'] as const;
+export const COMMANDS = ['convert', 'info', 'check', 'measure', 'create', ...INPLACE_COMMANDS] as const;
 export type CommandName = (typeof COMMANDS)[number];
 
 /** One option: its names, its value (absent for a switch), where it applies and its help line. */
@@ -25,8 +26,8 @@ const REPORTS = ['info', 'check', 'measure'] as const;
 /** The commands that read a VHDX at random offsets, and so may follow a differencing file's chain. */
 const CHAIN_READERS = ['convert', 'info', 'check', 'measure'] as const;
 
-/** Every option, in the order the help lists them. */
-export const OPTIONS: readonly OptionSpec[] = [
+/** The options of the commands before the in-place ones. */
+const BASE_OPTIONS: readonly OptionSpec[] = [
   {
     long: 'to',
     short: 'O',
@@ -95,6 +96,9 @@ export const OPTIONS: readonly OptionSpec[] = [
   { long: 'debug', commands: 'global', help: 'show stack traces on errors' },
 ];
 
+/** Every option, in the order the help lists them (the in-place commands' own last; cli/inplace-options.ts). */
+export const OPTIONS: readonly OptionSpec[] = [...BASE_OPTIONS, ...INPLACE_OPTIONS].map(withInPlace);
+
 /** An option as given: its value (`true` for a switch) and the name the user typed (`-O` or `--to`). */
 export interface GivenOption {
   value: string | true;
@@ -152,7 +156,8 @@ export function tokenize(argv: readonly string[]): Tokens {
       if (!spec) throw new UsageError(`unknown option ${typed}${suggestion(typed.slice(2))}`);
       if (!spec.value && inline !== undefined) throw new UsageError(`${typed} takes no value`);
       options.set(spec.long, { value: spec.value ? takeValue(spec, typed, inline) : true, typed });
-    } else if (arg.startsWith('-') && arg.length > 1) {
+    } else if (arg.startsWith('-') && arg.length > 1 && !/^-\d/.test(arg)) {
+      // (`-1G` is a value: resize's relative size)
       for (let j = 1; j < arg.length; j++) {
         const typed = `-${arg[j]}`;
         const spec = byShort.get(arg[j]!);

@@ -1,0 +1,56 @@
+// The in-place commands on the command line (src/cli/inplace.ts): compact
+// (with --dry-run and --json), and their refusals with the exit-code table.
+import { execFileSync, spawnSync } from 'node:child_process';
+import { readFileSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, expect, it } from 'vitest';
+import { buildSynthetic } from './helpers/synthetic.js';
+import { describeWith, tempDir } from './helpers/tools.js';
+import { oneLine } from './helpers/cli-lines.js';
+
+const MiB = 1024 * 1024;
+const BIN = new URL('../bin/vhdx.js', import.meta.url).pathname;
+const dir = tempDir('vhdx-inplace-cli-');
+afterAll(() => dir.cleanup());
+
+function vhdx(args: string[]) {
+  const r = spawnSync(process.execPath, [BIN, ...args], { cwd: dir.path, timeout: 60_000 });
+  return { status: r.status, text: String(r.stdout), stderr: String(r.stderr) };
+}
+
+describeWith(['qemu-img'], 'vhdx compact', () => {
+  it('--dry-run writes nothing and says what compact then reclaims; qemu-img compare identical, check clean', () => {
+    const path = join(dir.path, 'c.vhdx');
+    execFileSync('qemu-img', ['create', '-q', '-f', 'vhdx', '-o', 'block_size=1M', path, '64M']);
+    // data, then zeros written over part of it (blocks holding only zeros), then data at the end
+    execFileSync('qemu-io', ['-f', 'vhdx', '-c', 'write -P 7 0 24M', '-c', 'write -P 0 4M 12M', '-c', 'write -P 9 40M 4M', path]);
+    const orig = join(dir.path, 'c-orig.vhdx');
+    writeFileSync(orig, readFileSync(path));
+    const dry = vhdx(['compact', path, '--dry-run', '--json']);
+    expect(dry.status, dry.stderr).toBe(0);
+    const planned = JSON.parse(dry.text);
+    expect(Buffer.compare(readFileSync(path), readFileSync(orig))).toBe(0);
+    expect(planned).toMatchObject({ dryRun: true, zeroBlocks: 12 });
+    const run = vhdx(['compact', path]);
+    expect(run.status, run.stderr).toBe(0);
+    expect(run.text).toContain(`reclaimed ${planned.reclaimedBytes} bytes`);
+    expect(statSync(path).size).toBe(planned.fileSizeAfter);
+    execFileSync('qemu-img', ['compare', '-q', '-f', 'vhdx', '-F', 'vhdx', orig, path]);
+    execFileSync('qemu-img', ['check', '-q', '-f', 'vhdx', path]);
+  });
+
+  it('a fixed disk: exit 2, INVALID_ARGUMENT with a pointer to convert --type dynamic, the file unchanged', () => {
+    const path = join(dir.path, 'fixed.vhdx');
+    const bytes = buildSynthetic({ raw: new Uint8Array(2 * MiB).fill(3), fixed: true });
+    writeFileSync(path, bytes);
+    const r = vhdx(['compact', path]);
+    expect(r.status).toBe(2);
+    expect(oneLine(r.stderr, 'INVALID_ARGUMENT')).toContain('--type dynamic');
+    expect(Buffer.compare(readFileSync(path), bytes)).toBe(0);
+  });
+
+  it('--help describes it; a second file is a usage error', () => {
+    expect(vhdx(['compact', '--help']).text).toContain('Usage: vhdx compact <file>');
+    expect(vhdx(['compact', 'a.vhdx', 'b.vhdx']).status).toBe(2);
+  });
+});
