@@ -117,6 +117,8 @@ export const REASON_CODES = {
   'source-not-writable': 'INVALID_ARGUMENT',
   'image-not-writable': 'INVALID_ARGUMENT',
   'operation-not-supported': 'INVALID_ARGUMENT',
+  'shrink-not-requested': 'INVALID_ARGUMENT',
+  'shrink-holds-data': 'INVALID_ARGUMENT',
   'unsupported-chunk': 'INVALID_ARGUMENT',
   'not-bytes': 'INVALID_ARGUMENT',
   'output-is-input': 'INVALID_ARGUMENT',

@@ -8,9 +8,9 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { compactVhdx, openVhdx, VhdxError } from '../src/index.js';
 import * as node from '../src/node/index.js';
 import { batIndexOfBlock, readBatEntry, writeBatEntry } from '../src/format/bat.js';
-import { rng as generator } from './fuzz/mutator.mjs';
 import { buildChild, dataWriteGuidOf, type ChildBlock } from './helpers/differencing.js';
-import { applyOp, RecordingFile } from './helpers/recording-file.js';
+import { forEachCrashState } from './helpers/crash-points.js';
+import { RecordingFile } from './helpers/recording-file.js';
 import { buildSynthetic } from './helpers/synthetic.js';
 import { describeWith, sevenZipSha256, sha256, tempDir } from './helpers/tools.js';
 
@@ -179,39 +179,18 @@ async function crashEveryPoint(before: Uint8Array, blockSize: number, parent?: U
   const disk = await diskOf(before, parent);
   const file = new RecordingFile(before.slice());
   await compactVhdx(file, opts);
-  const ops = file.ops;
-  expect(ops.some((o) => o.kind === 'truncate')).toBe(true);
-  const rnd = generator(42);
-  const cur = new RecordingFile(before.slice(), false);
-  let flushed = before.slice();
-  let lastFlush = 0;
+  expect(file.ops.some((o) => o.kind === 'truncate')).toBe(true);
   const limit = before.length + blockSize + LOG_LENGTH;
   const samples: Uint8Array[] = [];
-  for (let p = 0; p <= ops.length; p++) {
-    if (p > 0) {
-      applyOp(cur, ops[p - 1]!);
-      if (ops[p - 1]!.kind === 'flush') {
-        flushed = cur.contents().slice();
-        lastFlush = p;
-        continue;
-      }
-    }
-    const some = new RecordingFile(flushed.slice(), false);
-    for (let i = lastFlush; i < p; i++) if (rnd() < 0.5) applyOp(some, ops[i]!);
-    for (const [mode, state] of [
-      ['every operation kept', cur.contents().slice()],
-      ['unflushed operations partly lost', some.contents().slice()],
-    ] as const) {
-      const where = `crash after ${p} of ${ops.length} file operations (${mode})`;
-      expect(state.length, where).toBeLessThanOrEqual(limit);
-      expect(Buffer.compare(await diskOf(state, parent), disk), `${where}, read-only`).toBe(0);
-      const rw = new RecordingFile(state.slice(), false);
-      const image = await openVhdx(rw, { writable: true, ...opts });
-      expect(Buffer.compare(await image.read(0, disk.length), disk), `${where}, writable`).toBe(0);
-      await image.close();
-      if (p % 37 === 0) samples.push(state);
-    }
-  }
+  await forEachCrashState(before, file.ops, async (state, where, p) => {
+    expect(state.length, where).toBeLessThanOrEqual(limit);
+    expect(Buffer.compare(await diskOf(state, parent), disk), `${where}, read-only`).toBe(0);
+    const rw = new RecordingFile(state.slice(), false);
+    const image = await openVhdx(rw, { writable: true, ...opts });
+    expect(Buffer.compare(await image.read(0, disk.length), disk), `${where}, writable`).toBe(0);
+    await image.close();
+    if (p % 37 === 0) samples.push(state);
+  });
   return samples;
 }
 

@@ -16,6 +16,7 @@ import {
   checkVhdx,
   compactVhdx,
   openVhdx,
+  resizeVhdx,
   scanAllocation,
 } from '../src/index.js';
 import * as format from '../src/format/index.js';
@@ -822,6 +823,16 @@ describe('reasons from the image, stream and node layers', () => {
     it('operation-not-supported: compacting a fixed disk (nothing written)', async () => {
       const file = new RecordingFile(buildSynthetic({ raw: makeRaw(2 * MiB, 'data'), fixed: true }));
       await expectRejection(() => compactVhdx(file), 'operation-not-supported', { structure: 'metadata item' });
+      expect(file.ops).toEqual([]);
+    });
+
+    it('shrink-not-requested and shrink-holds-data: a smaller size without shrink, and one that cuts off data (nothing written)', async () => {
+      const file = new RecordingFile(buildSynthetic({ raw: makeRaw(4 * MiB, 'data') }));
+      await expectRejection(() => resizeVhdx(file, 2 * MiB), 'shrink-not-requested', { structure: 'options', field: 'size' });
+      await expectRejection(() => resizeVhdx(file, 2 * MiB, { shrink: true }), 'shrink-holds-data', {
+        structure: 'payload',
+        offset: 2 * MiB,
+      });
       expect(file.ops).toEqual([]);
     });
 

@@ -49,7 +49,9 @@ export function defaultAccess(input: unknown, options: OpenVhdxOptions): InPlace
   return inPlaceAccess(
     async () => {
       try {
-        return openWritableFile(input);
+        // left open: the caller's handle, which an editable open may take next
+        const { close: _, ...file } = openWritableFile(input);
+        return file;
       } catch {
         return openSource(input as SourceInput, options);
       }

@@ -5,7 +5,8 @@
 import { writeBatEntry } from '../format/bat.js';
 import type { LogWrite } from '../format/log.js';
 import type { RegionInfo } from '../image/types.js';
-import { LOG_SECTOR, MAX_ENTRY_SECTORS, type Journal } from './journal.js';
+import { LOG_SECTOR, type Journal } from './journal.js';
+import { commitAll } from './sectors.js';
 
 /** One BAT entry's new value. */
 export interface BatEntryChange {
@@ -33,6 +34,5 @@ export async function batSectorWrites(journal: Journal, bat: RegionInfo, changes
 
 /** Journals `changes` (entry written and flushed, applied, flushed; see journal.ts). */
 export async function commitBatEntries(journal: Journal, bat: RegionInfo, changes: BatEntryChange[]): Promise<void> {
-  const writes = await batSectorWrites(journal, bat, changes);
-  for (let i = 0; i < writes.length; i += MAX_ENTRY_SECTORS) await journal.commit(writes.slice(i, i + MAX_ENTRY_SECTORS));
+  await commitAll(journal, await batSectorWrites(journal, bat, changes));
 }

@@ -5,6 +5,8 @@ import type { SourceInput } from '../sources/types.js';
 import type { WritableFileInput } from '../sources/writable.js';
 import { defaultAccess } from './access.js';
 import { compactWith, type CompactOptions, type CompactResult } from './compact.js';
+import { resizeWith, type ResizeOptions, type ResizeResult } from './resize.js';
+import type { OpenVhdxOptions } from '../image/image.js';
 
 /**
  * Compacts a dynamic or differencing VHDX in place: blocks that hold no data
@@ -20,4 +22,23 @@ import { compactWith, type CompactOptions, type CompactResult } from './compact.
  */
 export function compactVhdx(input: WritableFileInput | SourceInput, options: CompactOptions = {}): Promise<CompactResult> {
   return compactWith(defaultAccess(input, options), options);
+}
+
+/**
+ * Changes the virtual size of a dynamic or fixed VHDX in place. Growing: the
+ * BAT moves to the end of the file when it is too small for the new size, a
+ * fixed disk gets its new blocks, and the new size is logged last. Shrinking
+ * only with `shrink: true`, and only when the range cut off reads all zero.
+ * Every change goes through the log (the region tables, which the format keeps
+ * out of it, are rewritten one copy at a time after the BAT's copy is durable).
+ * @throws VhdxError `INVALID_ARGUMENT` (`invalid-option`, `operation-not-supported`
+ *   for a differencing disk, `shrink-not-requested`, `shrink-holds-data`), each
+ *   before anything is written; as `openVhdx` with `writable`.
+ */
+export function resizeVhdx(
+  input: WritableFileInput,
+  newSize: number,
+  options: ResizeOptions & OpenVhdxOptions = {},
+): Promise<ResizeResult> {
+  return resizeWith(defaultAccess(input, options), newSize, options);
 }

@@ -24,6 +24,7 @@ import { openNodeTarget, type NodeTargetInput } from './file-target.js';
 import { refuseOutputInChain } from './chain-output.js';
 import { inPlaceAccess, type InPlaceAccess } from '../edit/access.js';
 import { compactWith, type CompactOptions, type CompactResult } from '../edit/compact.js';
+import { resizeWith, type ResizeOptions, type ResizeResult } from '../edit/resize.js';
 
 export * from '../index.js';
 export { convertRawFileToVhdx, convertVhdxFileToRaw } from './convert.js';
@@ -130,4 +131,17 @@ function nodeAccess(input: NodeSourceInput | NodeWritableFileInput, options: Ope
  */
 export function compactVhdx(input: NodeSourceInput | NodeWritableFileInput, options: CompactOptions = {}): Promise<CompactResult> {
   return compactWith(nodeAccess(input, options), options);
+}
+
+/**
+ * Changes the virtual size of a dynamic or fixed VHDX in place (a path, a
+ * FileHandle, or anything the default entry's `resizeVhdx` takes); see there.
+ * @throws VhdxError as the default entry's `resizeVhdx`; `IO` (`open-failed`).
+ */
+export function resizeVhdx(
+  input: NodeSourceInput | NodeWritableFileInput,
+  newSize: number,
+  options: ResizeOptions & OpenVhdxOptions = {},
+): Promise<ResizeResult> {
+  return resizeWith(nodeAccess(input, options), newSize, options);
 }
