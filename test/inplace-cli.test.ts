@@ -54,3 +54,40 @@ describeWith(['qemu-img'], 'vhdx compact', () => {
     expect(vhdx(['compact', 'a.vhdx', 'b.vhdx']).status).toBe(2);
   });
 });
+
+describeWith(['qemu-img'], 'vhdx resize', () => {
+  it('SIZE, +SIZE and -SIZE --shrink; qemu-img info gives each size and check stays clean', () => {
+    const path = join(dir.path, 'r.vhdx');
+    execFileSync('qemu-img', ['create', '-q', '-f', 'vhdx', '-o', 'block_size=1M', path, '64M']);
+    execFileSync('qemu-io', ['-f', 'vhdx', '-c', 'write -P 5 0 8M', path]);
+    const orig = join(dir.path, 'r-orig.vhdx');
+    writeFileSync(orig, readFileSync(path));
+    const size = () => JSON.parse(execFileSync('qemu-img', ['info', '--output=json', path]).toString())['virtual-size'];
+    for (const [args, want] of [
+      [['100M'], 100 * MiB],
+      [['+28M'], 128 * MiB],
+      [['-112M', '--shrink'], 16 * MiB],
+    ] as const) {
+      const r = vhdx(['resize', path, ...args]);
+      expect(r.status, r.stderr).toBe(0);
+      expect(size()).toBe(want);
+      execFileSync('qemu-img', ['check', '-q', '-f', 'vhdx', path]);
+    }
+    execFileSync('qemu-img', ['compare', '-q', '-f', 'vhdx', '-F', 'vhdx', orig, path]);
+  });
+
+  it('smaller without --shrink, or over data: exit 2 naming what is wrong, the file unchanged', () => {
+    const path = join(dir.path, 'r2.vhdx');
+    execFileSync('qemu-img', ['create', '-q', '-f', 'vhdx', '-o', 'block_size=1M', path, '16M']);
+    execFileSync('qemu-io', ['-f', 'vhdx', '-c', 'write -P 5 0 8M', path]);
+    const before = readFileSync(path);
+    const no = vhdx(['resize', path, '-1M']);
+    expect(no.status).toBe(2);
+    expect(oneLine(no.stderr, 'INVALID_ARGUMENT')).toContain('add --shrink');
+    const data = vhdx(['resize', path, '4M', '--shrink']);
+    expect(data.status).toBe(2);
+    expect(oneLine(data.stderr, 'INVALID_ARGUMENT')).toContain(`hold ${4 * MiB} bytes of data`);
+    expect(Buffer.compare(readFileSync(path), before)).toBe(0);
+    expect(vhdx(['resize', path]).status).toBe(2);
+  });
+});

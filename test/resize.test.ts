@@ -9,7 +9,7 @@ import { openVhdx, resizeVhdx, VhdxError } from '../src/index.js';
 import * as node from '../src/node/index.js';
 import { buildChild, dataWriteGuidOf } from './helpers/differencing.js';
 import { forEachCrashState } from './helpers/crash-points.js';
-import { RecordingFile } from './helpers/recording-file.js';
+import { applyOp, RecordingFile } from './helpers/recording-file.js';
 import { buildSynthetic } from './helpers/synthetic.js';
 import { describeWith, qemuInfo, tempDir } from './helpers/tools.js';
 
@@ -188,6 +188,24 @@ async function replayed(state: Uint8Array): Promise<Uint8Array> {
 }
 
 describe('resize: crash consistency', () => {
+  it('stopped between the two region table writes: readers use the first; a rerun makes the second its copy and finishes', async () => {
+    const { bytes, raw } = dynamicDisk(4 * MiB, 4 * MiB);
+    const file = new RecordingFile(bytes.slice());
+    await resizeVhdx(file, 130 * GiB);
+    const first = file.ops.findIndex((o) => o.kind === 'write' && o.position === 192 * 1024);
+    expect(first).toBeGreaterThan(0);
+    const stopped = new RecordingFile(bytes.slice(), false);
+    for (const op of file.ops.slice(0, first + 2)) applyOp(stopped, op); // the first table written and flushed
+    const half = await openVhdx(stopped.contents());
+    expect((await half.check()).problems.map((p) => p.reason)).toContain('region-tables-differ');
+    expect(Buffer.compare(await half.read(0, 4 * MiB), raw)).toBe(0);
+    await resizeVhdx(stopped, 130 * GiB);
+    const done = await openVhdx(stopped.contents());
+    expect(done.info.virtualSize).toBe(130 * GiB);
+    expect((await done.check()).ok).toBe(true);
+    expect(Buffer.compare(await done.read(0, 4 * MiB), raw)).toBe(0);
+  });
+
   it('growing a dynamic disk past its BAT (the BAT moves): every crash point reads the old disk or the new one', async () => {
     await crashEveryPoint(dynamicDisk(4 * MiB + 512, 4 * MiB + 512).bytes, 130 * GiB);
   }, 300_000);

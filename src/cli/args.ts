@@ -97,7 +97,7 @@ export function parseCommandLine(argv: readonly string[]): CommandLine {
   if (options.has('version')) return line({ name: 'version' });
   // bare `vhdx` is a usage mistake that still deserves the help text, where mistakes go
   if (name === undefined) return line({ name: 'help', topic: undefined, toStderr: true, exitCode: 2 });
-  if (isInPlace(name)) return line(parseInPlace(name, rest, options, { json: jsonOutput(options), chain: chainFlags(options) }));
+  if (isInPlace(name)) return line(parseInPlace(name, rest, options, { json: jsonOutput(options), chain: chainFlags(options), parseSize }));
   switch (name) {
     case 'info':
     case 'check':

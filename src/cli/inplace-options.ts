@@ -5,7 +5,7 @@
 // take them without an import cycle.
 import { UsageError } from './usage-error.js';
 
-export const INPLACE_COMMANDS = ['compact'] as const;
+export const INPLACE_COMMANDS = ['compact', 'resize'] as const;
 export type InPlaceName = (typeof INPLACE_COMMANDS)[number];
 
 /** An option as options.ts describes one (restated here). */
@@ -20,6 +20,7 @@ interface InPlaceOptionSpec {
 /** Options only the in-place commands take. */
 export const INPLACE_OPTIONS: readonly InPlaceOptionSpec[] = [
   { long: 'dry-run', commands: ['compact'], help: 'say what would be reclaimed and write nothing' },
+  { long: 'shrink', commands: ['resize'], help: 'allow a smaller size (only when the range cut off holds no data)' },
 ];
 
 /** Options of other commands that the in-place commands take too. */
@@ -51,19 +52,45 @@ export const INPLACE_USAGE: Record<InPlaceName, { synopsis: string; about: strin
       'every block: convert it (vhdx convert --type dynamic) instead.',
     ],
   },
+  resize: {
+    synopsis: 'vhdx resize <file> <size|+size|-size> [--shrink]',
+    about: [
+      'Changes the virtual size of a dynamic or fixed VHDX in place: to <size>, or by +size or',
+      '-size. Growing reads zeros in the new range (a fixed VHDX gets its new blocks; a BAT too',
+      'small for the new size moves to the end of the file). Shrinking needs --shrink and is',
+      'refused, writing nothing, when the range cut off holds data. Every change goes through',
+      'the log. A differencing VHDX takes its size from its parent: refused.',
+    ],
+  },
 };
 
 /** An in-place command as parsed. */
-export type InPlaceCommand = {
-  name: 'compact';
-  file: string;
-  dryRun: boolean;
+export type InPlaceCommand =
+  | {
+      name: 'compact';
+      file: string;
+      dryRun: boolean;
+      json: boolean;
+      progress: boolean;
+      quiet: boolean;
+      /** --parent and --ignore-linkage (args.ts's ChainFlags). */
+      chain: { parent?: string; ignoreLinkage: boolean };
+    }
+  | {
+      name: 'resize';
+      file: string;
+      /** The new size, or (`relative`) how much to add (negative: take away). */
+      size: number;
+      relative: boolean;
+      shrink: boolean;
+    };
+
+/** What args.ts gives the in-place parser (its own shapes and helpers, to avoid an import cycle). */
+export interface SharedParse {
   json: boolean;
-  progress: boolean;
-  quiet: boolean;
-  /** --parent and --ignore-linkage (args.ts's ChainFlags). */
   chain: { parent?: string; ignoreLinkage: boolean };
-};
+  parseSize(text: string, name: string): number;
+}
 
 /** True for the names of the in-place commands. */
 export function isInPlace(name: string): name is InPlaceName {
@@ -83,17 +110,28 @@ export function parseInPlace(
   name: InPlaceName,
   rest: string[],
   options: ReadonlyMap<string, { value: string | true; typed: string }>,
-  shared: { json: boolean; chain: InPlaceCommand['chain'] },
+  shared: SharedParse,
 ): InPlaceCommand {
-  if (rest.length !== 1) {
-    throw new UsageError(
-      `${name} takes one file, got ${rest.length === 0 ? 'none' : `${rest.length} arguments`} (try vhdx ${name} --help)`,
-    );
+  if (name === 'resize') {
+    if (rest.length !== 2) {
+      throw new UsageError(
+        `resize takes a file and a size (SIZE, +SIZE or -SIZE), got ${describeCount(rest.length)} (try vhdx resize --help)`,
+      );
+    }
+    const text = rest[1]!;
+    const sign = text[0] === '+' ? 1 : text[0] === '-' ? -1 : 0;
+    const bytes = shared.parseSize(sign === 0 ? text : text.slice(1), 'the size');
+    return { name, file: rest[0]!, size: sign === 0 ? bytes : sign * bytes, relative: sign !== 0, shrink: options.has('shrink') };
   }
+  if (rest.length !== 1) throw new UsageError(`${name} takes one file, got ${describeCount(rest.length)} (try vhdx ${name} --help)`);
   const quiet = options.has('quiet');
   if (quiet && options.has('progress'))
     throw new UsageError(`${options.get('quiet')!.typed} contradicts ${options.get('progress')!.typed}`);
   if (options.has('progress') && options.has('no-progress')) throw new UsageError('--progress contradicts --no-progress');
   const progress = quiet || options.has('no-progress') ? false : options.has('progress') || !!process.stderr.isTTY;
   return { name, file: rest[0]!, dryRun: options.has('dry-run'), json: shared.json, progress, quiet, chain: shared.chain };
+}
+
+function describeCount(n: number): string {
+  return n === 0 ? 'none' : `${n} arguments`;
 }

@@ -1,6 +1,8 @@
 // The in-place commands (compact; issue 20): the command line mapped to the
 // library's options, the result printed. The library owns every rule.
-import { compactVhdx } from '../node/index.js';
+import { VhdxError } from '../errors.js';
+import { compactVhdx, openVhdx, resizeVhdx, type ResizeResult } from '../node/index.js';
+import { bareMessage } from './messages.js';
 import { Progress } from '../node/progress.js';
 import { ready } from '../wasm/instance.js';
 import { chainOptions } from './chain.js';
@@ -11,6 +13,7 @@ import { human } from './report.js';
 /** Runs an in-place command; returns the exit code. */
 export async function runInPlace(command: InPlaceCommand): Promise<number> {
   await ready();
+  if (command.name === 'resize') return resize(command);
   const bar = command.progress && !command.dryRun ? new Progress(process.stderr) : undefined;
   const result = await compactVhdx(command.file, {
     ...chainOptions(command.chain),
@@ -28,4 +31,32 @@ export async function runInPlace(command: InPlaceCommand): Promise<number> {
       `  blocks freed: ${result.blocksFreed} (${result.zeroBlocks} all zero), sector bitmaps freed: ${result.bitmapsFreed}, blocks moved: ${result.blocksMoved}\n`,
   );
   return EXIT.success;
+}
+
+async function resize(command: Extract<InPlaceCommand, { name: 'resize' }>): Promise<number> {
+  const image = await openVhdx(command.file);
+  const current = image.info.virtualSize;
+  await image.close();
+  const size = command.relative ? current + command.size : command.size;
+  let result: ResizeResult;
+  try {
+    result = await resizeVhdx(command.file, size, { shrink: command.shrink });
+  } catch (err) {
+    throw inFlags(err, size, current);
+  }
+  const moved = result.batMoved ? ' (the BAT moved to the end of the file)' : '';
+  process.stdout.write(`${command.file}: ${result.sizeBefore} -> ${result.sizeAfter} bytes (${human(result.sizeAfter)})${moved}\n`);
+  return EXIT.success;
+}
+
+/** The library's resize refusals about the size, in the command line's words. */
+function inFlags(err: unknown, size: number, current: number): unknown {
+  if (!(err instanceof VhdxError) || err.structure !== 'options') return err;
+  if (err.reason === 'shrink-not-requested') {
+    return new VhdxError(
+      err.reason,
+      `${size} bytes is smaller than the disk's ${current}: add --shrink to cut its end off (refused when that range holds data)`,
+    );
+  }
+  return new VhdxError(err.reason, `the size ${bareMessage(err.message, err).replace(/^the new size /, '')}`);
 }

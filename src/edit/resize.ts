@@ -27,6 +27,7 @@ import {
   serializeRegionTable,
   REGION_TABLE_SIZE,
 } from '../format/region-table.js';
+import { sameBytes } from '../image/header-section.js';
 import type { VhdxImage } from '../image/image.js';
 import type { ImageModel } from '../image/load.js';
 import type { InPlaceAccess } from './access.js';
@@ -70,7 +71,7 @@ export async function resizeWith(access: InPlaceAccess, newSize: number, options
       if (!options.shrink) {
         throw new VhdxError(
           'shrink-not-requested',
-          `${newSize} bytes is smaller than the disk's ${sizeBefore}: shrinking cuts off its end, so it must be asked for (shrink: true, --shrink)`,
+          `${newSize} bytes is smaller than the disk's ${sizeBefore}: shrinking cuts off its end, so it must be asked for (shrink: true)`,
           { structure: 'options', field: 'size' },
         );
       }
@@ -85,6 +86,7 @@ export async function resizeWith(access: InPlaceAccess, newSize: number, options
     let batMoved = false;
     if (newSize !== session.model.virtualSize) {
       await beforeResize(session);
+      await finishRegionTables(session);
       if (newSize > session.model.virtualSize) batMoved = await grow(session, newSize);
       else await shrink(session, newSize);
     }
@@ -232,6 +234,20 @@ async function moveBat(session: EditSession, length: number): Promise<void> {
     shown.offset = to;
     shown.length = length;
   }
+}
+
+/**
+ * A resize stopped between its two region table writes leaves them
+ * different (readers use the first): region table 2 is made the first's copy
+ * again, so a rerun finishes what the stopped one began.
+ */
+async function finishRegionTables(session: EditSession): Promise<void> {
+  const { journal } = session;
+  const [one, two] = await Promise.all(REGION_TABLE_OFFSETS.map((at) => journal.read(at, REGION_TABLE_SIZE)));
+  if (sameBytes(one!, two!)) return;
+  parseRegionTable(one!, REGION_TABLE_OFFSETS[0]); // the first is the one in use: it must be valid
+  await journal.write(one!.slice(), REGION_TABLE_OFFSETS[1]);
+  await journal.flush();
 }
 
 /** Shrinks the disk (the range cut off was checked to read all zero). */

@@ -99,7 +99,7 @@ function chooseRegionTable(head: Uint8Array, problems: Problem[]): RegionTable {
 }
 
 /** Byte equality without a closure per byte (the tables are 64 KiB). */
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+export function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
   if (a.length !== b.length) return false;
   if (a.byteOffset % 4 === 0 && b.byteOffset % 4 === 0 && a.length % 4 === 0) {
     const x = new Uint32Array(a.buffer, a.byteOffset, a.length / 4);
