@@ -44,6 +44,7 @@ export type { ReadLimits } from './image/limits.js';
 export type { RandomAccessSource, SourceInput, HttpSourceOptions } from './sources/index.js';
 export type { ReadableFile, WritableFile, RandomAccessFile, CustomFile, SyncAccessHandleLike, HoleMap } from './sources/types.js';
 export type { WritableFileInput } from './sources/writable.js';
-export { compactVhdx, resizeVhdx } from './edit/inplace.js';
+export { compactVhdx, resizeVhdx, setParent } from './edit/inplace.js';
+export type { SetParentOptions, SetParentResult, ParentPaths } from './edit/parent.js';
 export type { ResizeOptions, ResizeResult } from './edit/resize.js';
 export type { CompactOptions, CompactResult } from './edit/compact.js';

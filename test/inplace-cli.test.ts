@@ -91,3 +91,10 @@ describeWith(['qemu-img'], 'vhdx resize', () => {
     expect(vhdx(['resize', path]).status).toBe(2);
   });
 });
+
+it('vhdx set-parent: --parent is needed, --help describes it', () => {
+  const r = vhdx(['set-parent', 'child.avhdx']);
+  expect(r.status).toBe(2);
+  expect(oneLine(r.stderr, 'USAGE')).toContain('--parent PATH');
+  expect(vhdx(['set-parent', '--help']).text).toContain('Usage: vhdx set-parent <child> --parent <path>');
+});

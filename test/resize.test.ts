@@ -5,11 +5,12 @@
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { openVhdx, resizeVhdx, VhdxError } from '../src/index.js';
+import { openVhdx, resizeVhdx } from '../src/index.js';
 import * as node from '../src/node/index.js';
 import { buildChild, dataWriteGuidOf } from './helpers/differencing.js';
 import { forEachCrashState } from './helpers/crash-points.js';
 import { applyOp, RecordingFile } from './helpers/recording-file.js';
+import { vhdxFailure } from './helpers/reasons.js';
 import { buildSynthetic } from './helpers/synthetic.js';
 import { describeWith, qemuInfo, tempDir } from './helpers/tools.js';
 
@@ -40,15 +41,6 @@ async function readHead(bytes: Uint8Array, length: number): Promise<{ size: numb
   } finally {
     await image.close();
   }
-}
-
-async function failure(run: () => Promise<unknown>): Promise<VhdxError> {
-  const err = await run().then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(VhdxError);
-  return err as VhdxError;
 }
 
 describe('resizeVhdx', () => {
@@ -111,8 +103,8 @@ describe('resizeVhdx', () => {
   it('shrinks only with shrink: true and only over zeros; the file is cut', async () => {
     const { bytes, raw } = dynamicDisk(16 * MiB, 6 * MiB);
     const file = new RecordingFile(bytes.slice());
-    expect((await failure(() => resizeVhdx(file, 8 * MiB))).reason).toBe('shrink-not-requested');
-    const holds = await failure(() => resizeVhdx(file, 3 * MiB + 512, { shrink: true }));
+    expect((await vhdxFailure(() => resizeVhdx(file, 8 * MiB))).reason).toBe('shrink-not-requested');
+    const holds = await vhdxFailure(() => resizeVhdx(file, 3 * MiB + 512, { shrink: true }));
     expect(holds.reason).toBe('shrink-holds-data');
     expect(holds.message).toMatch(/hold \d+ bytes of data/);
     expect(file.ops).toEqual([]); // refusals write nothing
@@ -148,9 +140,9 @@ describe('resizeVhdx', () => {
         blocks: new Map(),
       }),
     );
-    expect((await failure(() => resizeVhdx(child, 8 * MiB, { parent }))).reason).toBe('operation-not-supported');
+    expect((await vhdxFailure(() => resizeVhdx(child, 8 * MiB, { parent }))).reason).toBe('operation-not-supported');
     const file = new RecordingFile(dynamicDisk(4 * MiB, MiB).bytes);
-    expect((await failure(() => resizeVhdx(file, 8 * MiB + 1))).reason).toBe('invalid-option');
+    expect((await vhdxFailure(() => resizeVhdx(file, 8 * MiB + 1))).reason).toBe('invalid-option');
     expect([...child.ops, ...file.ops]).toEqual([]);
   });
 });

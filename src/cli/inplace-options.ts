@@ -5,7 +5,7 @@
 // take them without an import cycle.
 import { UsageError } from './usage-error.js';
 
-export const INPLACE_COMMANDS = ['compact', 'resize'] as const;
+export const INPLACE_COMMANDS = ['compact', 'resize', 'set-parent'] as const;
 export type InPlaceName = (typeof INPLACE_COMMANDS)[number];
 
 /** An option as options.ts describes one (restated here). */
@@ -25,8 +25,8 @@ export const INPLACE_OPTIONS: readonly InPlaceOptionSpec[] = [
 
 /** Options of other commands that the in-place commands take too. */
 const SHARED: Record<string, readonly InPlaceName[]> = {
-  parent: ['compact'],
-  'ignore-linkage': ['compact'],
+  parent: ['compact', 'set-parent'],
+  'ignore-linkage': ['compact', 'set-parent'],
   progress: ['compact'],
   'no-progress': ['compact'],
   quiet: ['compact'],
@@ -62,6 +62,16 @@ export const INPLACE_USAGE: Record<InPlaceName, { synopsis: string; about: strin
       'the log. A differencing VHDX takes its size from its parent: refused.',
     ],
   },
+  'set-parent': {
+    synopsis: 'vhdx set-parent <child> --parent <path> [--ignore-linkage]',
+    about: [
+      "Points a differencing VHDX at its parent's new place (after the parent moved): checks",
+      'that <path> is its parent (the DataWriteGuid the child names, the same size), then',
+      "rewrites the child's parent locator through its log: relative_path from the child's",
+      'folder (and absolute_win32_path on Windows). --ignore-linkage accepts a parent that',
+      'changed since the child was made, and links the child to it as it is now.',
+    ],
+  },
 };
 
 /** An in-place command as parsed. */
@@ -76,6 +86,7 @@ export type InPlaceCommand =
       /** --parent and --ignore-linkage (args.ts's ChainFlags). */
       chain: { parent?: string; ignoreLinkage: boolean };
     }
+  | { name: 'set-parent'; file: string; chain: { parent?: string; ignoreLinkage: boolean } }
   | {
       name: 'resize';
       file: string;
@@ -122,6 +133,13 @@ export function parseInPlace(
     const sign = text[0] === '+' ? 1 : text[0] === '-' ? -1 : 0;
     const bytes = shared.parseSize(sign === 0 ? text : text.slice(1), 'the size');
     return { name, file: rest[0]!, size: sign === 0 ? bytes : sign * bytes, relative: sign !== 0, shrink: options.has('shrink') };
+  }
+  if (name === 'set-parent') {
+    if (rest.length !== 1)
+      throw new UsageError(`set-parent takes one child, got ${describeCount(rest.length)} (try vhdx set-parent --help)`);
+    if (shared.chain.parent === undefined)
+      throw new UsageError('set-parent needs --parent PATH: where the parent is now (try vhdx set-parent --help)');
+    return { name, file: rest[0]!, chain: shared.chain };
   }
   if (rest.length !== 1) throw new UsageError(`${name} takes one file, got ${describeCount(rest.length)} (try vhdx ${name} --help)`);
   const quiet = options.has('quiet');

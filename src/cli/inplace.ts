@@ -1,7 +1,7 @@
 // The in-place commands (compact; issue 20): the command line mapped to the
 // library's options, the result printed. The library owns every rule.
 import { VhdxError } from '../errors.js';
-import { compactVhdx, openVhdx, resizeVhdx, type ResizeResult } from '../node/index.js';
+import { compactVhdx, openVhdx, resizeVhdx, setParent, type ResizeResult } from '../node/index.js';
 import { bareMessage } from './messages.js';
 import { Progress } from '../node/progress.js';
 import { ready } from '../wasm/instance.js';
@@ -14,6 +14,12 @@ import { human } from './report.js';
 export async function runInPlace(command: InPlaceCommand): Promise<number> {
   await ready();
   if (command.name === 'resize') return resize(command);
+  if (command.name === 'set-parent') {
+    const result = await setParent(command.file, command.chain.parent!, { ignoreLinkage: command.chain.ignoreLinkage });
+    const relinked = result.relinked ? ' (linked to the parent as it is now)' : '';
+    process.stdout.write(`${command.file}: parent ${result.entries.relative_path}${relinked}\n`);
+    return EXIT.success;
+  }
   const bar = command.progress && !command.dryRun ? new Progress(process.stderr) : undefined;
   const result = await compactVhdx(command.file, {
     ...chainOptions(command.chain),

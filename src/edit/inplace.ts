@@ -6,7 +6,8 @@ import type { WritableFileInput } from '../sources/writable.js';
 import { defaultAccess } from './access.js';
 import { compactWith, type CompactOptions, type CompactResult } from './compact.js';
 import { resizeWith, type ResizeOptions, type ResizeResult } from './resize.js';
-import type { OpenVhdxOptions } from '../image/image.js';
+import type { OpenVhdxOptions, VhdxImage } from '../image/image.js';
+import { setParentWith, type ParentPaths, type SetParentOptions, type SetParentResult } from './parent.js';
 
 /**
  * Compacts a dynamic or differencing VHDX in place: blocks that hold no data
@@ -41,4 +42,25 @@ export function resizeVhdx(
   options: ResizeOptions & OpenVhdxOptions = {},
 ): Promise<ResizeResult> {
   return resizeWith(defaultAccess(input, options), newSize, options);
+}
+
+/**
+ * Points a differencing VHDX at its parent's new place: checks the linkage
+ * (the parent's DataWriteGuid against the locator's parent_linkage; with
+ * `ignoreLinkage` the child is linked to the parent as it is now) and the
+ * sizes, then rewrites the Parent Locator through the child's log. `parent`
+ * is the parent as an image or input; `relativePath` is what the locator
+ * will say (from the child's folder, `\` separators). Node:
+ * `setParent(childPath, parentPath)` works the paths out.
+ * @throws VhdxError `INVALID_ARGUMENT` (`operation-not-supported` for a file
+ *   without a parent); as `openVhdx` with `writable` and `parent`
+ *   (`parent-linkage-mismatch`, `parent-size-mismatch`, ...).
+ */
+export function setParent(
+  child: WritableFileInput,
+  parent: VhdxImage | SourceInput,
+  options: SetParentOptions & ParentPaths & OpenVhdxOptions,
+): Promise<SetParentResult> {
+  const { relativePath, absoluteWin32Path, ...open } = options;
+  return setParentWith(defaultAccess(child, { ...open, parent }), { relativePath, ...(absoluteWin32Path ? { absoluteWin32Path } : {}) });
 }

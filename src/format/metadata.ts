@@ -252,7 +252,8 @@ function u32Item(value: number): Uint8Array {
   return b;
 }
 
-function serializeParentLocator(p: ParentLocator): Uint8Array {
+/** The bytes of a Parent Locator item (MS-VHDX 2.6.2.6): header, key/value entries, then the UTF-16 keys and values. */
+export function serializeParentLocator(p: ParentLocator): Uint8Array {
   const keys = Object.keys(p.entries);
   let size = 20 + keys.length * 12;
   for (const k of keys) size += (k.length + p.entries[k]!.length) * 2;

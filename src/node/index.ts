@@ -16,6 +16,8 @@ import type { VhdxInfo } from '../image/types.js';
 import { VhdxWriterStream as WebVhdxWriterStream, type VhdxWriterOptions } from '../streams/writer.js';
 import type { TargetInput } from '../sources/targets.js';
 import { openNodeSource, type NodeSourceInput } from './file-source.js';
+import { VhdxError } from '../errors.js';
+import type { SourceInput } from '../sources/types.js';
 import { openVhdxWritable } from '../edit/open.js';
 import { openNodeWritableFile, type NodeWritableFileInput } from './file.js';
 import { isHttpUrl } from '../sources/http.js';
@@ -25,6 +27,8 @@ import { refuseOutputInChain } from './chain-output.js';
 import { inPlaceAccess, type InPlaceAccess } from '../edit/access.js';
 import { compactWith, type CompactOptions, type CompactResult } from '../edit/compact.js';
 import { resizeWith, type ResizeOptions, type ResizeResult } from '../edit/resize.js';
+import { setParentWith, type ParentPaths, type SetParentOptions, type SetParentResult } from '../edit/parent.js';
+import { win32 } from 'node:path';
 
 export * from '../index.js';
 export { convertRawFileToVhdx, convertVhdxFileToRaw } from './convert.js';
@@ -144,4 +148,36 @@ export function resizeVhdx(
   options: ResizeOptions & OpenVhdxOptions = {},
 ): Promise<ResizeResult> {
   return resizeWith(nodeAccess(input, options), newSize, options);
+}
+
+/**
+ * Points a differencing VHDX at its parent: a child path and a parent path
+ * (the locator's relative_path, from the child's folder with `\` separators,
+ * and on Windows absolute_win32_path, are worked out from them), or anything
+ * the default entry's `setParent` takes with `relativePath` given. Checks the
+ * linkage and sizes, then rewrites the Parent Locator through the child's log.
+ * With `ignoreLinkage` a parent whose DataWriteGuid changed is accepted and the
+ * child is linked to it as it is now.
+ * @throws VhdxError as the default entry's `setParent`; `invalid-option` (field
+ *   `relativePath`) when the paths cannot be worked out and none was given.
+ */
+export async function setParent(
+  child: NodeWritableFileInput,
+  parent: VhdxImage | NodeSourceInput,
+  options: SetParentOptions & Partial<ParentPaths> & OpenVhdxOptions = {},
+): Promise<SetParentResult> {
+  const { relativePath, absoluteWin32Path, ...open } = options;
+  const byPaths = typeof child === 'string' && typeof parent === 'string';
+  const relative = relativePath ?? (byPaths ? childRelativePath(child, parent) : undefined);
+  if (relative === undefined) {
+    throw new VhdxError('invalid-option', 'give relativePath: the child or the parent is not a path', {
+      structure: 'options',
+      field: 'relativePath',
+    });
+  }
+  const absolute = absoluteWin32Path ?? (byPaths && process.platform === 'win32' ? win32.resolve(parent) : undefined);
+  return setParentWith(nodeAccess(child, { ...open, parent: parent as VhdxImage | SourceInput }), {
+    relativePath: relative,
+    ...(absolute ? { absoluteWin32Path: absolute } : {}),
+  });
 }

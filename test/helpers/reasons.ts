@@ -12,3 +12,13 @@ export async function reasonOf(work: (() => unknown) | Promise<unknown>): Promis
   }
   return 'no error';
 }
+
+/** The VhdxError `work` fails with (the test fails when it succeeds or throws something else). */
+export async function vhdxFailure(work: () => Promise<unknown>): Promise<VhdxError> {
+  const err = await work().then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(err).toBeInstanceOf(VhdxError);
+  return err as VhdxError;
+}
