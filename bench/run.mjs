@@ -1,4 +1,4 @@
-// `npm run bench [kernels|log|memory|files|sparse|rss|chain|workerd|browser|size] [--quick|--large]`: each section side by side with its peers.
+// `npm run bench [kernels|log|memory|files|sparse|rss|chain|inplace|workerd|browser|size] [--quick|--large]`: each section side by side with its peers.
 import os from 'node:os';
 import { kernelBench, logBench } from './kernels.mjs';
 import { memoryBench, fileBench, rssBench } from './e2e.mjs';
@@ -7,6 +7,7 @@ import { workerdBench } from './workerd.mjs';
 import { browserBench } from './browser.mjs';
 import { sparseBench } from './sparse.mjs';
 import { sizeBench } from './size.mjs';
+import { inplaceBench } from './inplace.mjs';
 
 const only = process.argv[2];
 console.log(
@@ -20,6 +21,7 @@ if (!only || only === 'files' || only === 'sparse')
   await sparseBench({ quick: process.argv.includes('--quick'), large: process.argv.includes('--large') });
 if (!only || only === 'rss') await rssBench();
 if (!only || only === 'chain') await chainBench();
+if (!only || only === 'inplace') await inplaceBench({ quick: process.argv.includes('--quick') });
 if (!only || only === 'workerd') await workerdBench();
 if (!only || only === 'browser') await browserBench();
 if (!only || only === 'size') await sizeBench();
