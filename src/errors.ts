@@ -119,6 +119,7 @@ export const REASON_CODES = {
   'operation-not-supported': 'INVALID_ARGUMENT',
   'shrink-not-requested': 'INVALID_ARGUMENT',
   'shrink-holds-data': 'INVALID_ARGUMENT',
+  'parent-has-other-children': 'INVALID_ARGUMENT',
   'unsupported-chunk': 'INVALID_ARGUMENT',
   'not-bytes': 'INVALID_ARGUMENT',
   'output-is-input': 'INVALID_ARGUMENT',

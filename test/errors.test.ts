@@ -836,6 +836,20 @@ describe('reasons from the image, stream and node layers', () => {
       expect(file.ops).toEqual([]);
     });
 
+    it('parent-has-other-children: committing a child whose parent has another child beside it (nothing written)', async () => {
+      const folder = mkdtempSync(join(tmpdir(), 'vhdx-reasons-commit-'));
+      try {
+        writeFileSync(join(folder, 'base.vhdx'), buildSynthetic({ raw: makeRaw(2 * MiB, 'data') }));
+        await node.createChildFile(join(folder, 'a.avhdx'), join(folder, 'base.vhdx'));
+        await node.createChildFile(join(folder, 'b.avhdx'), join(folder, 'base.vhdx'));
+        const before = readFileSync(join(folder, 'base.vhdx'));
+        await expectRejection(() => node.commitVhdx(join(folder, 'a.avhdx')), 'parent-has-other-children', { structure: 'parent locator' });
+        expect(Buffer.compare(readFileSync(join(folder, 'base.vhdx')), before)).toBe(0);
+      } finally {
+        rmSync(folder, { recursive: true, force: true });
+      }
+    });
+
     it('range-outside-disk: a read before the start and past the end', async () => {
       const opened = await openVhdx(image());
       await expectRejection(() => opened.read(-1, 2), 'range-outside-disk');

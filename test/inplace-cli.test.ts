@@ -98,3 +98,22 @@ it('vhdx set-parent: --parent is needed, --help describes it', () => {
   expect(oneLine(r.stderr, 'USAGE')).toContain('--parent PATH');
   expect(vhdx(['set-parent', '--help']).text).toContain('Usage: vhdx set-parent <child> --parent <path>');
 });
+
+it('vhdx commit CHILD -d: the parent reads as the chain did, the child is removed', async () => {
+  const node = await import('../src/node/index.js');
+  const base = join(dir.path, 'cbase.vhdx');
+  writeFileSync(base, buildSynthetic({ raw: new Uint8Array(4 * MiB).fill(5), blockSize: MiB }));
+  const child = join(dir.path, 'cchild.avhdx');
+  await node.createChildFile(child, base);
+  const image = await node.openVhdx(child, { writable: true });
+  await image.write(MiB + 512, new Uint8Array(4096).fill(9));
+  const disk = await image.read(0, 4 * MiB);
+  await image.close();
+  const r = vhdx(['commit', child, '-d']);
+  expect(r.status, r.stderr).toBe(0);
+  expect(r.text).toContain('1 blocks committed');
+  const after = await node.openVhdx(base);
+  expect(Buffer.compare(await after.read(0, 4 * MiB), disk)).toBe(0);
+  await after.close();
+  expect(vhdx(['commit', '--help']).text).toContain('Usage: vhdx commit <child>');
+});

@@ -5,7 +5,7 @@
 // take them without an import cycle.
 import { UsageError } from './usage-error.js';
 
-export const INPLACE_COMMANDS = ['compact', 'resize', 'set-parent'] as const;
+export const INPLACE_COMMANDS = ['compact', 'resize', 'set-parent', 'commit'] as const;
 export type InPlaceName = (typeof INPLACE_COMMANDS)[number];
 
 /** An option as options.ts describes one (restated here). */
@@ -21,16 +21,18 @@ interface InPlaceOptionSpec {
 export const INPLACE_OPTIONS: readonly InPlaceOptionSpec[] = [
   { long: 'dry-run', commands: ['compact'], help: 'say what would be reclaimed and write nothing' },
   { long: 'shrink', commands: ['resize'], help: 'allow a smaller size (only when the range cut off holds no data)' },
+  { long: 'remove', short: 'd', commands: ['commit'], help: 'remove the child once its parent holds its data (default: leave it empty)' },
 ];
 
 /** Options of other commands that the in-place commands take too. */
 const SHARED: Record<string, readonly InPlaceName[]> = {
   parent: ['compact', 'set-parent'],
   'ignore-linkage': ['compact', 'set-parent'],
-  progress: ['compact'],
-  'no-progress': ['compact'],
-  quiet: ['compact'],
+  progress: ['compact', 'commit'],
+  'no-progress': ['compact', 'commit'],
+  quiet: ['compact', 'commit'],
   json: ['compact'],
+  force: ['commit'],
 };
 
 /** `spec`, applying also to the in-place commands that share it. */
@@ -72,6 +74,17 @@ export const INPLACE_USAGE: Record<InPlaceName, { synopsis: string; about: strin
       'changed since the child was made, and links the child to it as it is now.',
     ],
   },
+  commit: {
+    synopsis: 'vhdx commit <child> [-d|--remove] [--force]',
+    about: [
+      "Writes a differencing VHDX's data into its parent in place (qemu-img commit, Merge-VHD):",
+      'the parent then reads as the chain did and gets a new DataWriteGuid. Refused when other',
+      'children beside the parent link to it, unless --force (they stop matching). The child is',
+      'left empty (it reads as the parent), or removed with -d. Safe across the two files: the',
+      "child records the parent's next DataWriteGuid before the parent's first write, so the",
+      'chain opens at every point of an interrupted commit and a rerun finishes it.',
+    ],
+  },
 };
 
 /** An in-place command as parsed. */
@@ -87,6 +100,7 @@ export type InPlaceCommand =
       chain: { parent?: string; ignoreLinkage: boolean };
     }
   | { name: 'set-parent'; file: string; chain: { parent?: string; ignoreLinkage: boolean } }
+  | { name: 'commit'; file: string; remove: boolean; force: boolean; progress: boolean }
   | {
       name: 'resize';
       file: string;
@@ -141,13 +155,30 @@ export function parseInPlace(
       throw new UsageError('set-parent needs --parent PATH: where the parent is now (try vhdx set-parent --help)');
     return { name, file: rest[0]!, chain: shared.chain };
   }
+  if (name === 'commit') {
+    if (rest.length !== 1) throw new UsageError(`commit takes one child, got ${describeCount(rest.length)} (try vhdx commit --help)`);
+    return { name, file: rest[0]!, remove: options.has('remove'), force: options.has('force'), progress: progressOf(options) };
+  }
   if (rest.length !== 1) throw new UsageError(`${name} takes one file, got ${describeCount(rest.length)} (try vhdx ${name} --help)`);
+  const progress = progressOf(options);
+  return {
+    name,
+    file: rest[0]!,
+    dryRun: options.has('dry-run'),
+    json: shared.json,
+    progress,
+    quiet: options.has('quiet'),
+    chain: shared.chain,
+  };
+}
+
+/** -p/--progress, --no-progress and -q/--quiet: whether to draw progress (default when stderr is a terminal). */
+function progressOf(options: ReadonlyMap<string, { value: string | true; typed: string }>): boolean {
   const quiet = options.has('quiet');
   if (quiet && options.has('progress'))
     throw new UsageError(`${options.get('quiet')!.typed} contradicts ${options.get('progress')!.typed}`);
   if (options.has('progress') && options.has('no-progress')) throw new UsageError('--progress contradicts --no-progress');
-  const progress = quiet || options.has('no-progress') ? false : options.has('progress') || !!process.stderr.isTTY;
-  return { name, file: rest[0]!, dryRun: options.has('dry-run'), json: shared.json, progress, quiet, chain: shared.chain };
+  return quiet || options.has('no-progress') ? false : options.has('progress') || !!process.stderr.isTTY;
 }
 
 function describeCount(n: number): string {

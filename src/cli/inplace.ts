@@ -1,7 +1,7 @@
 // The in-place commands (compact; issue 20): the command line mapped to the
 // library's options, the result printed. The library owns every rule.
 import { VhdxError } from '../errors.js';
-import { compactVhdx, openVhdx, resizeVhdx, setParent, type ResizeResult } from '../node/index.js';
+import { commitVhdx, compactVhdx, openVhdx, resizeVhdx, setParent, type ResizeResult } from '../node/index.js';
 import { bareMessage } from './messages.js';
 import { Progress } from '../node/progress.js';
 import { ready } from '../wasm/instance.js';
@@ -14,6 +14,18 @@ import { human } from './report.js';
 export async function runInPlace(command: InPlaceCommand): Promise<number> {
   await ready();
   if (command.name === 'resize') return resize(command);
+  if (command.name === 'commit') {
+    const bar = command.progress ? new Progress(process.stderr) : undefined;
+    const result = await commitVhdx(command.file, {
+      remove: command.remove,
+      force: command.force,
+      ...(bar ? { onProgress: (done: number, total: number) => bar.update(done, total) } : {}),
+    });
+    bar?.done();
+    const after = command.remove ? 'removed' : 'left empty';
+    process.stdout.write(`${command.file}: ${result.blocksCommitted} blocks committed into its parent; the child ${after}\n`);
+    return EXIT.success;
+  }
   if (command.name === 'set-parent') {
     const result = await setParent(command.file, command.chain.parent!, { ignoreLinkage: command.chain.ignoreLinkage });
     const relinked = result.relinked ? ' (linked to the parent as it is now)' : '';

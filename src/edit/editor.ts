@@ -89,6 +89,16 @@ export class Editor implements ImageEditor {
     });
   }
 
+  /**
+   * Says the header already carries a new FileWriteGuid and DataWriteGuid
+   * (written by the caller through the same journal, e.g. a commit that
+   * recorded the DataWriteGuid in its child first): no other is written.
+   */
+  guidsWritten(): void {
+    this.fileGuidNew = true;
+    this.dataGuidNew = true;
+  }
+
   private run<T>(op: () => Promise<T>): Promise<T> {
     const next = this.queue.then(async () => {
       if (this.failed !== undefined) throw this.failed;

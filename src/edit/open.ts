@@ -55,6 +55,8 @@ export interface EditSession {
   bat: RegionInfo;
   /** The FileWriteGuid is already new (a log was replayed at open). */
   fileGuidNew: boolean;
+  /** The image's editor (writes and discards through the same journal). */
+  editor: Editor;
 }
 
 /**
@@ -73,8 +75,9 @@ export async function openEditSession(
   const prepare: PrepareEdit = async (image, model, problems) => {
     precheck?.(model);
     const { journal, bat, repaired } = await prepareJournal(file, model, problems);
-    parts = { journal, model, bat, fileGuidNew: repaired };
-    return new Editor(journal, model, bat, (offset, length) => image.read(offset, length), repaired);
+    const editor = new Editor(journal, model, bat, (offset, length) => image.read(offset, length), repaired);
+    parts = { journal, model, bat, fileGuidNew: repaired, editor };
+    return editor;
   };
   const image = await openVhdxSource(file, options, context, prepare);
   return { image, ...parts! };

@@ -60,7 +60,7 @@ export async function setParentWith(access: InPlaceAccess, paths: ParentPaths): 
 }
 
 async function rewriteLocator(session: EditSession, paths: ParentPaths): Promise<SetParentResult> {
-  const { journal, model, image } = session;
+  const { model, image } = session;
   const parent = image.parent!;
   const relinked = image.info.chain[0]!.parentLinkage === 'mismatch';
   const entries: Record<string, string> = {};
@@ -76,6 +76,19 @@ async function rewriteLocator(session: EditSession, paths: ParentPaths): Promise
     ...(relinked ? ['parent_linkage2'] : []),
   ]);
   for (const [k, v] of Object.entries(model.parentLink!.entries)) if (!dropped.has(k)) entries[k] = v;
+  await writeLocator(session, entries, relinked);
+  return { entries, relinked };
+}
+
+/**
+ * Writes a child's Parent Locator item with `entries` through its log (in
+ * place when it fits before the next item, else after the last one; its table
+ * entry in the same change), after a header update with a new FileWriteGuid
+ * (and DataWriteGuid when `visible`: the disk may read differently).
+ * @throws VhdxError `value-unencodable` when the item does not fit the metadata region.
+ */
+export async function writeLocator(session: EditSession, entries: Record<string, string>, visible: boolean): Promise<void> {
+  const { journal, image } = session;
   const item = serializeParentLocator({ locatorType: GUIDS.vhdxParentLocatorType, entries });
   const region = image.info.regions.find((r) => r.name === 'metadata')!;
   const table = await journal.read(region.offset, METADATA_TABLE_SIZE);
@@ -107,7 +120,7 @@ async function rewriteLocator(session: EditSession, paths: ParentPaths): Promise
     ...(await patchedSectors(journal, region.offset + at, item)),
     ...(await patchedSectors(journal, region.offset + 32 + index * 32 + 16, field)),
   ];
-  await journal.updateHeader({ fileWriteGuid: randomGuid(), ...(relinked ? { dataWriteGuid: randomGuid() } : {}) });
+  await journal.updateHeader({ fileWriteGuid: randomGuid(), ...(visible ? { dataWriteGuid: randomGuid() } : {}) });
   await commitAll(journal, writes);
-  return { entries, relinked };
+  session.model.parentLink = { ...session.model.parentLink!, entries };
 }

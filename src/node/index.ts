@@ -28,7 +28,9 @@ import { inPlaceAccess, type InPlaceAccess } from '../edit/access.js';
 import { compactWith, type CompactOptions, type CompactResult } from '../edit/compact.js';
 import { resizeWith, type ResizeOptions, type ResizeResult } from '../edit/resize.js';
 import { setParentWith, type ParentPaths, type SetParentOptions, type SetParentResult } from '../edit/parent.js';
-import { win32 } from 'node:path';
+import { dirname, join, resolve, win32 } from 'node:path';
+import { readdir, unlink } from 'node:fs/promises';
+import { commitWith, type CommitOptions, type CommitResult } from '../edit/commit.js';
 
 export * from '../index.js';
 export { convertRawFileToVhdx, convertVhdxFileToRaw } from './convert.js';
@@ -180,4 +182,76 @@ export async function setParent(
     relativePath: relative,
     ...(absolute ? { absoluteWin32Path: absolute } : {}),
   });
+}
+
+/** Options of `commitVhdx`. */
+export interface CommitVhdxOptions extends CommitOptions {
+  /** Remove the child once its parent holds its data (Merge-VHD); default false: the child is left empty (qemu-img commit). */
+  remove?: boolean;
+  /** Commit even when other children beside the parent link to it (they stop matching its new DataWriteGuid). */
+  force?: boolean;
+}
+
+/**
+ * Commits a differencing VHDX (a path) into its parent in place (qemu-img
+ * commit; Merge-VHD): the parent, written through its log, then reads as the
+ * chain did, and gets a new DataWriteGuid. Refused when other children beside
+ * the parent link to it (they would stop matching), unless `force`. Safe across
+ * the two files: the child records the parent's next DataWriteGuid before the
+ * parent's first write, so the chain opens at every point and a rerun
+ * finishes. Afterwards the child is empty (reads as the parent), or removed
+ * with `remove`.
+ * @throws VhdxError `INVALID_ARGUMENT` (`parent-has-other-children` naming
+ *   them, `operation-not-supported` for a file without a parent); as `openVhdx`
+ *   of the chain and with `writable`.
+ */
+export async function commitVhdx(child: string, options: CommitVhdxOptions = {}): Promise<CommitResult> {
+  const image = await openVhdx(child);
+  const parentPath = image.info.chain[1]?.location;
+  await image.close();
+  if (parentPath === undefined) {
+    throw new VhdxError('operation-not-supported', `${child} has no parent file: only a differencing disk can be committed`, {
+      structure: 'metadata item',
+    });
+  }
+  if (!options.force) {
+    const others = await otherChildren(parentPath, child);
+    if (others.length) {
+      throw new VhdxError(
+        'parent-has-other-children',
+        `other children link to ${parentPath} and would stop matching its new DataWriteGuid: ${others.join(', ')} (force: true, --force, commits anyway)`,
+        { structure: 'parent locator' },
+      );
+    }
+  }
+  const result = await commitWith(
+    {
+      child: nodeAccess(child, {}),
+      parent: nodeAccess(parentPath, {}),
+      childOver: (parent) => openVhdx(child, { parent }),
+    },
+    !options.remove,
+    options,
+  );
+  if (options.remove) await unlink(child);
+  return result;
+}
+
+/** The VHDX files beside `parentPath` (other than `child`) whose parent is that file. */
+async function otherChildren(parentPath: string, child: string): Promise<string[]> {
+  const folder = dirname(parentPath);
+  const found: string[] = [];
+  for (const name of await readdir(folder)) {
+    const path = join(folder, name);
+    if (!/\.a?vhdx$/i.test(name) || resolve(path) === resolve(child) || resolve(path) === resolve(parentPath)) continue;
+    try {
+      const other = await openVhdx(path, { allowMissingParent: true });
+      const parent = other.info.chain[1]?.location;
+      await other.close();
+      if (parent !== undefined && resolve(parent) === resolve(parentPath)) found.push(path);
+    } catch {
+      // not a VHDX this reader opens: not a child of the parent
+    }
+  }
+  return found;
 }
