@@ -159,6 +159,24 @@ describe('compactVhdx', () => {
     expect(Buffer.compare(disk, want)).toBe(0);
   });
 
+  it('an optional region this reader does not know keeps its place and its bytes', async () => {
+    // blocks 0-7 stored from 4 MiB on; an optional region of someone else's right after them, at 12 MiB
+    const unknown = { guid: '12345678-1234-4234-8234-123456789abc', fileOffset: 12 * MiB, length: MiB, required: false };
+    const built = buildSynthetic({ raw: pattern(8 * MiB, 4), blockSize: MiB, extraRegions: [unknown] });
+    const marker = pattern(MiB, 99);
+    const file = new RecordingFile(new Uint8Array(13 * MiB), false);
+    file.write(built, 0);
+    file.write(marker, 12 * MiB);
+    const image = await openVhdx(file, { writable: true });
+    await image.write(MiB, new Uint8Array(6 * MiB)); // blocks 1-6 hold zeros: freed, block 7 moves down
+    await image.close();
+    const disk = await diskOf(file.contents());
+    const result = await compactVhdx(file);
+    expect(result.blocksMoved).toBe(1);
+    expect(Buffer.compare(file.contents().subarray(12 * MiB, 13 * MiB), marker)).toBe(0);
+    expect(Buffer.compare(await diskOf(file.contents()), disk)).toBe(0);
+  });
+
   it('a fixed disk is refused, pointing at a conversion to dynamic; nothing is written', async () => {
     const bytes = buildSynthetic({ raw: pattern(4 * MiB, 3), blockSize: MiB, fixed: true });
     const file = new RecordingFile(bytes.slice());

@@ -17,11 +17,11 @@ import { VhdxError } from '../errors.js';
 import { MiB } from '../format/bytes.js';
 import { BlockState, batIndexOfBlock } from '../format/bat.js';
 import { randomGuid } from '../format/guid.js';
-import { HEADER_SECTION_SIZE } from '../format/region-table.js';
 import type { VhdxImage } from '../image/image.js';
 import type { InPlaceAccess } from './access.js';
 import { commitBatEntries, type BatEntryChange } from './bat-log.js';
 import { writeLocator } from './parent.js';
+import { structuresEndMiB } from './compact.js';
 
 /** Options of `commitVhdx`. */
 export interface CommitOptions {
@@ -128,8 +128,7 @@ async function emptyChild(access: CommitAccess, guid: string): Promise<void> {
     await writeLocator(child, entries, false);
     await commitBatEntries(journal, bat, changes);
     // the file ends after its structures
-    let endMiB = HEADER_SECTION_SIZE / MiB;
-    for (const r of image.info.regions) endMiB = Math.max(endMiB, Math.ceil((r.offset + r.length) / MiB));
+    const endMiB = await structuresEndMiB(journal, image.info.regions);
     if (endMiB * MiB < journal.size) {
       await journal.shrink(endMiB * MiB, { fileOffset: bat.offset, data: (await journal.read(bat.offset, 4096)).slice() });
     }

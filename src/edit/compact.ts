@@ -16,7 +16,7 @@ import { VhdxError } from '../errors.js';
 import { MiB } from '../format/bytes.js';
 import { BlockState, batIndexOfBlock, readBatEntry } from '../format/bat.js';
 import { randomGuid } from '../format/guid.js';
-import { HEADER_SECTION_SIZE } from '../format/region-table.js';
+import { HEADER_SECTION_SIZE, REGION_TABLE_OFFSETS, REGION_TABLE_SIZE, parseRegionTable } from '../format/region-table.js';
 import type { OpenVhdxOptions, VhdxImage, VirtualRange } from '../image/image.js';
 import type { ImageModel } from '../image/load.js';
 import type { ByteReader } from '../image/reader.js';
@@ -211,8 +211,7 @@ async function planCompact(
     }
   }
   // what stays where it is, and what may move
-  const fixed: [number, number][] = [[0, HEADER_SECTION_SIZE / MiB]];
-  for (const r of regions) fixed.push([Math.floor(r.offset / MiB), Math.ceil((r.offset + r.length) / MiB)]);
+  const fixed = await structureSpans(file, regions);
   const movable: Movable[] = [];
   const blockMiB = blockSize / MiB;
   for (let b = 0; b < blockCount; b++) {
@@ -234,6 +233,28 @@ async function planCompact(
   }
   const { moves, endMiB } = planMoves(fixed, movable);
   return { freed, zeroBlocks, bitmapsFreed, moves, endMiB, fileSize, scanTotal };
+}
+
+/**
+ * The file space no block may take, in MiB `[start, end)`: the header
+ * section, the log, and every region the table lists (optional ones this
+ * reader skips included).
+ */
+export async function structureSpans(
+  file: Pick<ByteReader, 'read'>,
+  regions: { offset: number; length: number }[],
+): Promise<[number, number][]> {
+  const table = parseRegionTable(await file.read(REGION_TABLE_OFFSETS[0], REGION_TABLE_SIZE), REGION_TABLE_OFFSETS[0]);
+  const all = [...regions, ...table.entries.map((e) => ({ offset: e.fileOffset, length: e.length }))];
+  return [
+    [0, HEADER_SECTION_SIZE / MiB],
+    ...all.map((r): [number, number] => [Math.floor(r.offset / MiB), Math.ceil((r.offset + r.length) / MiB)]),
+  ];
+}
+
+/** Where the file may end (MiB): after its structures (see {@link structureSpans}). */
+export async function structuresEndMiB(file: Pick<ByteReader, 'read'>, regions: { offset: number; length: number }[]): Promise<number> {
+  return Math.max(...(await structureSpans(file, regions)).map((s) => s[1]));
 }
 
 /** Bytes of block `b` that lie on the disk. */

@@ -20,13 +20,7 @@ import { MiB } from '../format/bytes.js';
 import { BlockState, batEntryCount, batIndexOfBlock, chunkRatio } from '../format/bat.js';
 import { GUIDS, randomGuid } from '../format/guid.js';
 import { MAX_VIRTUAL_SIZE } from '../format/metadata.js';
-import {
-  HEADER_SECTION_SIZE,
-  REGION_TABLE_OFFSETS,
-  parseRegionTable,
-  serializeRegionTable,
-  REGION_TABLE_SIZE,
-} from '../format/region-table.js';
+import { REGION_TABLE_OFFSETS, parseRegionTable, serializeRegionTable, REGION_TABLE_SIZE } from '../format/region-table.js';
 import { sameBytes } from '../image/header-section.js';
 import type { VhdxImage } from '../image/image.js';
 import type { ImageModel } from '../image/load.js';
@@ -34,6 +28,7 @@ import type { InPlaceAccess } from './access.js';
 import { commitBatEntries, type BatEntryChange } from './bat-log.js';
 import type { EditSession } from './open.js';
 import { commitAll, metadataEntry, patchedSectors } from './sectors.js';
+import { structuresEndMiB } from './compact.js';
 
 /** Options of `resizeVhdx`. */
 export interface ResizeOptions {
@@ -263,8 +258,7 @@ async function shrink(session: EditSession, newSize: number): Promise<void> {
   for (let i = newEntries; i < oldEntries; i++) changes.push({ index: i, state: 0, offsetMiB: 0 });
   await commitBatEntries(journal, bat, changes);
   // the file ends after its last structure and the blocks kept
-  let endMiB = HEADER_SECTION_SIZE / MiB;
-  for (const r of image.info.regions) endMiB = Math.max(endMiB, Math.ceil((r.offset + r.length) / MiB));
+  let endMiB = await structuresEndMiB(journal, image.info.regions);
   for (let b = 0; b < newBlocks; b++) {
     if (model.states[b]! >= BlockState.FULLY_PRESENT) endMiB = Math.max(endMiB, model.offsetsMiB[b]! + blockSize / MiB);
   }
