@@ -17,14 +17,14 @@ export interface ReadOnlySession {
   file: ByteReader;
 }
 
-/** How an in-place operation opens its file. @internal */
+/** How an in-place operation opens its file. */
 export interface InPlaceAccess {
   readOnly(): Promise<ReadOnlySession>;
   /** `precheck` sees the model before anything is written. */
   editable(precheck?: (model: ImageModel) => void): Promise<EditSession>;
 }
 
-/** The access of one file, given how its entry opens it each way. @internal */
+/** The access of one file, given how its entry opens it each way. */
 export function inPlaceAccess(
   openReading: () => Promise<ReadableFile>,
   openWriting: () => Promise<RandomAccessFile>,

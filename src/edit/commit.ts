@@ -37,7 +37,7 @@ export interface CommitResult {
   parentDataWriteGuid: string;
 }
 
-/** How a commit opens its two files. @internal */
+/** How a commit opens its two files. */
 export interface CommitAccess {
   /** The child, its parent found as usual. */
   child: InPlaceAccess;

@@ -46,7 +46,7 @@ async function prepareJournal(
  * A writable image with the parts an in-place operation changes directly
  * (edit/compact.ts, resize.ts, parent.ts): its journal, model and BAT region.
  * Everything goes through the journal, so the image's own editor and the
- * operation share one log session; closing the image ends it. @internal
+ * operation share one log session; closing the image ends it.
  */
 export interface EditSession {
   image: VhdxImage;

@@ -31,6 +31,7 @@ import { setParentWith, type ParentPaths, type SetParentOptions, type SetParentR
 import { dirname, join, resolve, win32 } from 'node:path';
 import { readdir, unlink } from 'node:fs/promises';
 import { commitWith, type CommitOptions, type CommitResult } from '../edit/commit.js';
+export type { CommitOptions, CommitResult } from '../edit/commit.js';
 
 export * from '../index.js';
 export { convertRawFileToVhdx, convertVhdxFileToRaw } from './convert.js';
