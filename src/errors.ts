@@ -262,6 +262,20 @@ function formatMessage(message: string, where: VhdxErrorLocation): string {
   return parts.length ? `${parts.join(' ')}: ${message}` : message;
 }
 
+/**
+ * The one error for input past a limit: `what` (the input, with its length when known) is longer than
+ * `limit` (what sets it: `virtualSize`, the parent's disk), `size` bytes; the limit is the error's offset.
+ * `where` names the structure (default `input`) and the option (`field`) when an option sets the limit.
+ */
+export function inputTooLong(
+  what: string,
+  limit: string,
+  size: number,
+  where: Pick<VhdxErrorLocation, 'structure' | 'field' | 'file'> = { structure: 'input' },
+): VhdxError {
+  return new VhdxError('input-too-long', `${what} is longer than ${limit} (${size} bytes)`, { ...where, offset: size });
+}
+
 /** A file and its role as messages name it: `input disk.vhdx`, `parent base.vhdx (chain level 2)`, `output out.vhdx`. */
 export function describeFile(file: VhdxErrorFile): string {
   const level = file.role === 'parent' && file.level !== undefined && file.level > 1 ? ` (chain level ${file.level})` : '';

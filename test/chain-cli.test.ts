@@ -700,7 +700,7 @@ describe('making children from the command line', () => {
       const long = new Uint8Array(SIZE + 512);
       const tooLong = vhdx(['convert', '-', at('long.avhdx'), '--parent', at('base.vhdx')], long);
       expect(tooLong.status).toBe(2);
-      expect(oneLine(tooLong.stderr, 'USAGE')).toContain(`longer than the parent's ${SIZE}-byte disk`);
+      expect(oneLine(tooLong.stderr, 'USAGE')).toContain(`the input is longer than the parent's disk (${SIZE} bytes)`);
       expect(existsSync(at('long.avhdx'))).toBe(false);
       for (const [flags, says] of [
         [['--type', 'fixed'], 'a differencing child is always dynamic'],

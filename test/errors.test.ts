@@ -901,12 +901,13 @@ describe('reasons from the image, stream and node layers', () => {
       });
     });
 
-    it('input-too-long: more input than virtualSize', async () => {
-      await expectRejection(() => encode(new Uint8Array(2 * MiB), { virtualSize: MiB }), 'input-too-long');
-      await expectRejection(
-        () => writeAll(new VhdxWriterStream(sink(), { virtualSize: MiB }), [new Uint8Array(2 * MiB)]),
-        'input-too-long',
-      );
+    it('input-too-long: more input than virtualSize, one message shape with the limit as offset', async () => {
+      const limit = { offset: MiB };
+      await expectRejection(() => encode(new Uint8Array(2 * MiB), { virtualSize: MiB }), 'input-too-long', limit);
+      const written = writeAll(new VhdxWriterStream(sink(), { virtualSize: MiB }), [new Uint8Array(2 * MiB)]);
+      const e = await failure(() => written);
+      expectReason(e, 'input-too-long', limit);
+      expect((e as VhdxError).message).toMatch(/the input is longer than virtualSize \(1048576 bytes\)$/);
     });
 
     it('input-empty: the writer gets no input and no virtualSize', async () => {

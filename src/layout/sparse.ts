@@ -9,7 +9,7 @@
 // it a raw disk, storing a block only once its first non-zero byte arrives
 // (a fixed disk places every block up front instead), and turns each chunk
 // into runs: views of the chunk that land back to back, one write each.
-import { VhdxError } from '../errors.js';
+import { VhdxError, inputTooLong } from '../errors.js';
 import { MiB, TiB } from '../format/bytes.js';
 import { MAX_VIRTUAL_SIZE } from '../format/metadata.js';
 import { isAllZero } from '../wasm/kernels.js';
@@ -249,7 +249,7 @@ export class SparseAllocator {
   placeChunk(chunk: Uint8Array, grain: number): Placed[] {
     const limit = this.opts.virtualSize;
     if (limit !== undefined && this.received + chunk.length > limit) {
-      throw new VhdxError('input-too-long', `input is longer than virtualSize (${limit} bytes)`, { offset: limit });
+      throw inputTooLong('the input', 'virtualSize', limit);
     }
     const { blockSize } = this;
     const runs = new Runs(chunk);
@@ -297,7 +297,7 @@ export class SparseAllocator {
     }
     const limit = this.opts.virtualSize;
     if (limit !== undefined && this.received + length > limit) {
-      throw new VhdxError('input-too-long', `input is longer than virtualSize (${limit} bytes)`, { offset: limit });
+      throw inputTooLong('the input', 'virtualSize', limit);
     }
     this.received += length;
     return [];

@@ -2,7 +2,7 @@
 // a parent, or a child holding what a raw file changes from its parent.
 // Written under a temporary name and renamed into place, as every output.
 import { lstat, open, stat, type FileHandle } from 'node:fs/promises';
-import { VhdxError, asVhdxError } from '../errors.js';
+import { VhdxError, asVhdxError, inputTooLong } from '../errors.js';
 import { MiB } from '../format/bytes.js';
 import { zeroPieces } from '../layout/disk-size.js';
 import { refuseOtherOptions } from '../layout/options.js';
@@ -168,7 +168,7 @@ async function feedDisk(
   let done = 0;
   for await (const chunk of chunks) {
     if (done + chunk.length > total) {
-      throw new VhdxError('input-too-long', `the input is longer than the parent's ${total}-byte disk`, { offset: total });
+      throw inputTooLong('the input', "the parent's disk", total);
     }
     // the writer copies what it keeps, so a chunk may be reused once this resolves
     await write(chunk);
@@ -213,7 +213,7 @@ export async function rawFileFeed(input: string, options: ChildFileOptions): Pro
   );
   return async (image, write) => {
     const total = image.info.virtualSize;
-    if (size > total) throw new VhdxError('input-too-long', `${input} is ${size} bytes, larger than the parent's ${total}-byte disk`);
+    if (size > total) throw inputTooLong(`${input} (${size} bytes)`, "the parent's disk", total);
     const fh = await open(input, 'r').catch((err) => {
       throw asVhdxError(err, 'open-failed', `cannot open ${input}`);
     });

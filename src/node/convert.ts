@@ -1,6 +1,6 @@
 // Node file-to-file conversion with pipelined positional I/O.
 import { open, stat, type FileHandle } from 'node:fs/promises';
-import { VhdxError, asVhdxError } from '../errors.js';
+import { VhdxError, asVhdxError, inputTooLong } from '../errors.js';
 import { MiB } from '../format/bytes.js';
 import { diskSizeFor } from '../layout/disk-size.js';
 import { CREATE_OPTION_KEYS, refuseOtherOptions, resolveCreateOptions, type VhdxCreateOptions } from '../layout/options.js';
@@ -116,7 +116,7 @@ export async function rawFileToVhdxAt(input: string, output: string, options: Fi
   await ready();
   const size = await fileSize(input);
   const virtualSize = options.virtualSize ?? diskSizeFor(size, options.logicalSectorSize ?? 512);
-  if (size > virtualSize) throw new VhdxError('input-too-long', `${input} is ${size} bytes, larger than virtualSize ${virtualSize}`);
+  if (size > virtualSize) throw inputTooLong(`${input} (${size} bytes)`, 'virtualSize', virtualSize);
   const opts = resolveCreateOptions({ ...options, type: options.type ?? 'dynamic', virtualSize }, true);
   const allocator = new SparseAllocator(opts, true, options.batReserve); // the output is created fresh
   const chunkSize = Math.min(options.chunkSize ?? 4 * MiB, opts.blockSize);

@@ -4,7 +4,7 @@
 // failed parts retried, the whole object's CRC-32C combined from the parts'
 // at completion, and the upload aborted on any failure or cancel so that no
 // half object and no open upload is left behind.
-import { VhdxError } from '../errors.js';
+import { VhdxError, inputTooLong } from '../errors.js';
 import { choosePartSize } from '../layout/multipart.js';
 import { combineCrc32c, crc32cBase64 } from '../wasm/crc-combine.js';
 import { crc32c } from '../wasm/kernels.js';
@@ -278,10 +278,7 @@ export async function uploadToS3(stream: ReadableStream<Uint8Array>, options: S3
       const { done: ended, value } = await Promise.race([reader.read(), stopped]);
       if (ended) break;
       if (received + value.length > outputSize) {
-        throw new VhdxError('input-too-long', `the stream is longer than outputSize (${outputSize} bytes)`, {
-          structure: 'input',
-          offset: outputSize,
-        });
+        throw inputTooLong('the stream', 'outputSize', outputSize);
       }
       for (let at = 0; at < value.length; ) {
         const n = Math.min(value.length - at, part.length - fill);

@@ -3,7 +3,7 @@
 // file space (see src/layout/child.ts for how each block is stored), placed
 // by the placement engine (layout/sparse.ts). Each chunk's sector bitmap has
 // its place before the payload, so the file decodes as a stream.
-import { VhdxError } from '../errors.js';
+import { VhdxError, inputTooLong } from '../errors.js';
 import { MiB } from '../format/bytes.js';
 import { BlockState, payloadBlockCount } from '../format/bat.js';
 import type { VhdxImage } from '../image/image.js';
@@ -73,7 +73,7 @@ export class ChildBlockWriter {
   async write(bytes: Uint8Array): Promise<void> {
     const { blockSize, virtualSize } = this.layout;
     if (this.received + bytes.length > virtualSize) {
-      throw new VhdxError('input-too-long', `input is longer than the parent's ${virtualSize}-byte disk`, { offset: virtualSize });
+      throw inputTooLong('the input', "the parent's disk", virtualSize);
     }
     for (let at = 0; at < bytes.length; ) {
       const inBlock = this.received % blockSize;

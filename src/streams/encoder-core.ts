@@ -2,7 +2,7 @@
 // adapter (encoder.ts) and the Node stdin path both drive it. Everything
 // before the payload (headers, metadata, BAT) is known from the options, so
 // it goes out first; payload then passes through as views of the input.
-import { VhdxError } from '../errors.js';
+import { VhdxError, inputTooLong } from '../errors.js';
 import type { AllocationMap } from '../sources/scan.js';
 import { resolveCreateOptions, type VhdxCreateOptions } from '../layout/options.js';
 import { buildPrefix, planLayout, sequentialOffsets, type Layout } from '../layout/plan.js';
@@ -130,10 +130,7 @@ export class EncoderCore {
     if (len === 0) return;
     const { virtualSize, blockSize } = this.plan.layout;
     if (this.received + len > virtualSize) {
-      throw new VhdxError('input-too-long', `input is longer than virtualSize (${virtualSize} bytes)`, {
-        structure: 'input',
-        offset: virtualSize,
-      });
+      throw inputTooLong('the input', 'virtualSize', virtualSize);
     }
     const present = this.plan.present;
     if (!present) {
