@@ -9,6 +9,7 @@
 import { stat } from 'node:fs/promises';
 import { extname } from 'node:path';
 import { VhdxError, asVhdxError } from '../errors.js';
+import { checkVirtualSize } from '../layout/disk-size.js';
 import type { VhdxImage } from '../image/image.js';
 import { openVhdx } from '../node/index.js';
 import { refuseReplacingParent } from '../node/chain-output.js';
@@ -18,7 +19,6 @@ import type { ConvertFlags } from './args.js';
 import { UsageError } from './usage-error.js';
 import { resolveOutput } from './inputs.js';
 import { STDOUT, type Output } from './sinks.js';
-import { checkSizeFlag } from './routes/size.js';
 import { chainOptions, warnLinkage } from './chain.js';
 import type { ConversionJob, ImageFormat } from './routes/types.js';
 
@@ -85,7 +85,7 @@ export async function runConversion(
 ): Promise<void> {
   const outputFormat = outputFormatFor(outArg, flags.to);
   // the sector of a re-encoded VHDX may follow the input's; whole 512-byte sectors at least, before any work
-  checkSizeFlag(flags.virtualSize, flags.logicalSectorSize ?? 512);
+  checkVirtualSize(flags.virtualSize, flags.logicalSectorSize ?? 512);
   const outPath = resolveOutput(outArg);
   if (outputFormat === undefined && outPath !== '-' && !(await isStreamOutput(outPath))) {
     throw new UsageError(

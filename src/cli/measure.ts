@@ -3,7 +3,7 @@
 // required size leaves out the blocks that hold only zeros (a scan of the
 // input's disk); the fully allocated size stores every block.
 import { MiB } from '../format/bytes.js';
-import { diskSizeFor } from '../layout/disk-size.js';
+import { diskSizeForInput } from '../layout/disk-size.js';
 import { resolveCreateOptions, type VhdxCreateOptions } from '../layout/options.js';
 import { openVhdx, scanAllocation } from '../node/index.js';
 import { openNodeSource } from '../node/file-source.js';
@@ -37,7 +37,8 @@ interface InputDisk {
 
 /**
  * Prints the sizes for converting `arg` with `flags` to VHDX; returns the exit code.
- * @throws UsageError for an empty input, a --size smaller than it, or stdin that is not a file;
+ * @throws UsageError for an empty input, or stdin that is not a file; VhdxError for a --size smaller than the
+ *   input or not whole sectors (the library's rule, worded with --size);
  *   VhdxError for an input that cannot be read or options the encoder refuses
  */
 export async function measure(arg: string, json: boolean, flags: MeasureFlags): Promise<number> {
@@ -67,14 +68,7 @@ export async function measureInput(arg: string, flags: MeasureFlags): Promise<Me
 async function measureDisk(disk: InputDisk, create: VhdxCreateOptions): Promise<Measurement> {
   if (disk.size === 0) throw new UsageError('the input is empty');
   const sector = create.logicalSectorSize ?? 512;
-  const virtualSize = create.virtualSize ?? diskSizeFor(disk.size, sector);
-  if (virtualSize < disk.size) throw new UsageError(`--size ${virtualSize} is smaller than the input (${disk.size} bytes)`);
-  if (virtualSize % sector !== 0) {
-    const below = virtualSize - (virtualSize % sector);
-    throw new UsageError(
-      `--size ${virtualSize} is not a multiple of the ${sector}-byte sector: use ${below || sector} or ${below + sector}`,
-    );
-  }
+  const { virtualSize } = diskSizeForInput(disk.size, create.virtualSize, sector);
   const options = { ...create, virtualSize };
   const full = planEncoder(options);
   if (full.layout.opts.type === 'fixed') return { required: full.outputSize, fullyAllocated: full.outputSize };

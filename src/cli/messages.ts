@@ -60,8 +60,11 @@ export function describeError(e: VhdxError, typed: ReadonlyMap<string, GivenOpti
     const flag = FLAGS[e.field];
     if (flag) {
       const given = typed.get(flag.long);
-      if (given) return `${given.typed} ${flag.rule}, got ${String(given.value)}`;
-      return `--${flag.long} ${bareMessage(e.message, e)}`;
+      const bare = bareMessage(e.message, e);
+      // a rule stated in the library's units ("…, got 3145728") is restated in the flag's, with the value as typed;
+      // what the library says about the value itself (the nearest whole sector) is kept
+      if (given && bare.includes(', got ')) return `${given.typed} ${flag.rule}, got ${String(given.value)}`;
+      return `${given?.typed ?? `--${flag.long}`} ${bare}`;
     }
   }
   return e.message;
