@@ -12,6 +12,7 @@ import type { OutputKind } from '../src/cli/sinks.js';
 import { ignoresRange } from '../src/cli/routes/vhdx-to-raw.js';
 import { VhdxError } from '../src/errors.js';
 import { openVhdx } from '../src/node/index.js';
+import { prepareOutput } from '../src/node/output.js';
 import { makeRaw } from './helpers/images.js';
 import { tempDir } from './helpers/tools.js';
 
@@ -53,7 +54,9 @@ describe('the route table', () => {
         openImage: (source) => openVhdx(source),
       };
       const file = join(dir.path, 'out.vhdx');
-      await ROUTES.path['raw->vhdx'].file({ path: input }, { kind: 'file', path: file, name: file }, job);
+      const prepared = await prepareOutput(file);
+      await ROUTES.path['raw->vhdx'].file({ path: input }, { kind: 'file', name: file, file: prepared }, job);
+      await prepared.commit();
       expect(statSync(file).size).toBeGreaterThan(8 * MiB); // a fixed disk: every block in the file
       expect(statSync(file).blocks * 512).toBeLessThan(4 * MiB); // but its zeros are holes
       const fifo = join(dir.path, 'out.fifo');

@@ -5,7 +5,8 @@ import { closeSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { VhdxEncoderStream, openVhdx } from '../src/node/index.js';
-import { convertRawChunksToVhdx, encodeRawChunks } from '../src/node/convert.js';
+import { encodeRawChunks, rawChunksToVhdxFile } from '../src/node/convert.js';
+import { prepareOutput } from '../src/node/output.js';
 import { readChunks } from '../src/node/fd-reader.js';
 import { Progress } from '../src/node/progress.js';
 import { WriteBatch } from '../src/streams/write-batch.js';
@@ -192,19 +193,24 @@ describe('chunk-driven converters (stdin paths of the CLI)', () => {
     expect(progress.at(-1)).toBe(raw.length);
   });
 
-  it('convertRawChunksToVhdx makes a sparse disk of the input size, and TRUNCATED when short of virtualSize', async () => {
+  it('rawChunksToVhdxFile (a stdin raw input) makes a sparse disk of the input size in a prepared output, and TRUNCATED when short of virtualSize', async () => {
     const raw = makeRaw(6 * MiB + 1024, 'mixed', 13);
     const out = join(dir.path, 'chunks.vhdx');
-    const summary = await convertRawChunksToVhdx(reusedChunks(raw, 1 << 20), out, { blockSize: MiB });
+    const prepared = await prepareOutput(out);
+    const summary = await rawChunksToVhdxFile(reusedChunks(raw, 1 << 20), prepared, { blockSize: MiB });
+    await prepared.commit();
     expect(summary.virtualSize).toBe(raw.length);
     const image = await openVhdx(out);
     expect(Buffer.compare(await image.read(0, raw.length), raw)).toBe(0);
     await image.close();
     const short = join(dir.path, 'short.vhdx');
-    await expect(convertRawChunksToVhdx(reusedChunks(raw, 1 << 20), short, { virtualSize: raw.length + 512 })).rejects.toMatchObject({
+    const partial = await prepareOutput(short);
+    await expect(rawChunksToVhdxFile(reusedChunks(raw, 1 << 20), partial, { virtualSize: raw.length + 512 })).rejects.toMatchObject({
       code: 'TRUNCATED',
     });
-    expect(() => readFileSync(short)).toThrow(); // the partial output was removed
+    await partial.discard(); // the output's owner removes what was written
+    expect(() => readFileSync(partial.path)).toThrow();
+    expect(() => readFileSync(short)).toThrow();
   });
 });
 

@@ -167,5 +167,5 @@ async function isStreamOutput(path: string): Promise<boolean> {
 function outputOf(outArg: string, prepared: OutputFile | undefined): Output {
   if (!prepared) return STDOUT;
   if (prepared.placement === 'device') return { kind: 'stdout', path: prepared.path, name: outArg };
-  return { kind: 'file', path: prepared.path, name: outArg };
+  return { kind: 'file', name: outArg, file: prepared };
 }

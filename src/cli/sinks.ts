@@ -9,14 +9,18 @@ import { WriteBatch } from '../streams/write-batch.js';
 import { appendFully, writeFully } from '../node/file-io.js';
 import { openSparseFdWriter } from '../node/sparse-fd.js';
 import { SparseRawOutput } from '../node/sparse-raw.js';
+import type { OutputFile } from '../node/output.js';
 
 export type OutputKind = 'file' | 'stdout';
 
-/** A file output: written at `path` (a temporary name, or in place), named to the user as `name`. */
+/**
+ * A file output: the prepared `file`, written at its path (a temporary name, or in place) and
+ * committed or discarded by the job; named to the user as `name`.
+ */
 export interface FileOutput {
   kind: 'file';
-  path: string;
   name: string;
+  file: OutputFile;
 }
 
 /** An output written in order: standard output, or the device or FIFO at `path`. */
@@ -128,7 +132,7 @@ export function sequentialSink(output: StdoutOutput): WritableStream<Uint8Array>
 
 /** Opens `output` for writing from scratch. @throws VhdxError 'create-failed' */
 function createFile(output: FileOutput): Promise<FileHandle> {
-  return open(output.path, 'w').catch((err) => {
+  return open(output.file.path, 'w').catch((err) => {
     throw asVhdxError(err, 'create-failed', `cannot create ${output.name}`);
   });
 }

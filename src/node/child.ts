@@ -14,7 +14,7 @@ import { refuseSameFile, writeFully } from './file-io.js';
 import { refuseOutputInChain } from './chain-output.js';
 import { readChunks } from './fd-reader.js';
 import { openNodeSource } from './file-source.js';
-import { writeOutputFile } from './output.js';
+import { outputName, writeOutput, type OutputTarget } from './output.js';
 import { childRelativePath, nodeOpenContext } from './parent-paths.js';
 
 /** Options of {@link convertRawFileToChild} and {@link createChildFile}. */
@@ -63,11 +63,10 @@ export type ChildFeed = (parent: VhdxImage, write: (bytes: Uint8Array) => Promis
 
 /**
  * Writes a child of the opened `parent` (found at `parentPath`) at `path` itself, fed by `feed`; its
- * locator names the parent by its path relative to `name`, the name the file will have (the command
- * line writes under a temporary name and renames it, having checked `name` against the chain).
+ * locator names the parent by its path relative to `name`, the name the file will have.
  * @throws VhdxError `create-failed`, `write-failed`; what `feed` and the writer throw
  */
-export async function writeChildAt(
+async function writeChildAt(
   parent: VhdxImage,
   parentPath: string,
   path: string,
@@ -105,26 +104,37 @@ export async function writeChildAt(
   return sink.result;
 }
 
-/** Writes a child at `output` (under a temporary name, renamed into place), its parent opened from `parentPath`. */
-async function writeChild(
-  output: string,
+/**
+ * Writes the child of the parent at `parentPath` that `feed` gives into `output` (a path, under a
+ * temporary name renamed into place; or a prepared output, see OutputTarget). The parent is opened
+ * here, or is `opened` (the caller's, left open); a path output is checked against its chain.
+ * @throws VhdxError what opening the parent throws; `output-is-input`; `create-failed`, `write-failed`;
+ *   what `feed` and the writer throw
+ */
+export async function writeChild(
+  output: OutputTarget,
   parentPath: string,
   options: ChildFileOptions,
   feed: ChildFeed,
+  opened?: VhdxImage,
   mustBeNew = false,
 ): Promise<VhdxWriteSummary> {
   const { open: openOptions = {} } = options;
-  const parent = await openVhdxSource(await openNodeSource(parentPath, openOptions), openOptions, {
-    ...nodeOpenContext(parentPath, openOptions),
-    role: 'parent',
-  });
+  const parent =
+    opened ??
+    (await openVhdxSource(await openNodeSource(parentPath, openOptions), openOptions, {
+      ...nodeOpenContext(parentPath, openOptions),
+      role: 'parent',
+    }));
   try {
-    // a file of the chain is named as such first: it exists, but that is not the whole story
-    await refuseOutputInChain(parent, output, { role: 'parent' });
-    if (mustBeNew) await refuseExisting(output);
-    return await writeOutputFile(output, (path) => writeChildAt(parent, parentPath, path, output, options, feed));
+    if (typeof output === 'string') {
+      // a file of the chain is named as such first: it exists, but that is not the whole story
+      await refuseOutputInChain(parent, output, { role: 'parent' });
+      if (mustBeNew) await refuseExisting(output);
+    }
+    return await writeOutput(output, (path) => writeChildAt(parent, parentPath, path, outputName(output), options, feed));
   } finally {
-    await parent.close();
+    if (!opened) await parent.close();
   }
 }
 
@@ -137,7 +147,7 @@ async function writeChild(
  */
 export async function createChildFile(output: string, parent: string, options: ChildFileOptions = {}): Promise<VhdxWriteSummary> {
   refuseOtherChildOptions(options, 'createChildFile');
-  return writeChild(output, parent, options, async () => {}, true);
+  return writeChild(output, parent, options, async () => {}, undefined, true);
 }
 
 /**

@@ -1,8 +1,8 @@
 // Node file-to-file conversion with pipelined positional I/O.
 import { open, stat, type FileHandle } from 'node:fs/promises';
-import { VhdxError, asVhdxError, inputTooLong } from '../errors.js';
+import { VhdxError, asVhdxError } from '../errors.js';
 import { MiB } from '../format/bytes.js';
-import { diskSizeFor } from '../layout/disk-size.js';
+import { diskSizeForInput } from '../layout/disk-size.js';
 import { CREATE_OPTION_KEYS, refuseOtherOptions, resolveCreateOptions, type VhdxCreateOptions } from '../layout/options.js';
 import { HOLE_GRAIN, SparseAllocator, type SparseSummary } from '../layout/sparse.js';
 import { EncoderCore, type VhdxEncoderOptions } from '../streams/encoder-core.js';
@@ -10,7 +10,7 @@ import { ready } from '../wasm/instance.js';
 import type { VhdxWriterOptions } from '../streams/writer.js';
 import { readFully, refuseSameFile, startWrites, writeFully } from './file-io.js';
 import { refuseOutputInChain } from './chain-output.js';
-import { writeOutputFile } from './output.js';
+import { writeOutput, type OutputFile, type OutputTarget } from './output.js';
 import { dataChunks, pipeline } from './pipeline.js';
 import { holeMapOf } from './holes.js';
 import type { ChainOptions, VhdxImage } from '../image/image.js';
@@ -95,28 +95,25 @@ async function withFiles<T>(
  * holes either way. Reads run ahead of the zero check and writes stay in
  * flight over a fixed buffer pool.
  * The virtual size defaults to the input's size (rounded up to the logical
- * sector). The output is written under a temporary name beside it
+ * sector). An output path is written under a temporary name beside it
  * (`.NAME.partial-XXXXXXXX`) and renamed into place when complete: on failure
- * an existing output is left as it was and nothing is left behind.
+ * an existing output is left as it was and nothing is left behind. A
+ * prepared output (see {@link OutputTarget}) is written at its path and left to its owner.
  * @throws VhdxError 'open-failed', 'read-failed', 'create-failed' (also an output the user may not write),
  *   'write-failed'; 'input-too-long' when the input is larger than `virtualSize`; 'output-is-input'.
  */
-export async function convertRawFileToVhdx(input: string, output: string, options: FileConvertOptions = {}): Promise<SparseSummary> {
+export async function convertRawFileToVhdx(input: string, output: OutputTarget, options: FileConvertOptions = {}): Promise<SparseSummary> {
   refuseOtherOptions(options, RAW_TO_VHDX_KEYS, 'convertRawFileToVhdx', CHILD_ELSEWHERE);
-  await refuseSameFile(input, output);
-  return writeOutputFile(output, (path) => rawFileToVhdxAt(input, path, options));
+  if (typeof output === 'string') await refuseSameFile(input, output);
+  return writeOutput(output, (path) => rawFileToVhdxAt(input, path, options));
 }
 
-/**
- * {@link convertRawFileToVhdx} writing at `output` itself (created or
- * truncated): a failure leaves what was written; the caller cleans up.
- * @throws as convertRawFileToVhdx, except 'output-is-input'
- */
-export async function rawFileToVhdxAt(input: string, output: string, options: FileConvertOptions = {}): Promise<SparseSummary> {
+/** {@link convertRawFileToVhdx} writing at `output` itself: a failure leaves what was written. */
+async function rawFileToVhdxAt(input: string, output: string, options: FileConvertOptions): Promise<SparseSummary> {
   await ready();
   const size = await fileSize(input);
-  const virtualSize = options.virtualSize ?? diskSizeFor(size, options.logicalSectorSize ?? 512);
-  if (size > virtualSize) throw inputTooLong(`${input} (${size} bytes)`, 'virtualSize', virtualSize);
+  // the one size rule: virtualSize when given (never smaller than the input), else the input in whole sectors
+  const { virtualSize } = diskSizeForInput(size, options.virtualSize, options.logicalSectorSize ?? 512);
   const opts = resolveCreateOptions({ ...options, type: options.type ?? 'dynamic', virtualSize }, true);
   const allocator = new SparseAllocator(opts, true, options.batReserve); // the output is created fresh
   const chunkSize = Math.min(options.chunkSize ?? 4 * MiB, opts.blockSize);
@@ -141,33 +138,25 @@ export async function rawFileToVhdxAt(input: string, output: string, options: Fi
 }
 
 /**
- * Converts raw chunks of unknown total size (stdin, a pipe) into a VHDX
- * file, placed as convertRawFileToVhdx places them. Each chunk is finished
- * with before the next is asked for, so a reader may reuse its buffers
- * (see readChunks). With `virtualSize` given, shorter input is an error
- * (TRUNCATED); without it the disk is as large as the input, rounded up to
- * the logical sector. Written under a temporary name as convertRawFileToVhdx writes.
+ * Converts raw chunks of unknown total size (stdin, a pipe) into a dynamic VHDX
+ * in the prepared `output` (see {@link OutputTarget}), placed as convertRawFileToVhdx
+ * places them. Each chunk is finished with before the next is asked for, so a
+ * reader may reuse its buffers (see readChunks). With `virtualSize` given,
+ * shorter input is an error (TRUNCATED); without it the disk is as large as
+ * the input, rounded up to the logical sector. A failure leaves what was
+ * written: the output's owner discards it.
  * @throws VhdxError as the SparseAllocator (TRUNCATED 'input-truncated', INVALID_ARGUMENT 'input-too-long',
  *   'input-empty'); IO 'create-failed', 'write-failed'; errors of `chunks` as they are
  */
-export async function convertRawChunksToVhdx(
+export async function rawChunksToVhdxFile(
   chunks: AsyncIterable<Uint8Array>,
-  output: string,
-  options: FileConvertOptions = {},
-): Promise<SparseSummary> {
-  return writeOutputFile(output, (path) => rawChunksToVhdxAt(chunks, path, options));
-}
-
-/** {@link convertRawChunksToVhdx} writing at `output` itself: a failure leaves what was written. */
-export async function rawChunksToVhdxAt(
-  chunks: AsyncIterable<Uint8Array>,
-  output: string,
+  output: OutputFile,
   options: FileConvertOptions = {},
 ): Promise<SparseSummary> {
   await ready();
   const opts = resolveCreateOptions({ ...options, type: options.type ?? 'dynamic' }, false);
   const allocator = new SparseAllocator(opts, true, options.batReserve); // the output is created fresh
-  return withFiles(undefined, output, async (_, out) => {
+  return withFiles(undefined, output.path, async (_, out) => {
     const pending: Promise<unknown>[] = [];
     for await (const chunk of chunks) {
       placeChunk(allocator, out, chunk, pending);
@@ -253,8 +242,8 @@ const VHDX_TO_RAW_KEYS = {
  * file, as qemu-img does. A differencing file is flattened: its parents are
  * found as the Node entry's `openVhdx` finds them (or by the chain options),
  * and each stretch is read from the level that holds it. The output is
- * written under a temporary name as {@link convertRawFileToVhdx} writes it:
- * on failure an existing output is left as it was.
+ * written as {@link convertRawFileToVhdx} writes it (a path under a temporary
+ * name: on failure an existing output is left as it was).
  * @throws VhdxError as `openVhdx` for an input that is not a valid VHDX or
  *   whose chain cannot be opened (`parent-missing`, `parent-linkage-mismatch`, …),
  *   before the output exists; `INVALID_ARGUMENT` (`output-is-input`); `IO`
@@ -262,14 +251,14 @@ const VHDX_TO_RAW_KEYS = {
  */
 export async function convertVhdxFileToRaw(
   input: string,
-  output: string,
+  output: OutputTarget,
   options: VhdxToRawOptions = {},
 ): Promise<{ virtualSize: number; bytesWritten: number }> {
   refuseOtherOptions(options, VHDX_TO_RAW_KEYS, 'convertVhdxFileToRaw');
-  await refuseSameFile(input, output);
+  if (typeof output === 'string') await refuseSameFile(input, output);
   return withImageData(input, options, async (image, data) => {
-    await refuseOutputInChain(image, output, { role: 'input' });
-    return writeOutputFile(output, (path) => imageToRawAt(image, data, path, options));
+    if (typeof output === 'string') await refuseOutputInChain(image, output, { role: 'input' });
+    return writeOutput(output, (path) => imageToRawAt(image, data, path, options));
   });
 }
 
@@ -286,19 +275,6 @@ async function withImageData<T>(
   } finally {
     await image.close();
   }
-}
-
-/**
- * The disk of `input` (a VHDX file) written as a sparse raw file at `output`
- * itself: a failure leaves what was written.
- * @throws as convertVhdxFileToRaw, except 'output-is-input'
- */
-export async function vhdxFileToRawAt(
-  input: string,
-  output: string,
-  options: VhdxToRawOptions = {},
-): Promise<{ virtualSize: number; bytesWritten: number }> {
-  return withImageData(input, options, (image, data) => imageToRawAt(image, data, output, options));
 }
 
 async function imageToRawAt(
@@ -352,34 +328,44 @@ function touchingRuns(extents: readonly DataExtent[]): [number, number][] {
 }
 
 /**
- * A raw file copied into a sparse raw file at `output` itself (its all-zero
- * grains left as holes), `size` bytes long: a disk larger than the input
- * ends in zeros. A failure leaves what was written.
- * @throws VhdxError IO 'open-failed', 'read-failed', 'create-failed', 'write-failed'
+ * A raw file copied into a sparse raw file (its all-zero grains left as
+ * holes), sized by the disk-size rule (see diskSizeForInput): `virtualSize`
+ * (a disk larger than the input ends in zeros), else the input rounded up to
+ * a whole 512-byte sector. `output` as {@link convertRawFileToVhdx} takes it.
+ * @throws VhdxError `invalid-option`, `input-too-long` (the size rule); IO 'open-failed', 'read-failed',
+ *   'create-failed', 'write-failed'; 'output-is-input'
  */
-export async function rawFileToRawAt(
+export async function convertRawFileToRaw(
   input: string,
-  output: string,
-  size: number,
-  options: { onProgress?(done: number, total: number): void; chunkSize?: number } = {},
+  output: OutputTarget,
+  options: { virtualSize?: number; onProgress?(done: number, total: number): void; chunkSize?: number } = {},
 ): Promise<{ virtualSize: number; bytesWritten: number }> {
   await ready();
+  if (typeof output === 'string') await refuseSameFile(input, output);
   const inputSize = await fileSize(input);
+  const size = diskSizeForInput(inputSize, options.virtualSize, 512).virtualSize;
   const chunkSize = options.chunkSize ?? 4 * MiB;
-  return withFiles(input, output, async (inp, out) => {
-    const read = (target: Uint8Array, position: number) =>
-      readFully(inp!, target, position).catch((err) => {
-        throw asVhdxError(err, 'read-failed', `cannot read ${input}`);
-      });
-    const raw = new SparseRawOutput(out);
-    let written = 0;
-    const total = Math.min(inputSize, size);
-    // holes in the input are never read; they stay holes in the output
-    await pipeline(dataChunks(total, chunkSize, await holeMapOf(inp!.fd, inputSize)), read, { chunkSize }, (bytes, { position }, slot) => {
-      written += raw.place(bytes, position, slot.pending);
-      options.onProgress?.(position + bytes.length, size);
-    });
-    await raw.finish(size);
-    return { virtualSize: size, bytesWritten: written };
-  });
+  return writeOutput(output, (path) =>
+    withFiles(input, path, async (inp, out) => {
+      const read = (target: Uint8Array, position: number) =>
+        readFully(inp!, target, position).catch((err) => {
+          throw asVhdxError(err, 'read-failed', `cannot read ${input}`);
+        });
+      const raw = new SparseRawOutput(out);
+      let written = 0;
+      const total = Math.min(inputSize, size);
+      // holes in the input are never read; they stay holes in the output
+      await pipeline(
+        dataChunks(total, chunkSize, await holeMapOf(inp!.fd, inputSize)),
+        read,
+        { chunkSize },
+        (bytes, { position }, slot) => {
+          written += raw.place(bytes, position, slot.pending);
+          options.onProgress?.(position + bytes.length, size);
+        },
+      );
+      await raw.finish(size);
+      return { virtualSize: size, bytesWritten: written };
+    }),
+  );
 }

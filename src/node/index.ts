@@ -42,6 +42,8 @@ export type { ChildFileOptions } from './child.js';
 export type { NodeSourceInput } from './file-source.js';
 export type { NodeTargetInput } from './file-target.js';
 export { canMapHoles } from './holes.js';
+export { prepareOutput } from './output.js';
+export type { OutputFile, OutputPlacement, OutputTarget } from './output.js';
 export type { NodeWritableFileInput } from './file.js';
 
 /**

@@ -23,6 +23,8 @@ export type OutputPlacement =
   | 'device';
 
 export interface OutputFile {
+  /** The output as it was named: where it is once committed. */
+  readonly name: string;
   /** The path to write to (a temporary name, or the output itself). */
   readonly path: string;
   readonly placement: OutputPlacement;
@@ -81,7 +83,7 @@ export async function prepareOutput(path: string): Promise<OutputFile> {
   if (!existing) await refuseDanglingLink(path);
   if (existing && !existing.isFile()) {
     if (existing.isDirectory()) throw new VhdxError('create-failed', `cannot create ${path}: it is a directory`);
-    return { path, placement: 'device', ...IN_PLACE };
+    return { name: path, path, placement: 'device', ...IN_PLACE };
   }
   if (existing) {
     // opened for writing (append, so nothing changes) rather than asked with access(): the same
@@ -93,7 +95,7 @@ export async function prepareOutput(path: string): Promise<OutputFile> {
       throw asVhdxError(err, 'create-failed', `cannot open ${path} for writing`);
     });
     await probe.close();
-    if (existing.nlink > 1) return { path, placement: 'in-place', ...IN_PLACE };
+    if (existing.nlink > 1) return { name: path, path, placement: 'in-place', ...IN_PLACE };
   }
   // a symlink stays a symlink: the file it points to is the one replaced
   const target = existing ? await realpath(path).catch(() => path) : path;
@@ -104,6 +106,7 @@ export async function prepareOutput(path: string): Promise<OutputFile> {
     throw failed(err);
   }
   return {
+    name: path,
     path: temp,
     placement: 'temporary',
     async commit() {
@@ -147,4 +150,26 @@ export async function writeOutputFile<T>(output: string, write: (path: string, p
     throw asVhdxError(err, 'create-failed', `cannot put ${output} in place`);
   }
   return result;
+}
+
+/**
+ * Where a converter writes: a path (written under a temporary name and put in place when complete,
+ * see {@link writeOutputFile}), or an output the caller prepared with {@link prepareOutput} and owns:
+ * written at its `path`, committed or discarded by the caller, which also made the checks a path
+ * gets (that it is not the input, nor a file of the input's chain).
+ */
+export type OutputTarget = string | OutputFile;
+
+/** The name `output` is known by (where it will be once in place). */
+export function outputName(output: OutputTarget): string {
+  return typeof output === 'string' ? output : output.name;
+}
+
+/**
+ * Runs `write` on the path `output` is written at: a path as {@link writeOutputFile} writes it, a
+ * prepared output at its own path (the caller puts it in place).
+ * @throws what writeOutputFile and `write` throw
+ */
+export async function writeOutput<T>(output: OutputTarget, write: (path: string, placement: OutputPlacement) => Promise<T>): Promise<T> {
+  return typeof output === 'string' ? writeOutputFile(output, write) : write(output.path, output.placement);
 }

@@ -5,7 +5,7 @@
 import { withZeroTail } from '../../layout/disk-size.js';
 import { defaultBlockSize, type VhdxCreateOptions } from '../../layout/options.js';
 import type { AllocationMap } from '../../sources/scan.js';
-import { encodeRawChunks, rawChunksToVhdxAt } from '../../node/convert.js';
+import { encodeRawChunks, rawChunksToVhdxFile } from '../../node/convert.js';
 import { UsageError } from '../usage-error.js';
 import { fileWriter, sequentialWriter, type Output } from '../sinks.js';
 import { diskSizeOf, sizedChunks } from './size.js';
@@ -36,7 +36,7 @@ export async function encodeRaw(raw: RawChunks, create: VhdxCreateOptions, outpu
   const chunks = raw.size === undefined ? sizedChunks(raw.chunks, sizeJob, sector) : withZeroTail(raw.chunks, virtualSize! - raw.size);
   const options = { ...create, ...(virtualSize === undefined ? {} : { virtualSize }) };
   if (output.kind === 'file' && create.type !== 'fixed') {
-    await rawChunksToVhdxAt(chunks, output.path, { ...options, ...(job.onProgress ? { onProgress: job.onProgress } : {}) });
+    await rawChunksToVhdxFile(chunks, output.file, { ...options, ...(job.onProgress ? { onProgress: job.onProgress } : {}) });
     return;
   }
   if (virtualSize === undefined) {

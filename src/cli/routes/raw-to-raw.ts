@@ -4,7 +4,7 @@
 import { open } from 'node:fs/promises';
 import { asVhdxError } from '../../errors.js';
 import { withZeroTail } from '../../layout/disk-size.js';
-import { rawFileToRawAt } from '../../node/convert.js';
+import { convertRawFileToRaw } from '../../node/convert.js';
 import { readChunks } from '../../node/fd-reader.js';
 import { chunksOf } from '../../runtime/stream-chunks.js';
 import { fetchStream, type PathInput, type Stdin, type UrlInput } from '../inputs.js';
@@ -29,7 +29,7 @@ function counted(chunks: AsyncIterable<Uint8Array>, total: number | undefined, j
 /** Positional reads, only the non-zero grains written. */
 export async function rawFileToRawFile(input: PathInput, output: FileOutput, job: ConversionJob): Promise<void> {
   const size = diskSizeOf(await fileSize(input.path), job, RAW_SECTOR);
-  await rawFileToRawAt(input.path, output.path, size, job.onProgress ? { onProgress: job.onProgress } : {});
+  await convertRawFileToRaw(input.path, output.file, { virtualSize: size, ...(job.onProgress ? { onProgress: job.onProgress } : {}) });
 }
 
 /** Read into reused buffers and written in order. */

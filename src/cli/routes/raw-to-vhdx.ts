@@ -6,7 +6,7 @@ import { asVhdxError } from '../../errors.js';
 import { withZeroTail } from '../../layout/disk-size.js';
 import { defaultBlockSize } from '../../layout/options.js';
 import type { AllocationMap } from '../../sources/scan.js';
-import { encodeRawChunks, rawFileToVhdxAt } from '../../node/convert.js';
+import { convertRawFileToVhdx, encodeRawChunks } from '../../node/convert.js';
 import { readChunks } from '../../node/fd-reader.js';
 import { scanAllocation } from '../../node/index.js';
 import { UsageError } from '../usage-error.js';
@@ -36,7 +36,11 @@ function withZeroBlocks(map: AllocationMap, virtualSize: number): AllocationMap 
 /** Positional reads and writes, zero stretches left out; with progress. */
 export async function rawFileToVhdxFile(input: PathInput, output: FileOutput, job: ConversionJob): Promise<void> {
   const virtualSize = diskSizeOf(await fileSize(input.path), job, job.create.logicalSectorSize ?? 512);
-  await rawFileToVhdxAt(input.path, output.path, { ...job.create, virtualSize, ...(job.onProgress ? { onProgress: job.onProgress } : {}) });
+  await convertRawFileToVhdx(input.path, output.file, {
+    ...job.create,
+    virtualSize,
+    ...(job.onProgress ? { onProgress: job.onProgress } : {}),
+  });
 }
 
 /**

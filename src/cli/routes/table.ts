@@ -100,7 +100,7 @@ export async function runRoute(input: OpenedInput, output: Output, job: Conversi
     throw new UsageError("--size does not apply to VHDX -> raw: the raw disk is as large as the VHDX's virtual disk");
   }
   // an output written in place (a file with several hard links) must not be the input under another name
-  if (input.kind === 'path' && output.kind === 'file') await refuseSameFile(input.input.path, output.path);
+  if (input.kind === 'path' && output.kind === 'file') await refuseSameFile(input.input.path, output.file.path);
   await refuseChainOutputs(input, direction, output, job);
   await job.refuseReplacingParent();
   await run(input.kind, input.input, direction, output.kind, output, job);

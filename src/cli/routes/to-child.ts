@@ -4,7 +4,14 @@
 // its own (a file, or a URL with Range: its disk read through the image);
 // the parent is read at random. A child is written at positions (its BAT
 // after its blocks), so only into a file.
-import { type ChildFeed, type ChildFileOptions, imageFeed, rawFileFeed, rawStreamFeed, writeChildAt } from '../../node/child.js';
+import {
+  type ChildFeed,
+  type ChildFileOptions,
+  imageFeed,
+  rawFileFeed,
+  rawStreamFeed,
+  writeChild as writeChildFile,
+} from '../../node/child.js';
 import { chunksOf } from '../../runtime/stream-chunks.js';
 import { isDifferencing } from '../chain.js';
 import { UsageError } from '../usage-error.js';
@@ -39,7 +46,7 @@ async function writeChild(
   const parent = job.chain.parent!;
   // opened once, with the job (its chain checked against the output by the route table)
   const parentImage = await job.openImage(parent, { followChain: false });
-  const summary = await writeChildAt(parentImage, parent, output.path, output.name, options, await feedOf(options));
+  const summary = await writeChildFile(output.file, parent, options, await feedOf(options), parentImage);
   const bytes = await received();
   if (bytes < summary.virtualSize) {
     job.notice(`the input ended after ${bytes} of the parent's ${summary.virtualSize} bytes: the rest of the child reads as zeros`);

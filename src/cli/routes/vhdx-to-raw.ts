@@ -3,7 +3,7 @@
 import { VhdxError } from '../../errors.js';
 import type { VhdxInfo } from '../../image/types.js';
 import { VhdxDecoderStream } from '../../streams/decoder.js';
-import { vhdxFileToRawAt } from '../../node/convert.js';
+import { convertVhdxFileToRaw } from '../../node/convert.js';
 import { decodeVhdxChunks } from '../../node/decode-chunks.js';
 import { fetchStream, type PathInput, type Stdin, type UrlInput } from '../inputs.js';
 import { rawSink, rawWriter, sequentialSink, type FileOutput, type Output, type StdoutOutput } from '../sinks.js';
@@ -23,7 +23,7 @@ export async function vhdxFileToRawFile(input: PathInput, output: FileOutput, jo
     const parent = (await job.openImage(input.path)).parent;
     chain = { ...(parent ? { parent } : {}), ignoreLinkage: true };
   }
-  await vhdxFileToRawAt(input.path, output.path, { ...progress, ...chain });
+  await convertVhdxFileToRaw(input.path, output.file, { ...progress, ...chain });
 }
 
 /** The image's disk streamed in order, reading only what is stored. */
