@@ -518,3 +518,45 @@ describeWith(['qemu-img', '7zz', 'pyvhdi'], 'interop: chains read like 7-Zip and
     expect(cmp.status, cmp.stdout + cmp.stderr).toBe(0);
   });
 });
+
+describe('convertVhdxFileToVhdx: a chain flattened, or a VHDX re-encoded, into a VHDX', () => {
+  const MB = 1024 * 1024;
+  const at = (name: string) => join(dir.path, `reencode-${name}`);
+
+  it('a child flattened to a VHDX equals the merged disk; block and sector sizes follow the input unless given', async () => {
+    const base = makeRaw(4 * MB, 'mixed', 21);
+    const changed = Uint8Array.from(base);
+    changed.set(makeRaw(MB, 'data', 22), MB);
+    writeFileSync(at('base.raw'), base);
+    writeFileSync(at('changed.raw'), changed);
+    await node.convertRawFileToVhdx(at('base.raw'), at('base.vhdx'), { blockSize: MB, logicalSectorSize: 4096, physicalSectorSize: 512 });
+    await node.convertRawFileToChild(at('changed.raw'), at('child.avhdx'), at('base.vhdx'));
+    for (const [name, options, blockSize, type] of [
+      ['flat.vhdx', {}, MB, 'dynamic'],
+      ['flat-2m.vhdx', { blockSize: 2 * MB }, 2 * MB, 'dynamic'],
+      ['flat-fixed.vhdx', { type: 'fixed' as const }, MB, 'fixed'],
+    ] as const) {
+      await node.convertVhdxFileToVhdx(at('child.avhdx'), at(name), options);
+      const flat = await node.openVhdx(at(name));
+      try {
+        expect(flat.info.parentLocator).toBeUndefined(); // a standalone disk
+        expect([flat.info.blockSize, flat.info.logicalSectorSize, flat.info.physicalSectorSize]).toEqual([blockSize, 4096, 512]);
+        expect(flat.info.type).toBe(type);
+        expect(firstDifference(await flat.read(0, changed.length), changed)).toBe(-1);
+      } finally {
+        await flat.close();
+      }
+    }
+  });
+
+  it('a larger virtualSize reads as zeros past the input; a smaller one, or an output in the chain, is refused', async () => {
+    await node.convertVhdxFileToVhdx(at('child.avhdx'), at('grown.vhdx'), { virtualSize: 8 * MB });
+    const grown = await node.openVhdx(at('grown.vhdx'));
+    expect(grown.info.virtualSize).toBe(8 * MB);
+    expect((await grown.read(4 * MB, 4 * MB)).every((b) => b === 0)).toBe(true);
+    await grown.close();
+    expect(await reasonOf(node.convertVhdxFileToVhdx(at('child.avhdx'), at('small.vhdx'), { virtualSize: 2 * MB }))).toBe('input-too-long');
+    expect(await reasonOf(node.convertVhdxFileToVhdx(at('child.avhdx'), at('base.vhdx')))).toBe('output-is-input');
+    expect(await reasonOf(node.convertVhdxFileToVhdx(at('child.avhdx'), at('x.vhdx'), { chunkSize: 1 } as never))).toBe('invalid-option');
+  });
+});

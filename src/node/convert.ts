@@ -2,7 +2,7 @@
 import { open, stat, type FileHandle } from 'node:fs/promises';
 import { VhdxError, asVhdxError } from '../errors.js';
 import { MiB } from '../format/bytes.js';
-import { diskSizeForInput } from '../layout/disk-size.js';
+import { diskSizeForInput, withZeroTail } from '../layout/disk-size.js';
 import { CREATE_OPTION_KEYS, refuseOtherOptions, resolveCreateOptions, type VhdxCreateOptions } from '../layout/options.js';
 import { HOLE_GRAIN, SparseAllocator, type SparseSummary } from '../layout/sparse.js';
 import { EncoderCore, type VhdxEncoderOptions } from '../streams/encoder-core.js';
@@ -12,6 +12,10 @@ import { readFully, refuseSameFile, startWrites, writeFully } from './file-io.js
 import { refuseOutputInChain } from './chain-output.js';
 import { writeOutput, type OutputFile, type OutputTarget } from './output.js';
 import { dataChunks, pipeline } from './pipeline.js';
+import { WriteBatch } from '../streams/write-batch.js';
+import type { VhdxInfo } from '../image/types.js';
+import type { AllocationMap } from '../sources/scan.js';
+import { chunksOf } from '../runtime/stream-chunks.js';
 import { holeMapOf } from './holes.js';
 import type { ChainOptions, VhdxImage } from '../image/image.js';
 import type { ReadLimits } from '../image/limits.js';
@@ -153,10 +157,15 @@ export async function rawChunksToVhdxFile(
   output: OutputFile,
   options: FileConvertOptions = {},
 ): Promise<SparseSummary> {
+  return chunksToVhdxAt(chunks, output.path, options);
+}
+
+/** {@link rawChunksToVhdxFile} writing at `path` itself. */
+async function chunksToVhdxAt(chunks: AsyncIterable<Uint8Array>, path: string, options: FileConvertOptions): Promise<SparseSummary> {
   await ready();
   const opts = resolveCreateOptions({ ...options, type: options.type ?? 'dynamic' }, false);
   const allocator = new SparseAllocator(opts, true, options.batReserve); // the output is created fresh
-  return withFiles(undefined, output.path, async (_, out) => {
+  return withFiles(undefined, path, async (_, out) => {
     const pending: Promise<unknown>[] = [];
     for await (const chunk of chunks) {
       placeChunk(allocator, out, chunk, pending);
@@ -222,9 +231,8 @@ export async function encodeRawChunks(
 
 /** Options of {@link convertVhdxFileToRaw}. */
 export type VhdxToRawOptions = { onProgress?(done: number, total: number): void; chunkSize?: number } & ReadLimits & ChainOptions;
-const VHDX_TO_RAW_KEYS = {
-  onProgress: true,
-  chunkSize: true,
+/** How an input VHDX and its chain are opened. */
+const OPEN_KEYS = {
   maxBatBytes: true,
   maxMetadataBytes: true,
   maxLogBytes: true,
@@ -234,7 +242,8 @@ const VHDX_TO_RAW_KEYS = {
   ignoreLinkage: true,
   maxChainDepth: true,
   allowMissingParent: true,
-} as const satisfies Record<keyof VhdxToRawOptions, true>;
+} as const satisfies Record<keyof (ReadLimits & ChainOptions), true>;
+const VHDX_TO_RAW_KEYS = { ...OPEN_KEYS, onProgress: true, chunkSize: true } as const satisfies Record<keyof VhdxToRawOptions, true>;
 
 /**
  * Converts a VHDX file into a raw disk image file. Only stored data is read
@@ -368,4 +377,95 @@ export async function convertRawFileToRaw(
       return { virtualSize: size, bytesWritten: written };
     }),
   );
+}
+
+/**
+ * The options of a VHDX re-encoded from the one `info` describes: those given, the block and
+ * sector sizes the input has where none is given.
+ */
+export function reencodeOptions<T extends VhdxCreateOptions>(info: VhdxInfo, options: T): T {
+  return {
+    ...options,
+    blockSize: options.blockSize ?? info.blockSize,
+    logicalSectorSize: options.logicalSectorSize ?? (info.logicalSectorSize as 512 | 4096),
+    physicalSectorSize: options.physicalSectorSize ?? (info.physicalSectorSize as 512 | 4096),
+  };
+}
+
+/**
+ * The blocks of a disk of `virtualSize` in `blockSize` blocks that overlap data in `image` (its
+ * whole chain): every other block reads as zeros. A stored block may still be all zeros; that only
+ * costs its space.
+ */
+export function allocationOf(image: VhdxImage, blockSize: number, virtualSize: number): AllocationMap {
+  const present = new Uint8Array(Math.ceil(virtualSize / blockSize));
+  for (const e of image.extents()) {
+    if (e.kind !== 'data') continue;
+    const last = Math.floor((e.offset + e.length - 1) / blockSize);
+    for (let b = Math.floor(e.offset / blockSize); b <= last; b++) present[b] = 1;
+  }
+  return { virtualSize, blockSize, present };
+}
+
+/** Options of {@link convertVhdxFileToVhdx}: the VHDX made (block and sector sizes default to the input's), progress, and how the input's chain is opened. */
+export type VhdxToVhdxOptions = VhdxCreateOptions & { onProgress?(done: number, total: number): void } & ReadLimits & ChainOptions;
+const VHDX_TO_VHDX_KEYS = { ...CREATE_OPTION_KEYS, ...OPEN_KEYS, onProgress: true } as const satisfies Record<
+  keyof VhdxToVhdxOptions,
+  true
+>;
+
+/**
+ * Re-encodes a VHDX file (a differencing file flattened through its chain, as
+ * {@link convertVhdxFileToRaw} finds it) into a new VHDX: dynamic (blocks
+ * without data left out) or fixed, its block and sector sizes the input's
+ * unless given, its size the input's (or a larger `virtualSize`). `input` is a
+ * path or an image you opened (it stays yours); `output` as
+ * {@link convertRawFileToVhdx} takes it (a path may be the input itself: it is
+ * written under a temporary name).
+ * @throws VhdxError as `openVhdx` for the input and its chain; `invalid-option`; `input-too-long` for a
+ *   `virtualSize` smaller than the input's; `output-is-input` for an output in the input's chain;
+ *   IO `create-failed`, `read-failed`, `write-failed`
+ */
+export async function convertVhdxFileToVhdx(
+  input: string | VhdxImage,
+  output: OutputTarget,
+  options: VhdxToVhdxOptions = {},
+): Promise<{ virtualSize: number }> {
+  refuseOtherOptions(options, VHDX_TO_VHDX_KEYS, 'convertVhdxFileToVhdx');
+  if (typeof input !== 'string') return reencodeInto(input, output, options);
+  const chain = only(options, OPEN_KEYS);
+  const image = await openVhdxSource(await openNodeSource(input), chain, nodeOpenContext(input, chain));
+  try {
+    return await reencodeInto(image, output, options);
+  } finally {
+    await image.close();
+  }
+}
+
+/** The entries of `options` whose keys are in `keys`. */
+function only(options: object, keys: Record<string, true>): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(options).filter(([key]) => Object.hasOwn(keys, key)));
+}
+
+async function reencodeInto(image: VhdxImage, output: OutputTarget, options: VhdxToVhdxOptions): Promise<{ virtualSize: number }> {
+  await ready();
+  const create = reencodeOptions(image.info, only(options, CREATE_OPTION_KEYS) as VhdxCreateOptions);
+  const { virtualSize } = diskSizeForInput(image.info.virtualSize, create.virtualSize, create.logicalSectorSize ?? 512);
+  const { onProgress } = options;
+  if (typeof output === 'string') await refuseOutputInChain(image, output, { role: 'input' });
+  return writeOutput(output, async (path) => {
+    const chunks = withZeroTail(chunksOf(image.stream()), virtualSize - image.info.virtualSize);
+    if (create.type !== 'fixed') return chunksToVhdxAt(chunks, path, { ...create, virtualSize, ...(onProgress ? { onProgress } : {}) });
+    return withFiles(undefined, path, async (_, out) => {
+      let position = 0;
+      const batch = new WriteBatch((data, at) => writeFully(out, data, at));
+      const write = async (data: Uint8Array) => {
+        await batch.add(data, position);
+        position += data.length;
+      };
+      await encodeRawChunks(chunks, { ...create, virtualSize }, write, onProgress);
+      await batch.flush();
+      return { virtualSize };
+    });
+  });
 }

@@ -34,8 +34,8 @@ import { commitWith, type CommitOptions, type CommitResult } from '../edit/commi
 export type { CommitOptions, CommitResult } from '../edit/commit.js';
 
 export * from '../index.js';
-export { convertRawFileToVhdx, convertVhdxFileToRaw } from './convert.js';
-export type { FileConvertOptions, VhdxToRawOptions } from './convert.js';
+export { convertRawFileToVhdx, convertVhdxFileToRaw, convertVhdxFileToVhdx } from './convert.js';
+export type { FileConvertOptions, VhdxToRawOptions, VhdxToVhdxOptions } from './convert.js';
 export { convertRawFileToChild, convertRawStreamToChild, convertVhdxToChild, createChildFile } from './child.js';
 export { childrenBeside } from './chain-output.js';
 export type { ChildFileOptions } from './child.js';

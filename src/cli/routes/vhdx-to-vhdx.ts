@@ -4,54 +4,42 @@
 // A file, or a URL with Range support, is read through the image; a stream
 // (stdin, a FIFO, a URL without Range) is decoded in one pass and handed to
 // the encoder piece by piece, so memory stays bounded.
-import type { VhdxImage } from '../../image/image.js';
 import type { VhdxInfo } from '../../image/types.js';
-import type { AllocationMap } from '../../sources/scan.js';
 import type { VhdxCreateOptions } from '../../layout/options.js';
 import { decodeVhdxChunks } from '../../node/decode-chunks.js';
+import { allocationOf, convertVhdxFileToVhdx, reencodeOptions } from '../../node/convert.js';
 import { ChunkHandoff } from '../chunk-streams.js';
 import { chunksOf } from '../../runtime/stream-chunks.js';
 import { fetchStream, type PathInput, type Stdin, type UrlInput } from '../inputs.js';
 import type { Output } from '../sinks.js';
 import { encodeRaw } from './encode-stream.js';
+import { diskSizeOf } from './size.js';
 import type { ConversionJob } from './types.js';
 import { ignoresRange } from './vhdx-to-raw.js';
 import { explainStreamed, streamChain } from './stream-parent.js';
 
 /** The VHDX to make from one described by `info`: the command line's choices, the rest as the input has them. */
 function createFor(info: VhdxInfo, job: ConversionJob): VhdxCreateOptions {
-  return {
-    ...job.create,
-    blockSize: job.create.blockSize ?? info.blockSize,
-    logicalSectorSize: job.create.logicalSectorSize ?? (info.logicalSectorSize as 512 | 4096),
-    physicalSectorSize: job.create.physicalSectorSize ?? (info.physicalSectorSize as 512 | 4096),
-  };
+  return reencodeOptions(info, job.create);
 }
 
-/**
- * The blocks of a disk of `virtualSize` in `blockSize` blocks that overlap data in `image` (its
- * whole chain): every other block reads as zeros. A stored block may still be all zeros; that only
- * costs its space.
- */
-function allocationOf(image: VhdxImage, blockSize: number, virtualSize: number): AllocationMap {
-  const present = new Uint8Array(Math.ceil(virtualSize / blockSize));
-  for (const e of image.extents()) {
-    if (e.kind !== 'data') continue;
-    const last = Math.floor((e.offset + e.length - 1) / blockSize);
-    for (let b = Math.floor(e.offset / blockSize); b <= last; b++) present[b] = 1;
-  }
-  return { virtualSize, blockSize, present };
-}
-
+/** Through the image: into a file by the library's converter, onto a stream by the encoder with the image's allocation. */
 async function reencodeImage(source: string, output: Output, job: ConversionJob): Promise<void> {
   const image = await job.openImage(source);
-  const { info } = image;
+  const create = createFor(image.info, job);
+  if (output.kind === 'file') {
+    // sized here for the notice when the sector asked for rounds the input's disk up
+    const virtualSize = diskSizeOf(image.info.virtualSize, job, create.logicalSectorSize ?? 512);
+    const progress = job.onProgress ? { onProgress: job.onProgress } : {};
+    await convertVhdxFileToVhdx(image, output.file, { ...create, virtualSize, ...progress });
+    return;
+  }
   const raw = {
     chunks: chunksOf(image.stream()),
-    size: info.virtualSize,
+    size: image.info.virtualSize,
     allocation: (blockSize: number, virtualSize: number) => allocationOf(image, blockSize, virtualSize),
   };
-  await encodeRaw(raw, createFor(info, job), output, job);
+  await encodeRaw(raw, create, output, job);
 }
 
 /**
