@@ -22,6 +22,10 @@ export type OutputPlacement =
   /** a device or FIFO: written in order, in place, never truncated or removed */
   | 'device';
 
+/**
+ * An output prepared by {@link prepareOutput}: written at `path`, then put in place by `commit`
+ * or given up by `discard` (the caller owns it; the converters take it instead of a path).
+ */
 export interface OutputFile {
   /** The output as it was named: where it is once committed. */
   readonly name: string;
