@@ -27,7 +27,7 @@ console.log(`fuzzing for ${seconds} s from seed ${seed} over ${corpus.length} co
 while ((performance.now() - start) / 1000 < seconds) {
   const base = corpus[cases % corpus.length];
   const { file, description } = mutate(base.bytes, seed, lib.crc32c);
-  const problem = await runCase(lib, file, { parent: base.parent });
+  const problem = await runCase(lib, file, base.parent ? { parent: base.parent } : {});
   if (problem) {
     failures++;
     const name = createHash('sha256').update(file).digest('hex').slice(0, 16);

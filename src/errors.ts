@@ -204,15 +204,15 @@ export interface LinkageMismatch {
 /** Where in the file a problem sits, for messages and reports. */
 export interface VhdxErrorLocation {
   /** The structure concerned. */
-  structure?: VhdxStructure;
+  structure?: VhdxStructure | undefined;
   /** The field within the structure, e.g. `log_offset`. */
-  field?: string;
+  field?: string | undefined;
   /** Absolute byte offset in the input file (or virtual disk, where stated). */
-  offset?: number;
+  offset?: number | undefined;
   /** The file concerned, when the error is about one of several (see {@link VhdxErrorFile}). */
-  file?: VhdxErrorFile;
+  file?: VhdxErrorFile | undefined;
   /** For `parent-linkage-mismatch`: both GUIDs and the files. */
-  linkage?: LinkageMismatch;
+  linkage?: LinkageMismatch | undefined;
   /** The underlying error, if any. */
   cause?: unknown;
 }

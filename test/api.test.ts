@@ -134,7 +134,8 @@ describe('the file converters take only their own options', () => {
     await expect(convertVhdxFileToRaw(base, out, { chunksize: MiB })).rejects.toMatchObject({ reason: 'invalid-option' });
     expect(existsSync(out)).toBe(false);
     // what it takes still works, and an option given as undefined is as if absent
-    await expect(convertVhdxFileToRaw(base, out, { chunkSize: MiB, parent: undefined })).resolves.toMatchObject({ virtualSize: MiB });
+    const givenUndefined: Record<string, unknown> = { chunkSize: MiB, parent: undefined };
+    await expect(convertVhdxFileToRaw(base, out, givenUndefined)).resolves.toMatchObject({ virtualSize: MiB });
   });
 
   it('VhdxEncoderStream refuses a parent (a child is written at positions, by VhdxWriterStream) and unknown keys', async () => {

@@ -74,7 +74,7 @@ describeWith(['qemu-img', '7zz', 'pyvhdi'], 'VhdxEncoderStream output read by in
       blockSize: c.blockSize,
       logicalSectorSize: c.lss,
       physicalSectorSize: c.pss,
-      allocationMap,
+      ...(allocationMap ? { allocationMap } : {}),
     });
     const vhdx = await collect(chunkedStream(raw, [1 * MiB, 12345, 3 * MiB + 1]).pipeThrough(enc));
     writeFileSync(outPath, vhdx);

@@ -1007,7 +1007,8 @@ describe('reasons from differencing files and chains', () => {
   const disk = blockPatternRaw(4 * MiB, MiB, (b) => b !== 2);
   const base = buildSynthetic({ raw: disk, layout: 'hyperv' });
   const partial: ChildBlock = { state: 'partial', data: new Uint8Array(MiB).fill(9), sectors: (k) => k < 3 };
-  const child = (over: Partial<ChildSpec> = {}) =>
+  // an override may say undefined to leave a field out
+  const child = (over: { [K in keyof ChildSpec]?: ChildSpec[K] | undefined } = {}) =>
     buildChild({
       virtualSize: disk.length,
       blockSize: MiB,
@@ -1015,7 +1016,7 @@ describe('reasons from differencing files and chains', () => {
       parentLinkage: dataWriteGuidOf(base),
       relativePath: 'base.vhdx',
       blocks: new Map([[1, partial]]),
-      ...over,
+      ...(over as Partial<ChildSpec>),
     });
   const scratch = mkdtempSync(join(tmpdir(), 'vhdx-chain-errors-'));
   afterAll(() => rmSync(scratch, { recursive: true, force: true }));

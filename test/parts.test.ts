@@ -63,7 +63,7 @@ describe('planVhdx and renderVhdxPart', () => {
     it(`concatenated parts equal VhdxEncoderStream's output: ${shape.name}`, async () => {
       await ready();
       const { map, ...rest } = shape.options;
-      const base = { virtualSize: shape.raw.length, ...rest, allocationMap: map ? mapOf(shape.raw, rest.blockSize) : undefined };
+      const base = { virtualSize: shape.raw.length, ...rest, ...(map ? { allocationMap: mapOf(shape.raw, rest.blockSize) } : {}) };
       const encoder = new VhdxEncoderStream({ ...base, guids: GUIDS });
       const expected = await collect(chunkedStream(shape.raw, [MiB + 7, 3 * MiB]).pipeThrough(encoder));
       for (const partSize of [5 * MiB, 5 * MiB + 4096, 64 * MiB]) {

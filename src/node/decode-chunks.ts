@@ -26,7 +26,7 @@ export async function decodeVhdxChunks(
   write: (piece: Uint8Array) => Promise<void>,
   options: DecodeChunksOptions = {},
 ): Promise<{ info: VhdxInfo; bytesWritten: number }> {
-  const core = new DecoderCore(options, { transientInput: true, onInfo: options.onInfo });
+  const core = new DecoderCore(options, { transientInput: true, ...(options.onInfo ? { onInfo: options.onInfo } : {}) });
   await ready();
   let bytesWritten = 0;
   const emit = (piece: Uint8Array) => {

@@ -123,7 +123,12 @@ class S3Client {
     // parts go unsigned (their CRC-32C header guards them); small XML bodies are hashed
     const payloadHash = payload === undefined ? EMPTY_SHA256 : typeof body === 'string' ? await sha256Hex(payload) : 'UNSIGNED-PAYLOAD';
     const signed = await signRequest({ method, url, headers, payloadHash, region: this.o.region, credentials: this.o.credentials });
-    const response = await this.doFetch(url, { method, headers: signed, body: payload as Uint8Array<ArrayBuffer> | undefined, signal });
+    const response = await this.doFetch(url, {
+      method,
+      headers: signed,
+      ...(payload ? { body: payload as Uint8Array<ArrayBuffer> } : {}),
+      ...(signal ? { signal } : {}),
+    });
     const text = await response.text();
     // CompleteMultipartUpload may answer 200 with an <Error> body
     if (response.ok && !/<Error>/.test(text)) return { response, text };

@@ -128,7 +128,7 @@ function encoderPlanOf(plan: VhdxPlan): EncoderPlan {
     for (let i = 0; i + 1 < storedRuns.length; i += 2) present.fill(1, storedRuns[i], storedRuns[i + 1]);
     allocationMap = { virtualSize: options.virtualSize, blockSize: options.blockSize, present };
   }
-  const encoder = planEncoder({ ...options, allocationMap });
+  const encoder = planEncoder({ ...options, ...(allocationMap ? { allocationMap } : {}) });
   if (encoder.outputSize !== plan.outputSize || encoder.layout.payloadOffset !== plan.payloadOffset) {
     throw badPlan('does not match its own options (changed after planVhdx?)', 'plan');
   }
