@@ -1,6 +1,6 @@
 // The default entry's openVhdx: read-only inputs go to image/, writable opens
 // to edit/ (bytes, Blobs and URLs cannot be written and say so).
-import { openVhdxWritable } from './edit/open.js';
+import { openVhdxWritable, repairVhdxFile, type RepairReport } from './edit/open.js';
 import type { OpenVhdxOptions, VhdxImage } from './image/image.js';
 import { openVhdx as openReadOnly } from './image/open.js';
 import type { SourceInput } from './sources/types.js';
@@ -32,4 +32,17 @@ import { openWritableFile, type WritableFileInput } from './sources/writable.js'
 export async function openVhdx(input: SourceInput | WritableFileInput, options: OpenVhdxOptions = {}): Promise<VhdxImage> {
   if (!options.writable) return openReadOnly(input as SourceInput, options);
   return openVhdxWritable(openWritableFile(input), options);
+}
+
+/**
+ * Repairs a VHDX in place as `qemu-img check -r all` does: a dirty log is
+ * replayed onto the file, an active log with nothing to replay is cleared, the
+ * file is grown to the log's LastFileOffset; then the headers are closed.
+ * A clean file is not written. Inputs as for a writable {@link openVhdx}.
+ * Returns what was done, one action each.
+ * @throws VhdxError as a writable {@link openVhdx}: `log-not-replayable` and
+ *   `log-flushed-past-eof` when the format forbids writing the file (nothing is written).
+ */
+export function repairVhdx(input: WritableFileInput, options: OpenVhdxOptions = {}): Promise<RepairReport> {
+  return repairVhdxFile(openWritableFile(input), options);
 }

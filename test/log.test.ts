@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { VhdxDecoderStream, type VhdxError, checkVhdx, openVhdx } from '../src/node/index.js';
 import * as format from '../src/format/index.js';
 import { chunkedStream, collect, makeRaw } from './helpers/images.js';
-import { applyDirectly, batSectorWith, makeDirty, logRegion, type EntrySpec } from './helpers/dirty-log.js';
+import { applyDirectly, batSectorWith, entriesEndingAt, makeDirty, logRegion, type EntrySpec } from './helpers/dirty-log.js';
 import { pseudoRandomBytes } from './helpers/reference.js';
 import { describeWith, hasTool, IN_CI, run, sha256, tempDir } from './helpers/tools.js';
 import { storedBlocks } from './helpers/vhdx-inspect.js';
@@ -81,15 +81,7 @@ beforeAll(async () => {
   const overwrite = { fileOffset: dataBlock[1] + 8192, data: pseudoRandomBytes(4096, 5) };
   const zero = { fileOffset: dataBlock[1] + 65536, zeroLength: 3 * 4096 };
   const grown = { size: end + MiB, appended: [{ offset: end, data: newBlock }] };
-  const e = (seq: bigint, at: number, tail: number, writes: EntrySpec['writes'], extra: Partial<EntrySpec> = {}): EntrySpec => ({
-    sequenceNumber: seq,
-    at,
-    tail,
-    writes,
-    flushedFileOffset: end + MiB,
-    lastFileOffset: end + MiB,
-    ...extra,
-  });
+  const e = entriesEndingAt(end + MiB);
   const one = e(5n, 0, 0, [allocate, overwrite, zero]);
   const three = [e(10n, 0, 0, [overwrite]), e(11n, 8192, 0, [allocate]), e(12n, 16384, 0, [zero])];
   const logLen = logRegion(clean).length;

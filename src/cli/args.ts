@@ -62,7 +62,7 @@ export interface MeasureFlags extends VhdxCreateOptions {
 export type Command =
   | { name: 'help'; topic: CommandName | undefined; toStderr: boolean; exitCode: number }
   | { name: 'version' }
-  | { name: 'info' | 'check'; input: string; json: boolean; chain: ChainFlags }
+  | { name: 'info' | 'check'; input: string; json: boolean; chain: ChainFlags; repair?: boolean }
   | { name: 'measure'; input: string; json: boolean; flags: MeasureFlags }
   | { name: 'convert'; input: string; output: string; flags: ConvertFlags }
   | { name: 'create'; output: string; parent: string }
@@ -101,7 +101,16 @@ export function parseCommandLine(argv: readonly string[]): CommandLine {
   switch (name) {
     case 'info':
     case 'check':
-      return line({ name, input: inputArg(onlyInput(rest, name)), json: jsonOutput(options), chain: chainFlags(options) });
+    case 'repair': {
+      const repair = name === 'repair' || (name === 'check' && repairFlag(options));
+      return line({
+        name: name === 'info' ? 'info' : 'check',
+        input: inputArg(onlyInput(rest, name)),
+        json: jsonOutput(options),
+        chain: chainFlags(options),
+        ...(repair ? { repair } : {}),
+      });
+    }
     case 'measure':
       return line({ name, input: inputArg(onlyInput(rest, name)), json: jsonOutput(options), flags: measureFlags(options) });
     case 'create': {
@@ -194,6 +203,20 @@ function jsonOutput(options: ReadonlyMap<string, GivenOption>): boolean {
   const value = oneOf(output, ['human', 'json'] as const);
   if (json && value !== 'json') throw new UsageError(`--json contradicts ${output.typed} ${value}`);
   return value === 'json';
+}
+
+/**
+ * check -r all: repair first. qemu-img's other level, `leaks`, has no VHDX
+ * meaning (a VHDX has no reference counts to leak; a log is replayed whole or
+ * not at all), so it is refused rather than taken as `all`.
+ */
+function repairFlag(options: ReadonlyMap<string, GivenOption>): boolean {
+  const given = options.get('repair');
+  if (!given) return false;
+  if (given.value === 'leaks')
+    throw new UsageError(`${given.typed} leaks has nothing to repair in a VHDX (no reference counts); use ${given.typed} all`);
+  oneOf(given, ['all'] as const);
+  return true;
 }
 
 function convertFlags(options: ReadonlyMap<string, GivenOption>): ConvertFlags {

@@ -31,12 +31,14 @@ const USAGE: Record<CommandName, { synopsis: string; about: string[] }> = {
     ],
   },
   check: {
-    synopsis: 'vhdx check <input> [--json]',
+    synopsis: 'vhdx check <input> [-r all] [--json]',
     about: [
       'Lists every problem in a VHDX, one a line in file order: code, reason, structure, offset',
       `and what is wrong. Exit 0 when there is none (a dirty log is not a problem), 3 when there are.`,
       'A differencing VHDX: every level of its chain and the links, each problem with its level;',
       'a parent accepted with --ignore-linkage is a warning, not a problem.',
+      'With -r all the file is repaired in place first (see vhdx repair --help), one line per',
+      'action, then checked. -r leaks is refused: a VHDX has no reference counts to leak.',
     ],
   },
   create: {
@@ -49,6 +51,16 @@ const USAGE: Record<CommandName, { synopsis: string; about: string[] }> = {
     ],
   },
   ...INPLACE_USAGE,
+  repair: {
+    synopsis: 'vhdx repair <file>',
+    about: [
+      'Repairs a VHDX in place, as qemu-img check -r all does (the same as vhdx check -r all):',
+      'replays a dirty log onto the file, clears an active log with nothing to replay, grows the',
+      "file to the log's LastFileOffset; prints one line per action, then checks the file.",
+      'A clean file is not written. A log damaged beyond what MS-VHDX recovers is refused and',
+      'nothing is written (exit 1).',
+    ],
+  },
   measure: {
     synopsis: 'vhdx measure <input> [options]',
     about: [

@@ -13,6 +13,7 @@ import { measure } from './measure.js';
 import { describeError } from './messages.js';
 import { rawInfo } from './raw-info.js';
 import { check, info } from './report.js';
+import { repair } from './repair.js';
 import { runRoute } from './routes/table.js';
 import { endOnClosedPipe, isClosedPipe, refuseTerminals } from './terminal.js';
 import { isInPlaceCommand } from './inplace-options.js';
@@ -63,6 +64,7 @@ async function run(command: Command): Promise<number> {
     case 'check':
       refuseTerminals(command.input, undefined);
       await ready();
+      if (command.repair) await repair(command.input, command.json, command.chain);
       return check(command.input, command.json, command.chain);
     case 'measure':
       refuseTerminals(command.input, undefined);

@@ -5,7 +5,7 @@
 import { INPLACE_COMMANDS, INPLACE_OPTIONS, withInPlace } from './inplace-options.js';
 import { UsageError } from './usage-error.js';
 
-export const COMMANDS = ['convert', 'info', 'check', 'measure', 'create', ...INPLACE_COMMANDS] as const;
+export const COMMANDS = ['convert', 'info', 'check', 'measure', 'create', 'repair', ...INPLACE_COMMANDS] as const;
 export type CommandName = (typeof COMMANDS)[number];
 
 /** One option: its names, its value (absent for a switch), where it applies and its help line. */
@@ -24,7 +24,7 @@ export interface OptionSpec {
 const CONVERT_MEASURE = ['convert', 'measure'] as const;
 const REPORTS = ['info', 'check', 'measure'] as const;
 /** The commands that read a VHDX at random offsets, and so may follow a differencing file's chain. */
-const CHAIN_READERS = ['convert', 'info', 'check', 'measure'] as const;
+const CHAIN_READERS = ['convert', 'info', 'check', 'measure', 'repair'] as const;
 
 /** The options of the commands before the in-place ones. */
 const BASE_OPTIONS: readonly OptionSpec[] = [
@@ -89,6 +89,13 @@ const BASE_OPTIONS: readonly OptionSpec[] = [
     long: 'ignore-linkage',
     commands: CHAIN_READERS,
     help: 'accept a parent whose DataWriteGuid changed since the child was made (with a warning)',
+  },
+  {
+    long: 'repair',
+    short: 'r',
+    value: 'all',
+    commands: ['check'],
+    help: 'repair the file in place first (replay a dirty log, as qemu-img check -r all; vhdx repair is the same)',
   },
   { long: 'json', commands: REPORTS, help: 'print JSON (same as --output=json)' },
   { long: 'output', value: 'human|json', commands: REPORTS, help: 'output format of the report (default human)' },

@@ -13,6 +13,20 @@ import type { RandomAccessFile } from '../sources/types.js';
 import { Editor } from './editor.js';
 import { Journal } from './journal.js';
 
+/** One thing a repair did to the file (what `vhdx check -r all` prints). */
+export type RepairAction =
+  /** The log's active sequence was written onto the file. */
+  | { action: 'log-replayed'; entries: number; sectors: number }
+  /** The header named a log holding no entry of it: LogGuid set to zero. */
+  | { action: 'log-cleared' }
+  /** The file was grown to the log's LastFileOffset. */
+  | { action: 'file-extended'; from: number; to: number };
+
+/** What {@link repairVhdxFile} did; empty when the file was clean. */
+export interface RepairReport {
+  actions: RepairAction[];
+}
+
 /** Problems about the log that a repair settles. */
 const LOG_PROBLEMS = new Set<Problem['reason']>(['log-no-sequence', 'log-entry-skipped']);
 
@@ -23,9 +37,9 @@ const LOG_PROBLEMS = new Set<Problem['reason']>(['log-no-sequence', 'log-entry-s
  *   entries are damaged so that no valid sequence remains (the format forbids
  *   writing such a file); `IO` (`read-failed`, `write-failed`).
  */
-export function prepareEditor(file: RandomAccessFile): PrepareEdit {
+export function prepareEditor(file: RandomAccessFile, actions: RepairAction[] = []): PrepareEdit {
   return async (image, model, problems) => {
-    const { journal, bat, repaired } = await prepareJournal(file, model, problems);
+    const { journal, bat, repaired } = await prepareJournal(file, model, problems, actions);
     return new Editor(journal, model, bat, (offset, length) => image.read(offset, length), repaired);
   };
 }
@@ -35,10 +49,11 @@ async function prepareJournal(
   file: RandomAccessFile,
   model: ImageModel,
   problems: Problem[],
+  actions: RepairAction[] = [],
 ): Promise<{ journal: Journal; bat: RegionInfo; repaired: boolean }> {
   const section = parseHeaderSection(await file.read(0, HEADER_AREA_END), []);
   const journal = new Journal(file, section.header, section.currentHeader === 1 ? 0 : 1, file.size);
-  const repaired = section.dirty ? await repairLog(journal, model, problems) : false;
+  const repaired = section.dirty ? await repairLog(journal, model, problems, actions) : false;
   return { journal, bat: section.bat, repaired };
 }
 
@@ -89,7 +104,7 @@ export async function openEditSession(
  * log that names a LogGuid no entry carries (what QEMU 7.2 leaves when its log
  * write fails). Returns true: the FileWriteGuid is new.
  */
-async function repairLog(journal: Journal, model: ImageModel, problems: Problem[]): Promise<boolean> {
+async function repairLog(journal: Journal, model: ImageModel, problems: Problem[], actions: RepairAction[]): Promise<boolean> {
   const overlay = model.overlay;
   if (!overlay || overlay.entriesReplayed === 0) {
     const damaged = problems.find((p) => p.reason === 'log-entry-skipped');
@@ -101,13 +116,17 @@ async function repairLog(journal: Journal, model: ImageModel, problems: Problem[
       );
     }
     await journal.updateHeader({ fileWriteGuid: randomGuid(), logGuid: NIL_GUID });
+    actions.push({ action: 'log-cleared' });
   } else {
+    const from = journal.size;
     await journal.updateHeader({ fileWriteGuid: randomGuid() });
     for (const z of overlay.zeros) await journal.writeZeros(z.start, z.end - z.start);
     for (const at of overlay.sectorOffsets) await journal.write(overlay.sectors.get(at)!, at);
     await journal.grow(overlay.lastFileOffset);
     await journal.flush();
     await journal.updateHeader({ logGuid: NIL_GUID });
+    actions.push({ action: 'log-replayed', entries: overlay.entriesReplayed, sectors: overlay.sectorOffsets.length });
+    if (journal.size > from) actions.push({ action: 'file-extended', from, to: journal.size });
   }
   delete model.overlay;
   const info = model.info;
@@ -129,4 +148,19 @@ async function repairLog(journal: Journal, model: ImageModel, problems: Problem[
  */
 export function openVhdxWritable(file: RandomAccessFile, options: OpenVhdxOptions = {}, context?: OpenContext): Promise<VhdxImage> {
   return openVhdxSource(file, options, context, prepareEditor(file));
+}
+
+/**
+ * Repairs `file` as `qemu-img check -r all` does: a writable open (a dirty log
+ * replayed onto the file, an active log with nothing to replay cleared, the
+ * file grown to LastFileOffset), then close. Returns what was done; a clean
+ * file is not written at all.
+ * @throws VhdxError as {@link openVhdxWritable}: `log-not-replayable` and
+ *   `log-flushed-past-eof` for a file the format forbids writing (nothing written).
+ */
+export async function repairVhdxFile(file: RandomAccessFile, options: OpenVhdxOptions = {}, context?: OpenContext): Promise<RepairReport> {
+  const actions: RepairAction[] = [];
+  const image = await openVhdxSource(file, { ...options, writable: true }, context, prepareEditor(file, actions));
+  await image.close();
+  return { actions };
 }

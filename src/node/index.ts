@@ -18,7 +18,7 @@ import type { TargetInput } from '../sources/targets.js';
 import { openNodeSource, type NodeSourceInput } from './file-source.js';
 import { VhdxError } from '../errors.js';
 import type { SourceInput } from '../sources/types.js';
-import { openVhdxWritable } from '../edit/open.js';
+import { openVhdxWritable, repairVhdxFile, type RepairReport } from '../edit/open.js';
 import { openNodeWritableFile, type NodeWritableFileInput } from './file.js';
 import { isHttpUrl } from '../sources/http.js';
 import { childRelativePath, nodeOpenContext } from './parent-paths.js';
@@ -72,6 +72,16 @@ export async function openVhdx(input: NodeSourceInput | NodeWritableFileInput, o
     options,
     nodeOpenContext(input as NodeSourceInput, options),
   );
+}
+
+/**
+ * Repairs a VHDX in place (a path, FileHandle, OPFS access handle or custom
+ * file) as `qemu-img check -r all` does; see the default entry's `repairVhdx`.
+ * @throws VhdxError as a writable {@link openVhdx}.
+ */
+export async function repairVhdx(input: NodeWritableFileInput, options: OpenVhdxOptions = {}): Promise<RepairReport> {
+  const file = await openNodeWritableFile(input);
+  return repairVhdxFile(file, options, nodeOpenContext(input as NodeSourceInput, options));
 }
 
 /**

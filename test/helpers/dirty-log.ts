@@ -93,3 +93,16 @@ export function batSectorWith(
   dv.setUint32(at + 4, Math.floor(offsetMiB / 4096), true);
   return { fileOffset: sectorOffset, data };
 }
+
+/** Entries of one shape: FlushedFileOffset and LastFileOffset both `fileEnd` unless `extra` says otherwise. */
+export function entriesEndingAt(fileEnd: number) {
+  return (sequenceNumber: bigint, at: number, tail: number, writes: LogWrite[], extra: Partial<EntrySpec> = {}): EntrySpec => ({
+    sequenceNumber,
+    at,
+    tail,
+    writes,
+    flushedFileOffset: fileEnd,
+    lastFileOffset: fileEnd,
+    ...extra,
+  });
+}
