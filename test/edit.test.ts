@@ -4,13 +4,15 @@ import { open as openHandle, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { NIL_GUID } from '../src/format/guid.js';
-import { HEADER_OFFSETS, parseHeader } from '../src/format/header.js';
+import { HEADER_OFFSETS, parseHeader, serializeHeader } from '../src/format/header.js';
 import { parseLogEntryHeader } from '../src/format/log.js';
+import { PLACE_CHUNK } from '../src/edit/editor.js';
 import { openVhdx } from '../src/index.js';
 import { openVhdx as openNodeVhdx } from '../src/node/index.js';
 import { buildChild, dataWriteGuidOf } from './helpers/differencing.js';
 import { reasonOf } from './helpers/reasons.js';
 import { RecordingFile } from './helpers/recording-file.js';
+import { pseudoRandomBytes } from './helpers/reference.js';
 import { buildSynthetic } from './helpers/synthetic.js';
 import { sha256, tempDir } from './helpers/tools.js';
 
@@ -112,6 +114,76 @@ describe('headers and the log, in the order the format asks', () => {
     want.set([0x44, 0x44, 0x44], MiB + 1000);
     want.fill(0, 2 * MiB, 3 * MiB);
     expect(sha256(disk)).toBe(sha256(want));
+  });
+});
+
+describe('memory: a block placed whole is written in pieces of at most PLACE_CHUNK bytes, not a block-sized buffer', () => {
+  const largestWrite = (file: RecordingFile) => Math.max(...file.ops.map((o) => (o.kind === 'write' ? o.data.length : 0)));
+
+  it('a 32 MiB block placed in space a discard freed: no write over 4 MiB, no old byte shows', async () => {
+    const raw = new Uint8Array(64 * MiB);
+    raw.fill(0x11, 0, 32 * MiB);
+    const file = new RecordingFile(buildSynthetic({ raw, blockSize: 32 * MiB }));
+    const image = await openVhdx(file, { writable: true });
+    await image.discard(0, 32 * MiB); // block 0: ZERO, its space free
+    const size = file.size;
+    await image.write(32 * MiB + 5, new Uint8Array(1000).fill(0x22)); // block 1 goes where block 0 was
+    expect(file.size).toBe(size);
+    expect(largestWrite(file)).toBeLessThanOrEqual(PLACE_CHUNK);
+    await image.close();
+    const reopened = await openVhdx(file.contents());
+    const want = new Uint8Array(64 * MiB);
+    want.fill(0x22, 32 * MiB + 5, 32 * MiB + 1005);
+    expect(sha256(await reopened.read(0, 64 * MiB))).toBe(sha256(want));
+  });
+
+  it('a 32 MiB child block filled from its parent: no write over 4 MiB, the parent shows around the write', async () => {
+    const parentRaw = pseudoRandomBytes(64 * MiB, 3);
+    const parent = buildSynthetic({ raw: parentRaw, blockSize: 32 * MiB });
+    const child = buildChild({
+      virtualSize: 64 * MiB,
+      blockSize: 32 * MiB,
+      lss: 512,
+      parentLinkage: dataWriteGuidOf(parent),
+      relativePath: 'p.vhdx',
+      blocks: new Map(),
+    });
+    const file = new RecordingFile(child);
+    const image = await openVhdx(file, { writable: true, parent });
+    await image.write(42 * MiB + 1, new Uint8Array(3).fill(0x44));
+    expect(largestWrite(file)).toBeLessThanOrEqual(PLACE_CHUNK);
+    await image.close();
+    const reopened = await openVhdx(file.contents(), { parent });
+    const want = parentRaw.slice();
+    want.fill(0x44, 42 * MiB + 1, 42 * MiB + 4);
+    expect(sha256(await reopened.read(0, 64 * MiB))).toBe(sha256(want));
+    expect(reopened.info.allocatedBlocks).toBe(1);
+  });
+});
+
+describe('a clean log that lies past the end of the file', () => {
+  it('the file is grown over the log before the first change: no block is placed over it (before: a new block overlapped the log)', async () => {
+    const clean = base();
+    const end = clean.length; // a multiple of 1 MiB: the log moved to start exactly there
+    const moved = clean.slice();
+    for (const at of HEADER_OFFSETS) {
+      const h = parseHeader(moved.subarray(at, at + 4096), at);
+      moved.set(serializeHeader({ ...h, logOffset: end }), at);
+    }
+    const before = await openVhdx(moved.slice());
+    expect((await before.check()).problems.map((p) => p.reason)).toContain('region-past-eof');
+    await before.close();
+    const file = new RecordingFile(moved);
+    const image = await openVhdx(file, { writable: true });
+    expect(file.ops).toEqual([]); // nothing written at open
+    await image.write(2 * MiB + 5, new Uint8Array(10).fill(9)); // a new block
+    await image.close();
+    const reopened = await openVhdx(file.contents());
+    expect((await reopened.check()).ok).toBe(true);
+    expect((await reopened.check()).problems).toEqual([]);
+    expect([...(await reopened.read(2 * MiB, 20))]).toEqual([0, 0, 0, 0, 0, ...new Array(10).fill(9), 0, 0, 0, 0, 0]);
+    expect(reopened.info.fileSize).toBeGreaterThanOrEqual(end + 2 * MiB); // the block after the log
+    expect(file.ops[0]).toEqual({ kind: 'truncate', size: end + MiB }); // grown first
   });
 });
 

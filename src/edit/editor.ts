@@ -7,7 +7,8 @@
 //   a new DataWriteGuid as well before the first change a reader can see;
 // - a block's payload is written and flushed before the log entry mapping it;
 // - every BAT change goes through the log (journal.ts);
-// - a block placed in reused space is written whole, so no old byte shows.
+// - a block placed in reused space is written whole, so no old byte shows
+//   (in pieces of at most PLACE_CHUNK bytes: memory is bounded by that, not the block size).
 //
 // Differencing files: a block written in part is filled from what the chain
 // reads there and becomes FULLY_PRESENT (no sector bitmap is ever written);
@@ -21,6 +22,9 @@ import type { ImageEditor } from '../image/image.js';
 import type { ImageModel } from '../image/load.js';
 import type { RegionInfo } from '../image/types.js';
 import { LOG_SECTOR, MAX_ENTRY_SECTORS, type Journal } from './journal.js';
+
+/** Bytes of a block written at once when it is placed whole (reused space, or filled from a parent). */
+export const PLACE_CHUNK = 4 * MiB;
 
 /** One BAT change: payload block `block` gets `state` at `offsetMiB`. */
 interface BatChange {
@@ -115,6 +119,7 @@ export class Editor implements ImageEditor {
 
   /** The header update the format asks for before the first change (and the first visible one). */
   private async beforeChange(visible: boolean): Promise<void> {
+    await this.coverLog();
     if (this.fileGuidNew && (this.dataGuidNew || !visible)) return;
     const changes: { fileWriteGuid?: string; dataWriteGuid?: string } = {};
     if (!this.fileGuidNew) changes.fileWriteGuid = randomGuid();
@@ -128,6 +133,23 @@ export class Editor implements ImageEditor {
     info.chain[0]!.dataWriteGuid = info.dataWriteGuid;
     info.headerSequenceNumber = this.journal.header.sequenceNumber;
     info.currentHeader = this.journal.slot === 0 ? 1 : 2;
+  }
+
+  /**
+   * A clean log may lie past the end of the file (readers need nothing from
+   * it: a `region-past-eof` problem only). Before the first change the file
+   * is grown over it, so that its entries are written inside the file and no
+   * new block is placed over it (blocks go at the end of the file).
+   */
+  private async coverLog(): Promise<void> {
+    const { logOffset, logLength } = this.journal.header;
+    if (this.journal.size >= logOffset + logLength) return;
+    await this.journal.grow(logOffset + logLength);
+    await this.journal.flush();
+    const problems = this.model.problems;
+    for (let i = problems.length - 1; i >= 0; i--)
+      if (problems[i]!.reason === 'region-past-eof' && problems[i]!.structure === 'log') problems.splice(i, 1);
+    this.model.info.fileSize = this.journal.size;
   }
 
   /** Cuts `[offset, offset + length)` into the blocks it touches. */
@@ -186,7 +208,6 @@ export class Editor implements ImageEditor {
   private async placeBlock(p: Piece): Promise<BatChange> {
     const state = this.model.states[p.block]!;
     const length = this.blockLength(p.block);
-    const start = p.block * this.blockSize;
     const inherits =
       this.differencing && (state === BlockState.PARTIALLY_PRESENT || (state !== BlockState.ZERO && state < BlockState.FULLY_PRESENT));
     let offset: number;
@@ -207,12 +228,35 @@ export class Editor implements ImageEditor {
       buf.set(p.data, p.at - from);
       await this.journal.write(buf, offset + from);
     } else {
-      const content = new Uint8Array(this.blockSize);
-      if (inherits) content.set(await this.readDisk(start, length));
-      content.set(p.data, p.at);
-      await this.journal.write(content, offset);
+      await this.writeWhole(p, offset, inherits ? length : 0);
     }
     return { block: p.block, state: BlockState.FULLY_PRESENT, offsetMiB: offset / MiB };
+  }
+
+  /**
+   * Writes the whole block at `offset`: the piece over what the disk reads in
+   * its first `inherited` bytes (zeros past them), in pieces of at most
+   * {@link PLACE_CHUNK} bytes, so memory stays bounded whatever the block size.
+   * Each piece is read before it is written, so a block rewritten in place
+   * (PARTIALLY_PRESENT) reads its own sectors before they are overwritten.
+   */
+  private async writeWhole(p: Piece, offset: number, inherited: number): Promise<void> {
+    const start = p.block * this.blockSize;
+    const pieceEnd = p.at + p.data.length;
+    for (let at = 0; at < this.blockSize; at += PLACE_CHUNK) {
+      const n = Math.min(PLACE_CHUNK, this.blockSize - at);
+      if (at >= inherited && (at >= pieceEnd || at + n <= p.at)) {
+        // nothing of the disk or the piece here: zeros
+        await this.journal.writeZeros(offset + at, n);
+        continue;
+      }
+      const buf = new Uint8Array(n);
+      if (at < inherited) buf.set(await this.readDisk(start + at, Math.min(n, inherited - at)));
+      const from = Math.max(p.at, at);
+      const to = Math.min(pieceEnd, at + n);
+      if (from < to) buf.set(p.data.subarray(from - p.at, to - p.at), from - at);
+      await this.journal.write(buf, offset + at);
+    }
   }
 
   private async doDiscard(offset: number, length: number): Promise<void> {
