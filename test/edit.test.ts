@@ -29,6 +29,20 @@ function headers(file: Uint8Array) {
   return HEADER_OFFSETS.map((at) => parseHeader(file.subarray(at, at + 4096), at));
 }
 
+/** An empty child of `parent` in a recording file, opened writable. */
+async function openEmptyChild(parent: Uint8Array, virtualSize: number, blockSize: number) {
+  const child = buildChild({
+    virtualSize,
+    blockSize,
+    lss: 512,
+    parentLinkage: dataWriteGuidOf(parent),
+    relativePath: 'p.vhdx',
+    blocks: new Map(),
+  });
+  const file = new RecordingFile(child);
+  return { file, image: await openVhdx(file, { writable: true, parent }) };
+}
+
 const tmp = tempDir('vhdx-edit-unit-');
 afterAll(() => tmp.cleanup());
 
@@ -94,16 +108,7 @@ describe('headers and the log, in the order the format asks', () => {
   it('a differencing child changes only itself: its parent is never written, and a discard never shows the parent', async () => {
     const parent = buildSynthetic({ raw: new Uint8Array(4 * MiB).fill(0x33) });
     const parentHash = sha256(parent);
-    const child = buildChild({
-      virtualSize: 4 * MiB,
-      blockSize: MiB,
-      lss: 512,
-      parentLinkage: dataWriteGuidOf(parent),
-      relativePath: 'p.vhdx',
-      blocks: new Map(),
-    });
-    const file = new RecordingFile(child);
-    const image = await openVhdx(file, { writable: true, parent });
+    const { file, image } = await openEmptyChild(parent, 4 * MiB, MiB);
     await image.write(MiB + 1000, new Uint8Array(3).fill(0x44)); // filled from the parent, FULLY_PRESENT
     await image.discard(2 * MiB, MiB); // ZERO, not the parent
     await image.close();
@@ -140,16 +145,7 @@ describe('memory: a block placed whole is written in pieces of at most PLACE_CHU
   it('a 32 MiB child block filled from its parent: no write over 4 MiB, the parent shows around the write', async () => {
     const parentRaw = pseudoRandomBytes(64 * MiB, 3);
     const parent = buildSynthetic({ raw: parentRaw, blockSize: 32 * MiB });
-    const child = buildChild({
-      virtualSize: 64 * MiB,
-      blockSize: 32 * MiB,
-      lss: 512,
-      parentLinkage: dataWriteGuidOf(parent),
-      relativePath: 'p.vhdx',
-      blocks: new Map(),
-    });
-    const file = new RecordingFile(child);
-    const image = await openVhdx(file, { writable: true, parent });
+    const { file, image } = await openEmptyChild(parent, 64 * MiB, 32 * MiB);
     await image.write(42 * MiB + 1, new Uint8Array(3).fill(0x44));
     expect(largestWrite(file)).toBeLessThanOrEqual(PLACE_CHUNK);
     await image.close();
