@@ -251,7 +251,8 @@ export class Editor implements ImageEditor {
         continue;
       }
       const buf = new Uint8Array(n);
-      if (at < inherited) buf.set(await this.readDisk(start + at, Math.min(n, inherited - at)));
+      const covered = p.at <= at && pieceEnd >= at + n;
+      if (at < inherited && !covered) buf.set(await this.readDisk(start + at, Math.min(n, inherited - at)));
       const from = Math.max(p.at, at);
       const to = Math.min(pieceEnd, at + n);
       if (from < to) buf.set(p.data.subarray(from - p.at, to - p.at), from - at);
