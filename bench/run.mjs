@@ -1,4 +1,4 @@
-// `npm run bench [kernels|log|memory|files|sparse|rss|chain|inplace|workerd|browser|size] [--quick|--large]`: each section side by side with its peers.
+// `npm run bench [kernels|log|memory|files|sparse|write|rss|chain|inplace|workerd|browser|size] [--quick|--large]`: each section side by side with its peers.
 import os from 'node:os';
 import { kernelBench, logBench } from './kernels.mjs';
 import { memoryBench, fileBench, rssBench } from './e2e.mjs';
@@ -8,6 +8,7 @@ import { browserBench } from './browser.mjs';
 import { sparseBench } from './sparse.mjs';
 import { sizeBench } from './size.mjs';
 import { inplaceBench } from './inplace.mjs';
+import { writeBench } from './write.mjs';
 
 const only = process.argv[2];
 console.log(
@@ -19,6 +20,7 @@ if (!only || only === 'memory') await memoryBench();
 if (!only || only === 'files') await fileBench();
 if (!only || only === 'files' || only === 'sparse')
   await sparseBench({ quick: process.argv.includes('--quick'), large: process.argv.includes('--large') });
+if (!only || only === 'write') await writeBench({ quick: process.argv.includes('--quick') });
 if (!only || only === 'rss') await rssBench();
 if (!only || only === 'chain') await chainBench();
 if (!only || only === 'inplace') await inplaceBench({ quick: process.argv.includes('--quick') });

@@ -112,6 +112,24 @@ describeWith(['qemu-img'], 'vhdx check -r all / vhdx repair', () => {
     expectClean(path);
   });
 
+  it("a sequence filling the log but one sector (qemu-img 7.2 check -r all loops forever on it): the spec's bytes", () => {
+    let target = overwrite.fileOffset - 8192; // block 0's first sector
+    const full = [63, 63, 63, 62].map((n, i) => {
+      const writes = Array.from({ length: n }, () => {
+        target += 4096;
+        return { fileOffset: target - 4096, data: pseudoRandomBytes(4096, 100 + i) };
+      });
+      return entry(BigInt(50 + i), i * 64 * 4096, 0, writes);
+    });
+    expect(full.reduce((n, e) => n + 1 + e.writes.length, 0)).toBe(logRegion(clean).length / 4096 - 1);
+    const dirty = makeDirty(clean, full, grown);
+    const path = write('full.vhdx', dirty);
+    const r = vhdx(['repair', path]);
+    expect(r.stdout).toBe('repaired: replayed the log onto the file (4 entries, 251 data sectors)\nNo problems found.\n');
+    expectSameBody(readFileSync(path), applyDirectly(dirty, full));
+    expectClean(path);
+  });
+
   it("grows the file to LastFileOffset (QEMU does not: the spec's bytes)", () => {
     const one = [entry(5n, 0, 0, [overwrite], { flushedFileOffset: clean.length, lastFileOffset: end + 2 * MiB })];
     const dirty = makeDirty(clean, one);
