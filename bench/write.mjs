@@ -78,10 +78,11 @@ export function fullLog(clean, sizes = [63, 63, 63, 61]) {
   const file = new Uint8Array(clean);
   const headerAt = [64 * 1024, 128 * 1024];
   const headers = headerAt.map((at) => parseHeader(file.subarray(at, at + 4096), at));
-  const h = headers[0].sequenceNumber > headers[1].sequenceNumber ? headers[0] : headers[1];
+  const [h1, h2] = /** @type {[any, any]} */ (headers);
+  const h = h1.sequenceNumber > h2.sequenceNumber ? h1 : h2;
   const logGuid = '5a5a5a5a-1234-4abc-8def-0123456789ab';
   const table = parseRegionTable(file.subarray(192 * 1024, 256 * 1024), 192 * 1024);
-  const bat = table.entries.find((e) => e.guid === GUIDS.batRegion).fileOffset;
+  const bat = /** @type {{ fileOffset: number }} */ (table.entries.find((e) => e.guid === GUIDS.batRegion)).fileOffset;
   const entry0 = new DataView(file.buffer, file.byteOffset + bat, 8);
   const block0 = Number((entry0.getBigUint64(0, true) >> 20n) * BigInt(MiB));
   let at = 0;
@@ -134,7 +135,9 @@ export async function writeBench({ quick = false, runs = quick ? 3 : 5 } = {}) {
   ok('qemu-img', ['create', '-q', '-f', 'vhdx', '-o', `block_size=${blockSize}`, base1, String(GiB)]);
   const ours = join(dir, 'ours.vhdx');
   const theirs = join(dir, 'theirs.vhdx');
-  const r = { first: [[], []], over: [[], []], seq: [[], []], repair: [[], []] };
+  /** @type {() => [number[], number[]]} */
+  const pair = () => [[], []];
+  const r = { first: pair(), over: pair(), seq: pair(), repair: pair() };
   const rate = (n) => (secs) => `${(n / secs).toFixed(0)} writes/s`;
   const mbps = (bytes) => (secs) => `${(bytes / secs / 1e6).toFixed(0)} MB/s`;
   for (let i = 0; i < runs; i++) {
