@@ -119,7 +119,6 @@ export class Editor implements ImageEditor {
 
   /** The header update the format asks for before the first change (and the first visible one). */
   private async beforeChange(visible: boolean): Promise<void> {
-    await this.coverLog();
     if (this.fileGuidNew && (this.dataGuidNew || !visible)) return;
     const changes: { fileWriteGuid?: string; dataWriteGuid?: string } = {};
     if (!this.fileGuidNew) changes.fileWriteGuid = randomGuid();
@@ -133,23 +132,6 @@ export class Editor implements ImageEditor {
     info.chain[0]!.dataWriteGuid = info.dataWriteGuid;
     info.headerSequenceNumber = this.journal.header.sequenceNumber;
     info.currentHeader = this.journal.slot === 0 ? 1 : 2;
-  }
-
-  /**
-   * A clean log may lie past the end of the file (readers need nothing from
-   * it: a `region-past-eof` problem only). Before the first change the file
-   * is grown over it, so that its entries are written inside the file and no
-   * new block is placed over it (blocks go at the end of the file).
-   */
-  private async coverLog(): Promise<void> {
-    const { logOffset, logLength } = this.journal.header;
-    if (this.journal.size >= logOffset + logLength) return;
-    await this.journal.grow(logOffset + logLength);
-    await this.journal.flush();
-    const problems = this.model.problems;
-    for (let i = problems.length - 1; i >= 0; i--)
-      if (problems[i]!.reason === 'region-past-eof' && problems[i]!.structure === 'log') problems.splice(i, 1);
-    this.model.info.fileSize = this.journal.size;
   }
 
   /** Cuts `[offset, offset + length)` into the blocks it touches. */

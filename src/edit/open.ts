@@ -35,7 +35,8 @@ const LOG_PROBLEMS = new Set<Problem['reason']>(['log-no-sequence', 'log-entry-s
  * headers again, replays a dirty log onto the file, and returns the editor.
  * @throws VhdxError `CORRUPT` (`log-not-replayable`) for a dirty log whose
  *   entries are damaged so that no valid sequence remains (the format forbids
- *   writing such a file); `IO` (`read-failed`, `write-failed`).
+ *   writing such a file); `TRUNCATED` (`region-past-eof`) for a clean log that
+ *   lies past the end of the file (nothing written); `IO` (`read-failed`, `write-failed`).
  */
 export function prepareEditor(file: RandomAccessFile, actions: RepairAction[] = []): PrepareEdit {
   return async (image, model, problems) => {
@@ -52,6 +53,15 @@ async function prepareJournal(
   actions: RepairAction[] = [],
 ): Promise<{ journal: Journal; bat: RegionInfo; repaired: boolean }> {
   const section = parseHeaderSection(await file.read(0, HEADER_AREA_END), []);
+  const { logOffset, logLength } = section.header;
+  if (logOffset + logLength > file.size) {
+    // a clean log past the end (a problem only for readers): the first entry would be written there
+    throw new VhdxError(
+      'region-past-eof',
+      `the log ends at ${logOffset + logLength}, past the ${file.size}-byte file (a truncated file): it cannot be written`,
+      { structure: 'log', offset: logOffset },
+    );
+  }
   const journal = new Journal(file, section.header, section.currentHeader === 1 ? 0 : 1, file.size);
   const repaired = section.dirty ? await repairLog(journal, model, problems, actions) : false;
   return { journal, bat: section.bat, repaired };
@@ -120,7 +130,10 @@ async function repairLog(journal: Journal, model: ImageModel, problems: Problem[
   } else {
     const from = journal.size;
     await journal.updateHeader({ fileWriteGuid: randomGuid() });
-    for (const z of overlay.zeros) await journal.writeZeros(z.start, z.end - z.start);
+    // zeros past the end of the grown file need no writing (they read as zeros), and a
+    // zero descriptor may claim up to 2^64 bytes
+    const end = Math.max(journal.size, overlay.lastFileOffset);
+    for (const z of overlay.zeros) if (z.start < end) await journal.writeZeros(z.start, Math.min(z.end, end) - z.start);
     for (const at of overlay.sectorOffsets) await journal.write(overlay.sectors.get(at)!, at);
     await journal.grow(overlay.lastFileOffset);
     await journal.flush();
