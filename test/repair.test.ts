@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import * as format from '../src/format/index.js';
 import { applyDirectly, batSectorWith, entriesEndingAt, logRegion, makeDirty, type EntrySpec } from './helpers/dirty-log.js';
+import { buildChild } from './helpers/differencing.js';
 import { makeRaw } from './helpers/images.js';
 import { pseudoRandomBytes } from './helpers/reference.js';
 import { describeWith, run, tempDir } from './helpers/tools.js';
@@ -188,6 +189,30 @@ describeWith(['qemu-img'], 'vhdx check -r all / vhdx repair', () => {
     expectClean(ours);
     ok('qemu-io', ['-c', 'write -P 0x01 0 4k', ours]);
     ok('qemu-io', ['-r', '-c', 'read -P 0x01 0 4k', ours]);
+  });
+
+  it('a dirty differencing child is repaired without its parent (the log concerns the file alone); check then reports the missing parent', () => {
+    const child = buildChild({
+      virtualSize: 8 * MiB,
+      blockSize: MiB,
+      lss: 512,
+      parentLinkage: '0badc0de-0000-4000-8000-000000000001',
+      relativePath: 'nowhere.vhdx',
+      blocks: new Map(),
+    });
+    const table = format.parseRegionTable(child.subarray(192 * 1024, 256 * 1024), 192 * 1024);
+    const bat = table.entries.find((e) => e.guid === format.GUIDS.batRegion)!.fileOffset;
+    const zeroBlock0 = batSectorWith(child, bat, 0, 2, 0); // block 0: ZERO (reads zeros, not the parent)
+    const one = [{ ...entriesEndingAt(child.length)(7n, 0, 0, [zeroBlock0]) }];
+    const dirty = makeDirty(child, one);
+    const path = write('child.avhdx', dirty);
+    const r = vhdx(['repair', path]);
+    expect(r.stdout).toMatch(/^repaired: replayed the log onto the file \(1 entry, 1 data sector\)\nlevel 0: IO parent-missing /);
+    expect(r.status).toBe(3);
+    expectSameBody(readFileSync(path), applyDirectly(dirty, one));
+    const headers = [64 * 1024, 128 * 1024].map((at) => format.parseHeader(readFileSync(path).subarray(at, at + 4096), at));
+    const current = headers[0]!.sequenceNumber > headers[1]!.sequenceNumber ? headers[0]! : headers[1]!;
+    expect(current.logGuid).toBe(format.NIL_GUID);
   });
 
   it('a clean file is not written: "nothing to do"', () => {

@@ -167,13 +167,14 @@ export function openVhdxWritable(file: RandomAccessFile, options: OpenVhdxOption
  * Repairs `file` as `qemu-img check -r all` does: a writable open (a dirty log
  * replayed onto the file, an active log with nothing to replay cleared, the
  * file grown to LastFileOffset), then close. Returns what was done; a clean
- * file is not written at all.
+ * file is not written at all. A differencing file's parent need not be found.
  * @throws VhdxError as {@link openVhdxWritable}: `log-not-replayable` and
  *   `log-flushed-past-eof` for a file the format forbids writing (nothing written).
  */
 export async function repairVhdxFile(file: RandomAccessFile, options: OpenVhdxOptions = {}, context?: OpenContext): Promise<RepairReport> {
   const actions: RepairAction[] = [];
-  const image = await openVhdxSource(file, { ...options, writable: true }, context, prepareEditor(file, actions));
+  // the log concerns this file alone: a differencing file is repaired without its parent
+  const image = await openVhdxSource(file, { ...options, writable: true, allowMissingParent: true }, context, prepareEditor(file, actions));
   await image.close();
   return { actions };
 }
