@@ -46,6 +46,21 @@ export type { RandomAccessSource, SourceInput, HttpSourceOptions } from './sourc
 export type { ReadableFile, WritableFile, RandomAccessFile, CustomFile, SyncAccessHandleLike, HoleMap } from './sources/types.js';
 export type { WritableFileInput } from './sources/writable.js';
 export { compactVhdx, resizeVhdx, setParent } from './edit/inplace.js';
+export { findUnusedRanges } from './guest/index.js';
+export type { ReadFunction } from './guest/read.js';
+export type {
+  DiskRange,
+  FilesystemKind,
+  GuestOptions,
+  GuestPartition,
+  GuestRefusal,
+  GuestReport,
+  GuestVerdict,
+  PartitionTable,
+  RefusedVerdict,
+  SkippedVerdict,
+  TrimmedVerdict,
+} from './guest/types.js';
 export type { SetParentOptions, SetParentResult, ParentPaths } from './edit/parent.js';
 export type { ResizeOptions, ResizeResult } from './edit/resize.js';
 export type { CompactOptions, CompactResult } from './edit/compact.js';

@@ -20,6 +20,11 @@ interface InPlaceOptionSpec {
 /** Options only the in-place commands take. */
 export const INPLACE_OPTIONS: readonly InPlaceOptionSpec[] = [
   { long: 'dry-run', commands: ['compact'], help: 'say what would be reclaimed and write nothing' },
+  {
+    long: 'fs-trim',
+    commands: ['compact'],
+    help: 'also discard the blocks the filesystems inside the disk do not use (ext4, cleanly unmounted; docs/fs-trim.md)',
+  },
   { long: 'shrink', commands: ['resize'], help: 'allow a smaller size (only when the range cut off holds no data)' },
   { long: 'remove', short: 'd', commands: ['commit'], help: 'remove the child once its parent holds its data (default: leave it empty)' },
 ];
@@ -44,7 +49,7 @@ export function withInPlace<T extends { long: string; commands: readonly string[
 /** The help of each in-place command. */
 export const INPLACE_USAGE: Record<InPlaceName, { synopsis: string; about: string[] }> = {
   compact: {
-    synopsis: 'vhdx compact <file> [--dry-run]',
+    synopsis: 'vhdx compact <file> [--dry-run] [--fs-trim]',
     about: [
       'Makes a dynamic or differencing VHDX smaller in place: blocks that hold no data (all zeros)',
       'give up their space, the blocks after them move into the holes, and the file is cut.',
@@ -93,6 +98,7 @@ export type InPlaceCommand =
       name: 'compact';
       file: string;
       dryRun: boolean;
+      fsTrim: boolean;
       json: boolean;
       progress: boolean;
       quiet: boolean;
@@ -165,6 +171,7 @@ export function parseInPlace(
     name,
     file: rest[0]!,
     dryRun: options.has('dry-run'),
+    fsTrim: options.has('fs-trim'),
     json: shared.json,
     progress,
     quiet: options.has('quiet'),

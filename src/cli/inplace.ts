@@ -1,6 +1,7 @@
 // The in-place commands (compact; issue 20): the command line mapped to the
 // library's options, the result printed. The library owns every rule.
 import { VhdxError } from '../errors.js';
+import type { GuestReport } from '../guest/types.js';
 import { commitVhdx, compactVhdx, openVhdx, resizeVhdx, setParent, type ResizeResult } from '../node/index.js';
 import { bareMessage } from './messages.js';
 import { Progress } from '../node/progress.js';
@@ -36,9 +37,11 @@ export async function runInPlace(command: InPlaceCommand): Promise<number> {
   const result = await compactVhdx(command.file, {
     ...chainOptions(command.chain),
     dryRun: command.dryRun,
+    fsTrim: command.fsTrim,
     ...(bar ? { onProgress: (done: number, total: number) => bar.update(done, total) } : {}),
   });
   bar?.done();
+  if (result.fsTrim && !command.json) process.stdout.write(guestLines(result.fsTrim, result.dryRun));
   if (command.json) {
     process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
     return EXIT.success;
@@ -77,4 +80,21 @@ function inFlags(err: unknown, size: number, current: number): unknown {
     );
   }
   return new VhdxError(err.reason, `the size ${bareMessage(err.message, err).replace(/^the new size /, '')}`);
+}
+
+/** What --fs-trim found inside the disk, a line a partition: where, which filesystem, what became of it. */
+function guestLines(report: GuestReport, dryRun: boolean): string {
+  const lines = [`filesystems (partition table: ${report.table}):`];
+  for (const p of report.partitions) {
+    const where = `${p.index === 0 ? 'whole disk' : `partition ${p.index}`}${p.name ? ` (${p.name})` : ''} at ${p.offset}, ${human(p.length)}`;
+    const v = p.verdict;
+    const what =
+      v.kind === 'trimmed'
+        ? `${human(v.freeBytes)} unused; the blocks wholly inside it ${dryRun ? 'would be' : 'were'} discarded`
+        : v.kind === 'refused'
+          ? `refused (${v.reason}): ${v.message}; left as it is`
+          : `skipped: ${v.message}`;
+    lines.push(`  ${where}: ${p.filesystem}, ${what}`);
+  }
+  return `${lines.join('\n')}\n`;
 }

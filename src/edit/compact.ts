@@ -20,6 +20,8 @@ import { HEADER_SECTION_SIZE, REGION_TABLE_OFFSETS, REGION_TABLE_SIZE, parseRegi
 import type { OpenVhdxOptions, VhdxImage, VirtualRange } from '../image/image.js';
 import type { ImageModel } from '../image/load.js';
 import type { ByteReader } from '../image/reader.js';
+import { findUnusedRanges } from '../guest/index.js';
+import type { GuestOptions, GuestReport } from '../guest/types.js';
 import { isAllZero } from '../wasm/kernels.js';
 import type { InPlaceAccess } from './access.js';
 import { commitBatEntries, type BatEntryChange } from './bat-log.js';
@@ -35,6 +37,15 @@ export interface CompactOptions extends OpenVhdxOptions {
    * afterwards) and loses its space. Parts of blocks are left as they are.
    */
   discardRanges?: VirtualRange[];
+  /**
+   * Read the filesystems inside the disk (partitions through GPT or MBR, or a
+   * whole-disk filesystem; ext4 today, see docs/fs-trim.md) and discard every
+   * whole block none of them uses, as Hyper-V's Optimize-VHD does with NTFS. A
+   * filesystem that is not clean, or that the reader does not fully trust, is
+   * refused and left as it is; `fsTrim` in the result says what was found per
+   * partition. `true`, or the reader's options. Default false.
+   */
+  fsTrim?: boolean | GuestOptions;
   /** Called as the work goes: bytes read or moved so far, of `total` (which grows once the moves are known). */
   onProgress?(done: number, total: number): void;
 }
@@ -54,6 +65,8 @@ export interface CompactResult {
   bitmapsFreed: number;
   /** Payload and sector bitmap blocks moved into holes. */
   blocksMoved: number;
+  /** With `fsTrim`: what was found inside the disk, per partition, and the free space discarded. */
+  fsTrim?: GuestReport;
 }
 
 /** Something in the file that can move: a payload block or a child's sector bitmap block. */
@@ -102,8 +115,9 @@ export async function compactWith(access: InPlaceAccess, options: CompactOptions
     try {
       const model = image.loadedModel;
       refuseFixed(model);
-      const plan = await planCompact(image, model, file, image.info.regions, options);
-      return resultOf(plan, true);
+      const trim = await guestFree(image, options);
+      const plan = await planCompact(image, model, file, image.info.regions, trim.options);
+      return resultOf(plan, true, trim.report);
     } finally {
       await image.close();
     }
@@ -111,17 +125,35 @@ export async function compactWith(access: InPlaceAccess, options: CompactOptions
   const session = await access.editable(refuseFixed);
   try {
     const { image, model, journal } = session;
-    const plan = await planCompact(image, model, journal, image.info.regions, options);
-    await applyCompact(session, plan, options);
-    return resultOf(plan, false);
+    const trim = await guestFree(image, options);
+    const plan = await planCompact(image, model, journal, image.info.regions, trim.options);
+    await applyCompact(session, plan, trim.options);
+    return resultOf(plan, false, trim.report);
   } finally {
     await session.image.close();
   }
 }
 
-function resultOf(plan: CompactPlan, dryRun: boolean): CompactResult {
+/**
+ * With `fsTrim`, the free space of the filesystems inside the disk (read
+ * through the image, so a child's is the chain's), added to `discardRanges`.
+ * Read before anything is written: a refusal only leaves that partition out.
+ */
+async function guestFree(image: VhdxImage, options: CompactOptions): Promise<{ options: CompactOptions; report?: GuestReport }> {
+  if (!options.fsTrim) return { options };
+  const report = await findUnusedRanges(
+    (offset, length) => image.read(offset, length),
+    image.info.virtualSize,
+    options.fsTrim === true ? {} : options.fsTrim,
+  );
+  const free = report.free.map((r) => ({ start: r.offset, end: r.offset + r.length }));
+  return { options: { ...options, discardRanges: [...(options.discardRanges ?? []), ...free] }, report };
+}
+
+function resultOf(plan: CompactPlan, dryRun: boolean, fsTrim: GuestReport | undefined): CompactResult {
   const fileSizeAfter = Math.min(plan.fileSize, plan.endMiB * MiB);
   return {
+    ...(fsTrim ? { fsTrim } : {}),
     dryRun,
     fileSizeBefore: plan.fileSize,
     fileSizeAfter,

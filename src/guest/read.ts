@@ -18,6 +18,7 @@ export class Refusal extends Error {
   }
 }
 
+/** Reads `length` bytes of the disk at `offset` (fewer only past its end). */
 export type ReadFunction = (offset: number, length: number) => Promise<Uint8Array>;
 
 /** Reads `length` bytes at disk offset `offset`, which the caller has checked lie inside the disk. */

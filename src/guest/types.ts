@@ -79,6 +79,7 @@ export interface SkippedVerdict {
   message: string;
 }
 
+/** What became of one partition: its free space found, refused, or skipped. */
 export type GuestVerdict = TrimmedVerdict | RefusedVerdict | SkippedVerdict;
 
 /** One region of the disk: a partition, or the whole disk when there is no table. */
