@@ -25,6 +25,7 @@ export type { PositionalTarget, TargetInput } from './sources/targets.js';
 export type { ChildWriterOptions } from './streams/child-writer.js';
 export type { SparseSummary } from './layout/sparse.js';
 export { uploadToS3 } from './sources/s3.js';
+export { s3Fetch, s3ObjectUrl, s3Source } from './sources/s3-object.js';
 export type { S3Location, S3UploadOptions, S3UploadResult } from './sources/s3.js';
 export { signRequest } from './sources/sigv4.js';
 export type { AwsCredentials, SigningRequest } from './sources/sigv4.js';

@@ -51,7 +51,7 @@ describe('the route table', () => {
         onProgress: undefined,
         notice: () => {},
         refuseReplacingParent: async () => {},
-        openImage: (source) => openVhdx(source),
+        openImage: (source) => openVhdx(source as string),
       };
       const file = join(dir.path, 'out.vhdx');
       const prepared = await prepareOutput(file);

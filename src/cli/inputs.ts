@@ -17,6 +17,7 @@ import { hasVhdxSignature } from '../format/identifier.js';
 import { readChunks } from '../node/fd-reader.js';
 import { openNodeSource } from '../node/file-source.js';
 import { UsageError } from './usage-error.js';
+import { s3Input } from './s3.js';
 
 export type InputKind = 'path' | 'stdin' | 'url';
 
@@ -31,6 +32,8 @@ export interface PathInput {
 /** A URL input, for the routes that fetch. */
 export interface UrlInput {
   url: string;
+  /** How it is fetched, when not by the global fetch: an s3:// object's requests are signed. */
+  fetch?: typeof fetch;
 }
 
 /** A stream (standard input, a FIFO or a device), read into reused buffers, with its first chunk in hand. */
@@ -56,7 +59,7 @@ export type InputArg = { name: string } & ({ kind: 'stdin' } | ({ kind: 'url' } 
 export type OpenedInput = { [K in InputKind]: { kind: K; input: InputOfKind[K]; head: Uint8Array } }[InputKind];
 
 /** The URL schemes an input may have: the message for any other names them. */
-export const INPUT_SCHEMES = ['http', 'https', 'file'] as const;
+export const INPUT_SCHEMES = ['http', 'https', 's3', 'file'] as const;
 
 /** A URL's scheme (`s3` in `s3://bucket/key`), lower-cased; undefined for a path (`C:\\x`, `a:b.raw` included). */
 function schemeOf(arg: string): string | undefined {
@@ -78,8 +81,8 @@ function filePath(arg: string): string {
 
 /**
  * The one reading of an input argument, for every command: `-` is standard input, an http(s) URL
- * is fetched, a file: URL is the path it names, anything without a scheme is a path.
- * @throws UsageError for a URL of another scheme, or a file: URL naming no local file
+ * is fetched, an s3:// URL too (signed, see s3.ts), a file: URL is the path it names, anything without a scheme is a path.
+ * @throws UsageError for a URL of another scheme, a file: URL naming no local file, an s3:// URL without credentials
  */
 export function resolveInput(arg: string): InputArg {
   if (arg === '-') return { kind: 'stdin', name: arg };
@@ -87,7 +90,8 @@ export function resolveInput(arg: string): InputArg {
   if (scheme === undefined) return { kind: 'path', path: arg, name: arg };
   if (scheme === 'file') return { kind: 'path', path: filePath(arg), name: arg };
   if (scheme === 'http' || scheme === 'https') return { kind: 'url', url: arg, name: arg };
-  throw new UsageError(`${arg}: ${scheme}: URLs are not read here; an input is a path, - for stdin, or an http, https or file URL`);
+  if (scheme === 's3') return { kind: 'url', ...s3Input(arg), name: arg };
+  throw new UsageError(`${arg}: ${scheme}: URLs are not read here; an input is a path, - for stdin, or an http, https, s3 or file URL`);
 }
 
 /**
@@ -126,7 +130,7 @@ export async function openInput(arg: InputArg): Promise<OpenedInput> {
       return { kind: 'stdin', input: stdin, head: stdin.first };
     }
     case 'url':
-      return { kind: 'url', input: { url: arg.url }, head: await urlHead(arg.url) };
+      return { kind: 'url', input: { url: arg.url, ...(arg.fetch ? { fetch: arg.fetch } : {}) }, head: await urlHead(arg) };
     case 'path': {
       if (await isRegularFile(arg.path)) return { kind: 'path', input: { path: arg.path }, head: await pathHead(arg.path) };
       const stream = await openStream(await openPathStream(arg.path), arg.path);
@@ -192,13 +196,17 @@ async function* readInput(fd: number, name: string): AsyncGenerator<Uint8Array, 
 }
 
 /**
- * GETs `url` (optionally a `range` of it) as a stream, with its length when the server says.
+ * GETs `input.url` (optionally a `range` of it) as a stream, with its length when the server says.
  * @throws VhdxError 'request-failed' when there is no answer, 'http-status' for a status other than 2xx
  */
-export async function fetchStream(url: string, range?: string): Promise<{ stream: ReadableStream<Uint8Array>; size: number | undefined }> {
+export async function fetchStream(
+  input: UrlInput,
+  range?: string,
+): Promise<{ stream: ReadableStream<Uint8Array>; size: number | undefined }> {
+  const { url } = input;
   let res: Response;
   try {
-    res = await fetch(url, range ? { headers: { Range: range } } : {});
+    res = await (input.fetch ?? fetch)(url, range ? { headers: { Range: range } } : {});
   } catch (err) {
     throw asVhdxError(err, 'request-failed', `cannot fetch ${url}`);
   }
@@ -244,9 +252,9 @@ function heldBody(body: ReadableStream<Uint8Array>, url: string, size: number | 
   );
 }
 
-async function urlHead(url: string): Promise<Uint8Array> {
+async function urlHead(input: UrlInput): Promise<Uint8Array> {
   // works whether or not the server honours Range
-  const { stream } = await fetchStream(url, 'bytes=0-7');
+  const { stream } = await fetchStream(input, 'bytes=0-7');
   const reader = stream.getReader();
   // all 8 bytes or the end: the format is decided from them, so a reply cut short is an error, not a guess
   const head = new Uint8Array(8);

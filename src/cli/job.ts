@@ -118,11 +118,14 @@ export async function runConversion(
     notice: (text) => void (quiet ? undefined : process.stderr.write(`vhdx: note: ${text}\n`)),
     openImage(source, options = { followChain: true }) {
       // one image per path and way of following its chain: a route and its checks share it (and its warning)
-      const key = typeof source === 'string' ? `${options.followChain}:${source}` : undefined;
+      const url = typeof source === 'object' && 'url' in source ? source : undefined;
+      const target = url ? url.url : (source as string | Uint8Array);
+      const http = url?.fetch ? { fetch: url.fetch } : {};
+      const key = typeof target === 'string' ? `${options.followChain}:${target}` : undefined;
       const known = key === undefined ? undefined : opened.get(key);
       if (known) return known;
       const opening = (async () => {
-        const image = await openVhdx(source, options.followChain ? chainOptions(chain) : {});
+        const image = await openVhdx(target, { ...(options.followChain ? chainOptions(chain) : {}), ...http });
         images.push(image);
         if (options.followChain) warnLinkage(image.info);
         return image;

@@ -16,7 +16,7 @@ import { streamOf } from './chunk-streams.js';
 import { chunksOf } from '../runtime/stream-chunks.js';
 import { EXIT } from './exit-codes.js';
 import { imageInput, type ImageInput } from './image-input.js';
-import { fetchStream, formatOf, resolveInput } from './inputs.js';
+import { fetchStream, formatOf, resolveInput, type UrlInput } from './inputs.js';
 import { UsageError } from './usage-error.js';
 
 /** What `measure` reports, in bytes. */
@@ -56,7 +56,7 @@ export async function measureInput(arg: string, flags: MeasureFlags): Promise<Me
   const resolved = resolveInput(arg);
   const disk =
     resolved.kind === 'url'
-      ? await streamedDisk(resolved.url, inputFormat)
+      ? await streamedDisk(resolved, inputFormat)
       : await fileDisk(await imageInput(arg, 'measure'), inputFormat, chain);
   try {
     return await measureDisk(disk, create);
@@ -113,7 +113,7 @@ async function fileDisk(input: ImageInput, format: ImageFormat | undefined, chai
 }
 
 /** A URL, streamed once: a raw disk as it comes, a VHDX through the decoder; data noted per MiB. */
-async function streamedDisk(url: string, format: ImageFormat | undefined): Promise<InputDisk> {
+async function streamedDisk(url: UrlInput, format: ImageFormat | undefined): Promise<InputDisk> {
   const { stream } = await fetchStream(url);
   const chunks = chunksOf(stream);
   const first: Uint8Array[] = [];

@@ -43,7 +43,7 @@ export interface ReportOptions {
 const ENOUGH = Symbol('enough');
 
 /**
- * Reads the VHDX named by `arg` (a path, `-`, or an http(s) URL) for `info`
+ * Reads the VHDX named by `arg` (a path, `-`, an http(s) or s3:// URL) for `info`
  * (`whole: false`) or `check`.
  * @throws UsageError for --parent with a file that has no parent; VhdxError IO when the input cannot be read
  *   at all ('open-failed', also for a directory; 'read-failed', 'request-failed', 'http-status', ...); every
@@ -64,10 +64,10 @@ async function readForReport(arg: string, options: ReportOptions): Promise<Repor
   const resolved = resolveInput(arg);
   if (resolved.kind === 'url') {
     try {
-      return { ...(await randomReport(resolved.url, options.chain)), access: 'random', input: unnamed };
+      return { ...(await randomReport(resolved.url, options.chain, resolved.fetch)), access: 'random', input: unnamed };
     } catch (err) {
       if (!ignoresRange(err)) throw err;
-      const fetched = await fetchStream(resolved.url);
+      const fetched = await fetchStream(resolved);
       return streamedReport(chunksOf(fetched.stream), whole, unnamed, fetched.size);
     }
   }
@@ -116,8 +116,12 @@ async function isStream(path: string): Promise<boolean> {
   return !!st && (st.isFIFO() || st.isSocket() || st.isCharacterDevice());
 }
 
-async function randomReport(source: string, chain: ChainFlags | undefined): Promise<{ info: VhdxInfo | undefined; problems: Problem[] }> {
-  const report = await checkVhdx(source, chainOptions(chain));
+async function randomReport(
+  source: string,
+  chain: ChainFlags | undefined,
+  fetch?: typeof globalThis.fetch,
+): Promise<{ info: VhdxInfo | undefined; problems: Problem[] }> {
+  const report = await checkVhdx(source, { ...chainOptions(chain), ...(fetch ? { fetch } : {}) });
   return { info: report.info, problems: report.problems };
 }
 

@@ -9,20 +9,10 @@ import { choosePartSize } from '../layout/multipart.js';
 import { combineCrc32c, crc32cBase64 } from '../wasm/crc-combine.js';
 import { crc32c } from '../wasm/kernels.js';
 import { ready } from '../wasm/instance.js';
-import { EMPTY_SHA256, sha256Hex, signRequest, uriEncode, type AwsCredentials } from './sigv4.js';
+import { s3ObjectUrl, type S3Location } from './s3-object.js';
+import { EMPTY_SHA256, sha256Hex, signRequest } from './sigv4.js';
 
-/** Where an object goes and how to reach the store. */
-export interface S3Location {
-  /** The store's endpoint, e.g. `https://s3.eu-west-1.amazonaws.com`, `https://<account>.r2.cloudflarestorage.com`, `http://127.0.0.1:7480`. */
-  endpoint: string;
-  bucket: string;
-  key: string;
-  /** Signing region (`auto` for R2; anything the store accepts for Ceph RGW and MinIO). */
-  region: string;
-  credentials: AwsCredentials;
-  /** `bucket.endpoint/key` instead of `endpoint/bucket/key` (default false: path style, which every S3-compatible store takes). */
-  virtualHosted?: boolean;
-}
+export type { S3Location } from './s3-object.js';
 
 /** Options of {@link uploadToS3}. */
 export interface S3UploadOptions extends S3Location {
@@ -99,14 +89,7 @@ class S3Client {
 
   constructor(private readonly o: S3UploadOptions) {
     this.doFetch = o.fetch ?? globalThis.fetch.bind(globalThis);
-    const endpoint = new URL(o.endpoint);
-    const key = uriEncode(o.key, true);
-    const bucket = uriEncode(o.bucket);
-    if (o.virtualHosted) {
-      endpoint.host = `${bucket}.${endpoint.host}`;
-      endpoint.pathname = `/${key}`;
-    } else endpoint.pathname = `${endpoint.pathname.replace(/\/$/, '')}/${bucket}/${key}`;
-    this.base = endpoint;
+    this.base = s3ObjectUrl(o);
   }
 
   /** One signed request; the response of a 2xx, else the store's error. */

@@ -53,7 +53,7 @@ export async function rawStreamToRaw(stdin: Stdin, output: Output, job: Conversi
 
 /** One streamed GET, sized by its Content-Length when the server gives one. */
 export async function rawUrlToRaw(input: UrlInput, output: Output, job: ConversionJob): Promise<void> {
-  const { stream, size } = await fetchStream(input.url);
+  const { stream, size } = await fetchStream(input);
   const chunks =
     size === undefined
       ? sizedChunks(chunksOf(stream), job, RAW_SECTOR)

@@ -89,6 +89,6 @@ export async function rawStreamToVhdxStdout(stdin: Stdin, output: StdoutOutput, 
 
 /** One streamed GET; its Content-Length sizes the disk (without it, as a stream). */
 export async function rawUrlToVhdx(input: UrlInput, output: Output, job: ConversionJob): Promise<void> {
-  const { stream, size } = await fetchStream(input.url);
+  const { stream, size } = await fetchStream(input);
   await encodeRaw({ chunks: chunksOf(stream), size }, job.create, output, job);
 }

@@ -68,7 +68,7 @@ async function* counted(chunks: AsyncIterable<Uint8Array>, count: { bytes: numbe
  */
 export async function hasOwnParent(input: OpenedInput, job: ConversionJob): Promise<boolean> {
   if (input.kind === 'stdin') return true;
-  const image = await job.openImage(input.kind === 'path' ? input.input.path : input.input.url).catch((err) => {
+  const image = await job.openImage(input.kind === 'path' ? input.input.path : input.input).catch((err) => {
     if (ignoresRange(err)) return undefined;
     throw err;
   });
@@ -98,7 +98,7 @@ export async function rawStreamToChild(stdin: Stdin, output: FileOutput, job: Co
 
 /** One streamed GET, counted as it passes. */
 export async function rawUrlToChild(input: UrlInput, output: FileOutput, job: ConversionJob): Promise<void> {
-  const chunks = chunksOf((await fetchStream(input.url)).stream);
+  const chunks = chunksOf((await fetchStream(input)).stream);
   const count = { bytes: 0 };
   await writeChild(
     output,
@@ -109,7 +109,7 @@ export async function rawUrlToChild(input: UrlInput, output: FileOutput, job: Co
 }
 
 /** The image's disk, read in order through the image (opened once, with the job). */
-async function imageToChild(source: string, output: FileOutput, job: ConversionJob): Promise<void> {
+async function imageToChild(source: string | UrlInput, output: FileOutput, job: ConversionJob): Promise<void> {
   const image = await job.openImage(source);
   await writeChild(
     output,
@@ -126,7 +126,7 @@ export async function vhdxFileToChild(input: PathInput, output: FileOutput, job:
 
 /** A VHDX URL without a parent, read with Range requests. */
 export async function vhdxUrlToChild(input: UrlInput, output: FileOutput, job: ConversionJob): Promise<void> {
-  await imageToChild(input.url, output, job);
+  await imageToChild(input, output, job);
 }
 
 /**

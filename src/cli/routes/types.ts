@@ -2,7 +2,7 @@
 // output (typed by kind), and the job it runs in.
 import type { VhdxImage } from '../../image/image.js';
 import type { VhdxCreateOptions } from '../../layout/options.js';
-import type { InputKind, InputOfKind } from '../inputs.js';
+import type { InputKind, InputOfKind, UrlInput } from '../inputs.js';
 import type { ChainFlags, ImageFormat } from '../args.js';
 import type { FileOutput, OutputKind, StdoutOutput } from '../sinks.js';
 
@@ -39,9 +39,9 @@ export interface ConversionJob {
    * Opens a VHDX that is closed when the conversion ends, however it ends; a differencing file's chain
    * is followed as `chain` says (a warning line for a parent accepted with --ignore-linkage), unless
    * `followChain` is false (the --parent file itself, whose own parents are found by its locator).
-   * A path opened again the same way gives the same image.
+   * A path or URL opened again the same way gives the same image; a URL input is fetched as it says (an s3:// object signed).
    */
-  openImage(source: string | Uint8Array, options?: { followChain: boolean }): Promise<VhdxImage>;
+  openImage(source: string | Uint8Array | UrlInput, options?: { followChain: boolean }): Promise<VhdxImage>;
 }
 
 /** What a route of each output kind receives. */

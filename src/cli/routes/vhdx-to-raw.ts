@@ -33,7 +33,7 @@ export async function vhdxFileToRawStdout(input: PathInput, output: StdoutOutput
 
 /** Range reads when the server has them; otherwise one streamed pass through the decoder. */
 export async function vhdxUrlToRaw(input: UrlInput, output: Output, job: ConversionJob): Promise<void> {
-  const image = await job.openImage(input.url).catch((err) => {
+  const image = await job.openImage(input).catch((err) => {
     if (ignoresRange(err)) return undefined;
     throw err;
   });
@@ -43,7 +43,7 @@ export async function vhdxUrlToRaw(input: UrlInput, output: Output, job: Convers
   // a refusal once the decoder knows the file stops the copy, and is the error reported
   const stop = new AbortController();
   void decoder.info.then(chain.onInfo, () => {}).catch((err: unknown) => stop.abort(err));
-  await (await fetchStream(input.url)).stream
+  await (await fetchStream(input)).stream
     .pipeThrough(decoder, { signal: stop.signal })
     .pipeTo(rawSink(output), { signal: stop.signal })
     .catch((err) => {

@@ -24,7 +24,7 @@ function createFor(info: VhdxInfo, job: ConversionJob): VhdxCreateOptions {
 }
 
 /** Through the image: into a file by the library's converter, onto a stream by the encoder with the image's allocation. */
-async function reencodeImage(source: string, output: Output, job: ConversionJob): Promise<void> {
+async function reencodeImage(source: string | UrlInput, output: Output, job: ConversionJob): Promise<void> {
   const image = await job.openImage(source);
   const create = createFor(image.info, job);
   if (output.kind === 'file') {
@@ -84,10 +84,10 @@ export async function vhdxFileToVhdx(input: PathInput, output: Output, job: Conv
 /** Range reads; a server without them is read in one pass. */
 export async function vhdxUrlToVhdx(input: UrlInput, output: Output, job: ConversionJob): Promise<void> {
   try {
-    await reencodeImage(input.url, output, job);
+    await reencodeImage(input, output, job);
   } catch (err) {
     if (!ignoresRange(err)) throw err;
-    await reencodeStream(chunksOf((await fetchStream(input.url)).stream), output, job);
+    await reencodeStream(chunksOf((await fetchStream(input)).stream), output, job);
   }
 }
 
