@@ -3,6 +3,7 @@
 import type { VhdxCreateOptions } from '../layout/options.js';
 import { COMMANDS, appliesTo, closest, optionSpec, tokenize, type CommandName, type GivenOption, type Tokens } from './options.js';
 import { type ImageFormat, resolveInput, resolveOutput } from './inputs.js';
+import { isS3Url, s3Location } from './s3.js';
 import { UsageError } from './usage-error.js';
 import { isInPlace, parseInPlace, type InPlaceCommand } from './inplace-options.js';
 
@@ -123,7 +124,7 @@ export function parseCommandLine(argv: readonly string[]): CommandLine {
     case 'convert':
       if (rest.length !== 2)
         throw new UsageError(`convert takes an input and an output, got ${describeCount(rest.length)} (try vhdx convert --help)`);
-      return line({ name, input: inputArg(rest[0]!), output: outputArg(rest[1]!), flags: convertFlags(options) });
+      return line({ name, input: inputArg(rest[0]!), output: convertOutputArg(rest[1]!), flags: convertFlags(options) });
   }
 }
 
@@ -183,6 +184,13 @@ function inputArg(arg: string): string {
 /** `arg`, once it is known to name an output this tool writes (see resolveOutput). */
 function outputArg(arg: string): string {
   resolveOutput(arg);
+  return arg;
+}
+
+/** `arg`, once it is known to name an output `convert` writes: an output of any command, or an s3:// object. */
+function convertOutputArg(arg: string): string {
+  if (isS3Url(arg)) s3Location(arg);
+  else resolveOutput(arg);
   return arg;
 }
 

@@ -96,14 +96,16 @@ export function resolveInput(arg: string): InputArg {
 
 /**
  * An output argument as the path to write (`-` for standard output): a file: URL is the path it names.
- * @throws UsageError for any other URL: outputs are written to files and stdout only
+ * @throws UsageError for any other URL: outputs are written to files and stdout (s3:// objects by convert, see s3.ts)
  */
 export function resolveOutput(arg: string): string {
   if (arg === '-') return arg;
   const scheme = schemeOf(arg);
   if (scheme === undefined) return arg;
   if (scheme === 'file') return filePath(arg);
-  throw new UsageError(`${arg}: ${scheme}: URLs are not written here; an output is a path, a file URL, or - for stdout`);
+  throw new UsageError(
+    `${arg}: ${scheme}: URLs are not written here; an output is a path, a file URL, - for stdout, or (for convert) s3://bucket/key`,
+  );
 }
 
 /** The format of an input starting with `head`: `forced` (-f) when given, else VHDX when it has the signature. */

@@ -19,6 +19,7 @@ import type { ConvertFlags } from './args.js';
 import { UsageError } from './usage-error.js';
 import { resolveOutput } from './inputs.js';
 import { STDOUT, type Output } from './sinks.js';
+import { isS3Url, s3Location, s3ObjectExists, type S3Output } from './s3.js';
 import { chainOptions, warnLinkage } from './chain.js';
 import type { ConversionJob, ImageFormat } from './routes/types.js';
 
@@ -81,24 +82,38 @@ export function outputFormatFor(outArg: string, to: ImageFormat | undefined): Im
 export async function runConversion(
   outArg: string,
   flags: ConvertFlags,
-  route: (output: Output, job: ConversionJob) => Promise<void>,
+  route: (output: Output | S3Output, job: ConversionJob) => Promise<void>,
 ): Promise<void> {
   const outputFormat = outputFormatFor(outArg, flags.to);
   // the sector of a re-encoded VHDX may follow the input's; whole 512-byte sectors at least, before any work
   checkVirtualSize(flags.virtualSize, flags.logicalSectorSize ?? 512);
-  const outPath = resolveOutput(outArg);
-  if (outputFormat === undefined && outPath !== '-' && !(await isStreamOutput(outPath))) {
+  const s3 = isS3Url(outArg) ? s3Location(outArg) : undefined;
+  const outPath = s3 ? outArg : resolveOutput(outArg);
+  if (outputFormat === undefined && outPath !== '-' && (s3 || !(await isStreamOutput(outPath)))) {
     throw new UsageError(
       `the output ${outArg} does not say its format (.vhdx, .avhdx; .raw, .img, .bin): give -O raw|vhdx to write it under this name`,
     );
   }
-  const prepared = outPath === '-' ? undefined : await prepareOutput(outPath);
+  if (s3 && !flags.force && (await s3ObjectExists(s3, outArg))) {
+    throw new VhdxError('output-exists', `${outArg} exists: an s3:// output replaces an object only with --force`);
+  }
+  const prepared = outPath === '-' || s3 ? undefined : await prepareOutput(outPath);
+  const uploadStop = new AbortController();
   // a file: URL is named by its path from here on: the checks compare files by path
-  const output = outputOf(outPath, prepared);
+  const output: Output | S3Output = s3
+    ? { kind: 's3', name: outArg, location: s3, signal: uploadStop.signal }
+    : outputOf(outPath, prepared);
+  let interrupted: NodeJS.Signals | undefined;
   // shells and callers expect an interrupted command to die of its signal
   const onSignal = (signal: NodeJS.Signals) => {
-    prepared?.discardSync();
     for (const s of CLEANUP_SIGNALS) process.off(s, onSignal);
+    if (s3) {
+      // the upload is aborted on the store first (no object, no open upload); the process dies of the signal after
+      interrupted = signal;
+      uploadStop.abort(new VhdxError('cancelled', `interrupted by ${signal}`));
+      return;
+    }
+    prepared?.discardSync();
     process.kill(process.pid, signal);
   };
   for (const s of CLEANUP_SIGNALS) process.once(s, onSignal);
@@ -143,6 +158,7 @@ export async function runConversion(
     for (const s of CLEANUP_SIGNALS) process.off(s, onSignal);
     for (const image of images) await image.close().catch(() => {});
     progress?.done();
+    if (interrupted) process.kill(process.pid, interrupted);
   }
   try {
     await prepared?.commit();

@@ -45,6 +45,15 @@ export function s3Location(arg: string, env: NodeJS.ProcessEnv = process.env): S
   };
 }
 
+/** An s3:// output of `vhdx convert`: the object, and the signal that aborts its upload (SIGINT). */
+export interface S3Output {
+  kind: 's3';
+  /** What the user named it. */
+  name: string;
+  location: S3Location;
+  signal: AbortSignal;
+}
+
 /** An s3:// input as the URL inputs are read: the object's https URL and a fetch that signs. */
 export function s3Input(arg: string): { url: string; fetch: typeof fetch } {
   const location = s3Location(arg);

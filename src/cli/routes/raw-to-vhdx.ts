@@ -27,7 +27,7 @@ export async function fileSize(path: string): Promise<number> {
 }
 
 /** `map` (of a file) for a disk of `virtualSize`: the zeros past the file never hold data. */
-function withZeroBlocks(map: AllocationMap, virtualSize: number): AllocationMap {
+export function withZeroBlocks(map: AllocationMap, virtualSize: number): AllocationMap {
   const present = new Uint8Array(Math.ceil(virtualSize / map.blockSize));
   present.set(map.present);
   return { ...map, virtualSize, present };

@@ -10,6 +10,8 @@ import { isSameFile, refuseSameFile } from '../../node/file-io.js';
 import { UsageError } from '../usage-error.js';
 import { formatOf, type InputKind, type OpenedInput } from '../inputs.js';
 import type { Output, OutputKind } from '../sinks.js';
+import type { S3Output } from '../s3.js';
+import { convertToS3 } from './to-s3.js';
 import { rawFileToRawFile, rawFileToRawStdout, rawStreamToRaw, rawUrlToRaw } from './raw-to-raw.js';
 import { rawFileToVhdxFile, rawFileToVhdxStdout, rawStreamToVhdxFile, rawStreamToVhdxStdout, rawUrlToVhdx } from './raw-to-vhdx.js';
 import {
@@ -94,11 +96,12 @@ export async function decideDirection(input: OpenedInput, job: ConversionJob): P
  *   'output-is-input' when the output is written in place and is the input file, or a file the input reads
  *   through; 'output-has-children' (without --force); what the route throws
  */
-export async function runRoute(input: OpenedInput, output: Output, job: ConversionJob): Promise<void> {
+export async function runRoute(input: OpenedInput, output: Output | S3Output, job: ConversionJob): Promise<void> {
   const direction = await decideDirection(input, job);
   if (direction === 'vhdx->raw' && job.create.virtualSize !== undefined) {
     throw new UsageError("--size does not apply to VHDX -> raw: the raw disk is as large as the VHDX's virtual disk");
   }
+  if (output.kind === 's3') return convertToS3(input, direction, output, job);
   // an output written in place (a file with several hard links) must not be the input under another name
   if (input.kind === 'path' && output.kind === 'file') await refuseSameFile(input.input.path, output.file.path);
   await refuseChainOutputs(input, direction, output, job);
