@@ -66,11 +66,18 @@ function streamOf(chunks: AsyncIterable<Uint8Array>, copy: boolean): ReadableStr
   );
 }
 
-/** Feeds `raw` into `target` while `uploading` runs; the upload's failure is the one reported (it carries the input's). */
+/**
+ * Waits for `uploading` and the `feeding` of its input. The upload's failure is the one reported (it
+ * carries the input's), at once: a feed waiting on a silent input (a pipe) must not hold up the abort.
+ */
 async function alongside(feeding: Promise<void>, uploading: Promise<void>): Promise<void> {
-  const [fed, uploaded] = await Promise.allSettled([feeding, uploading]);
-  if (uploaded.status === 'rejected') throw uploaded.reason;
-  if (fed.status === 'rejected') throw fed.reason;
+  const fed = feeding.then(
+    () => undefined,
+    (err: unknown) => ({ err }),
+  );
+  await uploading;
+  const failed = await fed;
+  if (failed) throw failed.err;
 }
 
 async function rawToS3(input: OpenedInput, output: S3Output, job: ConversionJob): Promise<void> {
