@@ -17,8 +17,8 @@ const BIN = new URL('../bin/vhdx.js', import.meta.url).pathname;
 const dir = tempDir('vhdx-cli-habits-');
 afterAll(() => dir.cleanup());
 
-function vhdx(args: string[], input?: Uint8Array) {
-  const r = spawnSync(process.execPath, [BIN, ...args], { input, maxBuffer: 64 * MiB, cwd: dir.path, timeout: 60_000 });
+function vhdx(args: string[], input?: Uint8Array, env: NodeJS.ProcessEnv = process.env) {
+  const r = spawnSync(process.execPath, [BIN, ...args], { input, maxBuffer: 64 * MiB, cwd: dir.path, timeout: 60_000, env });
   return { status: r.status, stdout: String(r.stdout), stderr: String(r.stderr) };
 }
 
@@ -55,14 +55,14 @@ describe('one way to name an input, for every command', () => {
   it('a scheme the tool does not read is a usage error naming the ones it does, for an input and for an output', () => {
     const before = listing();
     const inputs = [
-      ['convert', 's3://bucket/disk.raw', 'out.vhdx'],
-      ['info', 's3://bucket/disk.vhdx'],
+      ['convert', 'gs://bucket/disk.raw', 'out.vhdx'],
+      ['info', 'ftp://host/disk.vhdx'],
       ['check', 'ftp://host/disk.vhdx'],
       ['measure', 'gs://bucket/disk.raw'],
-      ['convert', at('disk.raw'), 'child.avhdx', '--parent', 's3://bucket/base.vhdx'],
+      ['convert', at('disk.raw'), 'child.avhdx', '--parent', 'gs://bucket/base.vhdx'],
     ];
     const outputs = [
-      ['convert', at('disk.raw'), 's3://bucket/out.vhdx'],
+      ['convert', at('disk.raw'), 'gs://bucket/out.vhdx'],
       ['convert', at('disk.raw'), 'https://host/out.vhdx'],
       ['create', 's3://bucket/child.avhdx', '--parent', at('disk.vhdx')],
     ];
@@ -71,10 +71,36 @@ describe('one way to name an input, for every command', () => {
       expect(r.status, args.join(' ')).toBe(2);
       const message = oneLine(r.stderr, 'USAGE');
       expect(message, args.join(' ')).toMatch(/^(s3|ftp|gs|https):\/\/\S+: (s3|ftp|gs|https): URLs are not/);
-      expect(message).toMatch(inputs.includes(args) ? /http, https or file URL/ : /a path, a file URL, or - for stdout/);
+      expect(message).toMatch(
+        inputs.includes(args) ? /http, https, s3 or file URL/ : /a path, a file URL, - for stdout, or \(for convert\) s3:/,
+      );
     }
     expect(listing()).toEqual(before);
     expect(existsSync(join(dir.path, 's3:'))).toBe(false);
+  });
+
+  it('s3:// without credentials in the environment: a usage error naming the variables, for an input and a convert output', () => {
+    const env = { ...process.env };
+    for (const name of ['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN', 'AWS_ENDPOINT_URL']) delete env[name];
+    const before = listing();
+    for (const args of [
+      ['convert', 's3://bucket/disk.raw', 'out.vhdx'],
+      ['info', 's3://bucket/disk.vhdx'],
+      ['convert', at('disk.raw'), 's3://bucket/out.vhdx'],
+    ]) {
+      const r = vhdx(args, undefined, env);
+      expect(r.status, args.join(' ')).toBe(2);
+      expect(oneLine(r.stderr, 'USAGE')).toMatch(
+        /^s3:\/\/bucket\/\S+: s3 URLs need credentials in AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY/,
+      );
+    }
+    const noKey = vhdx(['convert', at('disk.raw'), 's3://bucket'], undefined, {
+      ...env,
+      AWS_ACCESS_KEY_ID: 'a',
+      AWS_SECRET_ACCESS_KEY: 'b',
+    });
+    expect(oneLine(noKey.stderr, 'USAGE')).toMatch(/names a bucket and a key/);
+    expect(listing()).toEqual(before);
   });
 
   it('a Windows drive letter and a path with a colon later on are paths, not schemes', () => {

@@ -10,8 +10,11 @@ const USAGE: Record<CommandName, { synopsis: string; about: string[] }> = {
     synopsis: 'vhdx convert <input> <output> [options]',
     about: [
       'Converts a raw disk image to VHDX, a VHDX to raw, or a VHDX to VHDX (re-blocked, compacted).',
-      '<input> is a path, - for stdin, or an http, https or file URL; <output> is a path, a file URL, or - for stdout',
-      '(never a terminal). The output is written under a temporary name beside it and renamed',
+      '<input> is a path, - for stdin, or an http, https, s3 or file URL; <output> is a path, a file URL, - for stdout',
+      '(never a terminal), or s3://bucket/key (raw -> VHDX, VHDX -> raw; uploaded in parts, aborted on failure or Ctrl-C;',
+      'an existing object is replaced only with --force). s3:// reads AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,',
+      'AWS_SESSION_TOKEN, AWS_REGION and AWS_ENDPOINT_URL (path style there; else AWS S3).',
+      'The output is written under a temporary name beside it and renamed',
       'into place when complete. A differencing VHDX (.avhdx) is flattened through its parents',
       '(found by its parent locator, or --parent). A raw input, or a VHDX without a parent, with',
       '--parent BASE.vhdx makes a differencing child of BASE holding only the sectors that differ',

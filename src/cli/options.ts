@@ -72,7 +72,7 @@ const BASE_OPTIONS: readonly OptionSpec[] = [
   {
     long: 'force',
     commands: ['convert'],
-    help: 'replace an output VHDX that a differencing file beside it names as its parent (that child breaks)',
+    help: 'replace an output VHDX that a differencing file beside it names as its parent (that child breaks), or an existing s3:// object',
     helpFor: { commit: 'commit even when other children link to the parent (they stop matching)' },
   },
   {
