@@ -7,7 +7,9 @@ import { spawn, spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openVhdx, s3ObjectUrl, s3Source, scanAllocation } from '../src/index.js';
 import { EMPTY_SHA256, signRequest } from '../src/sources/sigv4.js';
+import { s3Location } from '../src/cli/s3.js';
 import { makeRaw } from './helpers/images.js';
 import { IN_CI, sha256, tempDir } from './helpers/tools.js';
 
@@ -95,6 +97,27 @@ describe.skipIf(!endpoint)('s3:// in the CLI (Ceph RGW)', () => {
     const info = vhdx(['info', `s3://${bucket}/for-reading.vhdx`, '--json']);
     expect(info.status, info.stderr).toBe(0);
     expect(JSON.parse(String(info.stdout))).toMatchObject({ virtualSize: raw.length });
+  });
+
+  it('library: s3Source reads an object by signed Range GETs for scanAllocation and openVhdx; the CLI maps the environment to its location', async () => {
+    const location = { endpoint: endpoint!, region, credentials, bucket, key: 'disk.raw' };
+    const map = await scanAllocation(await s3Source(location), { blockSize: MiB });
+    expect(map.virtualSize).toBe(raw.length);
+    expect(map.present).toEqual((await scanAllocation(raw, { blockSize: MiB })).present);
+    expect(vhdx(['convert', rawPath, `s3://${bucket}/lib.vhdx`]).status).toBe(0);
+    const image = await openVhdx(await s3Source({ ...location, key: 'lib.vhdx' }));
+    expect(sha256(await image.read(0, raw.length))).toBe(sha256(raw));
+    await image.close();
+    const unsigned = await fetch(s3ObjectUrl(location), { headers: { Range: 'bytes=0-0' } });
+    expect(unsigned.status).toBe(403); // the bucket is private: the reads above were signed
+    const aws = s3Location('s3://b/dir/a b.vhdx', { AWS_ACCESS_KEY_ID: 'k', AWS_SECRET_ACCESS_KEY: 's', AWS_REGION: 'eu-west-1' });
+    expect(String(s3ObjectUrl(aws))).toBe('https://b.s3.eu-west-1.amazonaws.com/dir/a%20b.vhdx');
+    const local = s3Location('s3://b/k.raw', {
+      AWS_ACCESS_KEY_ID: 'k',
+      AWS_SECRET_ACCESS_KEY: 's',
+      AWS_ENDPOINT_URL: 'http://127.0.0.1:7480',
+    });
+    expect(String(s3ObjectUrl(local))).toBe('http://127.0.0.1:7480/b/k.raw');
   });
 
   it('s3 -> s3 both ways: raw object to VHDX object, and back to a raw object byte for byte', async () => {

@@ -37,7 +37,7 @@ export function s3ObjectUrl(location: Omit<S3Location, 'region' | 'credentials'>
  * For requests without a body (GET, HEAD, DELETE): bodies are sent unsigned (`UNSIGNED-PAYLOAD`).
  */
 export function s3Fetch(signing: Pick<S3Location, 'region' | 'credentials'>, doFetch: typeof fetch = globalThis.fetch): typeof fetch {
-  return async (input, init = {}) => {
+  return async (input: RequestInfo | URL, init: RequestInit = {}) => {
     const url = new URL(input instanceof Request ? input.url : String(input));
     const method = init.method ?? (input instanceof Request ? input.method : 'GET');
     const headers: Record<string, string> = {};
