@@ -282,6 +282,16 @@ describe('uploadToS3', () => {
     expect(store.objects.size).toBe(0);
   });
 
+  it('a signal aborted before the call: cancelled, and nothing is sent to the store', async () => {
+    const { bytes, size } = await encoded();
+    const controller = new AbortController();
+    controller.abort();
+    const err = await uploadToS3(chunkedStream(bytes), options(size, { signal: controller.signal })).catch((e) => e);
+    expect((err as VhdxError).reason).toBe('cancelled');
+    expect(store.requests).toEqual([]);
+    expect(store.objects.size).toBe(0);
+  });
+
   it('a store refusing the checksum headers gets an error naming the checksum option', async () => {
     const { bytes, size } = await encoded();
     store.faults.refuseChecksumType = true;

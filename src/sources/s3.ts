@@ -177,6 +177,8 @@ export async function uploadToS3(stream: ReadableStream<Uint8Array>, options: S3
   const stop = new AbortController();
   const onAbort = () => stop.abort(signal?.reason);
   signal?.addEventListener('abort', onAbort, { once: true });
+  // a signal aborted before the call fires no event: nothing is sent at all
+  if (signal?.aborted) onAbort();
 
   /** A request retried on network errors, 5xx and 429. */
   const attempt = async (step: Step, run: () => ReturnType<S3Client['send']>, sentChecksum: boolean) => {
