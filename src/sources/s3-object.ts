@@ -20,7 +20,10 @@ export interface S3Location {
   virtualHosted?: boolean;
 }
 
-/** The URL of the object `location` names (its key percent-encoded as SigV4 signs it). */
+/**
+ * The URL of the object `location` names (its key percent-encoded as SigV4 signs it).
+ * @throws TypeError (from `URL`) for an endpoint that is not a URL.
+ */
 export function s3ObjectUrl(location: Omit<S3Location, 'region' | 'credentials'>): URL {
   const url = new URL(location.endpoint);
   const key = uriEncode(location.key, true);
@@ -35,6 +38,7 @@ export function s3ObjectUrl(location: Omit<S3Location, 'region' | 'credentials'>
 /**
  * A fetch that signs each request it sends (SigV4, header-based) for `region` and `credentials`.
  * For requests without a body (GET, HEAD, DELETE): bodies are sent unsigned (`UNSIGNED-PAYLOAD`).
+ * @throws what `doFetch` throws, from the fetch it returns.
  */
 export function s3Fetch(signing: Pick<S3Location, 'region' | 'credentials'>, doFetch: typeof fetch = globalThis.fetch): typeof fetch {
   return async (input: RequestInfo | URL, init: RequestInit = {}) => {
@@ -52,7 +56,8 @@ export function s3Fetch(signing: Pick<S3Location, 'region' | 'credentials'>, doF
 
 /**
  * The object `location` names as a random-access source: signed Range GETs
- * (see {@link httpSource}, whose errors it throws), the size from a one-byte probe.
+ * (see {@link httpSource}), the size from a one-byte probe.
+ * @throws VhdxError as {@link httpSource} (`IO` `request-failed`, `http-status`; `range-not-supported`).
  */
 export function s3Source(location: S3Location, options: HttpSourceOptions = {}): Promise<ReadableFile> {
   return httpSource(String(s3ObjectUrl(location)), { ...options, fetch: s3Fetch(location, options.fetch) });
