@@ -1,7 +1,8 @@
 // Preload (`node --import`) that makes Node behave like workerd for this
 // package's purposes: `.wasm` imports yield compiled WebAssembly.Module
 // objects, and compiling WebAssembly from bytes at run time is refused.
-import { register } from 'node:module';
+import * as nodeModule from 'node:module';
+import { load } from './workerd-wasm-hooks.mjs';
 
 const Module = WebAssembly.Module;
 globalThis[Symbol.for('vhdx-stream.test.wasmModule')] = (bytes) => new Module(bytes);
@@ -17,4 +18,6 @@ const instantiate = WebAssembly.instantiate;
 /** @type {any} */ (WebAssembly).instantiate = (source, imports) => (source instanceof Module ? instantiate(source, imports) : refuse());
 WebAssembly.compileStreaming = WebAssembly.instantiateStreaming = async () => refuse();
 
-register('./workerd-wasm-hooks.mjs', import.meta.url);
+// registerHooks where Node has it (Node 26 warns that register is deprecated), register before
+if (typeof nodeModule.registerHooks === 'function') nodeModule.registerHooks({ load });
+else nodeModule.register('./workerd-wasm-hooks.mjs', import.meta.url);

@@ -1,6 +1,8 @@
 // Module hooks for workerd-like.mjs: a `.wasm` import becomes a module whose
-// default export is the compiled WebAssembly.Module, as in workerd.
-export async function load(url, context, nextLoad) {
+// default export is the compiled WebAssembly.Module, as in workerd. The same
+// function serves module.registerHooks (synchronous, Node 22.15+; Node 26
+// deprecates module.register) and module.register (Node 20).
+export function load(url, context, nextLoad) {
   if (!url.endsWith('.wasm')) return nextLoad(url, context);
   return {
     format: 'module',
