@@ -19,5 +19,7 @@ const instantiate = WebAssembly.instantiate;
 WebAssembly.compileStreaming = WebAssembly.instantiateStreaming = async () => refuse();
 
 // registerHooks where Node has it (Node 26 warns that register is deprecated), register before
-if (typeof nodeModule.registerHooks === 'function') nodeModule.registerHooks({ load });
+/** @type {{ registerHooks?: (hooks: { load: typeof load }) => void }} */
+const hooksApi = /** @type {any} */ (nodeModule);
+if (typeof hooksApi.registerHooks === 'function') hooksApi.registerHooks({ load });
 else nodeModule.register('./workerd-wasm-hooks.mjs', import.meta.url);
