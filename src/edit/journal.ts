@@ -102,9 +102,13 @@ export class Journal {
    * the file shorter than its FlushedFileOffset: `carry` (a 4 KiB sector
    * written with the content it already has) goes in an entry whose
    * FlushedFileOffset and LastFileOffset are `size`; then the file is cut and flushed.
+   * That entry starts a session of its own: QEMU 7.2 replays every consecutive
+   * entry of the header's LogGuid and refuses to open a file shorter than any
+   * one's FlushedFileOffset, so no entry naming the longer file may share it.
    */
   async shrink(size: number, carry: LogWrite): Promise<void> {
     if (size >= this.size) return;
+    await this.endSession();
     this.size = size;
     this.durableSize = size;
     await this.commit([carry]);
