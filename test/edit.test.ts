@@ -229,3 +229,23 @@ describe('inputs of a writable open', () => {
     expect(await reasonOf(openNodeVhdx('https://example.invalid/a.vhdx', { writable: true }))).toBe('source-not-writable');
   });
 });
+
+describe('the data of a write', () => {
+  it('any typed array is written as its bytes; anything else refuses with not-bytes and the image goes on', async () => {
+    const file = new RecordingFile(base(), false);
+    const image = await openVhdx(file, { writable: true });
+    // a new block, a present block, and a part of a sector
+    await image.write(2 * MiB, new Uint16Array(256).fill(0x0102));
+    await image.write(1024, new Uint32Array([0x04030201, 0x08070605]));
+    const bytes = await image.read(2 * MiB, 512);
+    expect([bytes[0], bytes[1], bytes[511]]).toEqual([2, 1, 1]);
+    expect([...(await image.read(1024, 9))]).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 7]);
+    const wrong = image.write(0, 'not bytes' as unknown as Uint8Array);
+    expect(await reasonOf(wrong)).toBe('not-bytes');
+    await image.write(4096, new Uint8Array([9]));
+    await image.close();
+    const reopened = await openVhdx(file.contents());
+    expect(reopened.info.log.state).toBe('clean');
+    expect([...(await reopened.read(4095, 2))]).toEqual([7, 9]);
+  });
+});

@@ -6,6 +6,7 @@ import type { HttpSourceOptions } from '../sources/index.js';
 import type { ParentRequest } from '../sources/parent.js';
 import type { CustomFile, ReadableFile, SourceInput } from '../sources/types.js';
 import { ReadableStreamImpl, byteStrategy } from '../runtime/web-streams.js';
+import { bytesOf } from '../wasm/kernels.js';
 import { identityOf } from './chain.js';
 import type { ReadLimits } from './limits.js';
 import { holesAsZeros, pushMerged, resolveOwnExtents } from './extents.js';
@@ -160,12 +161,14 @@ export class VhdxImage {
    * Writes `data` at byte `offset` of the virtual disk (any offset and length
    * inside it); reads see it at once. Durable after the next {@link flush}
    * (or {@link close}). A differencing file changes only itself, never its parent.
-   * @throws VhdxError `INVALID_ARGUMENT` (`image-not-writable`, `range-outside-disk`); `IO` (`write-failed`, `read-failed`).
+   * Any typed array or ArrayBuffer is written as its bytes.
+   * @throws VhdxError `INVALID_ARGUMENT` (`image-not-writable`, `range-outside-disk`, `not-bytes`); `IO` (`write-failed`, `read-failed`).
    */
   async write(offset: number, data: Uint8Array): Promise<void> {
     const editor = this.editing();
-    this.checkRange(offset, data.length);
-    await editor.write(offset, data);
+    const bytes = bytesOf(data, 'write');
+    this.checkRange(offset, bytes.length);
+    await editor.write(offset, bytes);
   }
 
   /**

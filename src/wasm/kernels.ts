@@ -6,8 +6,11 @@ import { kernels } from './instance.js';
 
 const CRC_STEP = 64 * 1024; // keeps the copied bytes in L2 while the CRC reads them back
 
-/** The bytes of any view or buffer; a Uint8Array as it is (the hot paths pass those). */
-function bytesOf(data: unknown, caller: string): Uint8Array {
+/**
+ * The bytes of any view or buffer; a Uint8Array as it is (the hot paths pass those).
+ * @throws VhdxError `INVALID_ARGUMENT` (`not-bytes`) for anything else, naming `caller`.
+ */
+export function bytesOf(data: unknown, caller: string): Uint8Array {
   if (data instanceof Uint8Array) return data;
   if (ArrayBuffer.isView(data)) return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
   if (data instanceof ArrayBuffer || (typeof SharedArrayBuffer !== 'undefined' && data instanceof SharedArrayBuffer))
