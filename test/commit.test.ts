@@ -102,6 +102,18 @@ describeWith(['qemu-img', '7zz'], 'commit: interop', () => {
     expect(Buffer.compare(await read(join(folder, 'base.vhdx')), disk)).toBe(0);
     expect((await vhdxFailure(() => node.openVhdx(join(folder, 'sister.avhdx')))).reason).toBe('parent-linkage-mismatch');
   });
+
+  it('a child with nothing to commit: the parent is not written (its DataWriteGuid stays), so a sister still links to it', async () => {
+    const folder = join(tmp.path, 'empty');
+    execFileSync('mkdir', ['-p', folder]);
+    const disk = await chainIn(folder, 'sister.avhdx');
+    await node.createChildFile(join(folder, 'empty.avhdx'), join(folder, 'base.vhdx'));
+    const base = readFileSync(join(folder, 'base.vhdx'));
+    const result = await node.commitVhdx(join(folder, 'empty.avhdx'), { force: true });
+    expect(result.blocksCommitted).toBe(0);
+    expect(Buffer.compare(readFileSync(join(folder, 'base.vhdx')), base)).toBe(0);
+    expect(Buffer.compare(await read(join(folder, 'sister.avhdx')), disk)).toBe(0);
+  });
 });
 
 // Both files recorded in one list, so a crash point is a prefix of it; each file's flushes cover its own writes.

@@ -67,6 +67,10 @@ export async function commitWith(access: CommitAccess, empty: boolean, options: 
   let virtualSize: number;
   try {
     const now = child.image.parent!.info.dataWriteGuid.toLowerCase();
+    // nothing reads differently from the parent: neither file is written (the parent keeps its DataWriteGuid)
+    if (!child.model.states.some((s) => s >= BlockState.FULLY_PRESENT || s === BlockState.ZERO)) {
+      return { blocksCommitted: 0, parentDataWriteGuid: now };
+    }
     const entries = { ...child.model.parentLink!.entries, parent_linkage: `{${now}}`, parent_linkage2: `{${next}}` };
     await writeLocator(child, entries, false);
     states = child.model.states.slice();
