@@ -235,8 +235,8 @@ describe('the data of a write', () => {
     const file = new RecordingFile(base(), false);
     const image = await openVhdx(file, { writable: true });
     // a new block, a present block, and a part of a sector
-    await image.write(2 * MiB, new Uint16Array(256).fill(0x0102));
-    await image.write(1024, new Uint32Array([0x04030201, 0x08070605]));
+    await image.write(2 * MiB, new Uint16Array(256).fill(0x0102) as unknown as Uint8Array);
+    await image.write(1024, new Uint32Array([0x04030201, 0x08070605]) as unknown as Uint8Array);
     const bytes = await image.read(2 * MiB, 512);
     expect([bytes[0], bytes[1], bytes[511]]).toEqual([2, 1, 1]);
     expect([...(await image.read(1024, 9))]).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 7]);
