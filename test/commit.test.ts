@@ -7,7 +7,7 @@ import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import * as node from '../src/node/index.js';
-import { openVhdx, type CustomFile } from '../src/index.js';
+import { openVhdx, VhdxError, type CustomFile } from '../src/index.js';
 import { inPlaceAccess } from '../src/edit/access.js';
 import { commitWith } from '../src/edit/commit.js';
 import { openWritableFile } from '../src/sources/writable.js';
@@ -138,6 +138,38 @@ function recorded(name: 'child' | 'parent', initial: Uint8Array, log: Tagged[]):
   });
   return { rec, custom };
 }
+
+describe('commit: a parent that cannot be written', () => {
+  it('is refused before the child is written', async () => {
+    const folder = join(tmp.path, 'readonly');
+    execFileSync('mkdir', ['-p', folder]);
+    await chainIn(folder);
+    const log: Tagged[] = [];
+    const parent = recorded('parent', readFileSync(join(folder, 'base.vhdx')), log);
+    const child = recorded('child', readFileSync(join(folder, 'child.avhdx')), log);
+    const context = () => ({
+      openInput: async () => ({ source: openWritableFile(parent.custom()) }),
+      findCandidates: () => ({
+        candidates: [{ label: 'base.vhdx', location: 'base.vhdx', open: async () => openWritableFile(parent.custom()) }],
+        skipped: [],
+      }),
+    });
+    const open = async () => openWritableFile(child.custom());
+    const refused = new VhdxError('open-failed', 'cannot open base.vhdx for writing: EACCES');
+    const err = await vhdxFailure(() =>
+      commitWith(
+        {
+          child: inPlaceAccess(open, open, {}, context),
+          parent: inPlaceAccess(async () => openWritableFile(parent.custom()), async () => Promise.reject(refused), {}, () => undefined),
+          childOver: (p) => openVhdx(child.custom(), { parent: p }),
+        },
+        true,
+      ),
+    );
+    expect(err.reason).toBe('open-failed');
+    expect(log.filter((t) => t.op.kind !== 'flush')).toEqual([]);
+  });
+});
 
 describe('commit: crash consistency across two files', () => {
   it('a crash at every operation of either file: the chain opens (by one linkage GUID or the other) and reads the same disk', async () => {

@@ -19,6 +19,7 @@ import { BlockState, batIndexOfBlock } from '../format/bat.js';
 import { randomGuid } from '../format/guid.js';
 import type { VhdxImage } from '../image/image.js';
 import type { InPlaceAccess } from './access.js';
+import type { EditSession } from './open.js';
 import { commitBatEntries, type BatEntryChange } from './bat-log.js';
 import { writeLocator } from './parent.js';
 import { structuresEndMiB } from './compact.js';
@@ -65,21 +66,26 @@ export async function commitWith(access: CommitAccess, empty: boolean, options: 
   let states: Uint8Array;
   let blockSize: number;
   let virtualSize: number;
+  let parent: EditSession | undefined;
   try {
     const now = child.image.parent!.info.dataWriteGuid.toLowerCase();
     // nothing reads differently from the parent: neither file is written (the parent keeps its DataWriteGuid)
     if (!child.model.states.some((s) => s >= BlockState.FULLY_PRESENT || s === BlockState.ZERO)) {
       return { blocksCommitted: 0, parentDataWriteGuid: now };
     }
+    // the parent opened for writing first: one that cannot be written refuses before the child changes
+    parent = await access.parent.editable();
     const entries = { ...child.model.parentLink!.entries, parent_linkage: `{${now}}`, parent_linkage2: `{${next}}` };
     await writeLocator(child, entries, false);
     states = child.model.states.slice();
     ({ blockSize, virtualSize } = child.model);
+  } catch (err) {
+    await parent?.image.close();
+    throw err;
   } finally {
     await child.image.close();
   }
   // 2. the parent takes the new GUID, then the child's blocks as the chain reads them
-  const parent = await access.parent.editable();
   let committed = 0;
   try {
     const { journal, editor, model } = parent;
