@@ -160,7 +160,12 @@ describe('commit: a parent that cannot be written', () => {
       commitWith(
         {
           child: inPlaceAccess(open, open, {}, context),
-          parent: inPlaceAccess(async () => openWritableFile(parent.custom()), async () => Promise.reject(refused), {}, () => undefined),
+          parent: inPlaceAccess(
+            async () => openWritableFile(parent.custom()),
+            async () => Promise.reject(refused),
+            {},
+            () => undefined,
+          ),
           childOver: (p) => openVhdx(child.custom(), { parent: p }),
         },
         true,
