@@ -3,7 +3,7 @@
 // it, and a crash at any operation of either file leaves a chain that opens
 // and reads the same disk.
 import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, symlinkSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import * as node from '../src/node/index.js';
@@ -138,6 +138,18 @@ function recorded(name: 'child' | 'parent', initial: Uint8Array, log: Tagged[]):
   });
   return { rec, custom };
 }
+
+describe('commit: what lies beside the parent', () => {
+  it('a FIFO named .vhdx is not read (it would block) and a link to the child is not another child', async () => {
+    const folder = join(tmp.path, 'beside');
+    execFileSync('mkdir', ['-p', folder]);
+    const disk = await chainIn(folder);
+    execFileSync('mkfifo', [join(folder, 'pipe.vhdx')]);
+    symlinkSync(join(folder, 'child.avhdx'), join(folder, 'link.avhdx'));
+    await node.commitVhdx(join(folder, 'child.avhdx'));
+    expect(Buffer.compare(await read(join(folder, 'base.vhdx')), disk)).toBe(0);
+  });
+});
 
 describe('commit: a parent that cannot be written', () => {
   it('is refused before the child is written', async () => {

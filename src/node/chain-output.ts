@@ -87,6 +87,8 @@ export async function childrenBeside(path: string): Promise<string[]> {
     if (ext !== '.vhdx' && ext !== '.avhdx') continue;
     const sibling = join(folder, name);
     if (name === basename(path) || (await isSameFile(sibling, path))) continue;
+    // only regular files are read: a FIFO or device named .vhdx would block or never end
+    if (!(await stat(sibling).catch(() => undefined))?.isFile()) continue;
     const link = (await ownStructures(sibling))?.parentLink;
     if (link?.linkage.includes(guid)) children.push(sibling);
   }

@@ -23,13 +23,14 @@ import { openNodeWritableFile, type NodeWritableFileInput } from './file.js';
 import { isHttpUrl } from '../sources/http.js';
 import { childRelativePath, nodeOpenContext } from './parent-paths.js';
 import { openNodeTarget, type NodeTargetInput } from './file-target.js';
-import { refuseOutputInChain } from './chain-output.js';
+import { childrenBeside, refuseOutputInChain } from './chain-output.js';
+import { isSameFile } from './file-io.js';
 import { inPlaceAccess, type InPlaceAccess } from '../edit/access.js';
 import { compactWith, type CompactOptions, type CompactResult } from '../edit/compact.js';
 import { resizeWith, type ResizeOptions, type ResizeResult } from '../edit/resize.js';
 import { setParentWith, type ParentPaths, type SetParentOptions, type SetParentResult } from '../edit/parent.js';
-import { dirname, join, resolve, win32 } from 'node:path';
-import { readdir, unlink } from 'node:fs/promises';
+import { win32 } from 'node:path';
+import { unlink } from 'node:fs/promises';
 import { commitWith, type CommitOptions, type CommitResult } from '../edit/commit.js';
 export type { CommitOptions, CommitResult } from '../edit/commit.js';
 
@@ -250,21 +251,10 @@ export async function commitVhdx(child: string, options: CommitVhdxOptions = {})
   return result;
 }
 
-/** The VHDX files beside `parentPath` (other than `child`) whose parent is that file. */
+/** The VHDX files beside `parentPath` that link to it (its DataWriteGuid), other than `child` under any name. */
 async function otherChildren(parentPath: string, child: string): Promise<string[]> {
-  const folder = dirname(parentPath);
-  const found: string[] = [];
-  for (const name of await readdir(folder)) {
-    const path = join(folder, name);
-    if (!/\.a?vhdx$/i.test(name) || resolve(path) === resolve(child) || resolve(path) === resolve(parentPath)) continue;
-    try {
-      const other = await openVhdx(path, { allowMissingParent: true });
-      const parent = other.info.chain[1]?.location;
-      await other.close();
-      if (parent !== undefined && resolve(parent) === resolve(parentPath)) found.push(path);
-    } catch {
-      // not a VHDX this reader opens: not a child of the parent
-    }
-  }
-  return found;
+  const children = await childrenBeside(parentPath);
+  const others: string[] = [];
+  for (const c of children) if (!(await isSameFile(c, child))) others.push(c);
+  return others;
 }
