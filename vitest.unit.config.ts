@@ -18,6 +18,20 @@ export const SLOW_FILES = [
   'test/runtime.test.ts',
   'test/build.test.ts',
   'test/package.test.ts',
+  // the command line run as a process
+  'test/cli-habits.test.ts',
+  'test/inplace-cli.test.ts',
+  'test/repair.test.ts',
+  // a real object store, real ext4 filesystems
+  'test/s3-cli.test.ts',
+  'test/guest.test.ts',
+  'test/fs-trim.test.ts',
+  // rebuilding a file at every crash point of a write, compaction, resize or commit
+  'test/edit-crash.test.ts',
+  'test/compact.test.ts',
+  'test/resize.test.ts',
+  'test/commit.test.ts',
+  'test/set-parent.test.ts',
 ];
 
 export default mergeConfig(
