@@ -5,7 +5,7 @@
 import { spawnSync } from 'node:child_process';
 import { closeSync, existsSync, ftruncateSync, mkdirSync, openSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
-import { fillMixed, fillXorshift } from './e2e.mjs';
+import { fillMixed, fillXorshift, writeMixedFile } from './e2e.mjs';
 
 const MiB = 1024 * 1024;
 /** MiB indexes that fillMixed fills with data, not zeros. */
@@ -94,6 +94,9 @@ export function benchDisks(dir, { large = false } = {}) {
     { name: '3 GiB ext4, 640 MiB of files', path: ext4Disk(join(dir, 'ext4-3g.raw'), 3, 640) },
     { name: '3 GiB, 12% data in scattered runs', path: scatteredDisk(join(dir, 'scattered-3g.raw'), 3, 12) },
   ];
+  const mixed = join(dir, 'mixed-2g.raw');
+  if (!existsSync(mixed) || statSync(mixed).size !== 2 * 1024 * MiB) writeMixedFile(mixed, 2 * 1024 * MiB, true);
+  disks.push({ name: '2 GiB mixed (random, text and zero MiBs, every byte written: no holes)', path: mixed });
   if (large) disks.push({ name: '64 GiB ext4, 6 GiB of files', path: ext4Disk(join(dir, 'ext4-64g.raw'), 64, 6 * 1024), large: true });
   return disks;
 }

@@ -84,7 +84,7 @@ export async function memoryBench({ runs = 5 } = {}) {
 }
 
 /** `dense`: every byte written (as a downloaded or dd-copied image is); otherwise zero MiBs stay holes. */
-function writeMixedFile(path, bytes, dense) {
+export function writeMixedFile(path, bytes, dense) {
   const fd = openSync(path, 'w');
   const buf = Buffer.alloc(MiB);
   for (let i = 0; i * MiB < bytes; i++) {
