@@ -73,15 +73,30 @@ for (const runtime of ['deno', 'bun'] as const) {
         }
       });
 
-      it(`${runtime === 'bun' ? 'asks the file system for holes (bun:ffi)' : 'reads every byte: no hole map (its FileHandles have no OS descriptor)'}`, () => {
+      it(`${runtime === 'bun' ? 'asks the file system for holes (bun:ffi)' : 'reads every byte: no hole map (its FileHandles have no OS descriptor)'}; a sparse file and its dense copy give the same map and VHDX`, () => {
         const script = join(project, 'holes-script.js');
+        // a sparse raw file (holes at the start, between and at the end) beside a dense copy of it:
+        // the same allocation map and byte-identical VHDX files, however the runtime reads them
         writeFileSync(
           script,
-          "import { canMapHoles } from 'vhdx-stream/node';\nconsole.log(JSON.stringify({ holes: await canMapHoles() }));\n",
+          [
+            "import { closeSync, ftruncateSync, openSync, readFileSync, writeFileSync, writeSync } from 'node:fs';",
+            "import { canMapHoles, convertRawFileToVhdx, scanAllocation } from 'vhdx-stream/node';",
+            'const MiB = 1024 * 1024;',
+            'const sparse = `${process.argv[2]}/holes-sparse.raw`, dense = `${process.argv[2]}/holes-dense.raw`;',
+            "const fd = openSync(sparse, 'w'); ftruncateSync(fd, 12 * MiB);",
+            'writeSync(fd, new Uint8Array(8192).fill(7), 0, 8192, 3 * MiB + 4096); writeSync(fd, new Uint8Array(MiB).fill(9), 0, MiB, 6 * MiB); closeSync(fd);',
+            'writeFileSync(dense, readFileSync(sparse));',
+            "const guids = { fileWrite: '11111111-1111-4111-8111-111111111111', dataWrite: '22222222-2222-4222-8222-222222222222', virtualDisk: '33333333-3333-4333-8333-333333333333' };",
+            'const maps = await Promise.all([sparse, dense].map((f) => scanAllocation(f, { blockSize: MiB })));',
+            'for (const f of [sparse, dense]) await convertRawFileToVhdx(f, `${f}.vhdx`, { blockSize: MiB, guids });',
+            'const same = Buffer.compare(readFileSync(`${sparse}.vhdx`), readFileSync(`${dense}.vhdx`)) === 0;',
+            'console.log(JSON.stringify({ holes: await canMapHoles(), present: [...maps[0].present].flatMap((p, i) => (p ? [i] : [])), sameMap: maps[0].present.join() === maps[1].present.join(), same }));',
+          ].join('\n'),
         );
-        const r = runIn(runtime, script, []);
+        const r = runIn(runtime, script, [work]);
         expect(r.status, r.stderr).toBe(0);
-        expect(JSON.parse(r.stdout)).toEqual({ holes: runtime === 'bun' });
+        expect(JSON.parse(r.stdout)).toEqual({ holes: runtime === 'bun', present: [3, 6], sameMap: true, same: true });
       });
 
       it('the vhdx command converts raw -> VHDX -> raw', () => {
