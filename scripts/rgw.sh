@@ -38,9 +38,25 @@ env_for_ceph() {
   export CEPH_CONF="$STATE/ceph.conf"
 }
 
+# Daemons an earlier start left running with this state folder's config (its pid files
+# may be gone with the folder): ended, so the ports are free again.
+end_leftovers() {
+  local pids
+  pids=$(pgrep -f -- "-c $STATE/ceph.conf" || true)
+  [ -n "$pids" ] || return 0
+  kill $pids 2>/dev/null || true
+  for _ in $(seq 50); do
+    pgrep -f -- "-c $STATE/ceph.conf" >/dev/null || return 0
+    sleep 0.2
+  done
+  kill -9 $pids 2>/dev/null || true
+  sleep 0.5
+}
+
 start() {
   fetch
   env_for_ceph
+  end_leftovers
   rm -rf "$STATE" && mkdir -p "$STATE"/{mon,osd,rgw,run,log}
   local fsid
   fsid=$(cat /proc/sys/kernel/random/uuid)
@@ -104,6 +120,7 @@ stop() {
     done
     kill -9 "$pid" 2>/dev/null || true
   done
+  end_leftovers
   rm -rf "$STATE"
 }
 
