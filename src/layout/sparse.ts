@@ -247,10 +247,7 @@ export class SparseAllocator {
    * @throws VhdxError `input-too-long` past `virtualSize`
    */
   placeChunk(chunk: Uint8Array, grain: number): Placed[] {
-    const limit = this.opts.virtualSize;
-    if (limit !== undefined && this.received + chunk.length > limit) {
-      throw inputTooLong('the input', 'virtualSize', limit);
-    }
+    this.refuseOverLimit(chunk.length);
     const { blockSize } = this;
     const runs = new Runs(chunk);
     for (let at = 0; at < chunk.length; ) {
@@ -295,12 +292,15 @@ export class SparseAllocator {
       for (const zeros of zeroPieces(length)) writes.push(...this.placeChunk(zeros, this.blockSize));
       return writes;
     }
-    const limit = this.opts.virtualSize;
-    if (limit !== undefined && this.received + length > limit) {
-      throw inputTooLong('the input', 'virtualSize', limit);
-    }
+    this.refuseOverLimit(length);
     this.received += length;
     return [];
+  }
+
+  /** @throws VhdxError `input-too-long` when `length` more bytes would pass `virtualSize` */
+  private refuseOverLimit(length: number): void {
+    const limit = this.opts.virtualSize;
+    if (limit !== undefined && this.received + length > limit) throw inputTooLong('the input', 'virtualSize', limit);
   }
 
   /**
