@@ -1,19 +1,14 @@
 // Node file sources: a path or an open FileHandle, read with positional reads.
 import type { FileHandle } from 'node:fs/promises';
 import { open } from 'node:fs/promises';
-import { fileURLToPath } from 'node:url';
 import { asVhdxError } from '../errors.js';
 import { openSource, type HttpSourceOptions, type ReadableFile, type SourceInput } from '../sources/index.js';
 import { isFileHandle } from './file-io.js';
-import { fileHandleFileOf } from './file.js';
+import { fileHandleFileOf, fileUrlPath } from './file.js';
 import { isHttpUrl } from '../sources/http.js';
 
 /** What the Node entry's `openVhdx()` and `scanAllocation()` accept: every runtime's inputs, plus paths and FileHandles. */
 export type NodeSourceInput = SourceInput | string | FileHandle;
-
-export async function fileHandleSource(fh: FileHandle, ownsHandle: boolean): Promise<ReadableFile> {
-  return fileHandleFileOf(fh, ownsHandle);
-}
 
 export async function pathSource(path: string): Promise<ReadableFile> {
   let fh: FileHandle;
@@ -22,14 +17,14 @@ export async function pathSource(path: string): Promise<ReadableFile> {
   } catch (err) {
     throw asVhdxError(err, 'open-failed', `cannot open ${path}`);
   }
-  return fileHandleSource(fh, true);
+  return fileHandleFileOf(fh, true);
 }
 
 /** Opens a path, a `file:` URL or a FileHandle, or anything {@link openSource} takes. The caller closes it. */
 export async function openNodeSource(input: NodeSourceInput, http: HttpSourceOptions = {}): Promise<ReadableFile> {
-  if (input instanceof URL && input.protocol === 'file:') return pathSource(fileURLToPath(input));
-  if (typeof input === 'string' && /^file:/i.test(input)) return pathSource(fileURLToPath(input));
+  const fileUrl = fileUrlPath(input);
+  if (fileUrl !== undefined) return pathSource(fileUrl);
   if (typeof input === 'string' && !isHttpUrl(input)) return pathSource(input);
-  if (isFileHandle(input)) return fileHandleSource(input, false);
+  if (isFileHandle(input)) return fileHandleFileOf(input, false);
   return openSource(input as SourceInput, http);
 }

@@ -48,6 +48,12 @@ export function fileHandleFile(fh: FileHandle, size: number, owns: boolean, hole
   };
 }
 
+/** The path a `file:` URL (a URL or a string) names; undefined for anything else. */
+export function fileUrlPath(input: unknown): string | undefined {
+  if (input instanceof URL) return input.protocol === 'file:' ? fileURLToPath(input) : undefined;
+  return typeof input === 'string' && /^file:/i.test(input) ? fileURLToPath(input) : undefined;
+}
+
 /** Adapts `fh` with its size now, and its hole map where the runtime can ask for one (see holes.ts). */
 export async function fileHandleFileOf(fh: FileHandle, owns: boolean): Promise<RandomAccessFile> {
   const { size } = await fh.stat();
@@ -67,14 +73,7 @@ export type NodeWritableFileInput = WritableFileInput | string | URL | FileHandl
  */
 export async function openNodeWritableFile(input: NodeWritableFileInput): Promise<RandomAccessFile> {
   if (isFileHandle(input)) return fileHandleFileOf(input, false);
-  const path =
-    input instanceof URL && input.protocol === 'file:'
-      ? fileURLToPath(input)
-      : typeof input === 'string' && /^file:/i.test(input)
-        ? fileURLToPath(input)
-        : typeof input === 'string' && !/^[a-z][a-z0-9+.-]*:\/\//i.test(input)
-          ? input
-          : undefined;
+  const path = fileUrlPath(input) ?? (typeof input === 'string' && !/^[a-z][a-z0-9+.-]*:\/\//i.test(input) ? input : undefined);
   if (path === undefined) return openWritableFile(input);
   let fh: FileHandle;
   try {
