@@ -6,7 +6,6 @@ import { open, type FileHandle } from 'node:fs/promises';
 import { asVhdxError } from '../errors.js';
 import { openTarget, type TargetInput } from '../sources/targets.js';
 import type { WritableFile } from '../sources/types.js';
-import type { DiscardableTarget } from '../streams/writer.js';
 import { isFileHandle } from './file-io.js';
 import { fileHandleFile } from './file.js';
 import { prepareOutput } from './output.js';
@@ -19,7 +18,7 @@ export type NodeTargetInput = TargetInput | string | FileHandle;
  * over it and `discard` removes.
  * @throws VhdxError IO 'create-failed' (see prepareOutput), INVALID_ARGUMENT 'invalid-option' for an empty path
  */
-async function pathTarget(path: string): Promise<DiscardableTarget> {
+async function pathTarget(path: string): Promise<WritableFile> {
   const prepared = await prepareOutput(path);
   let fh: FileHandle;
   try {

@@ -35,11 +35,8 @@ export type VhdxWriterOptions = Omit<VhdxCreateOptions, 'type'> &
 export type VhdxWriteSummary = SparseSummary & { differencing?: ChildBlockCounts };
 export type { ChildBlockCounts } from './child-writer.js';
 
-/** A target the writer can give up after a failure (see WritableFile.discard). */
-export type DiscardableTarget = WritableFile;
-
 /** Closes `target` after a failure: discarded when it can be, else closed; errors are not reported over the first. */
-async function giveUp(target: DiscardableTarget | undefined): Promise<void> {
+async function giveUp(target: WritableFile | undefined): Promise<void> {
   if (!target) return;
   await (target.discard ? target.discard() : target.close()).catch(() => {});
 }
@@ -109,12 +106,8 @@ export class VhdxWriterStream extends WritableStreamImpl<Uint8Array> {
   /** @param target where the file goes (the Node entry's class also takes a path or FileHandle) */
   constructor(target: TargetInput, options?: VhdxWriterOptions);
   /** @internal `open` opens the target: the Node entry's subclass opens paths and FileHandles */
-  constructor(target: TargetInput, options: VhdxWriterOptions, open: (target: TargetInput) => Promise<DiscardableTarget>);
-  constructor(
-    target: TargetInput,
-    options: VhdxWriterOptions = {},
-    open: (target: TargetInput) => Promise<DiscardableTarget> = openTarget,
-  ) {
+  constructor(target: TargetInput, options: VhdxWriterOptions, open: (target: TargetInput) => Promise<WritableFile>);
+  constructor(target: TargetInput, options: VhdxWriterOptions = {}, open: (target: TargetInput) => Promise<WritableFile> = openTarget) {
     const child = options.parent !== undefined ? childOptionsOf(options, (x) => x instanceof VhdxImage) : undefined;
     const { parent: _parent, parentRelativePath: _path, batReserve: reserve, ...plain } = options;
     const batReserve = checkBatReserve(reserve);
@@ -122,7 +115,7 @@ export class VhdxWriterStream extends WritableStreamImpl<Uint8Array> {
     let settle!: { resolve(s: VhdxWriteSummary): void; reject(e: unknown): void };
     const result = new Promise<VhdxWriteSummary>((resolve, reject) => (settle = { resolve, reject }));
     result.catch(() => {}); // callers may ignore it; the stream reports the error too
-    let out: DiscardableTarget | undefined;
+    let out: WritableFile | undefined;
     let engine: WriteEngine;
     const fail = async (err: unknown): Promise<never> => {
       const e = asVhdxError(err, 'write-failed', 'write failed');
