@@ -5,15 +5,12 @@
 // decode: qemu-img for VHDX files, the original bytes for raw ones.
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readFileSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
-import type { BrowserContext } from 'playwright-core';
-import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
-import { buildWeb } from '../../web/build.mjs';
+import { beforeAll, expect, it } from 'vitest';
 import { hasTool, suiteDir } from '../helpers/tools.js';
 import { describeChromium, findChromium } from './browser/chromium.js';
-import { chooseFile, infoList, openConverter, opfsFiles, readOpfs, result, startConversion } from './browser/converter.js';
-import { serveWithUploads, type UploadServer } from './browser/uploads.js';
+import { chooseFile, infoList, opfsFiles, readOpfs, result, servedConverter, startConversion } from './browser/converter.js';
 
 const MiB = 1024 * 1024;
 const ARTIFACTS = new URL('./artifacts/', import.meta.url).pathname;
@@ -36,8 +33,7 @@ function padded(raw: Buffer, size: number): Buffer {
 
 describeChromium(found, 'the converter page in Chromium', (browser) => {
   const scratch = suiteDir('vhdx-page-').path;
-  let site: UploadServer;
-  let context: BrowserContext | undefined;
+  const served = servedConverter(browser, scratch);
   // 40 MiB + 1000 bytes (not whole sectors): data, zeros, a lone byte, zeros, data in 8 MiB blocks
   const mixed = Buffer.alloc(40 * MiB + 1000);
   // 24 MiB in 1 MiB runs, turned into a VHDX by qemu-img (a layout the library did not write)
@@ -52,25 +48,9 @@ describeChromium(found, 'the converter page in Chromium', (browser) => {
     for (let run = 0; run < 24; run++) if (run % 3 !== 1) randomBytes(MiB).copy(runs, run * MiB);
     writeFileSync(paths.runs, runs);
     execFileSync('qemu-img', ['convert', '-f', 'raw', '-O', 'vhdx', '-o', 'subformat=dynamic,block_size=1M', paths.runs, paths.qemu]);
-    const dist = join(scratch, 'site');
-    await buildWeb(dist, { minify: false });
-    site = await serveWithUploads(dist);
     mkdirSync(ARTIFACTS, { recursive: true });
   });
-  afterEach(async () => {
-    await context?.close();
-    context = undefined;
-  });
-  afterAll(async () => {
-    await site?.server.close();
-    rmSync(scratch, { recursive: true, force: true });
-  });
-
-  /** A fresh context (its own OPFS) with the page open. */
-  async function open(picker: 'stub' | 'none' | 'native' = 'native') {
-    context = await browser().newContext({ viewport: { width: 900, height: 1000 } });
-    return openConverter(context, site.server.url, picker);
-  }
+  const open = (picker?: 'stub' | 'none' | 'native') => served.open(picker);
 
   it('raw -> VHDX as a download: info, sparse output, qemu-img reads the same disk', async () => {
     const { page, problems } = await open();
@@ -130,7 +110,7 @@ describeChromium(found, 'the converter page in Chromium', (browser) => {
     const line = await result(page);
     expect(line).toMatchObject({ state: 'done' });
     expect(line.text).toMatch(/^Saved to private storage \(OPFS\): qemu\.raw — 24\.0 MiB in /);
-    expect((await readOpfs(page, site, 'qemu.raw')).equals(runs)).toBe(true);
+    expect((await readOpfs(page, served.site, 'qemu.raw')).equals(runs)).toBe(true);
     await page.waitForSelector('#opfs-list li');
     expect(await page.textContent('#opfs-list')).toContain('qemu.raw · 24.0 MiB');
     await page.screenshot({ path: join(ARTIFACTS, 'converter-page.png'), fullPage: true });
@@ -141,13 +121,13 @@ describeChromium(found, 'the converter page in Chromium', (browser) => {
     await startConversion(page, 'opfs', 1);
     expect((await result(page)).text).toMatch(/^Saved to private storage \(OPFS\): qemu\.vhdx — /);
     expect(await page.getAttribute('#result', 'data-read')).toBe('opfs-handle');
-    expect(qemuDecode(await readOpfs(page, site, 'qemu.vhdx'), scratch).equals(runs)).toBe(true);
+    expect(qemuDecode(await readOpfs(page, served.site, 'qemu.vhdx'), scratch).equals(runs)).toBe(true);
     await page.click('#opfs-list li:has-text("qemu.vhdx") button:has-text("Open")');
     await page.waitForFunction(() => document.getElementById('convert-title')?.textContent?.includes('raw disk image'));
     await startConversion(page, 'opfs');
     expect((await result(page)).text).toMatch(/^Saved to private storage \(OPFS\): qemu\.raw — 24\.0 MiB/);
     expect(await page.getAttribute('#result', 'data-read')).toBe('opfs-handle');
-    expect((await readOpfs(page, site, 'qemu.raw')).equals(runs)).toBe(true);
+    expect((await readOpfs(page, served.site, 'qemu.raw')).equals(runs)).toBe(true);
     expect(problems).toEqual([]);
   });
 
@@ -156,7 +136,7 @@ describeChromium(found, 'the converter page in Chromium', (browser) => {
     await chooseFile(page, paths.runs);
     await startConversion(page, 'opfs', 1);
     expect((await result(page)).text).toMatch(/^Saved to private storage \(OPFS\): runs\.vhdx/);
-    const vhdx = await readOpfs(page, site, 'runs.vhdx');
+    const vhdx = await readOpfs(page, served.site, 'runs.vhdx');
     expect(qemuDecode(vhdx, scratch).equals(runs)).toBe(true);
     const { openVhdx } = await import('../../dist/node/index.js');
     const image = await openVhdx(new Uint8Array(vhdx));
@@ -196,7 +176,7 @@ describeChromium(found, 'the converter page in Chromium', (browser) => {
     await chooseFile(page, vhdx);
     await startConversion(page, 'opfs');
     expect((await result(page)).text).toMatch(/^Saved to private storage \(OPFS\): tail\.raw — 6\.00 MiB in /);
-    const out = await readOpfs(page, site, 'tail.raw');
+    const out = await readOpfs(page, served.site, 'tail.raw');
     expect(out.length).toBe(disk.length);
     expect(out.equals(disk)).toBe(true);
     expect(problems).toEqual([]);
@@ -208,13 +188,13 @@ describeChromium(found, 'the converter page in Chromium', (browser) => {
     await chooseFile(page, paths.mixed);
     await startConversion(page, 'picked');
     expect((await result(page)).text).toMatch(/^Saved to picked-mixed\.vhdx — /);
-    const vhdx = await readOpfs(page, site, 'picked-mixed.vhdx');
+    const vhdx = await readOpfs(page, served.site, 'picked-mixed.vhdx');
     expect(qemuDecode(vhdx, scratch).equals(padded(mixed, Math.ceil(mixed.length / 512) * 512))).toBe(true);
 
     await chooseFile(page, paths.qemu);
     await startConversion(page, 'picked');
     expect((await result(page)).text).toMatch(/^Saved to picked-qemu\.raw — 24\.0 MiB/);
-    expect((await readOpfs(page, site, 'picked-qemu.raw')).equals(runs)).toBe(true);
+    expect((await readOpfs(page, served.site, 'picked-qemu.raw')).equals(runs)).toBe(true);
     expect(problems).toEqual([]);
   });
 

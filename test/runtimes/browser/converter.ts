@@ -1,7 +1,10 @@
 // Driving the converter page (web/) from tests, as a person would: choose a
 // file, pick where to save, press Convert (or Cancel), read the result line.
-import type { BrowserContext, Page } from 'playwright-core';
-import type { UploadServer } from './uploads.js';
+import { join } from 'node:path';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { afterAll, afterEach, beforeAll } from 'vitest';
+import { buildWeb } from '../../../web/build.mjs';
+import { serveWithUploads, type UploadServer } from './uploads.js';
 
 export type OutputChoice = 'download' | 'opfs' | 'picked';
 
@@ -41,6 +44,41 @@ export async function openConverter(
   // the Worker reports which outputs work before the first conversion
   await page.waitForFunction(() => !document.querySelector('.reason[data-for=opfs]')?.textContent?.includes('checking'));
   return { page, problems };
+}
+
+/** The page built into `<scratch>/site` and served for a suite, with one browser context per test. */
+export interface ServedConverter {
+  readonly site: UploadServer;
+  /** A fresh context (its own OPFS) with the page open; closed after the test. */
+  open(picker?: 'stub' | 'none' | 'native', height?: number): Promise<Converter>;
+}
+
+/** Registers the suite's hooks: build and serve before, close the context after each test and the server at the end. */
+export function servedConverter(browser: () => Browser, scratch: string): ServedConverter {
+  let site: UploadServer | undefined;
+  let context: BrowserContext | undefined;
+  beforeAll(async () => {
+    const dist = join(scratch, 'site');
+    await buildWeb(dist, { minify: false });
+    site = await serveWithUploads(dist);
+  });
+  afterEach(async () => {
+    await context?.close();
+    context = undefined;
+  });
+  afterAll(async () => {
+    await site?.server.close();
+  });
+  return {
+    get site() {
+      if (!site) throw new Error('the page is not served yet');
+      return site;
+    },
+    async open(picker = 'native', height = 1000) {
+      context = await browser().newContext({ viewport: { width: 900, height } });
+      return openConverter(context, this.site.server.url, picker);
+    },
+  };
 }
 
 /** Sets the file input and waits until the page has shown what the file is. */
