@@ -20,7 +20,8 @@ for (const tool of E2FSPROGS) {
   );
   if (found) toolPath.set(tool, found);
 }
-const missingE2fsprogs = E2FSPROGS.filter((tool) => !toolPath.has(tool));
+/** e2fsprogs programs not found (their tests skip locally, fail under CI). */
+export const missingE2fsprogs = E2FSPROGS.filter((tool) => !toolPath.has(tool));
 const e2 = (tool: (typeof E2FSPROGS)[number]): string => toolPath.get(tool) ?? tool;
 
 /** describe() over real filesystems: skips visibly without e2fsprogs locally; under CI=true runs (and fails). */

@@ -1,8 +1,11 @@
-// The page: choose or drop a file, see what it is, convert it in a Worker.
+// The page: choose or drop a file, see what it is and what a compaction would
+// reclaim, convert it in a Worker; compact a VHDX kept in OPFS in place.
+import { CompactPanel } from './compact-panel.js';
 import { formatError, reportError } from './errors.js';
 import { bytes, duration, rate } from './format.js';
 import { drawMaps, infoRows, inspect, type Inspection } from './inspect.js';
 import type { Direction, DoneReport, FromWorker, OutputKind, OutputRequest, ToWorker } from './protocol.js';
+import { TaskClient } from './task-client.js';
 
 /** showSaveFilePicker is Chromium-only and not in TypeScript's DOM library. */
 type SavePicker = (options: { suggestedName?: string; types?: { description: string; accept: Record<string, string[]> }[] }) => Promise<FileSystemFileHandle>;
@@ -37,6 +40,15 @@ const worker = new Worker(new URL('./worker.js', import.meta.url), { type: 'modu
 let chosen: { file: File; found: Inspection; opfsName?: string } | undefined;
 let busy = false;
 let downloadUrl: string | undefined;
+const tasks = new TaskClient(post);
+const compactPanel = new CompactPanel(tasks, {
+  isBusy: () => busy,
+  setBusy,
+  async reopen(file, name) {
+    await listOpfs();
+    await show(file, name);
+  },
+});
 
 // --- which outputs this browser offers -------------------------------------------
 
@@ -79,6 +91,11 @@ ui.drop.addEventListener('drop', (event) => {
 
 async function choose(file: File, opfsName?: string): Promise<void> {
   if (busy) return;
+  await show(file, opfsName);
+}
+
+/** Shows what `file` is (an OPFS file when `opfsName` is set) and what can be done with it. */
+async function show(file: File, opfsName?: string): Promise<void> {
   chosen = undefined;
   showResult('', '');
   ui.details.hidden = false;
@@ -102,6 +119,7 @@ async function choose(file: File, opfsName?: string): Promise<void> {
     ui.virtualScale.textContent = `(${scale.virtual})`;
     ui.fileScale.textContent = `(${scale.file})`;
   }
+  compactPanel.show(file, found, opfsName);
   const direction = directionOf(found);
   ui.convert.hidden = false;
   ui.convertTitle.textContent = direction === 'to-vhdx' ? 'Convert to VHDX (dynamic, sparse)' : 'Convert to a raw disk image';
@@ -175,13 +193,16 @@ function setBusy(on: boolean): void {
   ui.start.disabled = on;
   ui.cancel.disabled = !on;
   ui.input.disabled = on;
+  compactPanel.refresh();
 }
 
 worker.onmessage = (event: MessageEvent<FromWorker>) => {
   const message = event.data;
+  if (tasks.handle(message)) return;
   switch (message.type) {
     case 'ready':
       setOutputAvailable('opfs', message.opfs.ok ? undefined : message.opfs.reason);
+      compactPanel.setOpfs(message.opfs.ok, message.opfs.reason);
       if (message.opfs.ok) void listOpfs();
       break;
     case 'progress': {
@@ -215,6 +236,7 @@ worker.onmessage = (event: MessageEvent<FromWorker>) => {
 worker.onerror = (event) => {
   setBusy(false);
   showResult('error', `Error: the conversion worker failed (${event.message || 'it could not be loaded'})`);
+  tasks.failAll({ message: `the worker failed (${event.message || 'it could not be loaded'})` });
 };
 
 function finished(report: DoneReport): void {

@@ -1,4 +1,6 @@
-// Messages between the page and its conversion Worker.
+// Messages between the page and its Worker: conversions, and tasks on a VHDX
+// (what a compaction would reclaim, a compaction in OPFS, a copy into OPFS).
+import type { CompactResult, GuestPartition, GuestRefusal, GuestVerdict, PartitionTable } from 'vhdx-stream';
 
 /** Which way a conversion goes. */
 export type Direction = 'to-vhdx' | 'to-raw';
@@ -22,7 +24,41 @@ export type ToWorker =
       output: OutputRequest;
       blockSize?: number;
     }
-  | { type: 'cancel' };
+  | { type: 'cancel' }
+  | { type: 'task'; id: number; task: Task };
+
+/** Work on a VHDX beside the conversions; several may run at once (the page keeps in-place work exclusive). */
+export type Task =
+  /** Dry runs of a compaction, without and with fs-trim, over the file as it is (read-only). */
+  | { kind: 'plan'; file: File }
+  /** A compaction of an OPFS file in place, through its access handle. */
+  | { kind: 'compact'; name: string; fsTrim: boolean }
+  /** A copy of `file` into OPFS under `name` or, when that name is taken, a free one beside it. */
+  | { kind: 'store'; file: File; name: string };
+
+/** One region --fs-trim looked at: the library's GuestPartition, its verdict without the free ranges. */
+export interface PartitionSummary extends Omit<GuestPartition, 'verdict' | 'type'> {
+  verdict: GuestVerdict['kind'];
+  /** The refusal's reason (refused only). */
+  reason?: GuestRefusal;
+  /** Why it was refused or skipped. */
+  message?: string;
+  /** Bytes the filesystem does not use (trimmed only; else 0). */
+  freeBytes: number;
+}
+
+/** A compaction's figures: the library's CompactResult without its fs-trim report. */
+export type CompactFigures = Omit<CompactResult, 'fsTrim'>;
+
+/** What a compaction did or would do; fsTrim's report as partitions (its free ranges, up to a million, stay in the Worker). */
+export interface CompactSummary extends CompactFigures {
+  fsTrim?: { table: PartitionTable; partitions: PartitionSummary[] };
+}
+
+export type TaskResult =
+  | { kind: 'plan'; plain: CompactSummary; fsTrim: CompactSummary }
+  | { kind: 'compact'; name: string; summary: CompactSummary }
+  | { kind: 'store'; name: string; size: number };
 
 /** An error as one readable line's parts (never a stack). */
 export interface ErrorReport {
@@ -52,4 +88,7 @@ export type FromWorker =
   | { type: 'progress'; done: number; total: number; phase: string }
   | { type: 'done'; report: DoneReport }
   | { type: 'cancelled'; note?: string }
-  | { type: 'error'; error: ErrorReport };
+  | { type: 'error'; error: ErrorReport }
+  | { type: 'task-progress'; id: number; done: number; total: number; phase: string }
+  | { type: 'task-done'; id: number; result: TaskResult }
+  | { type: 'task-error'; id: number; error: ErrorReport };

@@ -1,10 +1,12 @@
-// The conversion Worker: runs one conversion at a time, posts progress, and
-// on Cancel stops the pipe and removes (or empties) what it had written.
+// The page's Worker: runs one conversion at a time, posts progress, and on
+// Cancel stops the pipe and removes (or empties) what it had written; runs the
+// tasks on a VHDX (vhdx-tasks.ts) as they come.
 import type { RandomAccessSource, SyncAccessHandleLike } from 'vhdx-stream';
 import { rawToVhdxBlob, rawToVhdxSeekable, vhdxToRawBlob, vhdxToRawSeekable, type ConvertInput, type ConvertOptions } from './convert.js';
 import { reportError } from './errors.js';
-import { accessHandleSource, type ReadableAccessHandle } from './io.js';
+import { accessHandleSource } from './io.js';
 import type { DoneReport, FromWorker, OutputRequest, ToWorker } from './protocol.js';
+import { runTask, type WorkerFileHandle } from './vhdx-tasks.js';
 
 /** The parts of a dedicated worker's global scope used here (the page is typed with the DOM library). */
 interface WorkerScope {
@@ -12,17 +14,24 @@ interface WorkerScope {
   postMessage(message: FromWorker): void;
 }
 
-/** OPFS file handles gain createSyncAccessHandle inside dedicated workers. */
-type WorkerFileHandle = FileSystemFileHandle & { createSyncAccessHandle(): Promise<SyncAccessHandleLike & ReadableAccessHandle> };
-
 const scope = globalThis as unknown as WorkerScope;
 let running: AbortController | undefined;
 
 scope.onmessage = (event) => {
   const message = event.data;
   if (message.type === 'cancel') running?.abort(new DOMException('cancelled by the user', 'AbortError'));
+  else if (message.type === 'task') void task(message.id, message.task);
   else void convert(message);
 };
+
+async function task(id: number, work: Extract<ToWorker, { type: 'task' }>['task']): Promise<void> {
+  try {
+    const result = await runTask(work, (done, total, phase) => scope.postMessage({ type: 'task-progress', id, done, total, phase }));
+    scope.postMessage({ type: 'task-done', id, result });
+  } catch (err) {
+    scope.postMessage({ type: 'task-error', id, error: reportError(err) });
+  }
+}
 
 void probeOpfs().then((opfs) => scope.postMessage({ type: 'ready', opfs }));
 
