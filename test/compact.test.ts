@@ -122,6 +122,16 @@ describe('compactVhdx', () => {
     expect((await compactVhdx(file, { dryRun: true })).reclaimedBytes).toBe(0);
   });
 
+  it('a dry run needs no writing half: bytes and a Blob (a picked File) give the figures of the writable file', async () => {
+    const before = await fragmentedDynamic(16 * MiB, MiB);
+    const expected = await compactVhdx(new RecordingFile(before.slice(), false), { dryRun: true });
+    expect(expected.reclaimedBytes).toBeGreaterThan(0);
+    expect(await compactVhdx(before, { dryRun: true })).toEqual(expected);
+    expect(await compactVhdx(new Blob([before]), { dryRun: true })).toEqual(expected);
+    // without dryRun the same Blob is refused: it cannot be written
+    await expect(compactVhdx(new Blob([before]))).rejects.toMatchObject({ reason: 'source-not-writable' });
+  });
+
   it('a child: all-zero blocks over parent data become ZERO (never NOT_PRESENT), partial blocks keep the parent showing, the bitmap moves', async () => {
     const { file: before, parent } = fragmentedChild(24 * MiB, MiB);
     const disk = await diskOf(before, parent);
