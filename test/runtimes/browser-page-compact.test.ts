@@ -146,4 +146,19 @@ describeChromium(found, 'the converter page compacts in Chromium: dry-run figure
     expect(ok('qemu-img', ['check', '-f', 'vhdx', compacted])).toContain('No errors');
     expect(ok('qemu-img', ['compare', '-f', 'vhdx', '-F', 'vhdx', compacted, expected])).toContain('Images are identical');
   });
+
+  it("a fixed disk: the section says why it cannot be compacted (the library's refusal) and offers no compaction", async () => {
+    const fixed = join(scratch, 'fixed.vhdx');
+    ok('qemu-img', ['create', '-q', '-f', 'vhdx', '-o', 'subformat=fixed,block_size=1M', fixed, '8M']);
+    const { page, problems } = await served.open();
+    await chooseFile(page, fixed);
+    await planned(page);
+    expect(await page.textContent('#compact-error')).toMatch(
+      /^Cannot compact: VhdxError INVALID_ARGUMENT \(operation-not-supported\): .*a fixed disk .*vhdx convert --type dynamic/,
+    );
+    expect(await page.isHidden('#compact-plan')).toBe(true);
+    expect(await page.isDisabled('#compact-start')).toBe(true);
+    expect(await page.isDisabled('#compact-store')).toBe(true);
+    expect(problems).toEqual([]);
+  });
 });

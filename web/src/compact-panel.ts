@@ -103,8 +103,10 @@ export class CompactPanel {
     const idle = !this.planning && !this.hooks.isBusy() && current !== undefined;
     const inOpfs = current?.opfsName !== undefined;
     ui.store.hidden = inOpfs;
-    ui.store.disabled = !idle || !this.opfs.ok;
-    ui.start.disabled = !idle || !inOpfs || !ui.error.hidden;
+    // a file the dry run refused cannot be compacted anywhere: neither copy nor compaction is offered
+    const refused = !ui.error.hidden;
+    ui.store.disabled = !idle || !this.opfs.ok || refused;
+    ui.start.disabled = !idle || !inOpfs || refused;
     ui.note.textContent = !this.opfs.ok
       ? `Compacting in place needs this site's private storage, which is not available: ${this.opfs.reason ?? 'unknown'}.`
       : inOpfs
