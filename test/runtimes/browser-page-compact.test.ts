@@ -4,6 +4,7 @@
 // Node's compactVhdx gives them for the same file; then the file is copied
 // into OPFS, compacted there in place with fs-trim, and downloaded: the same
 // disk as Node's compaction of the same file, and qemu-img check is clean.
+// A fixed disk shows the library's refusal and offers nothing.
 import { spawnSync } from 'node:child_process';
 import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
