@@ -127,9 +127,9 @@ describe('compactVhdx', () => {
     const expected = await compactVhdx(new RecordingFile(before.slice(), false), { dryRun: true });
     expect(expected.reclaimedBytes).toBeGreaterThan(0);
     expect(await compactVhdx(before, { dryRun: true })).toEqual(expected);
-    expect(await compactVhdx(new Blob([before]), { dryRun: true })).toEqual(expected);
+    expect(await compactVhdx(new Blob([before as Uint8Array<ArrayBuffer>]), { dryRun: true })).toEqual(expected);
     // without dryRun the same Blob is refused: it cannot be written
-    await expect(compactVhdx(new Blob([before]))).rejects.toMatchObject({ reason: 'source-not-writable' });
+    await expect(compactVhdx(new Blob([before as Uint8Array<ArrayBuffer>]))).rejects.toMatchObject({ reason: 'source-not-writable' });
   });
 
   it('a child: all-zero blocks over parent data become ZERO (never NOT_PRESENT), partial blocks keep the parent showing, the bitmap moves', async () => {
