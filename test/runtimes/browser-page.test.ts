@@ -1,7 +1,8 @@
 // The converter page (web/) end to end in Chromium: files set on its input,
 // conversions to a download, to OPFS and to a picked file (showSaveFilePicker
 // is stubbed with an OPFS-backed handle so no dialog opens), Cancel, and
-// errors. Every output is read back and checked against an independent
+// errors. An OPFS file of the output's name is never replaced: the output
+// takes a free name beside it, and a failure removes only what it created. Every output is read back and checked against an independent
 // decode: qemu-img for VHDX files, the original bytes for raw ones.
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -10,7 +11,7 @@ import { join } from 'node:path';
 import { beforeAll, expect, it } from 'vitest';
 import { hasTool, suiteDir } from '../helpers/tools.js';
 import { describeChromium, findChromium } from './browser/chromium.js';
-import { chooseFile, infoList, opfsFiles, readOpfs, result, servedConverter, startConversion } from './browser/converter.js';
+import { chooseFile, infoList, opfsFiles, putOpfs, readOpfs, result, servedConverter, startConversion } from './browser/converter.js';
 
 const MiB = 1024 * 1024;
 const ARTIFACTS = new URL('./artifacts/', import.meta.url).pathname;
@@ -124,10 +125,14 @@ describeChromium(found, 'the converter page in Chromium', (browser) => {
     expect(qemuDecode(await readOpfs(page, served.site, 'qemu.vhdx'), scratch).equals(runs)).toBe(true);
     await page.click('#opfs-list li:has-text("qemu.vhdx") button:has-text("Open")');
     await page.waitForFunction(() => document.getElementById('convert-title')?.textContent?.includes('raw disk image'));
+    // qemu.raw is there (the user's own by now): it is kept, the new one takes a free name
+    await putOpfs(page, 'qemu.raw', 'mine!');
     await startConversion(page, 'opfs');
-    expect((await result(page)).text).toMatch(/^Saved to private storage \(OPFS\): qemu\.raw — 24\.0 MiB/);
+    expect((await result(page)).text).toMatch(/^Saved to private storage \(OPFS\): qemu-2\.raw — 24\.0 MiB/);
     expect(await page.getAttribute('#result', 'data-read')).toBe('opfs-handle');
-    expect((await readOpfs(page, served.site, 'qemu.raw')).equals(runs)).toBe(true);
+    expect((await readOpfs(page, served.site, 'qemu-2.raw')).equals(runs)).toBe(true);
+    expect((await readOpfs(page, served.site, 'qemu.raw')).toString('latin1')).toBe('mine!');
+    await page.waitForSelector('#opfs-list li:has-text("qemu-2.raw")');
     expect(problems).toEqual([]);
   });
 
@@ -145,7 +150,7 @@ describeChromium(found, 'the converter page in Chromium', (browser) => {
     expect(problems).toEqual([]);
   });
 
-  it('VHDX -> raw into OPFS writes only data grains into a file sized with zeros: stored zero blocks at the end, zero grains inside', async () => {
+  it('VHDX -> raw into OPFS writes only data grains into a file sized with zeros: stored zero blocks at the end, zero grains inside; a taken name is kept and the output gets a free one', async () => {
     // a fixed disk stores every block, the last two all zeros; data blocks hold zero 64 KiB grains (and a lone byte)
     const disk = Buffer.alloc(6 * MiB);
     randomBytes(3 * 65536).copy(disk, 0);
@@ -166,7 +171,7 @@ describeChromium(found, 'the converter page in Chromium', (browser) => {
     ).toBe(6 * MiB);
     await image.close();
     const { page, problems } = await open();
-    // an older, longer file of that name holds data where the new disk has zeros: it must not show through
+    // a file of that name is there already (longer, 0xee where the new disk has zeros): it is never replaced
     await page.evaluate(async () => {
       const root = await navigator.storage.getDirectory();
       const w = await (await root.getFileHandle('tail.raw', { create: true })).createWritable();
@@ -175,10 +180,20 @@ describeChromium(found, 'the converter page in Chromium', (browser) => {
     });
     await chooseFile(page, vhdx);
     await startConversion(page, 'opfs');
-    expect((await result(page)).text).toMatch(/^Saved to private storage \(OPFS\): tail\.raw — 6\.00 MiB in /);
-    const out = await readOpfs(page, served.site, 'tail.raw');
+    expect((await result(page)).text).toMatch(
+      /^Saved to private storage \(OPFS\): tail-2\.raw — 6\.00 MiB in .*; tail\.raw was there already and is kept as it was$/,
+    );
+    const out = await readOpfs(page, served.site, 'tail-2.raw');
     expect(out.length).toBe(disk.length);
     expect(out.equals(disk)).toBe(true);
+    expect((await readOpfs(page, served.site, 'tail.raw')).equals(Buffer.alloc(8 << 20, 0xee))).toBe(true);
+    // a second save of the same name: both earlier files keep their bytes, the third gets the next free name
+    await startConversion(page, 'opfs');
+    expect((await result(page)).text).toMatch(/^Saved to private storage \(OPFS\): tail-3\.raw — 6\.00 MiB in /);
+    expect((await readOpfs(page, served.site, 'tail-3.raw')).equals(disk)).toBe(true);
+    expect((await readOpfs(page, served.site, 'tail-2.raw')).equals(disk)).toBe(true);
+    expect((await readOpfs(page, served.site, 'tail.raw')).equals(Buffer.alloc(8 << 20, 0xee))).toBe(true);
+    expect((await opfsFiles(page)).map((f) => f.name).sort()).toEqual(['tail-2.raw', 'tail-3.raw', 'tail.raw']);
     expect(problems).toEqual([]);
   });
 
@@ -210,12 +225,7 @@ describeChromium(found, 'the converter page in Chromium', (browser) => {
     page.on('download', () => downloads++);
     await chooseFile(page, big);
     // the file the user picks already holds something: a cancelled conversion must leave it as it was
-    await page.evaluate(async () => {
-      const root = await navigator.storage.getDirectory();
-      const w = await (await root.getFileHandle('picked-big.vhdx', { create: true })).createWritable();
-      await w.write(new TextEncoder().encode('keep me!'));
-      await w.close();
-    });
+    await putOpfs(page, 'picked-big.vhdx', 'keep me!');
     for (const output of ['download', 'opfs', 'picked'] as const) {
       await startConversion(page, output);
       await page.waitForFunction(() => (document.getElementById('progress') as HTMLProgressElement).value > 0);
@@ -254,11 +264,13 @@ describeChromium(found, 'the converter page in Chromium', (browser) => {
     const empty = join(scratch, 'empty.raw');
     writeFileSync(empty, '');
     await chooseFile(page, empty);
+    // a file of the output's name is there already: the failed conversion removes only what it created
+    await putOpfs(page, 'empty.vhdx', 'keep me!');
     await startConversion(page, 'opfs');
     const line = await result(page);
     expect(line.state).toBe('error');
     expect(line.text).toMatch(/^VhdxError INVALID_ARGUMENT \([a-z-]+\): [^\n]*empty[^\n]*$/);
     expect(line.text).not.toMatch(/\bat .*:\d+:\d+/);
-    expect(await opfsFiles(page)).toEqual([]);
+    expect(await opfsFiles(page)).toEqual([{ name: 'empty.vhdx', size: 8, head: 'keep me!' }]);
   });
 });

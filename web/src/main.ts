@@ -161,6 +161,8 @@ async function start(): Promise<void> {
   const kind = document.querySelector<HTMLInputElement>('input[name=output]:checked')!.value as OutputKind;
   let output: OutputRequest;
   if (kind === 'picked') {
+    // the browser's save dialog asks the user before it lets an existing file be chosen,
+    // so a picked file is written as picked; into OPFS the Worker never replaces a file
     let handle: FileSystemFileHandle;
     try {
       const accept: Record<string, string[]> = direction === 'to-vhdx' ? { 'application/octet-stream': ['.vhdx'] } : { 'application/octet-stream': ['.raw', '.img'] };
@@ -241,7 +243,8 @@ worker.onerror = (event) => {
 
 function finished(report: DoneReport): void {
   const where = report.kind === 'download' ? 'Downloaded' : report.kind === 'opfs' ? 'Saved to private storage (OPFS):' : 'Saved to';
-  const text = `${where} ${report.name} — ${bytes(report.size)} in ${duration(report.ms)}, ${rate(report.rawBytes, report.ms)}`;
+  const kept = report.taken ? `; ${report.taken} was there already and is kept as it was` : '';
+  const text = `${where} ${report.name} — ${bytes(report.size)} in ${duration(report.ms)}, ${rate(report.rawBytes, report.ms)}${kept}`;
   showResult('done', text);
   ui.result.dataset.read = report.read;
   if (report.blob) {

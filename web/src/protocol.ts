@@ -5,7 +5,11 @@ import type { CompactResult, GuestPartition, GuestRefusal, GuestVerdict, Partiti
 /** Which way a conversion goes. */
 export type Direction = 'to-vhdx' | 'to-raw';
 
-/** Where the result goes. `picked` carries the handle from showSaveFilePicker (handles cross postMessage). */
+/**
+ * Where the result goes. `opfs` names the file wanted: a taken name gets a free one beside it
+ * (nothing in OPFS is replaced). `picked` carries the handle from showSaveFilePicker (handles
+ * cross postMessage), whose dialog asked the user before an existing file could be chosen.
+ */
 export type OutputRequest =
   | { kind: 'download'; name: string }
   | { kind: 'opfs'; name: string }
@@ -70,7 +74,10 @@ export interface ErrorReport {
 /** What a finished conversion produced. */
 export interface DoneReport {
   kind: OutputKind;
+  /** The name written: for OPFS the free name the output got, which may differ from the one asked for. */
   name: string;
+  /** The name asked for, when it was taken and kept as it was (OPFS). */
+  taken?: string;
   /** Size of the output. */
   size: number;
   /** Raw bytes converted (the input for raw -> VHDX, the virtual disk for VHDX -> raw). */

@@ -3,6 +3,7 @@
 // place through its access handle, and a copy of a picked file into OPFS.
 import { compactVhdx, type CompactResult, type SyncAccessHandleLike } from 'vhdx-stream';
 import type { ProgressFn } from './io.js';
+import { createFree } from './opfs-names.js';
 import type { CompactSummary, PartitionSummary, Task, TaskResult } from './protocol.js';
 
 /** OPFS file handles gain createSyncAccessHandle inside dedicated workers. */
@@ -58,9 +59,8 @@ export function summarize(result: CompactResult): CompactSummary {
  */
 async function store(file: File, name: string, onProgress: (done: number, total: number) => void): Promise<TaskResult> {
   const root = await navigator.storage.getDirectory();
-  const free = await freeName(root, name);
-  const entry = (await root.getFileHandle(free, { create: true })) as WorkerFileHandle;
-  const handle = await entry.createSyncAccessHandle();
+  const { name: free, entry } = await createFree(root, name);
+  const handle = await (entry as WorkerFileHandle).createSyncAccessHandle();
   try {
     for (let at = 0; at < file.size; ) {
       const piece = new Uint8Array(await file.slice(at, Math.min(file.size, at + 8 * MiB)).arrayBuffer());
@@ -81,21 +81,6 @@ async function store(file: File, name: string, onProgress: (done: number, total:
     throw err;
   }
   return { kind: 'store', name: free, size: file.size };
-}
-
-/** `name`, or the first of `base-2.ext`, `base-3.ext`... not in `dir`. */
-async function freeName(dir: FileSystemDirectoryHandle, name: string): Promise<string> {
-  const dot = name.lastIndexOf('.');
-  const [base, ext] = dot > 0 ? [name.slice(0, dot), name.slice(dot)] : [name, ''];
-  for (let n = 1; ; n++) {
-    const candidate = n === 1 ? name : `${base}-${n}${ext}`;
-    try {
-      await dir.getFileHandle(candidate);
-    } catch (err) {
-      if (err instanceof DOMException && err.name === 'NotFoundError') return candidate;
-      throw err;
-    }
-  }
 }
 
 /** Closes an access handle the library may have closed already. */

@@ -5,6 +5,7 @@ import type { RandomAccessSource, SyncAccessHandleLike } from 'vhdx-stream';
 import { rawToVhdxBlob, rawToVhdxSeekable, vhdxToRawBlob, vhdxToRawSeekable, type ConvertInput, type ConvertOptions } from './convert.js';
 import { reportError } from './errors.js';
 import { accessHandleSource } from './io.js';
+import { createFree } from './opfs-names.js';
 import type { DoneReport, FromWorker, OutputRequest, ToWorker } from './protocol.js';
 import { runTask, type WorkerFileHandle } from './vhdx-tasks.js';
 
@@ -65,7 +66,8 @@ async function convert(request: Extract<ToWorker, { type: 'start' }>): Promise<v
     if (request.opfsInput && request.output.kind !== 'download') source = await opfsSource(request.opfsInput);
     const { size, rawBytes, blob } = await run(request, source ?? request.file, output, options);
     const ms = performance.now() - started;
-    const report: DoneReport = { kind: request.output.kind, name: request.output.name, size, rawBytes, ms, read: source ? 'opfs-handle' : 'file' };
+    const report: DoneReport = { kind: request.output.kind, name: output.name, size, rawBytes, ms, read: source ? 'opfs-handle' : 'file' };
+    if (output.name !== request.output.name) report.taken = request.output.name;
     if (blob) report.blob = blob;
     scope.postMessage({ type: 'done', report });
   } catch (err) {
@@ -101,31 +103,46 @@ async function run(request: Extract<ToWorker, { type: 'start' }>, input: Convert
   return { size: rawBytes, rawBytes };
 }
 
-/** An OPFS file or a picked file: opened for writing, and undone after a cancel or failure. */
+/**
+ * An OPFS file or a picked file: opened for writing, and undone after a cancel or failure.
+ * An OPFS output is always a new file: a taken name gets a free one beside it (`name-2.raw`),
+ * never replaced. A picked file is the user's answer to the browser's save dialog, which
+ * itself asks before it lets an existing file be chosen, so it is written as picked.
+ */
 class Output {
   private access: SyncAccessHandleLike | undefined;
+  /** The OPFS file this output created (only that one is removed on undo). */
+  private created: string | undefined;
 
   constructor(readonly request: OutputRequest) {}
+
+  /** The name written: for OPFS the free name the file got, else the one asked for. */
+  get name(): string {
+    return this.created ?? this.request.name;
+  }
 
   async open(): Promise<SyncAccessHandleLike | FileSystemWritableFileStream> {
     if (this.request.kind === 'opfs') {
       const root = await navigator.storage.getDirectory();
-      const handle = (await root.getFileHandle(this.request.name, { create: true })) as WorkerFileHandle;
-      this.access = await handle.createSyncAccessHandle();
+      const { name, entry } = await createFree(root, this.request.name);
+      this.created = name;
+      this.access = await (entry as WorkerFileHandle).createSyncAccessHandle();
       return this.access;
     }
     if (this.request.kind === 'picked') return this.request.handle.createWritable();
     throw new Error(`output ${this.request.kind} is not seekable`);
   }
 
-  /** Removes a partial OPFS file; a picked file is left as it was (the writer aborted its writable stream). */
+  /** Removes the partial OPFS file it created; a picked file is left as it was (the writer aborted its writable stream). */
   async undo(): Promise<string | undefined> {
     if (this.request.kind === 'opfs') {
       try {
         this.access?.close(); // the writer closes it too; a second close is harmless
       } catch {}
-      const root = await navigator.storage.getDirectory();
-      await root.removeEntry(this.request.name).catch(() => {});
+      if (this.created !== undefined) {
+        const root = await navigator.storage.getDirectory();
+        await root.removeEntry(this.created).catch(() => {});
+      }
       return undefined;
     }
     if (this.request.kind === 'picked') return `${this.request.name} was left as it was`;

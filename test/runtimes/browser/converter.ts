@@ -137,3 +137,16 @@ export async function opfsFiles(page: Page): Promise<{ name: string; size: numbe
     return out.sort((a, b) => a.name.localeCompare(b.name));
   });
 }
+
+/** Puts a file of the page's origin into OPFS holding `text` (created, or its content replaced): a file the user had there. */
+export async function putOpfs(page: Page, name: string, text: string): Promise<void> {
+  await page.evaluate(
+    async ([name, text]) => {
+      const root = await navigator.storage.getDirectory();
+      const w = await (await root.getFileHandle(name, { create: true })).createWritable();
+      await w.write(new TextEncoder().encode(text));
+      await w.close();
+    },
+    [name, text] as const,
+  );
+}
