@@ -120,6 +120,8 @@ export const REASON_CODES = {
   'shrink-not-requested': 'INVALID_ARGUMENT',
   'shrink-holds-data': 'INVALID_ARGUMENT',
   'parent-has-other-children': 'INVALID_ARGUMENT',
+  'base-not-in-chain': 'INVALID_ARGUMENT',
+  'parent-is-self': 'INVALID_ARGUMENT',
   'unsupported-chunk': 'INVALID_ARGUMENT',
   'not-bytes': 'INVALID_ARGUMENT',
   'output-is-input': 'INVALID_ARGUMENT',

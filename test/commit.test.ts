@@ -7,7 +7,7 @@ import { existsSync, symlinkSync, readFileSync, statSync, writeFileSync } from '
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import * as node from '../src/node/index.js';
-import { openVhdx, VhdxError, type CustomFile } from '../src/index.js';
+import { openVhdx, VhdxError, type CustomFile, type SourceInput } from '../src/index.js';
 import { inPlaceAccess } from '../src/edit/access.js';
 import { commitWith } from '../src/edit/commit.js';
 import { openWritableFile } from '../src/sources/writable.js';
@@ -116,11 +116,12 @@ describeWith(['qemu-img', '7zz'], 'commit: interop', () => {
   });
 });
 
-// Both files recorded in one list, so a crash point is a prefix of it; each file's flushes cover its own writes.
-type Tagged = { file: 'child' | 'parent'; op: FileOp };
+// Every file recorded in one list, so a crash point is a prefix of it; each file's flushes cover its own writes.
+type Tagged = { file: string; op: FileOp };
 
-function recorded(name: 'child' | 'parent', initial: Uint8Array, log: Tagged[]): { rec: RecordingFile; custom: () => CustomFile } {
-  const rec = new RecordingFile(initial.slice(), false);
+function recorded(name: string, initial: Uint8Array, log: Tagged[]): { rec: RecordingFile; custom: () => CustomFile } {
+  // a copy (a Buffer's slice() would share the caller's bytes)
+  const rec = new RecordingFile(new Uint8Array(initial), false);
   const custom = (): CustomFile => ({
     size: rec.size,
     read: (o, l) => rec.read(o, l),
@@ -193,8 +194,8 @@ describe('commit: crash consistency across two files', () => {
     const folder = join(tmp.path, 'crash');
     execFileSync('mkdir', ['-p', folder]);
     const disk = await chainIn(folder);
-    const baseBefore = readFileSync(join(folder, 'base.vhdx'));
-    const childBefore = readFileSync(join(folder, 'child.avhdx'));
+    const baseBefore = new Uint8Array(readFileSync(join(folder, 'base.vhdx')));
+    const childBefore = new Uint8Array(readFileSync(join(folder, 'child.avhdx')));
     const log: Tagged[] = [];
     const parent = recorded('parent', baseBefore, log);
     const child = recorded('child', childBefore, log);
@@ -219,34 +220,207 @@ describe('commit: crash consistency across two files', () => {
       true,
     );
     expect(log.some((t) => t.file === 'parent') && log.some((t) => t.file === 'child')).toBe(true);
-    const rnd = generator(7);
-    const cur = { child: new RecordingFile(childBefore.slice(), false), parent: new RecordingFile(baseBefore.slice(), false) };
-    const flushed: Record<'child' | 'parent', Uint8Array> = { child: childBefore.slice(), parent: baseBefore.slice() };
-    const lastFlush = { child: 0, parent: 0 };
-    for (let p = 0; p <= log.length; p++) {
-      if (p > 0) {
-        const { file, op } = log[p - 1]!;
-        applyOp(cur[file], op);
-        if (op.kind === 'flush') {
-          flushed[file] = cur[file].contents().slice();
-          lastFlush[file] = p;
-          continue;
-        }
-      }
-      const partial = (file: 'child' | 'parent') => {
-        const f = new RecordingFile(flushed[file].slice(), false);
-        for (let i = lastFlush[file]; i < p; i++) if (log[i]!.file === file && rnd() < 0.5) applyOp(f, log[i]!.op);
-        return f.contents().slice();
-      };
-      for (const [mode, c, b] of [
-        ['every operation kept', cur.child.contents().slice(), cur.parent.contents().slice()],
-        ['unflushed operations partly lost', partial('child'), partial('parent')],
-      ] as const) {
-        const where = `crash after ${p} of ${log.length} operations (${mode})`;
-        const image = await openVhdx(c, { parent: b });
-        expect(Buffer.compare(await image.read(0, SIZE), disk), where).toBe(0);
-        await image.close();
+    await everyCrashPoint(log, { child: childBefore, parent: baseBefore }, async (files, where) => {
+      const image = await openVhdx(files.child!, { parent: files.parent! });
+      expect(Buffer.compare(await image.read(0, SIZE), disk), where).toBe(0);
+      await image.close();
+    });
+  }, 300_000);
+});
+
+/**
+ * Calls `check` with the files as a crash after each operation of `log` leaves them: (a) every operation
+ * before it kept; (b) each file as its last flush left it, plus a random half of its writes since.
+ */
+async function everyCrashPoint(
+  log: Tagged[],
+  before: Record<string, Uint8Array>,
+  check: (files: Record<string, Uint8Array>, where: string) => Promise<void>,
+): Promise<void> {
+  const rnd = generator(7);
+  const names = Object.keys(before);
+  const cur: Record<string, RecordingFile> = {};
+  const flushed: Record<string, Uint8Array> = {};
+  const lastFlush: Record<string, number> = {};
+  for (const n of names) {
+    cur[n] = new RecordingFile(before[n]!.slice(), false);
+    flushed[n] = before[n]!.slice();
+    lastFlush[n] = 0;
+  }
+  for (let p = 0; p <= log.length; p++) {
+    if (p > 0) {
+      const { file, op } = log[p - 1]!;
+      applyOp(cur[file]!, op);
+      if (op.kind === 'flush') {
+        flushed[file] = cur[file]!.contents().slice();
+        lastFlush[file] = p;
+        continue;
       }
     }
-  }, 300_000);
+    const partial = (file: string) => {
+      const f = new RecordingFile(flushed[file]!.slice(), false);
+      for (let i = lastFlush[file]!; i < p; i++) if (log[i]!.file === file && rnd() < 0.5) applyOp(f, log[i]!.op);
+      return f.contents().slice();
+    };
+    const all = Object.fromEntries(names.map((n) => [n, cur[n]!.contents().slice()]));
+    const some = Object.fromEntries(names.map((n) => [n, partial(n)]));
+    await check(all, `crash after ${p} of ${log.length} operations (every operation kept)`);
+    await check(some, `crash after ${p} of ${log.length} operations (unflushed operations partly lost)`);
+  }
+}
+
+/** base.vhdx, mid.avhdx over it and top.avhdx over mid in `folder`, their data overlapping; returns top's disk and mid's. */
+async function threeLevels(folder: string): Promise<{ disk: Uint8Array; midDisk: Uint8Array }> {
+  execFileSync('mkdir', ['-p', folder]);
+  writeFileSync(join(folder, 'base.vhdx'), buildSynthetic({ raw: pattern(SIZE, 1), blockSize: MiB }));
+  await node.createChildFile(join(folder, 'mid.avhdx'), join(folder, 'base.vhdx'));
+  const mid = await node.openVhdx(join(folder, 'mid.avhdx'), { writable: true });
+  await mid.write(MiB, pattern(2 * MiB, 4)); // blocks 1 and 2
+  await mid.write(5 * MiB + 512, pattern(4096, 5)); // sectors of block 5
+  await mid.write(7 * MiB, pattern(MiB, 6));
+  const midDisk = await mid.read(0, SIZE);
+  await mid.close();
+  await node.createChildFile(join(folder, 'top.avhdx'), join(folder, 'mid.avhdx'));
+  const top = await node.openVhdx(join(folder, 'top.avhdx'), { writable: true });
+  await top.write(2 * MiB + 8192, pattern(4096, 7)); // sectors over mid's block 2
+  await top.write(4 * MiB, pattern(MiB, 8)); // a block of its own
+  await top.discard(7 * MiB, MiB); // zeros over mid's block 7
+  const disk = await top.read(0, SIZE);
+  await top.close();
+  return { disk, midDisk };
+}
+
+describe('commit -b: down to a lower level of the chain', () => {
+  it('the base reads as the top did; the top and the level between are left empty, still linked, and read the same', async () => {
+    const folder = join(tmp.path, 'three');
+    const { disk, midDisk } = await threeLevels(folder);
+    expect(Buffer.compare(disk, midDisk)).not.toBe(0);
+    const result = await node.commitVhdx(join(folder, 'top.avhdx'), { base: join(folder, 'base.vhdx') });
+    expect(result.blocksCommitted).toBe(5); // blocks 1, 2, 5 and 7 of mid, 2, 4 and 7 of top
+    expect(Buffer.compare(await read(join(folder, 'base.vhdx')), disk)).toBe(0);
+    for (const name of ['top.avhdx', 'mid.avhdx']) {
+      expect(Buffer.compare(await read(join(folder, name)), disk), name).toBe(0);
+      const image = await node.openVhdx(join(folder, name));
+      expect(image.info.allocatedBlocks, name).toBe(0);
+      expect((await image.check()).ok, name).toBe(true);
+      expect(image.info.parentLocator?.parent_linkage2, name).toBeUndefined();
+      await image.close();
+    }
+    const mid = await node.openVhdx(join(folder, 'mid.avhdx'));
+    expect(mid.info.parentLocator?.parent_linkage).toBe(`{${result.parentDataWriteGuid}}`);
+    await mid.close();
+  });
+
+  it('a base that is not below the child: refused (base-not-in-chain), nothing written', async () => {
+    const folder = join(tmp.path, 'not-below');
+    await threeLevels(folder);
+    writeFileSync(join(folder, 'other.vhdx'), buildSynthetic({ raw: pattern(SIZE, 9), blockSize: MiB }));
+    const files = ['base.vhdx', 'mid.avhdx', 'top.avhdx'].map((n) => readFileSync(join(folder, n)));
+    for (const base of ['other.vhdx', 'top.avhdx']) {
+      const err = await vhdxFailure(() => node.commitVhdx(join(folder, 'top.avhdx'), { base: join(folder, base) }));
+      expect(err.reason, base).toBe('base-not-in-chain');
+    }
+    for (const [i, n] of ['base.vhdx', 'mid.avhdx', 'top.avhdx'].entries())
+      expect(Buffer.compare(readFileSync(join(folder, n)), files[i]!)).toBe(0);
+  });
+
+  it('another child of the level between: refused even with force (it would read the committed data), nothing written', async () => {
+    const folder = join(tmp.path, 'mid-sister');
+    await threeLevels(folder);
+    await node.createChildFile(join(folder, 'sister.avhdx'), join(folder, 'mid.avhdx'));
+    const base = readFileSync(join(folder, 'base.vhdx'));
+    const err = await vhdxFailure(() => node.commitVhdx(join(folder, 'top.avhdx'), { base: join(folder, 'base.vhdx'), force: true }));
+    expect(err.reason).toBe('parent-has-other-children');
+    expect(err.message).toContain('sister.avhdx');
+    expect(Buffer.compare(readFileSync(join(folder, 'base.vhdx')), base)).toBe(0);
+  });
+
+  it('a crash at every operation of any of the three files: the chain opens and reads the same disk; a rerun finishes', async () => {
+    const folder = join(tmp.path, 'three-crash');
+    const { disk } = await threeLevels(folder);
+    const before: Record<string, Uint8Array> = {};
+    for (const n of ['top', 'mid', 'base'])
+      before[n] = new Uint8Array(readFileSync(join(folder, n === 'base' ? 'base.vhdx' : `${n}.avhdx`)));
+    const log: Tagged[] = [];
+    const files = Object.fromEntries(Object.entries(before).map(([n, b]) => [n, recorded(n, b, log)]));
+    const byPath: Record<string, string> = { 'mid.avhdx': 'mid', 'base.vhdx': 'base' };
+    const access = (name: string) =>
+      inPlaceAccess(
+        async () => openWritableFile(files[name]!.custom()),
+        async () => openWritableFile(files[name]!.custom()),
+        {},
+        () => ({
+          openInput: async () => ({ source: openWritableFile(files.base!.custom()) }),
+          findCandidates: (r) => {
+            const to = byPath[r.locator.relative_path ?? ''];
+            return {
+              candidates: to ? [{ label: to, location: to, open: async () => openWritableFile(files[to]!.custom()) }] : [],
+              skipped: [],
+            };
+          },
+        }),
+      );
+    const commit = (over: (n: string) => CustomFile) =>
+      commitWith(
+        {
+          child: access('top'),
+          between: [access('mid')],
+          parent: access('base'),
+          childOver: (p) =>
+            openVhdx(over('top'), { resolveParent: (r) => (r.depth === 1 ? (over('mid') as SourceInput) : r.depth === 2 ? p : undefined) }),
+        },
+        true,
+      );
+    await commit((n) => files[n]!.custom());
+    expect(new Set(log.map((t) => t.file))).toEqual(new Set(['top', 'mid', 'base']));
+    // the order the safety rests on: mid's locator first, then base, then mid emptied, then top
+    const firstWrite = (n: string) => log.findIndex((t) => t.file === n && t.op.kind === 'write');
+    expect(firstWrite('mid')).toBeLessThan(firstWrite('base'));
+    const lastBase = log.findLastIndex((t) => t.file === 'base');
+    expect(log.slice(lastBase).some((t) => t.file === 'mid' && t.op.kind === 'write')).toBe(true);
+    expect(firstWrite('top')).toBeGreaterThan(lastBase);
+    let point = 0;
+    await everyCrashPoint(log, before, async (state, where) => {
+      const mid = await openVhdx(state.mid!, { parent: state.base! });
+      const image = await openVhdx(state.top!, { parent: mid });
+      expect(Buffer.compare(await image.read(0, SIZE), disk), where).toBe(0);
+      await image.close();
+      await mid.close();
+      // a rerun from a sample of points finishes: the base then reads the disk, the levels above it too
+      if (point++ % 17 !== 0) return;
+      const again: Tagged[] = [];
+      const rerun = Object.fromEntries(Object.entries(state).map(([n, b]) => [n, recorded(n, b, again)]));
+      const saved = { ...files };
+      Object.assign(files, rerun);
+      try {
+        await commit((n) => files[n]!.custom());
+      } finally {
+        Object.assign(files, saved);
+      }
+      const base = await openVhdx(rerun.base!.rec.contents().slice());
+      expect(Buffer.compare(await base.read(0, SIZE), disk), `${where}, rerun`).toBe(0);
+      await base.close();
+      const m = await openVhdx(rerun.mid!.rec.contents().slice(), { parent: rerun.base!.rec.contents().slice() });
+      expect(m.info.allocatedBlocks, `${where}, rerun: mid empty`).toBe(0);
+      expect(Buffer.compare(await m.read(0, SIZE), disk), `${where}, rerun: mid`).toBe(0);
+      await m.close();
+    });
+  }, 600_000);
+});
+
+describeWith(['qemu-img', '7zz'], 'commit -b: interop', () => {
+  it('7zz reads the chain the same before and after; qemu-img compare and check on the base; the CLI says where it went', async () => {
+    const folder = join(tmp.path, 'three-cli');
+    const { disk } = await threeLevels(folder);
+    expect(sevenZipSha256(join(folder, 'top.avhdx')).sha256).toBe(sha256(disk));
+    const cli = execFileSync('node', ['bin/vhdx.js', 'commit', join(folder, 'top.avhdx'), '-b', join(folder, 'base.vhdx')], {
+      encoding: 'utf8',
+    });
+    expect(cli).toContain(`into ${join(folder, 'base.vhdx')}`);
+    const raw = join(folder, 'want.raw');
+    writeFileSync(raw, disk);
+    execFileSync('qemu-img', ['compare', '-q', '-f', 'vhdx', '-F', 'raw', join(folder, 'base.vhdx'), raw]);
+    execFileSync('qemu-img', ['check', '-q', '-f', 'vhdx', join(folder, 'base.vhdx')]);
+    for (const n of ['top.avhdx', 'mid.avhdx', 'base.vhdx']) expect(sevenZipSha256(join(folder, n)).sha256, n).toBe(sha256(disk));
+  });
 });

@@ -850,6 +850,27 @@ describe('reasons from the image, stream and node layers', () => {
       }
     });
 
+    it('base-not-in-chain and parent-is-self: a commit base that is not below the child, a child named as its own parent (nothing written)', async () => {
+      const folder = mkdtempSync(join(tmpdir(), 'vhdx-reasons-base-'));
+      try {
+        writeFileSync(join(folder, 'base.vhdx'), buildSynthetic({ raw: makeRaw(2 * MiB, 'data') }));
+        writeFileSync(join(folder, 'other.vhdx'), buildSynthetic({ raw: makeRaw(2 * MiB, 'data') }));
+        await node.createChildFile(join(folder, 'a.avhdx'), join(folder, 'base.vhdx'));
+        const before = readFileSync(join(folder, 'a.avhdx'));
+        await expectRejection(() => node.commitVhdx(join(folder, 'a.avhdx'), { base: join(folder, 'other.vhdx') }), 'base-not-in-chain', {
+          structure: 'options',
+          field: 'base',
+        });
+        await expectRejection(() => node.setParent(join(folder, 'a.avhdx'), join(folder, 'a.avhdx')), 'parent-is-self', {
+          structure: 'options',
+          field: 'parent',
+        });
+        expect(Buffer.compare(readFileSync(join(folder, 'a.avhdx')), before)).toBe(0);
+      } finally {
+        rmSync(folder, { recursive: true, force: true });
+      }
+    });
+
     it('range-outside-disk: a read before the start and past the end', async () => {
       const opened = await openVhdx(image());
       await expectRejection(() => opened.read(-1, 2), 'range-outside-disk');

@@ -117,3 +117,32 @@ it('vhdx commit CHILD -d: the parent reads as the chain did, the child is remove
   await after.close();
   expect(vhdx(['commit', '--help']).text).toContain('Usage: vhdx commit <child>');
 });
+
+it('the in-place commands need a file: - (stdin) and a URL are usage errors saying so', () => {
+  for (const args of [
+    ['compact', '-'],
+    ['compact', '-', '--dry-run'],
+    ['resize', '-', '10M'],
+    ['set-parent', '-', '--parent', 'p.vhdx'],
+    ['commit', '-'],
+    ['commit', 'http://example.invalid/c.avhdx'],
+    ['check', '-r', 'all', '-'],
+  ]) {
+    const r = vhdx(args);
+    expect(r.status, args.join(' ')).toBe(2);
+    expect(oneLine(r.stderr, 'USAGE'), args.join(' ')).toContain('changes a file in place: name the file, not - or a URL');
+  }
+});
+
+it('vhdx set-parent X --parent X: a usage error (the child cannot be its own parent), the file unchanged', async () => {
+  const node = await import('../src/node/index.js');
+  const base = join(dir.path, 'sbase.vhdx');
+  writeFileSync(base, buildSynthetic({ raw: new Uint8Array(4 * MiB).fill(5), blockSize: MiB }));
+  const child = join(dir.path, 'self.avhdx');
+  await node.createChildFile(child, base);
+  const before = readFileSync(child);
+  const r = vhdx(['set-parent', child, '--parent', child]);
+  expect(r.status).toBe(2);
+  expect(oneLine(r.stderr, 'USAGE')).toContain('is the child itself');
+  expect(Buffer.compare(readFileSync(child), before)).toBe(0);
+});

@@ -26,7 +26,14 @@ export const INPLACE_OPTIONS: readonly InPlaceOptionSpec[] = [
     help: 'also discard the blocks the filesystems inside the disk do not use (ext4, cleanly unmounted; docs/fs-trim.md)',
   },
   { long: 'shrink', commands: ['resize'], help: 'allow a smaller size (only when the range cut off holds no data)' },
-  { long: 'remove', short: 'd', commands: ['commit'], help: 'remove the child once its parent holds its data (default: leave it empty)' },
+  { long: 'remove', short: 'd', commands: ['commit'], help: 'remove the child once its base holds its data (default: leave it empty)' },
+  {
+    long: 'base',
+    short: 'b',
+    value: 'BASE',
+    commands: ['commit'],
+    help: "commit down to BASE, a lower level of the child's chain (default: its parent); the levels between are left empty",
+  },
 ];
 
 /** Options of other commands that the in-place commands take too. */
@@ -80,14 +87,18 @@ export const INPLACE_USAGE: Record<InPlaceName, { synopsis: string; about: strin
     ],
   },
   commit: {
-    synopsis: 'vhdx commit <child> [-d|--remove] [--force]',
+    synopsis: 'vhdx commit <child> [-b|--base <base>] [-d|--remove] [--force]',
     about: [
       "Writes a differencing VHDX's data into its parent in place (qemu-img commit, Merge-VHD):",
-      'the parent then reads as the chain did and gets a new DataWriteGuid. Refused when other',
-      'children beside the parent link to it, unless --force (they stop matching). The child is',
-      'left empty (it reads as the parent), or removed with -d. Safe across the two files: the',
-      "child records the parent's next DataWriteGuid before the parent's first write, so the",
-      'chain opens at every point of an interrupted commit and a rerun finishes it.',
+      'the parent then reads as the chain did and gets a new DataWriteGuid. With -b BASE, the data',
+      'of the child and of every level between it and BASE goes into BASE (a lower level of the',
+      "child's chain); the levels between are then left empty, still linked, each reading as BASE",
+      '(that is, as the child did: their own older contents are gone). Refused when other children',
+      'beside BASE link to it, unless --force (they stop matching), and always when other children',
+      'link to a level between. The child is left empty (it reads as BASE), or removed with -d.',
+      "Safe across the files: the level linked to BASE records BASE's next DataWriteGuid before",
+      "BASE's first write, and the levels are emptied from the bottom up, so the chain opens and",
+      'reads the same at every point of an interrupted commit and a rerun finishes it.',
     ],
   },
 };
@@ -106,7 +117,7 @@ export type InPlaceCommand =
       chain: { parent?: string; ignoreLinkage: boolean };
     }
   | { name: 'set-parent'; file: string; chain: { parent?: string; ignoreLinkage: boolean } }
-  | { name: 'commit'; file: string; remove: boolean; force: boolean; progress: boolean }
+  | { name: 'commit'; file: string; base?: string; remove: boolean; force: boolean; progress: boolean }
   | {
       name: 'resize';
       file: string;
@@ -121,6 +132,15 @@ export interface SharedParse {
   json: boolean;
   chain: { parent?: string; ignoreLinkage: boolean };
   parseSize(text: string, name: string): number;
+}
+
+/**
+ * `arg` as the file a command changes in place: stdin and URLs refused.
+ * @throws UsageError for `-` or an http(s) URL
+ */
+export function inPlaceFile(command: string, arg: string): string {
+  if (arg === '-' || /^https?:\/\//i.test(arg)) throw new UsageError(`${command} changes a file in place: name the file, not - or a URL`);
+  return arg;
 }
 
 /** True for the names of the in-place commands. */
@@ -152,24 +172,38 @@ export function parseInPlace(
     const text = rest[1]!;
     const sign = text[0] === '+' ? 1 : text[0] === '-' ? -1 : 0;
     const bytes = shared.parseSize(sign === 0 ? text : text.slice(1), 'the size');
-    return { name, file: rest[0]!, size: sign === 0 ? bytes : sign * bytes, relative: sign !== 0, shrink: options.has('shrink') };
+    return {
+      name,
+      file: inPlaceFile(name, rest[0]!),
+      size: sign === 0 ? bytes : sign * bytes,
+      relative: sign !== 0,
+      shrink: options.has('shrink'),
+    };
   }
   if (name === 'set-parent') {
     if (rest.length !== 1)
       throw new UsageError(`set-parent takes one child, got ${describeCount(rest.length)} (try vhdx set-parent --help)`);
     if (shared.chain.parent === undefined)
       throw new UsageError('set-parent needs --parent PATH: where the parent is now (try vhdx set-parent --help)');
-    return { name, file: rest[0]!, chain: shared.chain };
+    return { name, file: inPlaceFile(name, rest[0]!), chain: shared.chain };
   }
   if (name === 'commit') {
     if (rest.length !== 1) throw new UsageError(`commit takes one child, got ${describeCount(rest.length)} (try vhdx commit --help)`);
-    return { name, file: rest[0]!, remove: options.has('remove'), force: options.has('force'), progress: progressOf(options) };
+    const base = options.get('base')?.value;
+    return {
+      name,
+      file: inPlaceFile(name, rest[0]!),
+      ...(typeof base === 'string' ? { base } : {}),
+      remove: options.has('remove'),
+      force: options.has('force'),
+      progress: progressOf(options),
+    };
   }
   if (rest.length !== 1) throw new UsageError(`${name} takes one file, got ${describeCount(rest.length)} (try vhdx ${name} --help)`);
   const progress = progressOf(options);
   return {
     name,
-    file: rest[0]!,
+    file: inPlaceFile(name, rest[0]!),
     dryRun: options.has('dry-run'),
     fsTrim: options.has('fs-trim'),
     json: shared.json,

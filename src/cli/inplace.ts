@@ -18,13 +18,15 @@ export async function runInPlace(command: InPlaceCommand): Promise<number> {
   if (command.name === 'commit') {
     const bar = command.progress ? new Progress(process.stderr) : undefined;
     const result = await commitVhdx(command.file, {
+      ...(command.base !== undefined ? { base: command.base } : {}),
       remove: command.remove,
       force: command.force,
       ...(bar ? { onProgress: (done: number, total: number) => bar.update(done, total) } : {}),
     });
     bar?.done();
     const after = command.remove ? 'removed' : 'left empty';
-    process.stdout.write(`${command.file}: ${result.blocksCommitted} blocks committed into its parent; the child ${after}\n`);
+    const into = command.base ?? 'its parent';
+    process.stdout.write(`${command.file}: ${result.blocksCommitted} blocks committed into ${into}; the child ${after}\n`);
     return EXIT.success;
   }
   if (command.name === 'set-parent') {

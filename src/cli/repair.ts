@@ -2,7 +2,7 @@
 // place, one line per action it took (then `check` reports on the result).
 import { repairVhdx, type RepairAction } from '../node/index.js';
 import type { ChainFlags } from './args.js';
-import { UsageError } from './usage-error.js';
+import { inPlaceFile } from './inplace-options.js';
 
 const count = (n: number, one: string, many: string) => `${n} ${n === 1 ? one : many}`;
 
@@ -24,7 +24,7 @@ export function actionLine(a: RepairAction): string {
  * @throws UsageError for stdin or a URL (a file must be named); VhdxError as the library's `repairVhdx`
  */
 export async function repair(arg: string, json: boolean, chain: ChainFlags): Promise<void> {
-  if (arg === '-' || /^https?:\/\//i.test(arg)) throw new UsageError('repair changes a file in place: name the file, not - or a URL');
+  inPlaceFile('repair', arg);
   const { actions } = await repairVhdx(arg, {
     ...(chain.parent !== undefined ? { parent: chain.parent } : {}),
     ignoreLinkage: chain.ignoreLinkage,

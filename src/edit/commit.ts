@@ -1,18 +1,25 @@
-// Committing a differencing child into its parent in place (vhdx commit;
-// qemu-img commit, Merge-VHD): the parent is written through its own log so
-// that it reads as the chain did, then the child is emptied (every block
-// NOT_PRESENT: it reads as the parent again) or removed by the caller.
+// Committing a differencing child into its parent, or down to a lower level
+// of its chain, in place (vhdx commit [-b BASE]; qemu-img commit, Merge-VHD):
+// the base is written through its own log so that it reads as the child's
+// chain did, then the levels above it are emptied (every block NOT_PRESENT:
+// each reads as the base again), the child last, or the child is removed by
+// the caller.
 //
-// Crash safety across the two files: the parent's DataWriteGuid changes at
-// its first write, which would orphan the child. So first the child's locator
-// says parent_linkage = the parent's DataWriteGuid now and parent_linkage2 =
-// the one the parent will get (through the child's log); the parent's header
-// then takes that GUID before its first write. At every point the child
-// links to the parent (by one GUID or the other) and reads as before: the
-// sectors the parent has taken from the child read the same through the
-// child. A rerun starts the same way (the GUID the parent has now first) and
-// writes the same bytes again. Emptying the child is one more logged change
-// that reads the same; parent_linkage then names the new GUID alone.
+// Crash safety across the files: the base's DataWriteGuid changes at its
+// first write, which would orphan the level linked to it (the child, or the
+// lowest level between). So first that level's locator says parent_linkage =
+// the base's DataWriteGuid now and parent_linkage2 = the one the base will get
+// (through that level's log); the base's header then takes that GUID before
+// its first write. At every point the chain links (by one GUID or the other)
+// and reads as before: the base takes, sector by sector, what the chain
+// above it reads there, so every level above still reads the same through it.
+// The levels are emptied from the bottom up: while a level of the chain still
+// holds data, every level above it does too, so the topmost data of each
+// sector is either still in place or already in the base, with the same
+// bytes. A rerun starts the same way (the GUID the base has now first) and
+// writes the same bytes again. Emptying is a logged change that reads the
+// same; the level on the base then names its new GUID alone. The levels keep
+// their DataWriteGuids: the chain above each still links to it.
 import { VhdxError } from '../errors.js';
 import { MiB } from '../format/bytes.js';
 import { BlockState, batIndexOfBlock } from '../format/bat.js';
@@ -32,60 +39,70 @@ export interface CommitOptions {
 
 /** What a commit did. */
 export interface CommitResult {
-  /** Payload blocks of the child written into the parent (or discarded there, for ZERO blocks). */
+  /** Stretches of the disk (of the smallest block size in the chain committed) written into the base, or discarded there for ZERO blocks. */
   blocksCommitted: number;
-  /** The parent's DataWriteGuid now. */
+  /** The DataWriteGuid of the file committed into (the parent, or the base) now. */
   parentDataWriteGuid: string;
 }
 
-/** How a commit opens its two files. */
+/** How a commit opens its files. */
 export interface CommitAccess {
-  /** The child, its parent found as usual. */
+  /** The child, its parents found as usual. */
   child: InPlaceAccess;
-  /** The parent alone (its own chain read-only). */
+  /** The levels between the child and the base, the child's parent first, their parents found as usual (none: commit into the parent). */
+  between?: InPlaceAccess[];
+  /** The file committed into (the child's parent, or the base) alone, its own chain read-only. */
   parent: InPlaceAccess;
-  /** The child read-only over `parent` (an opened image). */
+  /** The child's chain read-only, with `parent` (an opened image) in the base's place. */
   childOver(parent: VhdxImage): Promise<VhdxImage>;
 }
 
+/** What one level above the base holds. */
+interface Level {
+  states: Uint8Array;
+  blockSize: number;
+}
+
 /**
- * Commits a child into its parent (see the entries' `commitVhdx`); `empty`:
- * leave the child empty afterwards (else the caller removes it).
+ * Commits a child into its parent or its base (see the Node entry's
+ * `commitVhdx`); `empty`: leave the child empty afterwards (else the caller
+ * removes it). The levels between are emptied either way.
  * @throws VhdxError `operation-not-supported` for a file without a parent; as a chain's writable open.
  */
 export async function commitWith(access: CommitAccess, empty: boolean, options: CommitOptions = {}): Promise<CommitResult> {
   const next = randomGuid();
-  // 1. the child names the parent's GUID now and the one it will get
-  const child = await access.child.editable((model) => {
-    if (!model.parentLink) {
-      throw new VhdxError('operation-not-supported', 'the file has no parent: only a differencing disk can be committed', {
-        structure: 'metadata item',
-      });
-    }
-  });
-  let states: Uint8Array;
-  let blockSize: number;
-  let virtualSize: number;
+  const accesses = [access.child, ...(access.between ?? [])];
+  const levels: Level[] = [];
+  let bottom: EditSession | undefined;
   let parent: EditSession | undefined;
+  let virtualSize = 0;
+  let now: string;
   try {
-    const now = child.image.parent!.info.dataWriteGuid.toLowerCase();
-    // nothing reads differently from the parent: neither file is written (the parent keeps its DataWriteGuid)
-    if (!child.model.states.some((s) => s >= BlockState.FULLY_PRESENT || s === BlockState.ZERO)) {
+    // 1. what each level above the base holds; the level on the base stays open
+    for (let i = 0; i < accesses.length; i++) {
+      const session = await accesses[i]!.editable(i === 0 ? refuseWithoutParent : undefined);
+      levels.push({ states: session.model.states.slice(), blockSize: session.model.blockSize });
+      virtualSize = session.model.virtualSize;
+      if (i === accesses.length - 1) bottom = session;
+      else await session.image.close();
+    }
+    now = bottom!.image.parent!.info.dataWriteGuid.toLowerCase();
+    // nothing reads differently from the base: no file is written (the base keeps its DataWriteGuid)
+    if (!levels.some((l) => l.states.some((s) => s >= BlockState.FULLY_PRESENT || s === BlockState.ZERO))) {
       return { blocksCommitted: 0, parentDataWriteGuid: now };
     }
-    // the parent opened for writing first: one that cannot be written refuses before the child changes
+    // the base opened for writing first: one that cannot be written refuses before any level changes
     parent = await access.parent.editable();
-    const entries = { ...child.model.parentLink!.entries, parent_linkage: `{${now}}`, parent_linkage2: `{${next}}` };
-    await writeLocator(child, entries, false);
-    states = child.model.states.slice();
-    ({ blockSize, virtualSize } = child.model);
+    // the level on the base names the base's GUID now and the one it will get
+    const entries = { ...bottom!.model.parentLink!.entries, parent_linkage: `{${now}}`, parent_linkage2: `{${next}}` };
+    await writeLocator(bottom!, entries, false);
   } catch (err) {
     await parent?.image.close();
     throw err;
   } finally {
-    await child.image.close();
+    await bottom?.image.close();
   }
-  // 2. the parent takes the new GUID, then the child's blocks as the chain reads them
+  // 2. the base takes the new GUID, then the chain's data as the child reads it
   let committed = 0;
   try {
     const { journal, editor, model } = parent;
@@ -96,16 +113,16 @@ export async function commitWith(access: CommitAccess, empty: boolean, options: 
     model.info.chain[0]!.dataWriteGuid = next;
     const over = await access.childOver(parent.image);
     try {
-      for (let b = 0; b < states.length; b++) {
-        const state = states[b]!;
-        const start = b * blockSize;
-        const length = Math.min(blockSize, virtualSize - start);
-        if (state >= BlockState.FULLY_PRESENT) {
+      const unit = Math.min(...levels.map((l) => l.blockSize));
+      for (let start = 0; start < virtualSize; start += unit) {
+        const length = Math.min(unit, virtualSize - start);
+        const what = topmost(levels, start);
+        if (what === 'data') {
           for (let at = 0; at < length; at += 4 * MiB) {
             const n = Math.min(4 * MiB, length - at);
             await parent.image.write(start + at, await over.read(start + at, n));
           }
-        } else if (state === BlockState.ZERO) await parent.image.discard(start, length);
+        } else if (what === 'zero') await parent.image.discard(start, length);
         else continue;
         committed++;
         options.onProgress?.(start + length, virtualSize);
@@ -116,15 +133,36 @@ export async function commitWith(access: CommitAccess, empty: boolean, options: 
   } finally {
     await parent.image.close();
   }
-  // 3. the child emptied: every block reads as the parent again; the locator names the new GUID alone
-  if (empty) await emptyChild(access, next);
+  // 3. the levels emptied from the bottom up (each reads as the base); the one on the base names the new GUID alone
+  for (let i = accesses.length - 1; i >= 0; i--) {
+    if (i > 0 || empty) await emptyLevel(accesses[i]!, i === accesses.length - 1 ? next : undefined);
+  }
   return { blocksCommitted: committed, parentDataWriteGuid: next };
 }
 
-async function emptyChild(access: CommitAccess, guid: string): Promise<void> {
-  const child = await access.child.editable();
+function refuseWithoutParent(model: EditSession['model']): void {
+  if (!model.parentLink) {
+    throw new VhdxError('operation-not-supported', 'the file has no parent: only a differencing disk can be committed', {
+      structure: 'metadata item',
+    });
+  }
+}
+
+/** What the topmost level holding the stretch at `offset` says of it: data to copy, zeros, or nothing (it reads the base). */
+function topmost(levels: Level[], offset: number): 'data' | 'zero' | 'none' {
+  for (const { states, blockSize } of levels) {
+    const s = states[Math.floor(offset / blockSize)]!;
+    if (s >= BlockState.FULLY_PRESENT) return 'data';
+    if (s === BlockState.ZERO) return 'zero';
+  }
+  return 'none';
+}
+
+/** Every block of a level NOT_PRESENT and the file cut after its structures; `guid`: the locator then names that GUID alone. */
+async function emptyLevel(access: InPlaceAccess, guid: string | undefined): Promise<void> {
+  const level = await access.editable();
   try {
-    const { journal, model, bat, image } = child;
+    const { journal, model, bat, image } = level;
     const ratio = model.chunkRatio;
     const changes: BatEntryChange[] = [];
     for (let b = 0; b < model.blockCount; b++) {
@@ -133,9 +171,13 @@ async function emptyChild(access: CommitAccess, guid: string): Promise<void> {
     model.bitmapOffsetsMiB?.forEach((at, c) => {
       if (at !== 0) changes.push({ index: c * (ratio + 1) + ratio, state: 0, offsetMiB: 0 });
     });
-    const entries: Record<string, string> = { ...model.parentLink!.entries, parent_linkage: `{${guid}}` };
-    delete entries.parent_linkage2;
-    await writeLocator(child, entries, false);
+    // a level between that is already empty (a rerun) is not written
+    if (guid === undefined && changes.length === 0) return;
+    if (guid !== undefined) {
+      const entries: Record<string, string> = { ...model.parentLink!.entries, parent_linkage: `{${guid}}` };
+      delete entries.parent_linkage2;
+      await writeLocator(level, entries, false);
+    } else if (!level.fileGuidNew) await journal.updateHeader({ fileWriteGuid: randomGuid() });
     await commitBatEntries(journal, bat, changes);
     // the file ends after its structures
     const endMiB = await structuresEndMiB(journal, image.info.regions);
@@ -143,6 +185,6 @@ async function emptyChild(access: CommitAccess, guid: string): Promise<void> {
       await journal.shrink(endMiB * MiB, { fileOffset: bat.offset, data: (await journal.read(bat.offset, 4096)).slice() });
     }
   } finally {
-    await child.image.close();
+    await level.image.close();
   }
 }

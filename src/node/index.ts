@@ -175,7 +175,8 @@ export function resizeVhdx(
  * With `ignoreLinkage` a parent whose DataWriteGuid changed is accepted and the
  * child is linked to it as it is now.
  * @throws VhdxError as the default entry's `setParent`; `invalid-option` (field
- *   `relativePath`) when the paths cannot be worked out and none was given.
+ *   `relativePath`) when the paths cannot be worked out and none was given;
+ *   `parent-is-self` when the parent path is the child itself (nothing written).
  */
 export async function setParent(
   child: NodeWritableFileInput,
@@ -184,6 +185,12 @@ export async function setParent(
 ): Promise<SetParentResult> {
   const { relativePath, absoluteWin32Path, ...open } = options;
   const byPaths = typeof child === 'string' && typeof parent === 'string';
+  if (byPaths && (await isSameFile(child, parent))) {
+    throw new VhdxError('parent-is-self', `${parent} is the child itself: a differencing disk cannot be its own parent`, {
+      structure: 'options',
+      field: 'parent',
+    });
+  }
   const relative = relativePath ?? (byPaths ? childRelativePath(child, parent) : undefined);
   if (relative === undefined) {
     throw new VhdxError('invalid-option', 'give relativePath: the child or the parent is not a path', {
@@ -200,55 +207,89 @@ export async function setParent(
 
 /** Options of `commitVhdx`. */
 export interface CommitVhdxOptions extends CommitOptions {
-  /** Remove the child once its parent holds its data (Merge-VHD); default false: the child is left empty (qemu-img commit). */
+  /** Remove the child once its base holds its data (Merge-VHD); default false: the child is left empty (qemu-img commit). */
   remove?: boolean;
-  /** Commit even when other children beside the parent link to it (they stop matching its new DataWriteGuid). */
+  /** Commit even when other children beside the base link to it (they stop matching its new DataWriteGuid). */
   force?: boolean;
+  /**
+   * Commit down to this lower level of the child's chain (a path; qemu-img commit -b): the data of the
+   * child and of every level between them is written into it, and the levels between are left empty
+   * (each then reads as the base, that is as the child's chain did). Default: the child's parent.
+   */
+  base?: string;
 }
 
 /**
- * Commits a differencing VHDX (a path) into its parent in place (qemu-img
- * commit; Merge-VHD): the parent, written through its log, then reads as the
- * chain did, and gets a new DataWriteGuid. Refused when other children beside
- * the parent link to it (they would stop matching), unless `force`. Safe across
- * the two files: the child records the parent's next DataWriteGuid before the
- * parent's first write, so the chain opens at every point and a rerun
- * finishes. Afterwards the child is empty (reads as the parent), or removed
- * with `remove`.
+ * Commits a differencing VHDX (a path) into its parent, or with `base` down to a
+ * lower level of its chain, in place (qemu-img commit; Merge-VHD): the base,
+ * written through its log, then reads as the child's chain did, and gets a new
+ * DataWriteGuid. The levels between the child and the base are left empty (they
+ * read as the base: the chain still opens and reads the same). Refused when other
+ * children beside the base link to it (they would stop matching), unless `force`,
+ * and always when another child links to a level between (it would read the
+ * committed data without noticing). Safe across the files: the level linked to
+ * the base records the base's next DataWriteGuid before the base's first write,
+ * and the levels are emptied from the bottom up, so the chain opens and reads the
+ * same at every point and a rerun finishes. Afterwards the child is empty (reads
+ * as the base), or removed with `remove`.
  * @throws VhdxError `INVALID_ARGUMENT` (`parent-has-other-children` naming
- *   them, `operation-not-supported` for a file without a parent); as `openVhdx`
- *   of the chain and with `writable`.
+ *   them, `base-not-in-chain` for a `base` that is not below the child in its chain,
+ *   `operation-not-supported` for a file without a parent); as `openVhdx`
+ *   of the chain and with `writable`. Nothing is written when refused.
  */
 export async function commitVhdx(child: string, options: CommitVhdxOptions = {}): Promise<CommitResult> {
   const image = await openVhdx(child);
-  const parentPath = image.info.chain[1]?.location;
+  const chain = image.info.chain.map((l) => l.location);
   await image.close();
-  if (parentPath === undefined) {
+  if (chain.length < 2 || chain[1] === undefined) {
     throw new VhdxError('operation-not-supported', `${child} has no parent file: only a differencing disk can be committed`, {
       structure: 'metadata item',
     });
   }
+  const depth = options.base === undefined ? 1 : await depthOf(chain, options.base, child);
+  const levels = [child, ...(chain.slice(1, depth) as string[])];
+  const basePath = chain[depth]!;
   if (!options.force) {
-    const others = await otherChildren(parentPath, child);
-    if (others.length) {
-      throw new VhdxError(
-        'parent-has-other-children',
-        `other children link to ${parentPath} and would stop matching its new DataWriteGuid: ${others.join(', ')} (force: true, --force, commits anyway)`,
-        { structure: 'parent locator' },
-      );
-    }
+    const why = 'would stop matching its new DataWriteGuid (force: true, --force, commits anyway)';
+    await refuseOtherChildren(basePath, levels[levels.length - 1]!, why);
   }
+  // a level between is emptied: another child of it would read the committed data without noticing (force does not help)
+  const emptied = 'would read the committed data once it is emptied (a level between the child and the base)';
+  for (let i = 1; i < levels.length; i++) await refuseOtherChildren(levels[i]!, levels[i - 1]!, emptied);
   const result = await commitWith(
     {
       child: nodeAccess(child, {}),
-      parent: nodeAccess(parentPath, {}),
-      childOver: (parent) => openVhdx(child, { parent }),
+      between: levels.slice(1).map((path) => nodeAccess(path, {})),
+      parent: nodeAccess(basePath, {}),
+      childOver: (parent) => openVhdx(child, { resolveParent: (r) => (r.depth === depth ? parent : undefined) }),
     },
     !options.remove,
     options,
   );
   if (options.remove) await unlink(child);
   return result;
+}
+
+/** Where `base` is in the chain (1: the child's parent). */
+async function depthOf(chain: (string | undefined)[], base: string, child: string): Promise<number> {
+  for (let depth = 1; depth < chain.length; depth++) {
+    const at = chain[depth];
+    if (at !== undefined && (await isSameFile(at, base))) return depth;
+  }
+  throw new VhdxError(
+    'base-not-in-chain',
+    `${base} is not below ${child} in its chain (${chain.slice(1).join(' -> ')}): the base must be one of its parents`,
+    { structure: 'options', field: 'base' },
+  );
+}
+
+/** Refuses when files beside `path` link to it other than `above` (under any name); `why`: what would become of them. */
+async function refuseOtherChildren(path: string, above: string, why: string): Promise<void> {
+  const others = await otherChildren(path, above);
+  if (others.length === 0) return;
+  throw new VhdxError('parent-has-other-children', `other children link to ${path} and ${why}: ${others.join(', ')}`, {
+    structure: 'parent locator',
+  });
 }
 
 /** The VHDX files beside `parentPath` that link to it (its DataWriteGuid), other than `child` under any name. */
