@@ -1,7 +1,7 @@
 // The in-place commands on the command line (src/cli/inplace.ts): compact
 // (with --dry-run and --json), and their refusals with the exit-code table.
-import { execFileSync, spawnSync } from 'node:child_process';
-import { readFileSync, statSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { closeSync, copyFileSync, openSync, readFileSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, expect, it } from 'vitest';
 import { buildSynthetic } from './helpers/synthetic.js';
@@ -145,4 +145,78 @@ it('vhdx set-parent X --parent X: a usage error (the child cannot be its own par
   expect(r.status).toBe(2);
   expect(oneLine(r.stderr, 'USAGE')).toContain('is the child itself');
   expect(Buffer.compare(readFileSync(child), before)).toBe(0);
+});
+
+describeWith(['qemu-img', 'qemu-io'], 'vhdx compact killed mid-run (SIGKILL)', () => {
+  // 640 MiB in 1 MiB blocks, each block's bytes its own; 256 of the first 320 blocks then
+  // overwritten with zeros (they keep their space), so compact frees them and moves the
+  // 256 MiB of blocks past the packed size into the holes
+  const BLOCKS = 640;
+  const zeroed = (b: number) => b < 320 && b % 5 !== 0;
+
+  it('check -r all exits 0 and the disk reads the same; a rerun finishes with the same disk, qemu-img check clean', async () => {
+    const raw = join(dir.path, 'kill.raw');
+    const orig = join(dir.path, 'kill-orig.vhdx');
+    const fd = openSync(raw, 'w');
+    const block = new Uint32Array(MiB / 4);
+    for (let b = 0; b < BLOCKS; b++) {
+      for (let i = 0; i < block.length; i++) block[i] = ((b * block.length + i) * 2654435761) >>> 0 || 1;
+      writeSync(fd, new Uint8Array(block.buffer));
+    }
+    closeSync(fd);
+    execFileSync('qemu-img', ['convert', '-q', '-f', 'raw', '-O', 'vhdx', '-o', 'block_size=1M,subformat=dynamic', raw, orig]);
+    const zeros: string[] = [];
+    const rawFd = openSync(raw, 'r+');
+    for (let b = 0; b < BLOCKS; b++) {
+      if (!zeroed(b)) continue;
+      zeros.push('-c', `write -q -P 0 ${b}M 1M`);
+      writeSync(rawFd, new Uint8Array(MiB), 0, MiB, b * MiB);
+    }
+    closeSync(rawFd);
+    execFileSync('qemu-io', ['-f', 'vhdx', ...zeros, orig]);
+    const sameDisk = (path: string, where: string) => {
+      const r = spawnSync('qemu-img', ['compare', '-q', '-f', 'vhdx', '-F', 'raw', path, raw]);
+      expect(r.status, `${where}: qemu-img compare ${String(r.stdout)}${String(r.stderr)}`).toBe(0);
+    };
+    sameDisk(orig, 'before');
+    const origSize = statSync(orig).size;
+    const scanMiB = BLOCKS; // compact's progress: every allocated block scanned, then the moves
+    const path = join(dir.path, 'kill.vhdx');
+    let midRun = 0;
+    // how far into the moves to kill it: later first, earlier when the run ended before the kill
+    for (const fraction of [0.3, 0.1, 0, 0]) {
+      copyFileSync(orig, path);
+      const child = spawn(process.execPath, [BIN, 'compact', path, '--progress'], { stdio: ['ignore', 'ignore', 'pipe'] });
+      let killedAt: string | undefined;
+      child.stderr.on('data', (chunk: Buffer) => {
+        const last = [...String(chunk).matchAll(/(\d+)\/(\d+) MiB/g)].pop();
+        if (!last || killedAt) return;
+        const done = Number(last[1]);
+        const moves = Number(last[2]) - scanMiB;
+        if (moves > 0 && done > scanMiB + fraction * moves) {
+          killedAt = `${done}/${last[2]} MiB`;
+          child.kill('SIGKILL');
+        }
+      });
+      const exit = await new Promise<{ code: number | null; signal: string | null }>((resolve) =>
+        child.on('close', (code, signal) => resolve({ code, signal })),
+      );
+      const where = killedAt ? `killed at ${killedAt}` : 'not killed';
+      if (exit.signal === 'SIGKILL') {
+        midRun++;
+        expect(statSync(path).size, where).toBeLessThanOrEqual(origSize);
+        const repair = vhdx(['check', '-r', 'all', path]);
+        expect(repair.status, `${where}: ${repair.text}${repair.stderr}`).toBe(0);
+        sameDisk(path, `${where}, repaired`);
+        const rerun = vhdx(['compact', path]);
+        expect(rerun.status, `${where}: ${rerun.stderr}`).toBe(0);
+      } else expect(exit.code, `${where}: the run ended by itself`).toBe(0);
+      sameDisk(path, `${where}, compacted`);
+      execFileSync('qemu-img', ['check', '-q', '-f', 'vhdx', path]);
+      // the data blocks packed: within a block of the structures plus 384 MiB
+      expect(statSync(path).size, where).toBeLessThan((BLOCKS - 256 + 16) * MiB);
+      if (midRun > 0) break;
+    }
+    expect(midRun, 'at least one run was killed while moving blocks').toBeGreaterThan(0);
+  }, 600_000);
 });
