@@ -5,12 +5,22 @@
 //   `qemu-img convert -O vhdx` and `vhdx convert`, with the same block size:
 //   time, peak extra disk space (a copy needs a second file; compact never
 //   grows the file), final size. Alternating runs, each on a fresh copy.
+// - fs-trim: a 4 GiB ext4 disk (mkfs.ext4 on a raw file, files written with
+//   debugfs `write`, half of them removed with debugfs `rm`), converted to a
+//   VHDX with 1 MiB blocks, then `vhdx compact --fs-trim`: bytes reclaimed
+//   beside the bytes deleted (goal: at least 90%).
+// - Commit: a child holding 1 GiB over a 4 GiB parent committed in place
+//   (`vhdx commit`) beside flattening the chain to a new file (`vhdx convert
+//   child.avhdx flat.vhdx`), each run on fresh copies (goal: at most that).
 // - Grow: a 64 GiB disk holding 1 GiB of data to 128 GiB (`vhdx resize`).
-// BENCH_INPLACE_GIB sets the compacted disk's size (default 4; --quick 0.25),
-// BENCH_INPLACE_GROW_DATA the data in the disk grown (default 1G).
-import { closeSync, copyFileSync, mkdirSync, openSync, rmSync, statSync, writeSync } from 'node:fs';
+// BENCH_INPLACE_GIB sets the compacted, trimmed and committed-into disks' size
+// (default 4; --quick 0.25; the child holds a quarter of it, the ext4 disk's
+// files half), BENCH_INPLACE_GROW_DATA the data in the disk grown (default 1G).
+import { execFileSync } from 'node:child_process';
+import { closeSync, copyFileSync, mkdirSync, openSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { convertRawFileToVhdx, openVhdx } from '../dist/node/index.js';
+import { ext4Disk, hasE2fsprogs } from './disks.mjs';
 import { benchDir, fillXorshift, median, runCommand } from './e2e.mjs';
 
 const MiB = 1024 * 1024;
@@ -75,9 +85,20 @@ export async function inplaceBench({ quick = false, runs = quick ? 2 : 3 } = {})
   }
   const ours = median(rows['vhdx compact (in place)'].times);
   const qemu = median(rows['qemu-img convert -O vhdx'].times);
-  console.log(
-    `  compact / qemu-img convert: ${(ours / qemu).toFixed(2)} (goal at most 0.5); final size - qemu's: ${gb(rows['vhdx compact (in place)'].size - rows['qemu-img convert -O vhdx'].size)} (goal within one block)`,
-  );
+  const compacted = rows['vhdx compact (in place)'];
+  const sizeOver = compacted.size - rows['qemu-img convert -O vhdx'].size;
+  console.log(`  compact / qemu-img convert: ${(ours / qemu).toFixed(2)} (goal at most 0.5): ${verdict(ours <= qemu / 2)}`);
+  console.log(`  extra space while compacting: ${gb(compacted.extra)} (goal at most one block): ${verdict(compacted.extra <= BLOCK)}`);
+  console.log(`  final size - qemu-img's copy: ${gb(sizeOver)} (goal within one block): ${verdict(sizeOver <= BLOCK)}`);
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(dir, { recursive: true });
+
+  if (hasE2fsprogs()) await fsTrimRow(dir, gib);
+  else console.log('\nfs-trim: skipped (mkfs.ext4 and debugfs, from e2fsprogs, are not installed)');
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(dir, { recursive: true });
+
+  await commitRow(dir, size, runs);
   rmSync(dir, { recursive: true, force: true });
   mkdirSync(dir, { recursive: true });
 
@@ -91,6 +112,102 @@ export async function inplaceBench({ quick = false, runs = quick ? 2 : 3 } = {})
     times.push(runCommand(`node ${VHDX} resize ${big} 128G`).wall);
   }
   console.log(`\nGrow a 64 GiB disk holding ${data} of data to 128 GiB (vhdx resize, process start included)`);
-  console.log(`  ${median(times).toFixed(3)} s (goal under 1 s)`);
+  console.log(`  ${median(times).toFixed(3)} s (goal under 1 s): ${verdict(median(times) < 1)}`);
   rmSync(dir, { recursive: true, force: true });
+}
+
+function verdict(met) {
+  return met ? 'goal met' : 'goal NOT met';
+}
+
+/** Rebuilds the file list ext4Disk writes (sizes 1-64 MiB, folders in turn) for `dataMiB` of files. */
+function ext4Files(dataMiB) {
+  const files = [];
+  let written = 0;
+  for (let i = 0; written < dataMiB; i++) {
+    const mib = Math.min(dataMiB - written, 1 + (((i * 2654435761) >>> 0) % 64));
+    files.push({ name: `${['home', 'usr', 'var'][i % 3]}/f${i}`, mib });
+    written += mib;
+  }
+  return files;
+}
+
+/** `vhdx compact --fs-trim` on an ext4 disk with half of its files deleted: reclaimed bytes beside deleted bytes. */
+async function fsTrimRow(dir, gib) {
+  const raw = join(dir, 'ext4.raw');
+  const dataMiB = Math.round(gib * 1024) / 2;
+  ext4Disk(raw, gib, dataMiB);
+  // every other file removed (debugfs rm frees its blocks; their bytes stay in the image)
+  const removed = ext4Files(dataMiB).filter((_, i) => i % 2 === 0);
+  writeFileSync(join(dir, 'rm.cmds'), `${removed.map((f) => `rm ${f.name}`).join('\n')}\n`);
+  runCommand(`debugfs -w -f ${join(dir, 'rm.cmds')} ${raw} > /dev/null`);
+  const deleted = removed.reduce((n, f) => n + f.mib * MiB, 0);
+  const vhdx = join(dir, 'ext4.vhdx');
+  runCommand(`node ${VHDX} convert -q ${raw} ${vhdx} --block-size 1M`);
+  rmSync(raw);
+  const before = statSync(vhdx).size;
+  const json = (...args) => JSON.parse(execFileSync(process.execPath, [VHDX, 'compact', vhdx, '--json', ...args], { encoding: 'utf8' }));
+  const plain = json('--dry-run');
+  const t0 = performance.now();
+  const reclaimed = json('-q', '--fs-trim').reclaimedBytes;
+  const seconds = (performance.now() - t0) / 1000;
+  const mb = (n) => `${(n / MiB).toFixed(0)} MiB`;
+  console.log(
+    `\nvhdx compact --fs-trim on a ${gib} GiB ext4 disk (${mb(dataMiB * MiB)} of files written, ${removed.length} files / ${mb(deleted)} deleted; VHDX with 1 MiB blocks, ${mb(before)})`,
+  );
+  console.log(`  without --fs-trim (dry run): ${mb(plain.reclaimedBytes)} reclaimable`);
+  console.log(`  --fs-trim: ${mb(reclaimed)} reclaimed in ${seconds.toFixed(2)} s; file ${mb(before)} -> ${mb(statSync(vhdx).size)}`);
+  const share = reclaimed / deleted;
+  console.log(`  reclaimed / deleted: ${(share * 100).toFixed(1)}% (goal at least 90%): ${verdict(share >= 0.9)}`);
+}
+
+/** `vhdx commit` of a child holding a quarter of `size` into its parent, beside `vhdx convert child flat.vhdx`. */
+async function commitRow(dir, size, runs) {
+  const base = join(dir, 'base.vhdx');
+  const raw = join(dir, 'base.raw');
+  const fd = openSync(raw, 'w');
+  const buf = Buffer.alloc(MiB);
+  for (let mib = 0; mib * MiB < size; mib++) {
+    fillXorshift(buf, mib * 2246822519 + 3);
+    writeSync(fd, buf, 0, MiB, mib * MiB);
+  }
+  closeSync(fd);
+  await convertRawFileToVhdx(raw, base, { blockSize: BLOCK });
+  rmSync(raw);
+  const child = join(dir, 'child.avhdx');
+  runCommand(`node ${VHDX} create ${child} --parent ${base}`);
+  // a quarter of the disk written in the child: 4 MiB of every 16 MiB
+  const image = await openVhdx(child, { writable: true });
+  const piece = Buffer.alloc(4 * MiB);
+  let data = 0;
+  for (let at = 0; at < size; at += 16 * MiB) {
+    fillXorshift(piece, at / MiB + 7);
+    await image.write(at, piece);
+    data += piece.length;
+  }
+  await image.close();
+  const keep = { base: join(dir, 'base.keep'), child: join(dir, 'child.keep') };
+  copyFileSync(base, keep.base);
+  copyFileSync(child, keep.child);
+  const flat = join(dir, 'flat.vhdx');
+  const times = { commit: [], flatten: [] };
+  for (let i = 0; i < runs; i++) {
+    // untimed: each run starts from the same chain
+    copyFileSync(keep.base, base);
+    copyFileSync(keep.child, child);
+    times.commit.push(runCommand(`node ${VHDX} commit -q ${child}`).wall);
+    copyFileSync(keep.base, base);
+    copyFileSync(keep.child, child);
+    rmSync(flat, { force: true });
+    times.flatten.push(runCommand(`node ${VHDX} convert -q ${child} ${flat}`).wall);
+  }
+  const commit = median(times.commit);
+  const flatten = median(times.flatten);
+  const gb = (n) => `${(n / 1024 / MiB).toFixed(2)} GiB`;
+  console.log(
+    `\nCommit a child holding ${gb(data)} into its ${gb(size)} parent (${BLOCK / MiB} MiB blocks), in place, beside flattening the chain`,
+  );
+  console.log(`  vhdx commit (in place)              ${commit.toFixed(2)} s`);
+  console.log(`  vhdx convert child.avhdx flat.vhdx  ${flatten.toFixed(2)} s`);
+  console.log(`  commit / flatten: ${(commit / flatten).toFixed(2)} (goal at most 1): ${verdict(commit <= flatten)}`);
 }
