@@ -190,6 +190,7 @@ async function commitRow(dir, size, runs) {
   copyFileSync(base, keep.base);
   copyFileSync(child, keep.child);
   const flat = join(dir, 'flat.vhdx');
+  /** @type {{ commit: number[], flatten: number[] }} */
   const times = { commit: [], flatten: [] };
   for (let i = 0; i < runs; i++) {
     // untimed: each run starts from the same chain
