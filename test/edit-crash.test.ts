@@ -39,6 +39,10 @@ interface Config {
   churn?: boolean;
   /** Check every `stride`-th crash point only (the rest are covered by their neighbours' kinds). */
   stride?: number;
+  /** Longest write (default 4 MiB). */
+  maxWrite?: number;
+  /** Differencing: no PARTIALLY_PRESENT block at the start, so the first partial write allocates the sector bitmap block. */
+  noBitmap?: boolean;
 }
 
 const CONFIGS: Config[] = [
@@ -49,6 +53,7 @@ const CONFIGS: Config[] = [
     kind: 'differencing',
     lss: 512,
     virtualSize: 6 * MiB,
+    maxWrite: 512 * KiB,
     blockSize: MiB,
     ops: 26,
     seed: 3,
@@ -74,6 +79,30 @@ const CONFIGS: Config[] = [
     ops: 24,
     seed: 5,
     qemuSamples: 0,
+  },
+  {
+    name: 'differencing, 512-byte sectors, no sector bitmap block yet',
+    kind: 'differencing',
+    lss: 512,
+    virtualSize: 10 * MiB,
+    maxWrite: 256 * KiB,
+    blockSize: MiB,
+    ops: 24,
+    seed: 7,
+    qemuSamples: 0,
+    noBitmap: true,
+  },
+  {
+    name: 'differencing, 4096-byte sectors, no sector bitmap block yet',
+    kind: 'differencing',
+    lss: 4096,
+    virtualSize: 10 * MiB,
+    maxWrite: 256 * KiB,
+    blockSize: 2 * MiB,
+    ops: 24,
+    seed: 8,
+    qemuSamples: 0,
+    noBitmap: true,
   },
   {
     name: 'dynamic, the log wraps',
@@ -117,7 +146,9 @@ function buildBase(cfg: Config, rnd: () => number): Base {
     const parent = buildSynthetic({ raw: parentRaw, lss, blockSize });
     const blocks = new Map<number, ChildBlock>();
     const count = virtualSize / blockSize;
-    const kinds: ChildBlock['state'][] = ['full', 'partial', 'zero', 'not-present', 'unmapped', 'partial'];
+    const kinds: ChildBlock['state'][] = cfg.noBitmap
+      ? ['not-present', 'full', 'not-present', 'zero', 'unmapped']
+      : ['full', 'partial', 'zero', 'not-present', 'unmapped', 'partial'];
     for (let b = 0; b < count; b++) {
       const state = kinds[b % kinds.length]!;
       if (state === 'full') blocks.set(b, { state, data: freshBytes(blockSize, rnd) });
@@ -146,6 +177,9 @@ interface Recorded {
   ops: FileOp[];
   batches: Batch[];
   imageOps: number;
+  /** Differencing: how often a block's sector bitmap bits changed (a block made PARTIALLY_PRESENT, or more of its sectors present), and whether a sector bitmap block was added. */
+  bitsChanged: number;
+  bitmapAdded: boolean;
 }
 
 /** Runs the seeded workload on a writable image over a recording file. */
@@ -168,7 +202,16 @@ async function runWorkload(cfg: Config): Promise<Recorded> {
   };
   const ack = () => batches.push({ startOp: file.ops.length, snapshot: disk.slice(), versions: new Map() });
   let churnBlock = 0;
+  const model = image.loadedModel;
+  const bitmapsBefore = model.bitmapOffsetsMiB?.filter((at) => at !== 0).length ?? 0;
+  let bitsChanged = 0;
+  let bitsBefore = new Map(model.bitmaps?.blocks);
+  const countBits = () => {
+    for (const [b, bits] of model.bitmaps?.blocks ?? []) if (bitsBefore.get(b) !== bits) bitsChanged++;
+    bitsBefore = new Map(model.bitmaps?.blocks);
+  };
   for (let i = 0; i < cfg.ops; i++) {
+    countBits();
     const r = rnd();
     if (cfg.churn) {
       // a block discarded whole, then written again: every step a BAT change
@@ -203,7 +246,7 @@ async function runWorkload(cfg: Config): Promise<Recorded> {
       touch(at, length);
     } else {
       const c = rnd();
-      const max = c < 0.1 ? 16 : c < 0.5 ? 8 * KiB : c < 0.8 ? 256 * KiB : 4 * MiB;
+      const max = Math.min(cfg.maxWrite ?? 4 * MiB, c < 0.1 ? 16 : c < 0.5 ? 8 * KiB : c < 0.8 ? 256 * KiB : 4 * MiB);
       const length = Math.min(size, 1 + Math.floor(rnd() * max));
       let at = Math.floor(rnd() * (size - length + 1));
       if (rnd() < 0.3) {
@@ -219,9 +262,11 @@ async function runWorkload(cfg: Config): Promise<Recorded> {
     // reads see writes at once
     if (i % 5 === 0) expect(Buffer.compare(await image.read(0, size), disk)).toBe(0);
   }
+  countBits();
+  const bitmapAdded = (model.bitmapOffsetsMiB?.filter((at) => at !== 0).length ?? 0) > bitmapsBefore;
   await image.close();
   ack();
-  return { base, ops: file.ops, batches, imageOps: cfg.ops };
+  return { base, ops: file.ops, batches, imageOps: cfg.ops, bitsChanged, bitmapAdded };
 }
 
 /** The batch a crash after `p` file operations falls in. */
@@ -316,6 +361,11 @@ describeWith(['qemu-img'], 'crash consistency of writes, discards and flushes', 
         // the log (1 MiB at 1 MiB) was written past its end and started again at its beginning
         const logWrites = rec.ops.flatMap((o) => (o.kind === 'write' && o.position >= MiB && o.position < 2 * MiB ? [o.position] : []));
         expect(logWrites.some((at, i) => i > 0 && at < logWrites[i - 1]!)).toBe(true);
+      }
+      if (cfg.kind === 'differencing') {
+        // writes in part into blocks that read the parent leave them PARTIALLY_PRESENT (bits set through the log)
+        expect(rec.bitsChanged).toBeGreaterThan(2);
+        expect(rec.bitmapAdded).toBe(cfg.noBitmap === true);
       }
       const samples = await everyCrashState(cfg, rec);
       if (cfg.kind === 'differencing') return;

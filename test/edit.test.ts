@@ -110,7 +110,7 @@ describe('headers and the log, in the order the format asks', () => {
     const parent = buildSynthetic({ raw: new Uint8Array(4 * MiB).fill(0x33) });
     const parentHash = sha256(parent);
     const { file, image } = await openEmptyChild(parent, 4 * MiB, MiB);
-    await image.write(MiB + 1000, new Uint8Array(3).fill(0x44)); // filled from the parent, FULLY_PRESENT
+    await image.write(MiB + 1000, new Uint8Array(3).fill(0x44)); // one sector, PARTIALLY_PRESENT
     await image.discard(2 * MiB, MiB); // ZERO, not the parent
     await image.close();
     expect(sha256(parent)).toBe(parentHash);
@@ -119,6 +119,109 @@ describe('headers and the log, in the order the format asks', () => {
     const want = new Uint8Array(4 * MiB).fill(0x33);
     want.set([0x44, 0x44, 0x44], MiB + 1000);
     want.fill(0, 2 * MiB, 3 * MiB);
+    expect(sha256(disk)).toBe(sha256(want));
+  });
+});
+
+describe('differencing children: a block written in part becomes PARTIALLY_PRESENT, its sector bitmap bits set through the log', () => {
+  const KiB = 1024;
+  const written = (ops: RecordingFile['ops']) => ops.reduce((n, o) => n + (o.kind === 'write' ? o.data.length : 0), 0);
+
+  it('a 4 KiB write into a child block writes a few sectors of payload, not the block; the block is PARTIALLY_PRESENT and its chunk gets a bitmap block', async () => {
+    const parentRaw = pseudoRandomBytes(64 * MiB, 5);
+    const parent = buildSynthetic({ raw: parentRaw, blockSize: 32 * MiB });
+    const { file, image } = await openEmptyChild(parent, 64 * MiB, 32 * MiB);
+    const end = Math.ceil(file.size / MiB) * MiB;
+    const data = pseudoRandomBytes(4 * KiB, 6);
+    await image.write(40 * MiB + 8 * KiB, data);
+    // headers, one log entry (BAT and bitmap sectors), both applied, 4 KiB of payload: not 32 MiB filled from the parent
+    expect(written(file.ops)).toBeLessThan(64 * KiB);
+    const model = image.loadedModel;
+    expect(model.states[1]).toBe(7);
+    expect(model.bitmapOffsetsMiB![0]).not.toBe(0);
+    const blockAt = model.offsetsMiB[1]! * MiB;
+    const payload = file.ops.filter((o) => o.kind === 'write' && o.position >= blockAt && o.position < blockAt + 32 * MiB);
+    expect(written(payload)).toBe(4 * KiB);
+    // the file grows by the block and the chunk's 1 MiB bitmap block, nothing more
+    expect(file.size).toBe(end + 32 * MiB + MiB);
+    await image.close();
+    const reopened = await openVhdx(file.contents(), { parent });
+    expect(reopened.loadedModel.states[1]).toBe(7);
+    const want = parentRaw.slice();
+    want.set(data, 40 * MiB + 8 * KiB);
+    expect(sha256(await reopened.read(0, 64 * MiB))).toBe(sha256(want));
+    expect(reopened.extents({ start: 32 * MiB, end: 64 * MiB }).filter((e) => e.kind === 'data' && e.level === 0)).toEqual([
+      { kind: 'data', offset: 40 * MiB + 8 * KiB, length: 4 * KiB, fileOffset: blockAt + 8 * MiB + 8 * KiB, level: 0 },
+    ]);
+  });
+
+  it('partial sectors are read-modify-written from the chain; a write into sectors already present is a plain write (no log entry, no flush)', async () => {
+    const parentRaw = pseudoRandomBytes(4 * MiB, 7);
+    const parent = buildSynthetic({ raw: parentRaw });
+    const { file, image } = await openEmptyChild(parent, 4 * MiB, MiB);
+    const want = parentRaw.slice();
+    const a = pseudoRandomBytes(3000, 8);
+    await image.write(MiB + 1000, a); // sectors 1..7 of block 1, both edges partial
+    want.set(a, MiB + 1000);
+    expect(image.loadedModel.states[1]).toBe(7);
+    const before = file.ops.length;
+    const b = pseudoRandomBytes(700, 9);
+    await image.write(MiB + 1200, b); // inside the sectors just written
+    want.set(b, MiB + 1200);
+    const later = file.ops.slice(before);
+    const blockAt = image.loadedModel.offsetsMiB[1]! * MiB;
+    expect(later).toEqual([{ kind: 'write', position: blockAt + 1024, data: want.slice(MiB + 1024, MiB + 2048) }]);
+    expect(sha256(await image.read(0, 4 * MiB))).toBe(sha256(want));
+    await image.close();
+    expect(sha256(await (await openVhdx(file.contents(), { parent })).read(0, 4 * MiB))).toBe(sha256(want));
+  });
+
+  it('a block whose every sector gets written becomes FULLY_PRESENT (its bits are no longer needed)', async () => {
+    const parent = buildSynthetic({ raw: pseudoRandomBytes(4 * MiB, 10) });
+    const { file, image } = await openEmptyChild(parent, 4 * MiB, MiB);
+    const data = pseudoRandomBytes(MiB, 11);
+    await image.write(2 * MiB, data.subarray(0, 300 * KiB));
+    expect(image.loadedModel.states[2]).toBe(7);
+    await image.write(2 * MiB + 300 * KiB, data.subarray(300 * KiB));
+    expect(image.loadedModel.states[2]).toBe(6);
+    await image.write(3 * MiB, data); // a whole block at once: FULLY_PRESENT directly
+    expect(image.loadedModel.states[3]).toBe(6);
+    await image.close();
+    const reopened = await openVhdx(file.contents(), { parent });
+    expect([...reopened.loadedModel.states]).toEqual([0, 0, 6, 6]);
+    expect(sha256(await reopened.read(2 * MiB, MiB))).toBe(sha256(data));
+  });
+
+  it('space a discard freed is reused for a partial block: its unwritten sectors read the parent, never the old bytes; a discarded part reads zeros', async () => {
+    const parentRaw = new Uint8Array(4 * MiB).fill(0x33);
+    const parent = buildSynthetic({ raw: parentRaw });
+    const child = buildChild({
+      virtualSize: 4 * MiB,
+      blockSize: MiB,
+      lss: 512,
+      parentLinkage: dataWriteGuidOf(parent),
+      relativePath: 'p.vhdx',
+      blocks: new Map([[0, { state: 'full', data: new Uint8Array(MiB).fill(0xaa) }]]),
+    });
+    const file = new RecordingFile(child);
+    const image = await openVhdx(file, { writable: true, parent });
+    const oldAt = image.loadedModel.offsetsMiB[0];
+    await image.discard(0, MiB); // ZERO: its space is free
+    const size = file.size;
+    await image.write(2 * MiB + 512, new Uint8Array(512).fill(0x44));
+    expect(image.loadedModel.offsetsMiB[2]).toBe(oldAt); // block 2 took block 0's old place
+    expect(image.loadedModel.states[2]).toBe(7);
+    await image.discard(3 * MiB + 4096, 8192); // part of a block the parent holds: zeros, bits set
+    expect(image.loadedModel.states[3]).toBe(7);
+    await image.close();
+    expect(file.size).toBe(size + 2 * MiB); // the chunk's new bitmap block and block 3 (block 2 took block 0's place)
+    const want = parentRaw.slice();
+    want.fill(0, 0, MiB);
+    want.fill(0x44, 2 * MiB + 512, 2 * MiB + 1024);
+    want.fill(0, 3 * MiB + 4096, 3 * MiB + 12288);
+    const reopened = await openVhdx(file.contents(), { parent });
+    const disk = await reopened.read(0, 4 * MiB);
+    expect(disk.includes(0xaa)).toBe(false);
     expect(sha256(disk)).toBe(sha256(want));
   });
 });
@@ -143,7 +246,7 @@ describe('memory: a block placed whole is written in pieces of at most PLACE_CHU
     expect(sha256(await reopened.read(0, 64 * MiB))).toBe(sha256(want));
   });
 
-  it('a 32 MiB child block filled from its parent: no write over 4 MiB, the parent shows around the write', async () => {
+  it('a 32 MiB child block written in part: no write over 4 MiB, the parent shows around the write', async () => {
     const parentRaw = pseudoRandomBytes(64 * MiB, 3);
     const parent = buildSynthetic({ raw: parentRaw, blockSize: 32 * MiB });
     const { file, image } = await openEmptyChild(parent, 64 * MiB, 32 * MiB);

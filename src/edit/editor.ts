@@ -8,22 +8,30 @@
 // - a block's payload is written and flushed before the log entry mapping it;
 // - every BAT change goes through the log (journal.ts);
 // - a block placed in reused space is written whole, so no old byte shows
-//   (in pieces of at most PLACE_CHUNK bytes: memory is bounded by that, not the block size).
+//   (in pieces of at most PLACE_CHUNK bytes: memory is bounded by that, not the block size),
+//   except a differencing child's PARTIALLY_PRESENT block (below).
 //
-// Differencing files: a block written in part is filled from what the chain
-// reads there and becomes FULLY_PRESENT (no sector bitmap is ever written);
-// see docs/writing.md for why.
+// Differencing files (MS-VHDX 2.5.1.2; bitmap.ts): a write into a block that
+// is neither FULLY_PRESENT nor ZERO writes only its whole sectors (edges as
+// the chain reads them) into the block's payload (new or freed space), then
+// one log entry sets their bits with the BAT entry (PARTIALLY_PRESENT) and,
+// for a chunk without one, the bitmap block's entry; the block becomes
+// FULLY_PRESENT once every sector's bit is set. Sectors already present are
+// written in place with no entry. A ZERO block written in part is placed
+// whole as in other files (its other sectors must keep reading zeros, not
+// the parent). See docs/writing.md for the measurement behind this.
 import { VhdxError } from '../errors.js';
 import { MiB } from '../format/bytes.js';
 import { BlockState, batIndexOfBlock, writeBatEntry } from '../format/bat.js';
 import { randomGuid } from '../format/guid.js';
-import type { LogWrite } from '../format/log.js';
 import type { ImageEditor } from '../image/image.js';
 import type { ImageModel } from '../image/load.js';
 import type { RegionInfo } from '../image/types.js';
-import { LOG_SECTOR, MAX_ENTRY_SECTORS, type Journal } from './journal.js';
+import { ChildBitmaps } from './bitmap.js';
+import type { Journal } from './journal.js';
+import { commitPatches, wholeSectors, type Patch } from './sectors.js';
 
-/** Bytes of a block written at once when it is placed whole (reused space, or filled from a parent). */
+/** Bytes of a block written at once when it is placed whole (in reused space). */
 export const PLACE_CHUNK = 4 * MiB;
 
 /** One BAT change: payload block `block` gets `state` at `offsetMiB`. */
@@ -31,6 +39,8 @@ interface BatChange {
   block: number;
   state: number;
   offsetMiB: number;
+  /** A PARTIALLY_PRESENT block's new sector bitmap bits. */
+  bits?: Uint8Array;
 }
 
 /** Reads the virtual disk as the image sees it (parents included). */
@@ -50,6 +60,8 @@ export class Editor implements ImageEditor {
   private readonly sectorSize: number;
   private readonly differencing: boolean;
   private readonly fixed: boolean;
+  /** A differencing file's sector bitmaps. */
+  private readonly bitmaps: ChildBitmaps | undefined;
   /** File offsets (bytes) of blocks freed by discards, for reuse. */
   private readonly free: number[] = [];
   private fileGuidNew = false;
@@ -72,6 +84,7 @@ export class Editor implements ImageEditor {
     this.sectorSize = model.logicalSectorSize;
     this.differencing = model.info.type === 'differencing';
     this.fixed = model.info.type === 'fixed';
+    this.bitmaps = this.differencing ? new ChildBitmaps(model, bat) : undefined;
   }
 
   write(offset: number, data: Uint8Array): Promise<void> {
@@ -157,7 +170,10 @@ export class Editor implements ImageEditor {
     for (const p of this.blocksOf(offset, data.length)) {
       const piece: Piece = { block: p.block, at: p.at, data: data.subarray(p.from, p.from + p.length) };
       if (this.model.states[p.block] === BlockState.FULLY_PRESENT) await this.writeInPlace(piece);
-      else changes.push(await this.placeBlock(piece));
+      else {
+        const change = await this.placeBlock(piece);
+        if (change) changes.push(change);
+      }
     }
     if (changes.length === 0) return;
     // the payload is durable before the entries that map it
@@ -183,25 +199,15 @@ export class Editor implements ImageEditor {
   }
 
   /**
-   * Gives a block that is not fully present a place holding `p`: what the
-   * disk reads there now (zeros, or the parent's and this file's own sectors
-   * in a differencing file) with the piece over it. Returns the BAT change.
+   * Gives a block that is not fully present a place holding `p`, with what
+   * the disk reads there now (zeros) around it; a differencing child's block
+   * that reads its parent gets only the piece's sectors ({@link writeSectors}).
+   * Returns the BAT change, if any.
    */
-  private async placeBlock(p: Piece): Promise<BatChange> {
-    const state = this.model.states[p.block]!;
-    const length = this.blockLength(p.block);
-    const inherits =
-      this.differencing && (state === BlockState.PARTIALLY_PRESENT || (state !== BlockState.ZERO && state < BlockState.FULLY_PRESENT));
-    let offset: number;
-    let fresh = false;
-    if (state === BlockState.PARTIALLY_PRESENT) offset = this.model.offsetsMiB[p.block]! * MiB;
-    else if (this.free.length) offset = this.free.pop()!;
-    else {
-      offset = Math.ceil(this.journal.size / MiB) * MiB;
-      await this.journal.grow(offset + this.blockSize);
-      fresh = true;
-    }
-    if (fresh && !inherits) {
+  private async placeBlock(p: Piece): Promise<BatChange | undefined> {
+    if (this.bitmaps && this.model.states[p.block] !== BlockState.ZERO) return this.writeSectors(p, this.bitmaps);
+    const { offset, fresh } = await this.newSpace();
+    if (fresh) {
       // new space reads as zeros: only the piece is written (whole sectors)
       const ss = this.sectorSize;
       const from = Math.floor(p.at / ss) * ss;
@@ -210,34 +216,59 @@ export class Editor implements ImageEditor {
       buf.set(p.data, p.at - from);
       await this.journal.write(buf, offset + from);
     } else {
-      await this.writeWhole(p, offset, inherits ? length : 0);
+      await this.writeWhole(p, offset);
     }
     return { block: p.block, state: BlockState.FULLY_PRESENT, offsetMiB: offset / MiB };
   }
 
+  /** Space for a new block: freed by a discard (`fresh` false: old bytes there), else at the end of the file. */
+  private async newSpace(): Promise<{ offset: number; fresh: boolean }> {
+    if (this.free.length) return { offset: this.free.pop()!, fresh: false };
+    const offset = Math.ceil(this.journal.size / MiB) * MiB;
+    await this.journal.grow(offset + this.blockSize);
+    return { offset, fresh: true };
+  }
+
   /**
-   * Writes the whole block at `offset`: the piece over what the disk reads in
-   * its first `inherited` bytes (zeros past them), in pieces of at most
-   * {@link PLACE_CHUNK} bytes, so memory stays bounded whatever the block size.
-   * Each piece is read before it is written, so a block rewritten in place
-   * (PARTIALLY_PRESENT) reads its own sectors before they are overwritten.
+   * A differencing child's block that reads (in whole or in part) its parent:
+   * the piece's whole sectors, the edges as the chain reads them, go to the
+   * block's payload (new or freed space when it has none: its other sectors
+   * keep clear bits, so old bytes there never show). Returns the change that
+   * sets their bits (FULLY_PRESENT once all are set), or undefined when they
+   * were all set already (a plain write).
    */
-  private async writeWhole(p: Piece, offset: number, inherited: number): Promise<void> {
-    const start = p.block * this.blockSize;
+  private async writeSectors(p: Piece, bitmaps: ChildBitmaps): Promise<BatChange | undefined> {
+    const ss = this.sectorSize;
+    const diskAt = p.block * this.blockSize;
+    const { start, bytes } = await wholeSectors(p.at, p.data, ss, (at) => this.readDisk(diskAt + at, ss));
+    const bits = bitmaps.withSectors(p.block, start / ss, (start + bytes.length) / ss);
+    const offset =
+      this.model.states[p.block] === BlockState.PARTIALLY_PRESENT ? this.model.offsetsMiB[p.block]! * MiB : (await this.newSpace()).offset;
+    await this.journal.write(bytes, offset + start);
+    if (!bits) return undefined;
+    const offsetMiB = offset / MiB;
+    if (bitmaps.full(p.block, bits)) return { block: p.block, state: BlockState.FULLY_PRESENT, offsetMiB };
+    await bitmaps.ensureBlock(p.block, this.journal);
+    return { block: p.block, state: BlockState.PARTIALLY_PRESENT, offsetMiB, bits };
+  }
+
+  /**
+   * Writes the whole block at `offset`: the piece, zeros elsewhere, in pieces
+   * of at most {@link PLACE_CHUNK} bytes, so memory stays bounded whatever the block size.
+   */
+  private async writeWhole(p: Piece, offset: number): Promise<void> {
     const pieceEnd = p.at + p.data.length;
     for (let at = 0; at < this.blockSize; at += PLACE_CHUNK) {
       const n = Math.min(PLACE_CHUNK, this.blockSize - at);
-      if (at >= inherited && (at >= pieceEnd || at + n <= p.at)) {
-        // nothing of the disk or the piece here: zeros
+      if (at >= pieceEnd || at + n <= p.at) {
+        // nothing of the piece here: zeros
         await this.journal.writeZeros(offset + at, n);
         continue;
       }
       const buf = new Uint8Array(n);
-      const covered = p.at <= at && pieceEnd >= at + n;
-      if (at < inherited && !covered) buf.set(await this.readDisk(start + at, Math.min(n, inherited - at)));
       const from = Math.max(p.at, at);
       const to = Math.min(pieceEnd, at + n);
-      if (from < to) buf.set(p.data.subarray(from - p.at, to - p.at), from - at);
+      buf.set(p.data.subarray(from - p.at, to - p.at), from - at);
       await this.journal.write(buf, offset + at);
     }
   }
@@ -275,24 +306,18 @@ export class Editor implements ImageEditor {
   }
 
   /**
-   * Journals BAT changes (whole 4 KiB BAT sectors, read from the file, which
-   * holds every applied change) and then applies them to the model.
+   * Journals BAT changes, each with its sector bitmap bits (and a new bitmap
+   * block's entry) in the same log entry, then applies them to the model.
    */
   private async commitBat(changes: BatChange[]): Promise<void> {
     const ratio = this.model.chunkRatio;
-    const sectors = new Map<number, Uint8Array>();
-    for (const c of changes) {
-      const byte = this.bat.offset + batIndexOfBlock(c.block, ratio) * 8;
-      const at = byte - (byte % LOG_SECTOR);
-      let sector = sectors.get(at);
-      if (!sector) {
-        sector = (await this.journal.read(at, LOG_SECTOR)).slice();
-        sectors.set(at, sector);
-      }
-      writeBatEntry(sector, (byte - at) / 8, { state: c.state, offsetMiB: c.offsetMiB });
-    }
-    const writes: LogWrite[] = [...sectors].sort((a, b) => a[0] - b[0]).map(([fileOffset, data]) => ({ fileOffset, data }));
-    for (let i = 0; i < writes.length; i += MAX_ENTRY_SECTORS) await this.journal.commit(writes.slice(i, i + MAX_ENTRY_SECTORS));
+    const groups = changes.map((c): Patch[] => {
+      const entry = new Uint8Array(8);
+      writeBatEntry(entry, 0, { state: c.state, offsetMiB: c.offsetMiB });
+      const own = { fileOffset: this.bat.offset + batIndexOfBlock(c.block, ratio) * 8, bytes: entry };
+      return c.bits ? [own, ...this.bitmaps!.patches(c.block, c.bits)] : [own];
+    });
+    await commitPatches(this.journal, groups);
     this.applyToModel(changes);
   }
 
@@ -302,7 +327,7 @@ export class Editor implements ImageEditor {
       const was = m.states[c.block]!;
       m.states[c.block] = c.state;
       m.offsetsMiB[c.block] = c.offsetMiB;
-      if (was === BlockState.PARTIALLY_PRESENT) m.bitmaps?.blocks.delete(c.block);
+      if (was === BlockState.PARTIALLY_PRESENT || c.bits) this.bitmaps?.applied(c.block, c.state, c.bits);
       const delta = (c.state >= BlockState.FULLY_PRESENT ? 1 : 0) - (was >= BlockState.FULLY_PRESENT ? 1 : 0);
       m.info.allocatedBlocks += delta;
     }
