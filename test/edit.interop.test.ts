@@ -6,13 +6,15 @@ import { spawnSync } from 'node:child_process';
 import { copyFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, expect, it } from 'vitest';
-import { openVhdx } from '../src/node/index.js';
+import { commitVhdx, compactVhdx, openVhdx } from '../src/node/index.js';
 import { buildChild, dataWriteGuidOf, type ChildBlock } from './helpers/differencing.js';
+import { pseudoRandomBytes } from './helpers/reference.js';
 import { buildSynthetic } from './helpers/synthetic.js';
 import { describeWith, pyvhdiRead, run, sevenZipSha256, sha256, tempDir } from './helpers/tools.js';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
+const BIN = new URL('../bin/vhdx.js', import.meta.url).pathname;
 const tmp = tempDir('vhdx-edit-');
 afterAll(() => tmp.cleanup());
 
@@ -124,7 +126,7 @@ describeWith(['qemu-img', '7zz', 'pyvhdi'], 'writing in place, beside QEMU, 7-Zi
       }),
     );
     const image = await openVhdx(childPath, { writable: true });
-    await image.write(MiB + 4096 + 3, new Uint8Array(5000).fill(0x55)); // filled from the parent
+    await image.write(MiB + 4096 + 3, new Uint8Array(5000).fill(0x55)); // PARTIALLY_PRESENT: the parent around it
     await image.write(3 * MiB + 10, new Uint8Array(10).fill(0x66)); // the child's own block
     await image.discard(5 * MiB, MiB); // ZERO: the parent must not show
     await image.close();
@@ -141,6 +143,69 @@ describeWith(['qemu-img', '7zz', 'pyvhdi'], 'writing in place, beside QEMU, 7-Zi
     expect(run('7zz', ['t', childPath]).status).toBe(0);
     expect(sevenZipSha256(childPath).sha256).toBe(sha256(want));
   });
+
+  it.each([512, 4096] as const)(
+    'a child written in part by this project (PARTIALLY_PRESENT blocks, a new sector bitmap block; %i-byte sectors) reads the same through 7-Zip and libvhdi, checks clean, and compacts and commits to the same disk',
+    async (lss) => {
+      const parentRaw = pseudoRandomBytes(8 * MiB, lss);
+      const parent = buildSynthetic({ raw: parentRaw, lss });
+      const parentPath = join(tmp.path, `base-${lss}.vhdx`);
+      writeFileSync(parentPath, parent);
+      const childPath = join(tmp.path, `partial-${lss}.avhdx`);
+      // no PARTIALLY_PRESENT block yet: the chunk has no sector bitmap block
+      const blocks = new Map<number, ChildBlock>([[3, { state: 'full', data: new Uint8Array(MiB).fill(0x42) }]]);
+      writeFileSync(
+        childPath,
+        buildChild({
+          virtualSize: 8 * MiB,
+          blockSize: MiB,
+          lss,
+          parentLinkage: dataWriteGuidOf(parent),
+          relativePath: `base-${lss}.vhdx`,
+          blocks,
+        }),
+      );
+      const want = parentRaw.slice();
+      want.fill(0x42, 3 * MiB, 4 * MiB);
+      const image = await openVhdx(childPath, { writable: true });
+      const put = async (at: number, data: Uint8Array) => {
+        await image.write(at, data);
+        want.set(data, at);
+      };
+      await put(MiB + 4096 + 3, pseudoRandomBytes(5000, 1)); // partial sectors at both ends
+      await put(MiB + 300 * KiB, pseudoRandomBytes(64 * KiB, 2)); // more bits in the same block
+      await put(MiB + 4096 + 100, pseudoRandomBytes(100, 3)); // sectors already present: a plain write
+      await put(3 * MiB + 10, pseudoRandomBytes(10, 4)); // the child's own block
+      await put(5 * MiB - 2000, pseudoRandomBytes(8000, 5)); // across two blocks
+      await image.discard(6 * MiB + 8 * KiB, 16 * KiB); // zeros, bits set: the parent does not show there
+      want.fill(0, 6 * MiB + 8 * KiB, 6 * MiB + 24 * KiB);
+      expect([...image.loadedModel.states]).toEqual([0, 7, 0, 6, 7, 7, 7, 0]);
+      await image.close();
+      expect(sha256(readFileSync(parentPath))).toBe(sha256(parent));
+      const chain = async () => {
+        const ours = await openVhdx(childPath);
+        const disk = await ours.read(0, 8 * MiB);
+        await ours.close();
+        return sha256(disk);
+      };
+      expect(await chain()).toBe(sha256(want));
+      expect(run('7zz', ['t', childPath]).status).toBe(0);
+      expect(sevenZipSha256(childPath).sha256).toBe(sha256(want));
+      expect(pyvhdiRead(childPath, parentPath).sha256).toBe(sha256(want)); // no ZERO block: libvhdi reads it as the spec does
+      const check = run('node', [BIN, 'check', childPath]);
+      expect(check.status, check.stdout + check.stderr).toBe(0);
+      // compact (nothing to free but the file's tail) and commit keep the disk
+      await compactVhdx(childPath);
+      expect(await chain()).toBe(sha256(want));
+      expect(sevenZipSha256(childPath).sha256).toBe(sha256(want));
+      await commitVhdx(childPath);
+      const committed = await openVhdx(parentPath);
+      expect(sha256(await committed.read(0, 8 * MiB))).toBe(sha256(want));
+      await committed.close();
+      expect(sevenZipSha256(parentPath).sha256).toBe(sha256(want));
+      expect(await chain()).toBe(sha256(want)); // the emptied child reads its parent
+    },
+  );
 
   it('a file QEMU left dirty with one valid entry is replayed onto the file as qemu-img check -r all replays it', async () => {
     const ours = qemuDirty('dirty-entry.vhdx', 4096);
