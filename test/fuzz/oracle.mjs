@@ -171,8 +171,8 @@ const HEADER_SLOTS = [
 /**
  * Where a writable open may write after it opened: the header slots, the log,
  * BAT and metadata regions the file declares, the blocks its BAT maps (read
- * from the file as it stands after the open, a replayed log included) and
- * anything past its end (new blocks). Before the open returns, a log replay
+ * from the file as it stands after the open, a replayed log included), its
+ * sector bitmap blocks, and anything past its end (new blocks). Before the open returns, a log replay
  * writes where its entries say: anywhere past the header section outside the log.
  */
 async function allowedRanges(lib, after, options) {
@@ -188,6 +188,8 @@ async function allowedRanges(lib, after, options) {
         const lastByte = e.offset + e.length - 1;
         ranges.push([start, e.fileOffset + e.length - 1 - (lastByte % blockSize) + blockSize]);
       }
+    // a differencing file's sector bitmap blocks (1 MiB each) that its BAT maps: bits are set there
+    for (const at of image.loadedModel.bitmapOffsetsMiB ?? []) if (at !== 0) ranges.push([at * MiB, (at + 1) * MiB]);
     ranges.push([fileSize, Number.MAX_SAFE_INTEGER]);
     return { ranges, log: regions.find((r) => r.name === 'log') };
   } finally {
