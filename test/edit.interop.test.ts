@@ -3,7 +3,7 @@
 // files QEMU itself leaves (blkdebug error injection, vhdx-facts.md "Dirty
 // fixtures") repaired by a writable open as `qemu-img check -r all` repairs them.
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, expect, it } from 'vitest';
 import { commitVhdx, compactVhdx, openVhdx } from '../src/node/index.js';
@@ -149,9 +149,12 @@ describeWith(['qemu-img', '7zz', 'pyvhdi'], 'writing in place, beside QEMU, 7-Zi
     async (lss) => {
       const parentRaw = pseudoRandomBytes(8 * MiB, lss);
       const parent = buildSynthetic({ raw: parentRaw, lss });
-      const parentPath = join(tmp.path, `base-${lss}.vhdx`);
+      // a folder of its own: the other tests' children beside it would count as other children of this parent
+      const dir = join(tmp.path, `partial-${lss}`);
+      mkdirSync(dir);
+      const parentPath = join(dir, `base-${lss}.vhdx`);
       writeFileSync(parentPath, parent);
-      const childPath = join(tmp.path, `partial-${lss}.avhdx`);
+      const childPath = join(dir, `partial-${lss}.avhdx`);
       // no PARTIALLY_PRESENT block yet: the chunk has no sector bitmap block
       const blocks = new Map<number, ChildBlock>([[3, { state: 'full', data: new Uint8Array(MiB).fill(0x42) }]]);
       writeFileSync(
