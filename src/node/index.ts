@@ -19,7 +19,7 @@ import { openNodeSource, type NodeSourceInput } from './file-source.js';
 import { VhdxError } from '../errors.js';
 import type { SourceInput } from '../sources/types.js';
 import { openVhdxWritable, repairVhdxFile, type RepairReport } from '../edit/open.js';
-import { openNodeWritableFile, type NodeWritableFileInput } from './file.js';
+import { openNodeWritableFile, type NodeFileOptions, type NodeWritableFileInput } from './file.js';
 import { isHttpUrl } from '../sources/http.js';
 import { childRelativePath, nodeOpenContext } from './parent-paths.js';
 import { openNodeTarget, type NodeTargetInput } from './file-target.js';
@@ -45,7 +45,10 @@ export type { NodeTargetInput } from './file-target.js';
 export { canMapHoles } from './holes.js';
 export { prepareOutput } from './output.js';
 export type { OutputFile, OutputPlacement, OutputTarget } from './output.js';
-export type { NodeWritableFileInput } from './file.js';
+export type { NodeFileOptions, NodeWritableFileInput } from './file.js';
+
+/** Options of the Node entry's {@link openVhdx} and {@link repairVhdx}: the default entry's, and how a path or FileHandle opened for writing writes. */
+export interface NodeOpenVhdxOptions extends OpenVhdxOptions, NodeFileOptions {}
 
 /**
  * Opens a VHDX for random access: a file path or FileHandle, or anything the
@@ -61,11 +64,12 @@ export type { NodeWritableFileInput } from './file.js';
  * created or truncated), a FileHandle, an OPFS access handle or a
  * `{ size, read, write, truncate, flush }` is changed in place (see the default
  * entry's `openVhdx` and docs/writing.md); `source-not-writable` for a URL,
- * bytes or a Blob.
+ * bytes or a Blob. A path or FileHandle makes writes of up to `syncWriteLimit`
+ * bytes (default 64 KiB) on the calling thread: see {@link NodeFileOptions.syncWriteLimit}.
  */
-export async function openVhdx(input: NodeSourceInput | NodeWritableFileInput, options: OpenVhdxOptions = {}): Promise<VhdxImage> {
+export async function openVhdx(input: NodeSourceInput | NodeWritableFileInput, options: NodeOpenVhdxOptions = {}): Promise<VhdxImage> {
   if (options.writable) {
-    const file = await openNodeWritableFile(input as NodeWritableFileInput);
+    const file = await openNodeWritableFile(input as NodeWritableFileInput, options);
     return openVhdxWritable(file, options, nodeOpenContext(input as NodeSourceInput, options));
   }
   return openVhdxSource(
@@ -80,8 +84,8 @@ export async function openVhdx(input: NodeSourceInput | NodeWritableFileInput, o
  * file) as `qemu-img check -r all` does; see the default entry's `repairVhdx`.
  * @throws VhdxError as a writable {@link openVhdx}.
  */
-export async function repairVhdx(input: NodeWritableFileInput, options: OpenVhdxOptions = {}): Promise<RepairReport> {
-  const file = await openNodeWritableFile(input);
+export async function repairVhdx(input: NodeWritableFileInput, options: NodeOpenVhdxOptions = {}): Promise<RepairReport> {
+  const file = await openNodeWritableFile(input, options);
   return repairVhdxFile(file, options, nodeOpenContext(input as NodeSourceInput, options));
 }
 
@@ -135,10 +139,10 @@ export class VhdxWriterStream extends WebVhdxWriterStream {
 }
 
 /** The Node entry's access to a file changed in place: paths and FileHandles too. */
-function nodeAccess(input: NodeSourceInput | NodeWritableFileInput, options: OpenVhdxOptions): InPlaceAccess {
+function nodeAccess(input: NodeSourceInput | NodeWritableFileInput, options: NodeOpenVhdxOptions): InPlaceAccess {
   return inPlaceAccess(
     () => openNodeSource(input as NodeSourceInput, options),
-    () => openNodeWritableFile(input as NodeWritableFileInput),
+    () => openNodeWritableFile(input as NodeWritableFileInput, options),
     options,
     () => nodeOpenContext(input as NodeSourceInput, options),
   );
