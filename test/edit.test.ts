@@ -357,3 +357,51 @@ describe('the data of a write', () => {
     expect([...(await reopened.read(4095, 2))]).toEqual([7, 9]);
   });
 });
+
+describe('operations called without awaiting each other', () => {
+  it('run one at a time in call order on a Node path (small writes on the calling thread): the bytes of a model, before and after reopening', async () => {
+    const path = join(tmp.path, 'order.vhdx');
+    await writeFile(path, base());
+    const image = await openNodeVhdx(path, { writable: true });
+    const model = new Uint8Array(4 * MiB);
+    model.fill(7, 0, MiB);
+    // each started at once, none awaited; the model changes in the same order
+    const ops: Promise<void>[] = [];
+    const put = (offset: number, data: Uint8Array) => {
+      model.set(data, offset);
+      ops.push(image.write(offset, data));
+    };
+    put(3 * MiB, new Uint8Array(4096).fill(1)); // a new block
+    put(3 * MiB + 512, new Uint8Array(1024).fill(2)); // over it, once it is placed
+    put(100, new Uint8Array(4096).fill(3)); // a present block, not sector-aligned
+    model.fill(0, 0, MiB);
+    ops.push(image.discard(0, MiB));
+    put(4096, new Uint8Array(512).fill(4)); // the discarded block again
+    ops.push(image.flush());
+    put(3 * MiB + 1000, new Uint8Array([5]));
+    await Promise.all(ops);
+    expect(Buffer.compare(await image.read(0, 4 * MiB), model)).toBe(0);
+    await image.close();
+    const reopened = await openVhdx(new Uint8Array(await readFile(path)));
+    expect(Buffer.compare(await reopened.read(0, 4 * MiB), model)).toBe(0);
+  });
+
+  it('after a failed write every later operation rejects with its error, and nothing more is written', async () => {
+    const file = new RecordingFile(base());
+    const image = await openVhdx(file, { writable: true });
+    await image.write(0, new Uint8Array(512).fill(1)); // the header update done
+    const write = file.write.bind(file);
+    file.write = () => {
+      throw new Error('disk gone');
+    };
+    const ops = [image.write(512, new Uint8Array(512)), image.write(1024, new Uint8Array(512)), image.flush(), image.discard(0, MiB)];
+    const settled = await Promise.allSettled(ops);
+    file.write = write;
+    const reasons = settled.map((s) => (s.status === 'rejected' ? (s.reason as { reason?: string }).reason : 'fulfilled'));
+    expect(reasons).toEqual(['write-failed', 'write-failed', 'write-failed', 'write-failed']);
+    expect(new Set(settled.map((s) => (s as PromiseRejectedResult).reason)).size).toBe(1);
+    const before = file.ops.length;
+    await expect(image.write(0, new Uint8Array(512))).rejects.toMatchObject({ reason: 'write-failed' });
+    expect(file.ops.length).toBe(before);
+  });
+});

@@ -66,8 +66,13 @@ export class Editor implements ImageEditor {
   private readonly free: number[] = [];
   private fileGuidNew = false;
   private dataGuidNew = false;
-  /** Operations run one at a time, in call order. */
-  private queue: Promise<unknown> = Promise.resolve();
+  /**
+   * Operations run one at a time, in call order: `pending` counts those
+   * started and not yet done; when it is 0 the next one starts at once,
+   * otherwise after `last`, the latest one started.
+   */
+  private pending = 0;
+  private last: Promise<unknown> = Promise.resolve();
   /** The first failure: the file is consistent on disk, but this editor's view may not be. */
   private failed: unknown;
 
@@ -116,17 +121,26 @@ export class Editor implements ImageEditor {
     this.dataGuidNew = true;
   }
 
+  /**
+   * Runs `op` after every operation called before it (at once when none is
+   * left: a write into the page cache then needs no extra promise hops).
+   */
   private run<T>(op: () => Promise<T>): Promise<T> {
-    const next = this.queue.then(async () => {
-      if (this.failed !== undefined) throw this.failed;
+    const start = async (): Promise<T> => {
       try {
-        return await op();
-      } catch (err) {
-        this.failed = err;
-        throw err;
+        if (this.failed !== undefined) throw this.failed;
+        try {
+          return await op();
+        } catch (err) {
+          this.failed = err;
+          throw err;
+        }
+      } finally {
+        this.pending--;
       }
-    });
-    this.queue = next.catch(() => undefined);
+    };
+    const next = this.pending++ === 0 ? start() : this.last.then(start, start);
+    this.last = next;
     return next;
   }
 
@@ -165,7 +179,14 @@ export class Editor implements ImageEditor {
 
   private async doWrite(offset: number, data: Uint8Array): Promise<void> {
     if (data.length === 0) return;
-    await this.beforeChange(true);
+    if (!this.fileGuidNew || !this.dataGuidNew) await this.beforeChange(true);
+    // the common case first: a write inside one present block
+    const block = Math.floor(offset / this.blockSize);
+    const at = offset - block * this.blockSize;
+    if (at + data.length <= this.blockSize && this.model.states[block] === BlockState.FULLY_PRESENT) {
+      await this.writeInPlace({ block, at, data });
+      return;
+    }
     const changes: BatChange[] = [];
     for (const p of this.blocksOf(offset, data.length)) {
       const piece: Piece = { block: p.block, at: p.at, data: data.subarray(p.from, p.from + p.length) };
@@ -187,7 +208,10 @@ export class Editor implements ImageEditor {
     const ss = this.sectorSize;
     const start = Math.floor(p.at / ss) * ss;
     const end = Math.ceil((p.at + p.data.length) / ss) * ss;
-    if (start === p.at && end === p.at + p.data.length) return this.journal.write(p.data, base + start);
+    if (start === p.at && end === p.at + p.data.length) {
+      await this.journal.write(p.data, base + start);
+      return;
+    }
     const buf = new Uint8Array(end - start);
     const headPartial = start < p.at;
     if (headPartial) buf.set(await this.journal.read(base + start, ss), 0);
