@@ -6,12 +6,18 @@
 // Ours is timed from the first write to the last flush (as qemu-img bench
 // times its requests), the open and close outside; the repair rows time whole
 // processes on both sides. Speed ratio: qemu-img's time over ours (above 1:
-// ours is faster), the median of each run's pair.
+// ours is faster), the median of each run's pair. The overwrite and 1 MiB rows
+// also show the floor measured in the same run: the same writes and flushes
+// made bare, at the file offsets ours wrote to, through the Node calls the
+// writable file makes (fs.writeSync up to SYNC_WRITE_LIMIT, FileHandle.write
+// above it, FileHandle.datasync), with no VHDX work.
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { openVhdx } from '../dist/node/index.js';
 import { GUIDS, buildLogEntry, parseHeader, parseRegionTable, serializeHeader } from '../dist/format/index.js';
+import { SYNC_WRITE_LIMIT } from '../dist/node/file.js';
 import { tmpdir } from 'node:os';
 
 const MiB = 1 << 20;
@@ -49,21 +55,54 @@ function qemuBench(path, { count, size, step, flushInterval }) {
   return Number(m[1]);
 }
 
-/** The same requests through openVhdx(path, { writable: true }): offsets 0, step, 2 step… (wrapping), a flush every flushInterval. */
-async function oursBench(path, { count, size, step, flushInterval }, diskSize) {
-  const image = await openVhdx(path, { writable: true });
-  const data = new Uint8Array(size).fill(0xa5);
-  let offset = 0;
-  const t0 = performance.now();
-  for (let i = 1; i <= count; i++) {
-    await image.write(offset, data);
+/** Offsets 0, step, 2 step… (wrapping at the disk's end), one a request. */
+function requestOffsets({ count, size, step }, diskSize) {
+  const out = [];
+  for (let i = 0, offset = 0; i < count; i++) {
+    out.push(offset);
     offset += step;
     if (offset + size > diskSize) offset = 0;
+  }
+  return out;
+}
+
+/**
+ * The same requests through openVhdx(path, { writable: true }), a flush every flushInterval;
+ * `files` (when given) gets the file offset each request's bytes landed at.
+ */
+async function oursBench(path, { count, size, step, flushInterval }, diskSize, files) {
+  const image = await openVhdx(path, { writable: true });
+  const data = new Uint8Array(size).fill(0xa5);
+  const offsets = requestOffsets({ count, size, step }, diskSize);
+  const t0 = performance.now();
+  for (let i = 1; i <= count; i++) {
+    await image.write(offsets[i - 1], data);
     if (flushInterval && i % flushInterval === 0) await image.flush();
   }
   await image.flush();
   const secs = (performance.now() - t0) / 1000;
+  for (const offset of files ? offsets : []) {
+    const [extent] = image.extents({ start: offset, end: offset + size });
+    if (extent?.kind !== 'data') throw new Error(`no data at ${offset} after writing it`);
+    files?.push(extent.fileOffset);
+  }
   await image.close();
+  return secs;
+}
+
+/** The floor: the same writes and flushes, bare, at `files` (see the header comment). */
+async function floorBench(path, { size, flushInterval }, files) {
+  const fh = await open(path, 'r+');
+  const data = new Uint8Array(size).fill(0xa5);
+  const t0 = performance.now();
+  for (let i = 1; i <= files.length; i++) {
+    if (size <= SYNC_WRITE_LIMIT) writeSync(fh.fd, data, 0, size, files[i - 1]);
+    else await fh.write(data, 0, size, files[i - 1]);
+    if (flushInterval && i % flushInterval === 0) await fh.datasync();
+  }
+  await fh.datasync();
+  const secs = (performance.now() - t0) / 1000;
+  await fh.close();
   return secs;
 }
 
@@ -108,11 +147,12 @@ export function fullLog(clean, sizes = [63, 63, 63, 61]) {
   return file;
 }
 
-function row(title, ours, theirs, unit) {
+function row(title, ours, theirs, unit, floor) {
   // speed ratio: qemu-img's time over ours (above 1: ours is faster)
   const ratio = ours.map((o, i) => theirs[i] / o);
+  const bare = floor ? ` | floor ${unit(median(floor)).padStart(16)}` : '';
   console.log(
-    `  ${title.padEnd(46)} ${unit(median(ours)).padStart(16)} | qemu-img ${unit(median(theirs)).padStart(16)} | speed ratio ${median(ratio).toFixed(2)}`,
+    `  ${title.padEnd(46)} ${unit(median(ours)).padStart(16)} | qemu-img ${unit(median(theirs)).padStart(16)} | speed ratio ${median(ratio).toFixed(2)}${bare}`,
   );
 }
 
@@ -138,6 +178,8 @@ export async function writeBench({ quick = false, runs = quick ? 3 : 5 } = {}) {
   /** @type {() => [number[], number[]]} */
   const pair = () => [[], []];
   const r = { first: pair(), over: pair(), seq: pair(), repair: pair() };
+  /** @type {{ over: number[], seq: number[] }} the floor's times */
+  const floor = { over: [], seq: [] };
   const rate = (n) => (secs) => `${(n / secs).toFixed(0)} writes/s`;
   const mbps = (bytes) => (secs) => `${(bytes / secs / 1e6).toFixed(0)} MB/s`;
   for (let i = 0; i < runs; i++) {
@@ -145,16 +187,23 @@ export async function writeBench({ quick = false, runs = quick ? 3 : 5 } = {}) {
     copyFileSync(base4, theirs);
     r.first[0].push(await oursBench(ours, small, 4 * GiB));
     r.first[1].push(qemuBench(theirs, small));
-    r.over[0].push(await oursBench(ours, small, 4 * GiB));
+    const overFiles = [];
+    r.over[0].push(await oursBench(ours, small, 4 * GiB, overFiles));
+    floor.over.push(await floorBench(ours, small, overFiles));
     r.over[1].push(qemuBench(theirs, small));
     copyFileSync(base1, ours);
     copyFileSync(base1, theirs);
-    r.seq[0].push(await oursBench(ours, seq, GiB));
+    const seqFiles = [];
+    r.seq[0].push(await oursBench(ours, seq, GiB, seqFiles));
+    floor.seq.push(await floorBench(ours, seq, seqFiles));
     r.seq[1].push(qemuBench(theirs, seq));
   }
   row('4 KiB random, first touches (each allocates)', r.first[0], r.first[1], rate(small.count));
-  row('4 KiB random, overwrites', r.over[0], r.over[1], rate(small.count));
-  row('1 MiB sequential, filling 1 GiB', r.seq[0], r.seq[1], mbps(seq.count * MiB));
+  row('4 KiB random, overwrites', r.over[0], r.over[1], rate(small.count), floor.over);
+  row('1 MiB sequential, filling 1 GiB', r.seq[0], r.seq[1], mbps(seq.count * MiB), floor.seq);
+  console.log(
+    '  (floor: the same writes and flushes, bare, at the file offsets ours wrote to; the 1 MiB floor rewrites space ours already placed)',
+  );
 
   // repair: 64 MiB of data, then a full 1 MiB log over block 0
   const cleanPath = join(dir, 'clean.vhdx');
