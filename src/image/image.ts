@@ -55,6 +55,8 @@ export interface OpenVhdxOptions extends ReadLimits, HttpSourceOptions, ChainOpt
    * writes the headers back. A dirty log is replayed onto the file first.
    * Inputs: a Node path or FileHandle (`vhdx-stream/node`), an OPFS
    * `FileSystemSyncAccessHandle`, or a {@link CustomFile}. Default false. See docs/writing.md.
+   * A Node path or FileHandle makes its small writes on the calling thread
+   * (the Node entry's `syncWriteLimit` option, default 64 KiB).
    */
   writable?: boolean;
 }
