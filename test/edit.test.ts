@@ -330,6 +330,25 @@ describe('inputs of a writable open', () => {
     expect([...(await reopened.read(3 * MiB, 2))]).toEqual([1, 0xee]);
   });
 
+  it('syncWriteLimit reaches the Node file: a bad one is refused with invalid-option, 0 writes the same bytes as the default', async () => {
+    const path = join(tmp.path, 'limit.vhdx');
+    await writeFile(path, base());
+    expect(await reasonOf(openNodeVhdx(path, { writable: true, syncWriteLimit: -1 }))).toBe('invalid-option');
+    const files: Uint8Array[] = [];
+    for (const syncWriteLimit of [undefined, 0]) {
+      await writeFile(path, base());
+      const image = await openNodeVhdx(path, syncWriteLimit === undefined ? { writable: true } : { writable: true, syncWriteLimit });
+      await image.write(3 * MiB + 100, new Uint8Array(70_000).fill(0xcd)); // a new block
+      await image.write(200, new Uint8Array(4096).fill(0xab)); // in place, partial sectors
+      await image.close();
+      const bytes = new Uint8Array(await readFile(path));
+      const reopened = await openVhdx(bytes);
+      expect([...(await reopened.read(3 * MiB + 99, 2)), ...(await reopened.read(199, 2))]).toEqual([0, 0xcd, 7, 0xab]);
+      files.push(await reopened.read(0, 4 * MiB));
+    }
+    expect(Buffer.compare(files[0]!, files[1]!)).toBe(0);
+  });
+
   it('bytes, Blobs and URLs refuse writable with source-not-writable', async () => {
     expect(await reasonOf(openVhdx(base(), { writable: true }))).toBe('source-not-writable');
     expect(await reasonOf(openVhdx(new Blob([base() as Uint8Array<ArrayBuffer>]), { writable: true }))).toBe('source-not-writable');
