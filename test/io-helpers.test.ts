@@ -1,12 +1,13 @@
 // The Node I/O helpers: write batching, the pooled descriptor reader, the
 // chunk-driven converters built on them, and the progress line.
 import { spawnSync } from 'node:child_process';
-import { closeSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { VhdxEncoderStream, openVhdx } from '../src/node/index.js';
 import { encodeRawChunks, rawChunksToVhdxFile } from '../src/node/convert.js';
 import { prepareOutput } from '../src/node/output.js';
+import { openForWriting } from '../src/node/file-io.js';
 import { readChunks } from '../src/node/fd-reader.js';
 import { Progress } from '../src/node/progress.js';
 import { WriteBatch } from '../src/streams/write-batch.js';
@@ -155,6 +156,28 @@ describe('readChunks', () => {
       break;
     }
     closeSync(fd2);
+  });
+});
+
+describe('openForWriting', () => {
+  it('opens a file from scratch as flag w does: a missing one created, an older one emptied (its bytes never show through holes), an empty one kept', async () => {
+    const missing = join(dir.path, 'ofw-missing.bin');
+    const older = join(dir.path, 'ofw-older.bin');
+    writeFileSync(older, new Uint8Array(2 * MiB).fill(0xff));
+    for (const path of [missing, older]) {
+      const fh = await openForWriting(path);
+      await fh.write(new Uint8Array([7]), 0, 1, MiB); // the bytes before it are a hole: zeros
+      await fh.close();
+      const back = readFileSync(path);
+      expect(back.length).toBe(MiB + 1);
+      expect(back.subarray(0, MiB).every((b) => b === 0)).toBe(true);
+      expect(back[MiB]).toBe(7);
+    }
+    const prepared = await prepareOutput(join(dir.path, 'ofw-prepared.bin'));
+    expect(existsSync(prepared.path)).toBe(true);
+    await (await openForWriting(prepared.path)).close();
+    expect(readFileSync(prepared.path).length).toBe(0);
+    await prepared.discard();
   });
 });
 

@@ -6,7 +6,7 @@ import { fstatSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { asVhdxError } from '../errors.js';
 import { WriteBatch } from '../streams/write-batch.js';
-import { appendFully, writeFully } from '../node/file-io.js';
+import { appendFully, openForWriting, writeFully } from '../node/file-io.js';
 import { openSparseFdWriter } from '../node/sparse-fd.js';
 import { SparseRawOutput } from '../node/sparse-raw.js';
 import type { OutputFile } from '../node/output.js';
@@ -132,7 +132,7 @@ export function sequentialSink(output: StdoutOutput): WritableStream<Uint8Array>
 
 /** Opens `output` for writing from scratch. @throws VhdxError 'create-failed' */
 function createFile(output: FileOutput): Promise<FileHandle> {
-  return open(output.file.path, 'w').catch((err) => {
+  return openForWriting(output.file.path).catch((err) => {
     throw asVhdxError(err, 'create-failed', `cannot create ${output.name}`);
   });
 }

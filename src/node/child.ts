@@ -10,7 +10,7 @@ import { chunksOf } from '../runtime/stream-chunks.js';
 import type { OpenVhdxOptions, VhdxImage } from '../image/image.js';
 import { openVhdxSource } from '../image/open.js';
 import { VhdxWriterStream, type VhdxWriteSummary, type VhdxWriterOptions } from '../streams/writer.js';
-import { refuseSameFile, writeFully } from './file-io.js';
+import { openForWriting, refuseSameFile, writeFully } from './file-io.js';
 import { refuseOutputInChain } from './chain-output.js';
 import { readChunks } from './fd-reader.js';
 import { openNodeSource } from './file-source.js';
@@ -77,7 +77,7 @@ async function writeChildAt(
   const { open: _o, onProgress: _p, chunkSize: _c, ...writerOptions } = options;
   let fh: FileHandle;
   try {
-    fh = await open(path, 'w');
+    fh = await openForWriting(path);
   } catch (err) {
     throw asVhdxError(err, 'create-failed', `cannot create ${name}`);
   }

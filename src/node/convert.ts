@@ -8,7 +8,7 @@ import { HOLE_GRAIN, SparseAllocator, type SparseSummary } from '../layout/spars
 import { EncoderCore, type VhdxEncoderOptions } from '../streams/encoder-core.js';
 import { ready } from '../wasm/instance.js';
 import type { VhdxWriterOptions } from '../streams/writer.js';
-import { readFully, refuseSameFile, startWrites, writeFully } from './file-io.js';
+import { openForWriting, readFully, refuseSameFile, startWrites, writeFully } from './file-io.js';
 import { refuseOutputInChain } from './chain-output.js';
 import { writeOutput, type OutputFile, type OutputTarget } from './output.js';
 import { dataChunks, pipeline } from './pipeline.js';
@@ -80,7 +80,7 @@ async function withFiles<T>(
         throw asVhdxError(err, 'open-failed', `cannot open ${input}`);
       });
     }
-    dst = await open(output, 'w').catch((err) => {
+    dst = await openForWriting(output).catch((err) => {
       throw asVhdxError(err, 'create-failed', `cannot create ${output}`);
     });
     return await body(src, dst);

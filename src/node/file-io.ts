@@ -1,7 +1,7 @@
 // Positional reads and writes on a Node FileHandle that loop until the whole
 // range is done (the OS may transfer less than asked in one call).
-import { write, writeSync } from 'node:fs';
-import type { FileHandle } from 'node:fs/promises';
+import { constants, write, writeSync } from 'node:fs';
+import { open, type FileHandle } from 'node:fs/promises';
 import { VhdxError, asVhdxError } from '../errors.js';
 import type { Placed } from '../layout/plan.js';
 
@@ -31,6 +31,27 @@ export async function writeFully(fh: FileHandle, data: Uint8Array, position: num
  */
 export function writeFullySync(fd: number, data: Uint8Array, position: number): void {
   for (let done = 0; done < data.length; ) done += writeSync(fd, data, done, data.length - done, position + done);
+}
+
+/**
+ * Opens `path` for writing from scratch, as flag 'w' does (created when missing, a regular file
+ * emptied), but without asking for truncation when the file is already empty: the temporary file
+ * every output is written under (see prepareOutput) is. On ext4 a truncation marks the file for a
+ * flush when it is closed (its replace-by-truncate safeguard), and that flush made the closing
+ * process allocate and start writing back all the data it had just written: 0.2-0.25 s of a 0.55 s
+ * conversion of 640 MiB.
+ * @throws the system error of the open or the truncation
+ */
+export async function openForWriting(path: string): Promise<FileHandle> {
+  const fh = await open(path, constants.O_WRONLY | constants.O_CREAT, 0o666);
+  try {
+    const info = await fh.stat();
+    if (info.isFile() && info.size > 0) await fh.truncate(0);
+    return fh;
+  } catch (err) {
+    await fh.close().catch(() => {});
+    throw err;
+  }
 }
 
 /** How a failed write's message begins unless a caller names its output. */

@@ -2,11 +2,11 @@
 // A path is written as every output of the Node entry is (src/node/output.ts):
 // under a temporary name, renamed over the path when the writer finishes and
 // removed when it fails, so an existing file is never lost.
-import { open, type FileHandle } from 'node:fs/promises';
+import type { FileHandle } from 'node:fs/promises';
 import { asVhdxError } from '../errors.js';
 import { openTarget, type TargetInput } from '../sources/targets.js';
 import type { WritableFile } from '../sources/types.js';
-import { isFileHandle } from './file-io.js';
+import { isFileHandle, openForWriting } from './file-io.js';
 import { fileHandleFile } from './file.js';
 import { prepareOutput } from './output.js';
 
@@ -22,7 +22,7 @@ async function pathTarget(path: string): Promise<WritableFile> {
   const prepared = await prepareOutput(path);
   let fh: FileHandle;
   try {
-    fh = await open(prepared.path, 'w');
+    fh = await openForWriting(prepared.path);
   } catch (err) {
     await prepared.discard().catch(() => {});
     throw asVhdxError(err, 'create-failed', `cannot create ${path}`);
