@@ -1,7 +1,6 @@
 // Node file-to-file conversion with pipelined positional I/O.
 import { open, stat, type FileHandle } from 'node:fs/promises';
 import { VhdxError, asVhdxError } from '../errors.js';
-import { MiB } from '../format/bytes.js';
 import { diskSizeForInput, withZeroTail } from '../layout/disk-size.js';
 import { CREATE_OPTION_KEYS, refuseOtherOptions, resolveCreateOptions, type VhdxCreateOptions } from '../layout/options.js';
 import { HOLE_GRAIN, SparseAllocator, type SparseSummary } from '../layout/sparse.js';
@@ -11,7 +10,7 @@ import type { VhdxWriterOptions } from '../streams/writer.js';
 import { openForWriting, readFully, refuseSameFile, startWrites, writeFully } from './file-io.js';
 import { refuseOutputInChain } from './chain-output.js';
 import { writeOutput, type OutputFile, type OutputTarget } from './output.js';
-import { dataChunks, pipeline } from './pipeline.js';
+import { FILE_CHUNK, dataChunks, pipeline } from './pipeline.js';
 import { WriteBatch } from '../streams/write-batch.js';
 import type { VhdxInfo } from '../image/types.js';
 import type { AllocationMap } from '../sources/scan.js';
@@ -31,7 +30,7 @@ export interface FileConvertOptions extends VhdxCreateOptions {
   type?: 'dynamic' | 'fixed';
   /** Called after each chunk with bytes processed and the total. */
   onProgress?(done: number, total: number): void;
-  /** Bytes per read (default 4 MiB). */
+  /** Bytes per read (default 2 MiB, see FILE_CHUNK). */
   chunkSize?: number;
   /** As {@link VhdxWriterOptions.batReserve}: used by the stream route (`vhdx convert - out.vhdx`), whose size is not known up front. */
   batReserve?: number;
@@ -120,7 +119,7 @@ async function rawFileToVhdxAt(input: string, output: string, options: FileConve
   const { virtualSize } = diskSizeForInput(size, options.virtualSize, options.logicalSectorSize ?? 512);
   const opts = resolveCreateOptions({ ...options, type: options.type ?? 'dynamic', virtualSize }, true);
   const allocator = new SparseAllocator(opts, true, options.batReserve); // the output is created fresh
-  const chunkSize = Math.min(options.chunkSize ?? 4 * MiB, opts.blockSize);
+  const chunkSize = Math.min(options.chunkSize ?? FILE_CHUNK, opts.blockSize);
   return withFiles(input, output, async (inp, out) => {
     const read = (target: Uint8Array, position: number) =>
       readFully(inp!, target, position).catch((err) => {
@@ -292,7 +291,7 @@ async function imageToRawAt(
   output: string,
   options: VhdxToRawOptions,
 ): Promise<{ virtualSize: number; bytesWritten: number }> {
-  const chunkSize = options.chunkSize ?? 4 * MiB;
+  const chunkSize = options.chunkSize ?? FILE_CHUNK;
   // payload is read through the image, so a replayed log's changes apply
   return withFiles(undefined, output, async (_, out) => {
     const total = image.info.virtualSize;
@@ -353,7 +352,7 @@ export async function convertRawFileToRaw(
   if (typeof output === 'string') await refuseSameFile(input, output);
   const inputSize = await fileSize(input);
   const size = diskSizeForInput(inputSize, options.virtualSize, 512).virtualSize;
-  const chunkSize = options.chunkSize ?? 4 * MiB;
+  const chunkSize = options.chunkSize ?? FILE_CHUNK;
   return writeOutput(output, (path) =>
     withFiles(input, path, async (inp, out) => {
       const read = (target: Uint8Array, position: number) =>

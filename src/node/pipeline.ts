@@ -3,7 +3,18 @@
 // No buffer is allocated per chunk; a buffer is reused only after every write
 // that references it has finished.
 import { VhdxError } from '../errors.js';
+import { MiB } from '../format/bytes.js';
 import type { HoleMap } from '../sources/types.js';
+
+/**
+ * Bytes per read of the file-to-file paths unless a caller asks otherwise. 2 MiB (qemu-img's size
+ * too) against the earlier 4 MiB: the six buffers in flight (12 MiB) stay nearer the processor's
+ * caches while the kernel copies through them. Measured on Node 26, 3 GiB ext4 disk with 640 MiB of
+ * data, on a busy 2-core machine: raw -> VHDX CPU median 0.79-1.03 s at 4 MiB against 0.44-0.46 s
+ * at 1-2 MiB; VHDX -> raw 0.67 against 0.53 (2 MiB) and 0.42 (1 MiB); peak RSS 10 MiB lower. On the
+ * 64 GiB disk (6 GiB of data) 1 MiB cost more than 2 MiB (8.1 against 6.4 s CPU, 3 runs).
+ */
+export const FILE_CHUNK = 2 * MiB;
 
 export interface PipelineSlot {
   buffer: Uint8Array;
