@@ -9,7 +9,11 @@
 // else (a file redirected to stdin) is read with fs.read, which never blocks.
 import { fstatSync, read } from 'node:fs';
 import { Socket } from 'node:net';
+import { VhdxError } from '../errors.js';
 import { MiB } from '../format/bytes.js';
+import { zeroPieces } from '../layout/disk-size.js';
+import type { HoleMap } from '../sources/types.js';
+import { holeMapOf } from './holes.js';
 
 /**
  * Yields the input of `fd` in chunks of `chunkSize` (the last one shorter),
@@ -21,10 +25,110 @@ export function readChunks(fd: number, chunkSize = 4 * MiB): AsyncGenerator<Uint
   return st.isFIFO() || st.isSocket() ? readStream(fd, chunkSize) : readFile(fd, chunkSize);
 }
 
+/**
+ * Yields the regular file open at `fd` (read from its start, whatever its
+ * offset), `size` bytes of it, as {@link readChunks} does, except that
+ * what `holes` says is a hole is never read: it comes as views of a shared
+ * zero buffer (read-only, as every chunk is to its consumer). Without a map,
+ * every byte is read. Data is read one chunk ahead, into two reused buffers.
+ * @throws the system error of a read; VhdxError 'read-failed' when the file ends early
+ */
+export async function* readFileChunks(
+  fd: number,
+  size: number,
+  holes: HoleMap | undefined,
+  chunkSize = 4 * MiB,
+): AsyncGenerator<Uint8Array, void, undefined> {
+  const buffers = [new Uint8Array(chunkSize), new Uint8Array(chunkSize)];
+  let next = 0;
+  const readAt = (target: Uint8Array, position: number): Promise<Uint8Array> => {
+    const done = fillAt(fd, target, position).then((n) => {
+      if (n < target.length) throw new VhdxError('read-failed', `short read at ${position + n}: the input ended early`);
+      return target;
+    });
+    done.catch(() => {}); // a read ahead may fail while its chunk waits: observed when its turn comes
+    return done;
+  };
+  let pending: Promise<Uint8Array> | undefined;
+  for (const piece of filePieces(size, holes, chunkSize)) {
+    if (piece.zero) {
+      yield* zeroPieces(piece.length);
+      continue;
+    }
+    // the chunk read ahead is this one (pieces come in order), else it is read now
+    const current = pending ?? readAt(buffers[next]!.subarray(0, piece.length), piece.position);
+    next ^= 1;
+    pending = piece.next && readAt(buffers[next]!.subarray(0, piece.next.length), piece.next.position);
+    yield await current;
+  }
+}
+
+/**
+ * {@link readFileChunks} with the hole map the file system gives (where the runtime can ask, see
+ * src/node/holes.ts; elsewhere every byte is read).
+ */
+export async function fileChunks(fd: number, size: number): Promise<AsyncGenerator<Uint8Array, void, undefined>> {
+  return readFileChunks(fd, size, await holeMapOf(fd, size));
+}
+
+interface FilePiece {
+  position: number;
+  length: number;
+  zero: boolean;
+  /** The data piece after this one (read ahead while this one is used). */
+  next?: { position: number; length: number };
+}
+
+/** [0, size) in order: zero stretches (holes) and data chunks of at most `chunkSize`. */
+function* fileStretches(size: number, holes: HoleMap | undefined, chunkSize: number): Generator<FilePiece> {
+  for (let at = 0; at < size; ) {
+    const start = holes ? Math.min(size, holes.nextData(at)) : at;
+    if (start > at) yield { position: at, length: start - at, zero: true };
+    if (start >= size) return;
+    const end = holes ? Math.min(size, holes.nextHole(start)) : size;
+    for (let p = start; p < end; p += chunkSize) yield { position: p, length: Math.min(chunkSize, end - p), zero: false };
+    at = end;
+  }
+}
+
+/** {@link fileStretches}, each data chunk knowing the next one (looked up lazily: a hole lies between at most). */
+function* filePieces(size: number, holes: HoleMap | undefined, chunkSize: number): Generator<FilePiece> {
+  const it = fileStretches(size, holes, chunkSize);
+  const queue: FilePiece[] = [];
+  for (;;) {
+    const piece = queue.shift() ?? it.next().value;
+    if (!piece) return;
+    if (!piece.zero) {
+      let ahead = queue.find((q) => !q.zero);
+      while (!ahead) {
+        const r = it.next();
+        if (r.done) break;
+        queue.push(r.value);
+        if (!r.value.zero) ahead = r.value;
+      }
+      if (ahead) piece.next = ahead;
+    }
+    yield piece;
+  }
+}
+
 function readOnce(fd: number, target: Uint8Array, offset: number): Promise<number> {
   return new Promise((resolve, reject) =>
     read(fd, target, offset, target.length - offset, null, (err, n) => (err ? reject(err) : resolve(n))),
   );
+}
+
+/** Fills `target` from file position `position`; returns fewer bytes only at end of file. */
+async function fillAt(fd: number, target: Uint8Array, position: number): Promise<number> {
+  let done = 0;
+  while (done < target.length) {
+    const n = await new Promise<number>((resolve, reject) =>
+      read(fd, target, done, target.length - done, position + done, (err, k) => (err ? reject(err) : resolve(k))),
+    );
+    if (n === 0) break;
+    done += n;
+  }
+  return done;
 }
 
 /** Fills `target`; returns fewer bytes only at end of input. */

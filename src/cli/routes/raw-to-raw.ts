@@ -5,7 +5,7 @@ import { open } from 'node:fs/promises';
 import { asVhdxError } from '../../errors.js';
 import { withZeroTail } from '../../layout/disk-size.js';
 import { convertRawFileToRaw } from '../../node/convert.js';
-import { readChunks } from '../../node/fd-reader.js';
+import { fileChunks } from '../../node/fd-reader.js';
 import { chunksOf } from '../../runtime/stream-chunks.js';
 import { fetchStream, type PathInput, type Stdin, type UrlInput } from '../inputs.js';
 import { rawWriter, sequentialWriter, writeAll, type FileOutput, type Output, type StdoutOutput } from '../sinks.js';
@@ -40,7 +40,7 @@ export async function rawFileToRawStdout(input: PathInput, output: StdoutOutput,
     throw asVhdxError(err, 'open-failed', `cannot open ${input.path}`);
   });
   try {
-    await writeAll(counted(withZeroTail(readChunks(fh.fd), size - bytes), size, job), sequentialWriter(output));
+    await writeAll(counted(withZeroTail(await fileChunks(fh.fd, bytes), size - bytes), size, job), sequentialWriter(output));
   } finally {
     await fh.close();
   }

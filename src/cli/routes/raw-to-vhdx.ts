@@ -7,7 +7,7 @@ import { withZeroTail } from '../../layout/disk-size.js';
 import { defaultBlockSize } from '../../layout/options.js';
 import type { AllocationMap } from '../../sources/scan.js';
 import { convertRawFileToVhdx, encodeRawChunks } from '../../node/convert.js';
-import { readChunks } from '../../node/fd-reader.js';
+import { fileChunks } from '../../node/fd-reader.js';
 import { scanAllocation } from '../../node/index.js';
 import { UsageError } from '../usage-error.js';
 import { chunksOf } from '../../runtime/stream-chunks.js';
@@ -63,7 +63,7 @@ export async function rawFileToVhdxStdout(input: PathInput, output: StdoutOutput
     const out = sequentialWriter(output);
     const options = { ...create, virtualSize, ...(allocationMap ? { allocationMap } : {}) };
     try {
-      await encodeRawChunks(withZeroTail(readChunks(fh.fd), tail), options, out.write, job.onProgress).catch((err) => {
+      await encodeRawChunks(withZeroTail(await fileChunks(fh.fd, size), tail), options, out.write, job.onProgress).catch((err) => {
         throw asVhdxError(err, 'read-failed', `cannot read ${input.path}`); // writes to the output name themselves
       });
       await out.end();

@@ -10,7 +10,7 @@ import { asVhdxError } from '../../errors.js';
 import { withZeroTail } from '../../layout/disk-size.js';
 import { defaultBlockSize } from '../../layout/options.js';
 import { scanAllocation } from '../../node/index.js';
-import { readChunks } from '../../node/fd-reader.js';
+import { fileChunks } from '../../node/fd-reader.js';
 import { chunksOf } from '../../runtime/stream-chunks.js';
 import { uploadToS3 } from '../../sources/s3.js';
 import { httpSource } from '../../sources/http.js';
@@ -97,7 +97,7 @@ async function rawToS3(input: OpenedInput, output: S3Output, job: ConversionJob)
       throw asVhdxError(err, 'open-failed', `cannot open ${path}`);
     });
     try {
-      const chunks = withZeroTail(readChunks(fh.fd), virtualSize - size);
+      const chunks = withZeroTail(await fileChunks(fh.fd, size), virtualSize - size);
       const map = scanned && withZeroBlocks(scanned, virtualSize);
       await encodeToS3(streamOf(chunks, true), virtualSize, map, output, job);
     } finally {
