@@ -46,6 +46,7 @@ describe('the route table', () => {
       const job: ConversionJob = {
         create: { blockSize: MiB, type: 'fixed' },
         chain: { ignoreLinkage: false },
+        parallel: undefined,
         inputFormat: undefined,
         outputFormat: undefined,
         onProgress: undefined,

@@ -7,7 +7,8 @@ import { spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { VhdxEncoderStream, crc32c, scanAllocation, uploadToS3 } from '../src/index.js';
+import { VhdxEncoderStream, crc32c, planVhdx, scanAllocation, uploadToS3, uploadVhdxPlan } from '../src/index.js';
+import { collect } from './helpers/images.js';
 import { signRequest, EMPTY_SHA256 } from '../src/sources/sigv4.js';
 import { chunkedStream, makeRaw } from './helpers/images.js';
 import { IN_CI, tempDir } from './helpers/tools.js';
@@ -58,5 +59,41 @@ describe.skipIf(!endpoint)('S3 interop (Ceph RGW)', () => {
     const open = await (await signed('GET', `/${bucket}?uploads`)).text();
     expect(open).not.toContain('<Upload>');
     dir.cleanup();
+  });
+
+  it("uploadVhdxPlan: a plan rendered and uploaded 3 parts at a time is the encoder's output byte for byte; scans of block ranges join into the map", async () => {
+    const raw = makeRaw(23 * MiB + 1024, 'mixed', 9);
+    const whole = await scanAllocation(raw, { blockSize: MiB });
+    // two disjoint ranges of blocks, scanned apart (as workers would) and OR-ed together
+    const cut = 9;
+    const [a, b] = await Promise.all([
+      scanAllocation(raw, { blockSize: MiB, blocks: { first: 0, end: cut } }),
+      scanAllocation(raw, { blockSize: MiB, blocks: { first: cut, end: whole.present.length } }),
+    ]);
+    expect(a.present.subarray(cut).every((x) => x === 0)).toBe(true);
+    const present = a.present.map((x, i) => x | b.present[i]!);
+    expect(present).toEqual(whole.present);
+    const allocationMap = { ...whole, present };
+    const plan = planVhdx({ allocationMap, partSize: 5 * MiB });
+    expect(plan.partCount).toBeGreaterThan(3);
+    const bucket = `vhdx-plan-${Date.now()}`;
+    expect((await signed('PUT', `/${bucket}`)).status).toBe(200);
+    const readRaw = async (offset: number, length: number) => raw.slice(offset, offset + length);
+    const result = await uploadVhdxPlan(plan, readRaw, {
+      endpoint: endpoint!,
+      region,
+      credentials,
+      bucket,
+      key: 'plan.vhdx',
+      concurrency: 3,
+    });
+    expect(result.parts).toBe(plan.partCount);
+    const got = new Uint8Array(await (await signed('GET', `/${bucket}/plan.vhdx`)).arrayBuffer());
+    const o = plan.options;
+    const encoder = new VhdxEncoderStream({ allocationMap, blockSize: o.blockSize, guids: o.guids });
+    const expected = await collect(chunkedStream(raw).pipeThrough(encoder));
+    expect(Buffer.from(got).equals(Buffer.from(expected))).toBe(true);
+    expect(result.crc32c).toBe(crc32c(got));
+    expect(await (await signed('GET', `/${bucket}?uploads`)).text()).not.toContain('<Upload>');
   });
 });

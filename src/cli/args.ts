@@ -52,6 +52,8 @@ export interface ConvertFlags extends VhdxCreateOptions {
   quiet: boolean;
   /** --force: replace an output VHDX even when a child beside it reads through it. */
   force?: boolean;
+  /** --parallel N: worker threads rendering parts of one plan. */
+  parallel?: number;
 }
 
 /** What `measure` was asked for: the VHDX it sizes, and how to read the input. */
@@ -244,6 +246,12 @@ function convertFlags(options: ReadonlyMap<string, GivenOption>): ConvertFlags {
   };
   const from = options.get('from');
   if (from) flags.inputFormat = oneOf(from, ['raw', 'vhdx'] as const);
+  const parallel = options.get('parallel');
+  if (parallel) {
+    const n = String(parallel.value);
+    if (!/^[1-9][0-9]{0,3}$/.test(n)) throw new UsageError(`${parallel.typed} takes a number of worker threads from 1 to 9999, got "${n}"`);
+    flags.parallel = Number(n);
+  }
   return flags;
 }
 

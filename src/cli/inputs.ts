@@ -18,6 +18,7 @@ import { readChunks } from '../node/fd-reader.js';
 import { openNodeSource } from '../node/file-source.js';
 import { UsageError } from './usage-error.js';
 import { s3Input } from './s3.js';
+import type { S3Location } from '../sources/s3-object.js';
 
 export type InputKind = 'path' | 'stdin' | 'url';
 
@@ -34,6 +35,8 @@ export interface UrlInput {
   url: string;
   /** How it is fetched, when not by the global fetch: an s3:// object's requests are signed. */
   fetch?: typeof fetch;
+  /** The object an s3:// input names (so that a worker thread can sign its own reads). */
+  s3?: S3Location;
 }
 
 /** A stream (standard input, a FIFO or a device), read into reused buffers, with its first chunk in hand. */
@@ -132,7 +135,11 @@ export async function openInput(arg: InputArg): Promise<OpenedInput> {
       return { kind: 'stdin', input: stdin, head: stdin.first };
     }
     case 'url':
-      return { kind: 'url', input: { url: arg.url, ...(arg.fetch ? { fetch: arg.fetch } : {}) }, head: await urlHead(arg) };
+      return {
+        kind: 'url',
+        input: { url: arg.url, ...(arg.fetch ? { fetch: arg.fetch } : {}), ...(arg.s3 ? { s3: arg.s3 } : {}) },
+        head: await urlHead(arg),
+      };
     case 'path': {
       if (await isRegularFile(arg.path)) return { kind: 'path', input: { path: arg.path }, head: await pathHead(arg.path) };
       const stream = await openStream(await openPathStream(arg.path), arg.path);

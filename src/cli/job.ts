@@ -120,10 +120,11 @@ export async function runConversion(
   const progress = flags.progress ? new Progress(process.stderr) : undefined;
   const images: VhdxImage[] = [];
   const opened = new Map<string, Promise<VhdxImage>>();
-  const { to: _to, progress: _progress, quiet, force: _force, inputFormat, chain = { ignoreLinkage: false }, ...create } = flags;
+  const { to: _to, progress: _progress, quiet, force: _force, parallel, inputFormat, chain = { ignoreLinkage: false }, ...create } = flags;
   const job: ConversionJob = {
     create,
     chain,
+    parallel,
     async refuseReplacingParent() {
       if (output.kind === 'file' && !flags.force) await refuseReplacingParent(outPath).catch(mentionForce);
     },

@@ -66,6 +66,12 @@ const BASE_OPTIONS: readonly OptionSpec[] = [
     commands: CONVERT_MEASURE,
     help: 'virtual disk size (default: the input size); past the input reads as zeros',
   },
+  {
+    long: 'parallel',
+    value: 'N',
+    commands: ['convert'],
+    help: 'raw -> VHDX into a file or an s3:// object by N worker threads, each rendering whole parts (a file, URL or s3:// input)',
+  },
   { long: 'progress', short: 'p', commands: ['convert'], help: 'show progress on stderr (default when stderr is a terminal)' },
   { long: 'no-progress', commands: ['convert'], help: 'never show progress' },
   { long: 'quiet', short: 'q', commands: ['convert'], help: 'no progress and no notices' },

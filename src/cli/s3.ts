@@ -55,9 +55,9 @@ export interface S3Output {
 }
 
 /** An s3:// input as the URL inputs are read: the object's https URL and a fetch that signs. */
-export function s3Input(arg: string): { url: string; fetch: typeof fetch } {
+export function s3Input(arg: string): { url: string; fetch: typeof fetch; s3: S3Location } {
   const location = s3Location(arg);
-  return { url: String(s3ObjectUrl(location)), fetch: s3Fetch(location) };
+  return { url: String(s3ObjectUrl(location)), fetch: s3Fetch(location), s3: location };
 }
 
 /**

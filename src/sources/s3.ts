@@ -9,38 +9,18 @@ import { choosePartSize } from '../layout/multipart.js';
 import { combineCrc32c, crc32cBase64 } from '../wasm/crc-combine.js';
 import { crc32c } from '../wasm/kernels.js';
 import { ready } from '../wasm/instance.js';
+import { eachLimited } from '../runtime/each-limited.js';
 import { s3ObjectUrl, type S3Location } from './s3-object.js';
 import { EMPTY_SHA256, sha256Hex, signRequest } from './sigv4.js';
 
 export type { S3Location } from './s3-object.js';
 
 /** Options of {@link uploadToS3}. */
-export interface S3UploadOptions extends S3Location {
+export interface S3UploadOptions extends S3PartsOptions {
   /** Exact bytes the stream will give (the encoder's `outputSize`): known before the first byte, checked at the end. */
   outputSize: number;
-  /** Bytes per part, 5 MiB..5 GiB (default: 16 MiB, or larger to stay within 10,000 parts). */
+  /** Bytes per part, 5 MiB..5 GiB (default: 16 MiB, or larger to stay within 10,000 parts). Memory is about `partSize × (concurrency + 1)`. */
   partSize?: number;
-  /** Parts uploading at once (default 4). Memory is about `partSize × (concurrency + 1)`. */
-  concurrency?: number;
-  /**
-   * The object checksum asked of the store:
-   * - `'full-object'` (default): CRC-32C of the whole object (`x-amz-checksum-type: FULL_OBJECT`),
-   *   as AWS S3 supports; the store checks it at completion.
-   * - `'composite'`: CRC-32C of the parts' CRC-32Cs, `-N` appended (R2, and stores without full-object checksums).
-   * - `'none'`: no checksum headers at all (stores that refuse them).
-   * Every part carries its own `x-amz-checksum-crc32c` except with `'none'`.
-   */
-  checksum?: 'full-object' | 'composite' | 'none';
-  /** Further attempts of a part (or of completion) after a network error, 5xx or 429 (default 3). */
-  retries?: number;
-  /** Wait before the first retry, doubled on each further one (default 250 ms). */
-  retryDelayMs?: number;
-  /** Aborts the upload (the multipart upload is aborted on the store too). */
-  signal?: AbortSignal;
-  /** fetch implementation (defaults to globalThis.fetch). */
-  fetch?: typeof fetch;
-  /** Called after each part is stored, with the bytes stored so far. */
-  onProgress?: (uploadedBytes: number) => void;
 }
 
 /** What {@link uploadToS3} stored. */
@@ -87,7 +67,7 @@ class S3Client {
   private readonly doFetch: typeof fetch;
   private readonly base: URL;
 
-  constructor(private readonly o: S3UploadOptions) {
+  constructor(private readonly o: S3PartOptions) {
     this.doFetch = o.fetch ?? globalThis.fetch.bind(globalThis);
     this.base = s3ObjectUrl(o);
   }
@@ -121,7 +101,7 @@ class S3Client {
   }
 }
 
-function storeFailure(step: Step, e: StoreError, checksum: S3UploadOptions['checksum'], sentChecksum: boolean): VhdxError {
+function storeFailure(step: Step, e: StoreError, checksum: S3PartOptions['checksum'], sentChecksum: boolean): VhdxError {
   const said = `${e.status}${e.code ? ` ${e.code}` : ''}: ${e.message}`;
   if (sentChecksum && !retryable(e.status) && (e.code === 'NotImplemented' || /checksum/i.test(`${e.code} ${e.message}`))) {
     const next = checksum === 'full-object' ? "checksum: 'composite' (or 'none')" : "checksum: 'none'";
@@ -132,6 +112,200 @@ function storeFailure(step: Step, e: StoreError, checksum: S3UploadOptions['chec
     );
   }
   return new VhdxError('http-status', `${step} failed with ${said}`, { structure: 'target' });
+}
+
+/** How the requests of one multipart upload are made: where, with which checksums, how often retried. */
+export interface S3PartOptions extends S3Location {
+  /**
+   * The object checksum asked of the store:
+   * - `'full-object'` (default): CRC-32C of the whole object (`x-amz-checksum-type: FULL_OBJECT`),
+   *   as AWS S3 supports; the store checks it at completion.
+   * - `'composite'`: CRC-32C of the parts' CRC-32Cs, `-N` appended (R2, and stores without full-object checksums).
+   * - `'none'`: no checksum headers at all (stores that refuse them).
+   * Every part carries its own `x-amz-checksum-crc32c` except with `'none'`.
+   */
+  checksum?: 'full-object' | 'composite' | 'none';
+  /** Further attempts of a request after a network error, 5xx or 429 (default 3). */
+  retries?: number;
+  /** Wait before the first retry, doubled on each further one (default 250 ms). */
+  retryDelayMs?: number;
+  /** fetch implementation (defaults to globalThis.fetch). */
+  fetch?: typeof fetch;
+}
+
+/** A part the store holds: what {@link completeS3Upload} needs of it. */
+export interface S3UploadedPart {
+  etag: string;
+  /** CRC-32C of the part's bytes. */
+  crc: number;
+  length: number;
+}
+
+function checkCount(field: string, value: number, min: number): void {
+  if (!Number.isSafeInteger(value) || value < min) {
+    throw new VhdxError('invalid-option', `must be a whole number from ${min}, got ${String(value)}`, { structure: 'options', field });
+  }
+}
+
+function cancelledBy(signal: AbortSignal | undefined): VhdxError {
+  return new VhdxError('cancelled', 'the upload was cancelled', { structure: 'target', cause: signal?.reason });
+}
+
+/** One request of an upload, retried on network errors, 5xx and 429; `cancelled` once `signal` aborts. */
+async function attempt(
+  options: S3PartOptions,
+  step: Step,
+  request: { method: string; query: Record<string, string>; headers: Record<string, string>; body?: Uint8Array | string },
+  signal: AbortSignal | undefined,
+): Promise<{ response: Response; text: string }> {
+  const retries = options.retries ?? 3;
+  checkCount('retries', retries, 0);
+  const checksum = options.checksum ?? 'full-object';
+  const sentChecksum = checksum !== 'none' && step !== 'AbortMultipartUpload';
+  const client = new S3Client(options);
+  for (let tries = 0; ; tries++) {
+    if (signal?.aborted) throw cancelledBy(signal);
+    let outcome: Awaited<ReturnType<S3Client['send']>> | undefined;
+    let networkError: unknown;
+    try {
+      outcome = await client.send(request.method, request.query, request.headers, request.body, signal);
+    } catch (err) {
+      if (signal?.aborted) throw cancelledBy(signal);
+      networkError = err;
+    }
+    if (outcome && 'response' in outcome) return outcome;
+    const again = tries < retries && (networkError !== undefined || retryable(outcome!.error!.status));
+    if (!again) {
+      if (outcome) throw storeFailure(step, outcome.error, checksum, sentChecksum);
+      const text = networkError instanceof Error ? networkError.message : String(networkError);
+      throw new VhdxError('request-failed', `${step} failed: ${text}`, { structure: 'target', cause: networkError });
+    }
+    await new Promise((resolve) => setTimeout(resolve, (options.retryDelayMs ?? 250) * 2 ** tries));
+  }
+}
+
+/**
+ * Starts a multipart upload (CreateMultipartUpload) asking for CRC-32C checksums as `options.checksum` says.
+ * @returns the upload's id, for {@link uploadS3Part}, {@link completeS3Upload} and {@link abortS3Upload}
+ * @throws VhdxError as {@link uploadToS3}
+ */
+export async function createS3Upload(options: S3PartOptions, signal?: AbortSignal): Promise<string> {
+  const checksum = options.checksum ?? 'full-object';
+  const headers: Record<string, string> = {};
+  if (checksum !== 'none') headers['x-amz-checksum-algorithm'] = 'CRC32C';
+  if (checksum === 'full-object') headers['x-amz-checksum-type'] = 'FULL_OBJECT';
+  const created = await attempt(options, 'CreateMultipartUpload', { method: 'POST', query: { uploads: '' }, headers }, signal);
+  const uploadId = xmlText(created.text, 'UploadId');
+  if (!uploadId) throw new VhdxError('http-status', 'CreateMultipartUpload answered without an UploadId', { structure: 'target' });
+  return uploadId;
+}
+
+/**
+ * Uploads part `number` (1-based) of an upload, with `x-amz-checksum-crc32c` from `crc` (unless checksum
+ * `'none'`), retried as `options.retries` says. Any worker may call it: a part depends only on its bytes.
+ * @throws VhdxError as {@link uploadToS3}
+ */
+export async function uploadS3Part(
+  options: S3PartOptions,
+  uploadId: string,
+  number: number,
+  bytes: Uint8Array,
+  crc: number,
+  signal?: AbortSignal,
+): Promise<S3UploadedPart> {
+  const headers: Record<string, string> = { 'content-length': String(bytes.length) };
+  if ((options.checksum ?? 'full-object') !== 'none') headers['x-amz-checksum-crc32c'] = crc32cBase64(crc);
+  const query = { partNumber: String(number), uploadId };
+  const { response } = await attempt(options, `UploadPart ${number}`, { method: 'PUT', query, headers, body: bytes }, signal);
+  return { etag: response.headers.get('etag') ?? '', crc, length: bytes.length };
+}
+
+/**
+ * Completes an upload from its parts in order (part `i` is number `i + 1`), with the whole object's
+ * CRC-32C combined from the parts' ({@link combineCrc32c}) for `'full-object'`.
+ * @throws VhdxError as {@link uploadToS3}
+ */
+export async function completeS3Upload(
+  options: S3PartOptions,
+  uploadId: string,
+  parts: readonly S3UploadedPart[],
+  signal?: AbortSignal,
+): Promise<S3UploadResult> {
+  await ready();
+  const checksum = options.checksum ?? 'full-object';
+  const withChecksums = checksum !== 'none';
+  const object = combineCrc32c(parts);
+  const partsXml = parts
+    .map(
+      (p, i) =>
+        `<Part><PartNumber>${i + 1}</PartNumber><ETag>${xmlEscape(p.etag)}</ETag>` +
+        `${withChecksums ? `<ChecksumCRC32C>${crc32cBase64(p.crc)}</ChecksumCRC32C>` : ''}</Part>`,
+    )
+    .join('');
+  const headers: Record<string, string> = { 'content-type': 'application/xml' };
+  if (checksum === 'full-object') {
+    headers['x-amz-checksum-crc32c'] = crc32cBase64(object);
+    headers['x-amz-checksum-type'] = 'FULL_OBJECT';
+  }
+  const body = `<CompleteMultipartUpload>${partsXml}</CompleteMultipartUpload>`;
+  const completed = await attempt(options, 'CompleteMultipartUpload', { method: 'POST', query: { uploadId }, headers, body }, signal);
+  const result: S3UploadResult = { etag: xmlText(completed.text, 'ETag') ?? '', parts: parts.length, crc32c: object };
+  if (checksum === 'full-object') result.checksum = crc32cBase64(object);
+  if (checksum === 'composite') {
+    const all = new Uint8Array(parts.length * 4);
+    const view = new DataView(all.buffer);
+    parts.forEach((p, i) => {
+      view.setUint32(i * 4, p.crc);
+    });
+    result.checksum = `${crc32cBase64(crc32c(all))}-${parts.length}`;
+  }
+  return result;
+}
+
+/** Aborts an upload (AbortMultipartUpload): the store drops its parts. Never throws; not cancellable. */
+export async function abortS3Upload(options: S3PartOptions, uploadId: string): Promise<void> {
+  await new S3Client(options).send('DELETE', { uploadId }, {}, undefined, undefined).catch(() => {});
+}
+
+/** Options of {@link uploadS3Parts}. */
+export interface S3PartsOptions extends S3PartOptions {
+  /** Parts uploading at once (default 4). */
+  concurrency?: number;
+  /** Aborts the upload (the multipart upload is aborted on the store too). */
+  signal?: AbortSignal;
+  /** Called after each part is stored, with the bytes stored so far. */
+  onProgress?: (uploadedBytes: number) => void;
+}
+
+/**
+ * One multipart upload of `partCount` parts that `putPart` makes and uploads (with {@link uploadS3Part},
+ * in this thread or any other): at most `concurrency` at once, lowest index first; then completed. The
+ * first failure (or `signal`) stops the others (their signal aborts) and aborts the upload on the store,
+ * so no object and no open upload is left.
+ * @throws VhdxError as {@link uploadToS3}; `cancelled` when `signal` aborts; the first error `putPart` throws
+ */
+export async function uploadS3Parts(
+  partCount: number,
+  options: S3PartsOptions,
+  putPart: (index: number, uploadId: string, signal: AbortSignal) => Promise<S3UploadedPart>,
+): Promise<S3UploadResult> {
+  checkCount('concurrency', options.concurrency ?? 4, 1);
+  checkCount('retries', options.retries ?? 3, 0);
+  const { signal } = options;
+  const uploadId = await createS3Upload(options, signal);
+  let uploaded = 0;
+  try {
+    const parts = await eachLimited(partCount, options.concurrency ?? 4, signal, async (index, stop) => {
+      const part = await putPart(index, uploadId, stop);
+      uploaded += part.length;
+      options.onProgress?.(uploaded);
+      return part;
+    });
+    return await completeS3Upload(options, uploadId, parts, signal);
+  } catch (err) {
+    await abortS3Upload(options, uploadId);
+    throw signal?.aborted && !(err instanceof VhdxError && err.reason === 'cancelled') ? cancelledBy(signal) : err;
+  }
 }
 
 /**
@@ -160,62 +334,25 @@ export async function uploadToS3(stream: ReadableStream<Uint8Array>, options: S3
   }
   const { partSize } = choosePartSize(outputSize, options.partSize);
   const concurrency = options.concurrency ?? 4;
-  const retries = options.retries ?? 3;
-  for (const [field, value, min] of [
-    ['concurrency', concurrency, 1],
-    ['retries', retries, 0],
-  ] as const) {
-    if (!Number.isSafeInteger(value) || value < min) {
-      throw new VhdxError('invalid-option', `must be a whole number from ${min}, got ${String(value)}`, { structure: 'options', field });
-    }
-  }
-  const checksum = options.checksum ?? 'full-object';
-  const withChecksums = checksum !== 'none';
+  checkCount('concurrency', concurrency, 1);
+  checkCount('retries', options.retries ?? 3, 0);
   await ready();
-  const client = new S3Client(options);
   // one controller for every request: the caller's signal or our own failure stops them all
   const stop = new AbortController();
   const onAbort = () => stop.abort(signal?.reason);
   signal?.addEventListener('abort', onAbort, { once: true });
   // a signal aborted before the call fires no event: nothing is sent at all
   if (signal?.aborted) onAbort();
+  const cancelled = () => cancelledBy(stop.signal);
+  let uploadId: string;
+  try {
+    uploadId = await createS3Upload(options, stop.signal);
+  } catch (err) {
+    signal?.removeEventListener('abort', onAbort);
+    throw err;
+  }
 
-  /** A request retried on network errors, 5xx and 429. */
-  const attempt = async (step: Step, run: () => ReturnType<S3Client['send']>, sentChecksum: boolean) => {
-    for (let tries = 0; ; tries++) {
-      if (stop.signal.aborted) throw cancelled();
-      let outcome: Awaited<ReturnType<S3Client['send']>> | undefined;
-      let networkError: unknown;
-      try {
-        outcome = await run();
-      } catch (err) {
-        if (stop.signal.aborted) throw cancelled();
-        networkError = err;
-      }
-      if (outcome && 'response' in outcome) return outcome;
-      const again = tries < retries && (networkError !== undefined || retryable(outcome!.error!.status));
-      if (!again) {
-        if (outcome) throw storeFailure(step, outcome.error, checksum, sentChecksum);
-        const text = networkError instanceof Error ? networkError.message : String(networkError);
-        throw new VhdxError('request-failed', `${step} failed: ${text}`, { structure: 'target', cause: networkError });
-      }
-      await new Promise((resolve) => setTimeout(resolve, (options.retryDelayMs ?? 250) * 2 ** tries));
-    }
-  };
-  const cancelled = () => new VhdxError('cancelled', 'the upload was cancelled', { structure: 'target', cause: stop.signal.reason });
-
-  const createHeaders: Record<string, string> = {};
-  if (withChecksums) createHeaders['x-amz-checksum-algorithm'] = 'CRC32C';
-  if (checksum === 'full-object') createHeaders['x-amz-checksum-type'] = 'FULL_OBJECT';
-  const created = await attempt(
-    'CreateMultipartUpload',
-    () => client.send('POST', { uploads: '' }, createHeaders, undefined, stop.signal),
-    withChecksums,
-  );
-  const uploadId = xmlText(created.text, 'UploadId');
-  if (!uploadId) throw new VhdxError('http-status', 'CreateMultipartUpload answered without an UploadId', { structure: 'target' });
-
-  const done: { etag: string; crc: number; length: number }[] = [];
+  const done: S3UploadedPart[] = [];
   const inFlight = new Set<Promise<void>>();
   let failure: unknown;
   let uploaded = 0;
@@ -228,15 +365,9 @@ export async function uploadToS3(stream: ReadableStream<Uint8Array>, options: S3
   stopped.catch(() => {});
   try {
     const uploadPart = (number: number, bytes: Uint8Array, crc: number) => {
-      const headers: Record<string, string> = { 'content-length': String(bytes.length) };
-      if (withChecksums) headers['x-amz-checksum-crc32c'] = crc32cBase64(crc);
-      const task = attempt(
-        `UploadPart ${number}`,
-        () => client.send('PUT', { partNumber: String(number), uploadId }, headers, bytes, stop.signal),
-        withChecksums,
-      ).then(
-        ({ response }) => {
-          done[number - 1] = { etag: response.headers.get('etag') ?? '', crc, length: bytes.length };
+      const task = uploadS3Part(options, uploadId, number, bytes, crc, stop.signal).then(
+        (part) => {
+          done[number - 1] = part;
           uploaded += bytes.length;
           options.onProgress?.(uploaded);
         },
@@ -289,44 +420,14 @@ export async function uploadToS3(stream: ReadableStream<Uint8Array>, options: S3
     }
     await Promise.all(inFlight);
     if (failure) throw failure;
-
-    const object = combineCrc32c(done);
-    const partsXml = done
-      .map(
-        (p, i) =>
-          `<Part><PartNumber>${i + 1}</PartNumber><ETag>${xmlEscape(p.etag)}</ETag>` +
-          `${withChecksums ? `<ChecksumCRC32C>${crc32cBase64(p.crc)}</ChecksumCRC32C>` : ''}</Part>`,
-      )
-      .join('');
-    const completeHeaders: Record<string, string> = { 'content-type': 'application/xml' };
-    if (checksum === 'full-object') {
-      completeHeaders['x-amz-checksum-crc32c'] = crc32cBase64(object);
-      completeHeaders['x-amz-checksum-type'] = 'FULL_OBJECT';
-    }
-    const body = `<CompleteMultipartUpload>${partsXml}</CompleteMultipartUpload>`;
-    const completed = await attempt(
-      'CompleteMultipartUpload',
-      () => client.send('POST', { uploadId }, completeHeaders, body, stop.signal),
-      withChecksums,
-    );
-    const result: S3UploadResult = { etag: xmlText(completed.text, 'ETag') ?? '', parts: done.length, crc32c: object };
-    if (checksum === 'full-object') result.checksum = crc32cBase64(object);
-    if (checksum === 'composite') {
-      const all = new Uint8Array(done.length * 4);
-      const view = new DataView(all.buffer);
-      done.forEach((p, i) => {
-        view.setUint32(i * 4, p.crc);
-      });
-      result.checksum = `${crc32cBase64(crc32c(all))}-${done.length}`;
-    }
-    return result;
+    return await completeS3Upload(options, uploadId, done, stop.signal);
   } catch (err) {
     const reason = failure ?? (signal?.aborted ? cancelled() : err);
     stop.abort(reason);
     await reader.cancel(reason).catch(() => {});
     await Promise.allSettled(inFlight);
     // the abort itself must not be cancelled by our own signal
-    await client.send('DELETE', { uploadId }, {}, undefined, undefined).catch(() => {});
+    await abortS3Upload(options, uploadId);
     throw reason;
   } finally {
     signal?.removeEventListener('abort', onAbort);

@@ -25,6 +25,12 @@ export interface ScanOptions {
   blockSize?: number;
   /** Bytes per read (default 4 MiB, capped at the block size). */
   readSize?: number;
+  /**
+   * Only blocks [first, end) are read (default: all); the others are left 0 in the map. Scans of
+   * disjoint ranges (in other workers, by ranged reads) give one disk's map when their `present`
+   * arrays are OR-ed together.
+   */
+  blocks?: { first: number; end: number };
 }
 
 /**
@@ -46,8 +52,10 @@ export async function scanSource(source: ReadableFile, options: ScanOptions = {}
     const readSize = Math.min(blockSize, options.readSize ?? 4 * MiB);
     const blocks = Math.ceil(virtualSize / blockSize);
     const present = new Uint8Array(blocks);
+    const first = Math.max(0, options.blocks?.first ?? 0);
+    const last = Math.min(blocks, options.blocks?.end ?? blocks);
     const buffer = source.readInto ? new Uint8Array(readSize) : undefined;
-    for (let b = 0; b < blocks; b++) {
+    for (let b = first; b < last; b++) {
       const start = b * blockSize;
       const end = Math.min(virtualSize, start + blockSize);
       // a file that knows its holes is read only where it holds data

@@ -9,6 +9,7 @@ import { choosePartSize } from '../layout/multipart.js';
 import { buildPrefix, sequentialOffsets } from '../layout/plan.js';
 import type { ResolvedCreateOptions } from '../layout/options.js';
 import type { AllocationMap } from '../sources/scan.js';
+import { uploadS3Part, uploadS3Parts, type S3PartsOptions, type S3UploadResult } from '../sources/s3.js';
 import { crc32c } from '../wasm/kernels.js';
 import { ready } from '../wasm/instance.js';
 import { planEncoder, type EncoderPlan, type VhdxEncoderOptions } from './encoder-core.js';
@@ -204,4 +205,26 @@ export async function renderVhdxPart(plan: VhdxPlan, index: number, readRaw: Raw
     at += n;
   }
   return { index, offset, bytes, crc: crc32c(bytes) };
+}
+
+/** Options of {@link uploadVhdxPlan}: where the object goes, how many parts at once, and how the requests are made. */
+export type VhdxPlanUploadOptions = S3PartsOptions;
+
+/**
+ * Uploads a whole plan as one multipart upload, rendering each part here from
+ * `readRaw` ({@link renderVhdxPart}) and uploading it with its CRC-32C
+ * ({@link uploadS3Part}), `concurrency` parts at once (memory about
+ * `partSize × concurrency`, twice that while a part's raw bytes are read);
+ * completed with the whole object's CRC-32C. A part that fails is retried
+ * (`retries`); the first that keeps failing, or `signal`, aborts the upload, so
+ * no object and no open upload is left. To render parts elsewhere (threads,
+ * functions), call {@link uploadS3Parts} with your own `putPart`.
+ * @throws VhdxError as {@link uploadS3Parts} and {@link renderVhdxPart}
+ */
+export async function uploadVhdxPlan(plan: VhdxPlan, readRaw: RawReader, options: VhdxPlanUploadOptions): Promise<S3UploadResult> {
+  encoderPlanOf(plan);
+  return uploadS3Parts(plan.partCount, options, async (index, uploadId, signal) => {
+    const part = await renderVhdxPart(plan, index, readRaw);
+    return uploadS3Part(options, uploadId, index + 1, part.bytes, part.crc, signal);
+  });
 }

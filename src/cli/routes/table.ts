@@ -12,6 +12,7 @@ import { formatOf, type InputKind, type OpenedInput } from '../inputs.js';
 import type { Output, OutputKind } from '../sinks.js';
 import type { S3Output } from '../s3.js';
 import { convertToS3 } from './to-s3.js';
+import { convertInParallel, refuseParallel } from './parallel.js';
 import { rawFileToRawFile, rawFileToRawStdout, rawStreamToRaw, rawUrlToRaw } from './raw-to-raw.js';
 import { rawFileToVhdxFile, rawFileToVhdxStdout, rawStreamToVhdxFile, rawStreamToVhdxStdout, rawUrlToVhdx } from './raw-to-vhdx.js';
 import {
@@ -92,7 +93,7 @@ export async function decideDirection(input: OpenedInput, job: ConversionJob): P
 
 /**
  * Runs the route for `input` to `output` in the direction {@link decideDirection} gives.
- * @throws UsageError as decideDirection; --size with VHDX -> raw (the raw disk is the VHDX's size); VhdxError
+ * @throws UsageError as decideDirection; what --parallel does not do (refuseParallel); --size with VHDX -> raw (the raw disk is the VHDX's size); VhdxError
  *   'output-is-input' when the output is written in place and is the input file, or a file the input reads
  *   through; 'output-has-children' (without --force); what the route throws
  */
@@ -101,11 +102,14 @@ export async function runRoute(input: OpenedInput, output: Output | S3Output, jo
   if (direction === 'vhdx->raw' && job.create.virtualSize !== undefined) {
     throw new UsageError("--size does not apply to VHDX -> raw: the raw disk is as large as the VHDX's virtual disk");
   }
-  if (output.kind === 's3') return convertToS3(input, direction, output, job);
+  if (job.parallel !== undefined) refuseParallel(input, direction, output);
+  if (output.kind === 's3')
+    return job.parallel !== undefined ? convertInParallel(input, output, job) : convertToS3(input, direction, output, job);
   // an output written in place (a file with several hard links) must not be the input under another name
   if (input.kind === 'path' && output.kind === 'file') await refuseSameFile(input.input.path, output.file.path);
   await refuseChainOutputs(input, direction, output, job);
   await job.refuseReplacingParent();
+  if (job.parallel !== undefined) return convertInParallel(input, output, job);
   await run(input.kind, input.input, direction, output.kind, output, job);
 }
 

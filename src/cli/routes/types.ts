@@ -22,6 +22,8 @@ export interface ConversionJob {
   readonly create: Readonly<VhdxCreateOptions>;
   /** How a VHDX input's differencing chain is followed (--parent, --ignore-linkage). */
   readonly chain: ChainFlags;
+  /** --parallel N: worker threads, each rendering whole parts of one plan (raw -> VHDX into a file or an object). */
+  readonly parallel: number | undefined;
   /** How the input is read, when -f forces it (else its first bytes decide). */
   readonly inputFormat: ImageFormat | undefined;
   /** The output format when -O/--to or the output's name gives it (else the other format of the input). */
