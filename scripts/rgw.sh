@@ -9,12 +9,16 @@
 #   scripts/rgw.sh stop     stops what start started and removes its state
 #
 # Environment: RGW_CACHE (default ~/.cache/vhdx-stream/ceph), RGW_STATE
-# (default /tmp/vhdx-rgw), RGW_PORT (default 7480).
+# (default /tmp/vhdx-rgw), RGW_PORT (default 7480), RGW_MEMSTORE_BYTES (the
+# OSD's store, kept in RAM: default 2 GiB; the S3 bench asks for more).
+# start refuses when another gateway (another state folder) holds the ports.
 set -euo pipefail
 export PYTHONWARNINGS=ignore
 CACHE=${RGW_CACHE:-$HOME/.cache/vhdx-stream/ceph}
 STATE=${RGW_STATE:-/tmp/vhdx-rgw}
 PORT=${RGW_PORT:-7480}
+MEMSTORE_BYTES=${RGW_MEMSTORE_BYTES:-2147483648}
+MON_PORT=6789
 ROOT=$CACHE/root
 PACKAGES="radosgw ceph-mon ceph-osd ceph-common ceph-base"
 
@@ -53,17 +57,37 @@ end_leftovers() {
   sleep 0.5
 }
 
+# Whether something listens on 127.0.0.1:$1.
+listening() {
+  (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+}
+
+# A gateway of another state folder on our ports: refused, never taken down.
+refuse_taken_ports() {
+  local port
+  for port in "$PORT" "$MON_PORT"; do
+    listening "$port" || continue
+    local others
+    others=$(pgrep -af -- '(radosgw|ceph-mon|ceph-osd) .*-c ' | grep -v -- "-c $STATE/ceph.conf" | sed 's/^/  /' || true)
+    echo "rgw.sh: port $port on 127.0.0.1 is in use${others:+ by a gateway of another state folder:}" >&2
+    [ -n "$others" ] && echo "$others" >&2
+    echo "rgw.sh: stop it with RGW_STATE=<its folder> $0 stop (this one's is $STATE); nothing was started" >&2
+    exit 1
+  done
+}
+
 start() {
   fetch
   env_for_ceph
   end_leftovers
+  refuse_taken_ports
   rm -rf "$STATE" && mkdir -p "$STATE"/{mon,osd,rgw,run,log}
   local fsid
   fsid=$(cat /proc/sys/kernel/random/uuid)
   cat > "$CEPH_CONF" <<CONF
 [global]
 fsid = $fsid
-mon host = 127.0.0.1:6789
+mon host = 127.0.0.1:$MON_PORT
 mon initial members = a
 auth cluster required = none
 auth service required = none
@@ -73,7 +97,7 @@ osd pool default min size = 1
 mon allow pool size one = true
 mon warn on pool no redundancy = false
 osd objectstore = memstore
-memstore device bytes = 2147483648
+memstore device bytes = $MEMSTORE_BYTES
 run dir = $STATE/run
 pid file = $STATE/run/\$name.pid
 log file = $STATE/log/\$name.log
@@ -89,7 +113,7 @@ rgw frontends = beast endpoint=127.0.0.1:$PORT
 rgw data = $STATE/rgw
 rgw dns name = 127.0.0.1
 CONF
-  monmaptool --create --add a 127.0.0.1:6789 --fsid "$fsid" "$STATE/monmap" >/dev/null
+  monmaptool --create --add a 127.0.0.1:$MON_PORT --fsid "$fsid" "$STATE/monmap" >/dev/null
   ceph-mon --mkfs -i a --monmap "$STATE/monmap" -c "$CEPH_CONF"
   ceph-mon -i a -c "$CEPH_CONF"
   ceph osd create >/dev/null
