@@ -8,35 +8,20 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openVhdx, s3ObjectUrl, s3Source, scanAllocation } from '../src/index.js';
-import { EMPTY_SHA256, signRequest } from '../src/sources/sigv4.js';
 import { s3Location } from '../src/cli/s3.js';
 import { makeRaw } from './helpers/images.js';
+import { credentials, endpoint, openUploads as uploadsIn, region, removeBucket, signed } from './helpers/rgw.js';
 import { IN_CI, sha256, tempDir } from './helpers/tools.js';
 
 const MiB = 1024 * 1024;
 const BIN = new URL('../bin/vhdx.js', import.meta.url).pathname;
-const endpoint = process.env.AWS_ENDPOINT_URL;
-const credentials = { accessKeyId: process.env.AWS_ACCESS_KEY_ID ?? '', secretAccessKey: process.env.AWS_SECRET_ACCESS_KEY ?? '' };
-const region = process.env.AWS_REGION ?? 'us-east-1';
 const bucket = `vhdx-cli-${Date.now()}`;
-
-async function signed(method: string, path: string, body?: Uint8Array): Promise<Response> {
-  const url = new URL(path, endpoint);
-  const payloadHash = body ? 'UNSIGNED-PAYLOAD' : EMPTY_SHA256;
-  const headers = await signRequest({ method, url, headers: {}, payloadHash, region, credentials });
-  return fetch(url, { method, headers, ...(body ? { body: body as Uint8Array<ArrayBuffer> } : {}) });
-}
+const openUploads = () => uploadsIn(bucket);
 
 async function download(key: string): Promise<Uint8Array> {
   const res = await signed('GET', `/${bucket}/${key}`);
   expect(res.status).toBe(200);
   return new Uint8Array(await res.arrayBuffer());
-}
-
-/** The keys of the multipart uploads open in the bucket. */
-async function openUploads(): Promise<string[]> {
-  const xml = await (await signed('GET', `/${bucket}?uploads`)).text();
-  return [...xml.matchAll(/<Upload>[\s\S]*?<Key>([^<]*)<\/Key>[\s\S]*?<\/Upload>/g)].map((m) => m[1]!);
 }
 
 if (IN_CI && !endpoint) {
@@ -70,7 +55,10 @@ describe.skipIf(!endpoint)('s3:// in the CLI (Ceph RGW)', () => {
     expect((await signed('PUT', `/${bucket}`)).status).toBe(200);
     expect((await signed('PUT', `/${bucket}/disk.raw`, raw)).status).toBe(200);
   });
-  afterAll(() => dir.cleanup());
+  afterAll(async () => {
+    await removeBucket(bucket);
+    dir.cleanup();
+  });
 
   it('file -> s3 (raw to VHDX, scanned first): the object is the same disk; an existing object is refused without --force', async () => {
     const r = vhdx(['convert', rawPath, `s3://${bucket}/from-file.vhdx`, '--block-size', '1M']);

@@ -12,16 +12,14 @@ import { existsSync, readdirSync, writeFileSync } from 'node:fs';
 import { type IncomingMessage, type Server, createServer, request } from 'node:http';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { EMPTY_SHA256, signRequest } from '../src/sources/sigv4.js';
 import { makeRaw } from './helpers/images.js';
+import { endpoint, openUploads as uploadsIn, removeBucket, signed } from './helpers/rgw.js';
 import { IN_CI, tempDir } from './helpers/tools.js';
 
 const MiB = 1024 * 1024;
 const BIN = new URL('../bin/vhdx.js', import.meta.url).pathname;
-const endpoint = process.env.AWS_ENDPOINT_URL;
-const credentials = { accessKeyId: process.env.AWS_ACCESS_KEY_ID ?? '', secretAccessKey: process.env.AWS_SECRET_ACCESS_KEY ?? '' };
-const region = process.env.AWS_REGION ?? 'us-east-1';
 const bucket = `vhdx-par-${Date.now()}`;
+const openUploads = () => uploadsIn(bucket);
 
 interface Ran {
   status: number | null;
@@ -38,19 +36,6 @@ function vhdx(args: string[], cwd: string, env: NodeJS.ProcessEnv = process.env,
   });
   onStart?.(() => child.kill('SIGINT'));
   return new Promise((resolve) => child.on('close', (status, signal) => resolve({ status, signal, stderr })));
-}
-
-async function signed(method: string, path: string, body?: Uint8Array): Promise<Response> {
-  const url = new URL(path, endpoint);
-  const payloadHash = body ? 'UNSIGNED-PAYLOAD' : EMPTY_SHA256;
-  const headers = await signRequest({ method, url, headers: {}, payloadHash, region, credentials });
-  return fetch(url, { method, headers, ...(body ? { body: body as Uint8Array<ArrayBuffer> } : {}) });
-}
-
-/** The keys of the multipart uploads open in the bucket. */
-async function openUploads(): Promise<string[]> {
-  const xml = await (await signed('GET', `/${bucket}?uploads`)).text();
-  return [...xml.matchAll(/<Upload>[\s\S]*?<Key>([^<]*)<\/Key>[\s\S]*?<\/Upload>/g)].map((m) => m[1]!);
 }
 
 type Fault = 'fail' | 'hold' | undefined;
@@ -196,6 +181,7 @@ describe.skipIf(!endpoint)('--parallel into a file and into s3:// (Ceph RGW)', (
   });
   afterAll(async () => {
     await proxy.stop();
+    await removeBucket(bucket);
     dir.cleanup();
   });
 

@@ -9,20 +9,11 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { VhdxEncoderStream, crc32c, planVhdx, scanAllocation, uploadToS3, uploadVhdxPlan } from '../src/index.js';
 import { collect } from './helpers/images.js';
-import { signRequest, EMPTY_SHA256 } from '../src/sources/sigv4.js';
 import { chunkedStream, makeRaw } from './helpers/images.js';
+import { credentials, endpoint, region, removeBucket, signed } from './helpers/rgw.js';
 import { IN_CI, tempDir } from './helpers/tools.js';
 
 const MiB = 1024 * 1024;
-const endpoint = process.env.AWS_ENDPOINT_URL;
-const credentials = { accessKeyId: process.env.AWS_ACCESS_KEY_ID ?? '', secretAccessKey: process.env.AWS_SECRET_ACCESS_KEY ?? '' };
-const region = process.env.AWS_REGION ?? 'us-east-1';
-
-async function signed(method: string, path: string): Promise<Response> {
-  const url = new URL(path, endpoint);
-  const headers = await signRequest({ method, url, headers: {}, payloadHash: EMPTY_SHA256, region, credentials });
-  return fetch(url, { method, headers });
-}
 
 if (IN_CI && !endpoint) {
   it('S3 interop needs the gateway .ci/run starts (scripts/rgw.sh start)', () => {
@@ -58,6 +49,7 @@ describe.skipIf(!endpoint)('S3 interop (Ceph RGW)', () => {
     expect(cmp.stdout + cmp.stderr).toContain('Images are identical');
     const open = await (await signed('GET', `/${bucket}?uploads`)).text();
     expect(open).not.toContain('<Upload>');
+    await removeBucket(bucket);
     dir.cleanup();
   });
 
@@ -95,5 +87,6 @@ describe.skipIf(!endpoint)('S3 interop (Ceph RGW)', () => {
     expect(Buffer.from(got).equals(Buffer.from(expected))).toBe(true);
     expect(result.crc32c).toBe(crc32c(got));
     expect(await (await signed('GET', `/${bucket}?uploads`)).text()).not.toContain('<Upload>');
+    await removeBucket(bucket);
   });
 });
