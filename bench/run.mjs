@@ -1,4 +1,4 @@
-// `npm run bench [kernels|log|memory|files|sparse|write|rss|chain|inplace|workerd|browser|size] [--quick|--large]`: each section side by side with its peers.
+// `npm run bench [kernels|log|memory|files|sparse|write|rss|chain|inplace|workerd|browser|size|s3] [--quick|--large]`: each section side by side with its peers.
 import os from 'node:os';
 import { kernelBench, logBench } from './kernels.mjs';
 import { memoryBench, fileBench, rssBench } from './e2e.mjs';
@@ -9,6 +9,7 @@ import { sparseBench } from './sparse.mjs';
 import { sizeBench } from './size.mjs';
 import { inplaceBench } from './inplace.mjs';
 import { writeBench } from './write.mjs';
+import { s3Bench } from './s3.mjs';
 
 const only = process.argv[2];
 console.log(
@@ -27,3 +28,4 @@ if (!only || only === 'inplace') await inplaceBench({ quick: process.argv.includ
 if (!only || only === 'workerd') await workerdBench();
 if (!only || only === 'browser') await browserBench();
 if (!only || only === 'size') await sizeBench();
+if (!only || only === 's3') await s3Bench({ quick: process.argv.includes('--quick') });

@@ -112,6 +112,10 @@ osd data = $STATE/osd
 rgw frontends = beast endpoint=127.0.0.1:$PORT
 rgw data = $STATE/rgw
 rgw dns name = 127.0.0.1
+# deleted objects and aborted parts freed within seconds (default: after 2 hours), so
+# that the in-RAM store does not fill with what the tests and the bench removed
+rgw gc obj min wait = 0
+rgw gc processor period = 5
 CONF
   monmaptool --create --add a 127.0.0.1:$MON_PORT --fsid "$fsid" "$STATE/monmap" >/dev/null
   ceph-mon --mkfs -i a --monmap "$STATE/monmap" -c "$CEPH_CONF"
