@@ -24,6 +24,8 @@ export const SLOW_FILES = [
   'test/repair.test.ts',
   // a real object store, real ext4 filesystems
   'test/s3-cli.test.ts',
+  'test/s3-parallel.test.ts',
+  'test/example-step-functions.test.ts',
   'test/guest.test.ts',
   'test/fs-trim.test.ts',
   // rebuilding a file at every crash point of a write, compaction, resize or commit

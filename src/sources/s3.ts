@@ -262,7 +262,10 @@ export async function completeS3Upload(
   return result;
 }
 
-/** Aborts an upload (AbortMultipartUpload): the store drops its parts. Never throws; not cancellable. */
+/**
+ * Aborts an upload (AbortMultipartUpload): the store drops its parts. Not cancellable.
+ * @throws nothing: a failed abort is ignored (the store's lifecycle rules remove what is left)
+ */
 export async function abortS3Upload(options: S3PartOptions, uploadId: string): Promise<void> {
   await new S3Client(options).send('DELETE', { uploadId }, {}, undefined, undefined).catch(() => {});
 }
