@@ -122,6 +122,27 @@ describe('compactVhdx', () => {
     expect((await compactVhdx(file, { dryRun: true })).reclaimedBytes).toBe(0);
   });
 
+  it('a block whose data lies only past its first bytes, or in its last sector, keeps its data (the scan reads on after a zero head)', async () => {
+    const blockSize = 8 * MiB;
+    const raw = new Uint8Array(5 * blockSize);
+    raw.set(pattern(512, 1), blockSize - 512); // block 0: its last sector alone
+    raw.set(pattern(4096, 2), blockSize + 64 * 1024); // block 1: just past the first 64 KiB
+    raw.set(pattern(4096, 3), 2 * blockSize + 6 * MiB); // block 2: past the first 4 MiB piece
+    raw.set(pattern(4096, 4), 4 * blockSize); // block 4: at its start
+    raw.set(pattern(4096, 5), 3 * blockSize + 4096);
+    const file = new RecordingFile(buildSynthetic({ raw, blockSize }), false);
+    // block 3 written with zeros: all zero, still stored
+    const image = await openVhdx(file, { writable: true });
+    await image.write(3 * blockSize, new Uint8Array(blockSize));
+    await image.close();
+    raw.fill(0, 3 * blockSize, 4 * blockSize);
+    const result = await compactVhdx(file);
+    expect(result.zeroBlocks).toBe(1);
+    const after = await openVhdx(file.contents());
+    expect(Buffer.compare(await after.read(0, after.info.virtualSize), raw)).toBe(0);
+    expect(after.info.allocatedBlocks).toBe(4);
+  });
+
   it('a dry run needs no writing half: bytes and a Blob (a picked File) give the figures of the writable file', async () => {
     const before = await fragmentedDynamic(16 * MiB, MiB);
     const expected = await compactVhdx(new RecordingFile(before.slice(), false), { dryRun: true });

@@ -168,10 +168,21 @@ function resultOf(plan: CompactPlan, dryRun: boolean, fsTrim: GuestReport | unde
 /** Bytes read at once when a block is looked at or copied. */
 const PIECE = 4 * MiB;
 
-/** True when `[start, start + length)` of the disk reads all zero (read piece by piece, stopping at the first data). */
-async function readsZero(image: VhdxImage, start: number, length: number): Promise<boolean> {
-  for (let at = start, end = start + length; at < end; at += PIECE) {
-    if (!isAllZero(await image.read(at, Math.min(PIECE, end - at)))) return false;
+/** Bytes of a stored block read first: data usually shows in them, and the rest of the block is never read. */
+const HEAD = 64 * 1024;
+/** Blocks looked at concurrently, so a read is in flight while the last one is tested. */
+const SCAN_AHEAD = 2;
+
+/**
+ * True when `length` bytes read by `read` from `start` are all zero: a small
+ * head first, then the rest in pieces of {@link PIECE}, stopping at the first
+ * data. Bytes `read` does not return (past the end of the file) read as zeros.
+ */
+async function readsZero(read: (offset: number, length: number) => Promise<Uint8Array>, start: number, length: number): Promise<boolean> {
+  for (let at = 0; at < length; ) {
+    const n = Math.min(at === 0 ? HEAD : PIECE, length - at);
+    if (!isAllZero(await read(start + at, n))) return false;
+    at += n;
   }
   return true;
 }
@@ -210,6 +221,20 @@ async function planCompact(
   const freed: BatEntryChange[] = [];
   const keptState = new Uint8Array(states);
   let zeroBlocks = 0;
+  // a fully present block's payload is what the disk reads there (in a child too): read from the file
+  // at its place; a partially present one through the chain
+  const fileRead = (offset: number, length: number) => file.read(offset, length);
+  const emptyBlock = (b: number): Promise<boolean> => {
+    const start = b * blockSize;
+    const length = blockLength(model, b);
+    if (covered(discards, start, start + length)) return Promise.resolve(true);
+    if (states[b] === BlockState.FULLY_PRESENT) return readsZero(fileRead, offsetsMiB[b]! * MiB, length);
+    return readsZero((offset, n) => image.read(offset, n), start, length);
+  };
+  const stored: number[] = [];
+  for (let b = 0; b < blockCount; b++) if (states[b]! >= BlockState.FULLY_PRESENT) stored.push(b);
+  const ahead: Promise<boolean>[] = [];
+  let next = 0;
   for (let b = 0; b < blockCount; b++) {
     const index = batIndexOfBlock(b, ratio);
     const state = states[b]!;
@@ -217,10 +242,14 @@ async function planCompact(
       if (readBatEntry(raw, index).offsetMiB !== 0) freed.push({ index, state, offsetMiB: 0 });
       continue;
     }
-    const start = b * blockSize;
-    const length = blockLength(model, b);
-    const empty = covered(discards, start, start + length) || (await readsZero(image, start, length));
-    scanned += length;
+    // the blocks after this one already being read (each promise's failure is awaited in turn)
+    while (next < stored.length && ahead.length < SCAN_AHEAD) {
+      const p = emptyBlock(stored[next++]!);
+      p.catch(() => undefined);
+      ahead.push(p);
+    }
+    const empty = await ahead.shift()!;
+    scanned += blockLength(model, b);
     options.onProgress?.(scanned, scanTotal);
     if (!empty) continue;
     freed.push({ index, state: BlockState.ZERO, offsetMiB: 0 });
