@@ -91,7 +91,8 @@ export async function inplaceBench({ quick = false, runs = quick ? 2 : 3 } = {})
   const gb = (n) => `${(n / 1024 / MiB).toFixed(2)} GiB`;
   console.log(`\nCompact a ${gb(size)} fragmented dynamic disk (half its ${BLOCK / MiB} MiB blocks zero, scattered; file ${gb(before)})`);
   for (const [name, row] of Object.entries(rows)) {
-    if (name === floorName) console.log(`  ${name.padEnd(26)} ${median(row.times).toFixed(2)} s  (the file read, ${gb(moved)} written and flushed)`);
+    if (name === floorName)
+      console.log(`  ${name.padEnd(26)} ${median(row.times).toFixed(2)} s  (the file read, ${gb(moved)} written and flushed)`);
     else console.log(`  ${name.padEnd(26)} ${median(row.times).toFixed(2)} s  extra space ${gb(row.extra)}  final size ${gb(row.size)}`);
   }
   const ours = median(rows['vhdx compact (in place)'].times);

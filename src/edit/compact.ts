@@ -173,18 +173,33 @@ const HEAD = 64 * 1024;
 /** Blocks looked at concurrently, so a read is in flight while the last one is tested. */
 const SCAN_AHEAD = 2;
 
+/** Fills `target` from `offset`, returning the bytes filled (what lies past them reads as zeros). */
+type Fill = (target: Uint8Array, offset: number) => Promise<number>;
+
 /**
- * True when `length` bytes read by `read` from `start` are all zero: a small
- * head first, then the rest in pieces of {@link PIECE}, stopping at the first
- * data. Bytes `read` does not return (past the end of the file) read as zeros.
+ * True when `length` bytes from `start` are all zero, read into `buf` (of
+ * {@link PIECE} bytes): a small head first, then the rest in pieces of
+ * `buf`'s size, stopping at the first data.
  */
-async function readsZero(read: (offset: number, length: number) => Promise<Uint8Array>, start: number, length: number): Promise<boolean> {
+async function readsZero(fill: Fill, buf: Uint8Array, start: number, length: number): Promise<boolean> {
   for (let at = 0; at < length; ) {
-    const n = Math.min(at === 0 ? HEAD : PIECE, length - at);
-    if (!isAllZero(await read(start + at, n))) return false;
-    at += n;
+    const view = buf.subarray(0, Math.min(at === 0 ? HEAD : buf.length, length - at));
+    const got = await fill(view, start + at);
+    if (!isAllZero(view.subarray(0, got))) return false;
+    at += view.length;
   }
   return true;
+}
+
+/** A {@link Fill} from a reader, into the caller's buffer when the reader can. */
+function fillOf(r: Pick<ByteReader, 'read' | 'readInto'>): Fill {
+  if (r.readInto) return (target, offset) => r.readInto!(target, offset);
+  return async (target, offset) => {
+    const got = await r.read(offset, target.length);
+    const n = Math.min(got.length, target.length);
+    target.set(got.subarray(0, n));
+    return n;
+  };
 }
 
 /** True when some range of `ranges` covers `[start, end)` whole (ranges may touch). */
@@ -223,13 +238,18 @@ async function planCompact(
   let zeroBlocks = 0;
   // a fully present block's payload is what the disk reads there (in a child too): read from the file
   // at its place; a partially present one through the chain
-  const fileRead = (offset: number, length: number) => file.read(offset, length);
+  // (each block looked at has a buffer of its own, reused: block i's is free again when block i + SCAN_AHEAD starts)
+  const fromFile = fillOf(file);
+  const throughChain = fillOf(image);
+  const buffers = Array.from({ length: SCAN_AHEAD }, () => new Uint8Array(Math.min(PIECE, blockSize)));
+  let started = 0;
   const emptyBlock = (b: number): Promise<boolean> => {
     const start = b * blockSize;
     const length = blockLength(model, b);
+    const buf = buffers[started++ % SCAN_AHEAD]!;
     if (covered(discards, start, start + length)) return Promise.resolve(true);
-    if (states[b] === BlockState.FULLY_PRESENT) return readsZero(fileRead, offsetsMiB[b]! * MiB, length);
-    return readsZero((offset, n) => image.read(offset, n), start, length);
+    if (states[b] === BlockState.FULLY_PRESENT) return readsZero(fromFile, buf, offsetsMiB[b]! * MiB, length);
+    return readsZero(throughChain, buf, start, length);
   };
   const stored: number[] = [];
   for (let b = 0; b < blockCount; b++) if (states[b]! >= BlockState.FULLY_PRESENT) stored.push(b);

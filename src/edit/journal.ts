@@ -66,6 +66,26 @@ export class Journal {
     return out;
   }
 
+  /**
+   * Reads into `target` (a buffer the caller reuses); bytes past the end of
+   * the file read as zeros. Returns `target.length`.
+   * @throws VhdxError `IO` (`read-failed`)
+   */
+  async readInto(target: Uint8Array, offset: number): Promise<number> {
+    if (!this.file.readInto) {
+      target.set(await this.read(offset, target.length));
+      return target.length;
+    }
+    let got: number;
+    try {
+      got = await this.file.readInto(target, offset);
+    } catch (err) {
+      throw asVhdxError(err, 'read-failed', `reading ${target.length} bytes at ${offset}`);
+    }
+    if (got < target.length) target.fill(0, got);
+    return target.length;
+  }
+
   /** @throws VhdxError `IO` (`write-failed`) */
   async write(data: Uint8Array, position: number): Promise<void> {
     try {
