@@ -24,6 +24,7 @@ import { findUnusedRanges } from '../guest/index.js';
 import type { GuestOptions, GuestReport } from '../guest/types.js';
 import { isAllZero } from '../wasm/kernels.js';
 import type { InPlaceAccess } from './access.js';
+import type { Journal } from './journal.js';
 import { commitBatEntries, type BatEntryChange } from './bat-log.js';
 import type { EditSession } from './open.js';
 
@@ -381,6 +382,33 @@ export function planMoves(fixed: [number, number][], movable: Movable[]): { move
 /** Moves copied before one flush and one journaled BAT change (bounded so a crash loses little work). */
 const MOVES_PER_COMMIT = 64;
 
+/**
+ * Copies within the file through two reused buffers: a piece is read while
+ * the one before it is written. `done` waits for the last write.
+ */
+class Copier {
+  private readonly buffers = [new Uint8Array(PIECE), new Uint8Array(PIECE)];
+  private turn = 0;
+  private writing: Promise<void> = Promise.resolve();
+
+  constructor(private readonly journal: Journal) {}
+
+  /** Copies `length` (at most {@link PIECE}) bytes from `from` to `to`. */
+  async copy(from: number, to: number, length: number): Promise<void> {
+    // this buffer's last write was awaited before the other buffer's began
+    const buf = this.buffers[this.turn]!.subarray(0, length);
+    this.turn ^= 1;
+    await this.journal.readInto(buf, from);
+    await this.writing;
+    this.writing = this.journal.write(buf, to);
+    this.writing.catch(() => undefined); // awaited by the next copy or done()
+  }
+
+  done(): Promise<void> {
+    return this.writing;
+  }
+}
+
 async function applyCompact(session: EditSession, plan: CompactPlan, options: CompactOptions): Promise<void> {
   const { journal, model, bat } = session;
   if (plan.freed.length === 0 && plan.moves.length === 0 && plan.endMiB * MiB >= journal.size) return;
@@ -414,17 +442,16 @@ async function applyCompact(session: EditSession, plan: CompactPlan, options: Co
   const moveTotal = plan.moves.reduce((n, mv) => n + mv.item.lengthMiB * MiB, 0);
   const scanTotal = plan.scanTotal;
   let moved = 0;
+  const copier = new Copier(journal);
   for (let i = 0; i < plan.moves.length; i += MOVES_PER_COMMIT) {
     const batch = plan.moves.slice(i, i + MOVES_PER_COMMIT);
     for (const { item, toMiB } of batch) {
       const length = item.lengthMiB * MiB;
-      for (let at = 0; at < length; at += PIECE) {
-        const n = Math.min(PIECE, length - at);
-        await journal.write(await journal.read(item.atMiB * MiB + at, n), toMiB * MiB + at);
-      }
+      for (let at = 0; at < length; at += PIECE) await copier.copy(item.atMiB * MiB + at, toMiB * MiB + at, Math.min(PIECE, length - at));
       moved += length;
       options.onProgress?.(scanTotal + moved, scanTotal + moveTotal);
     }
+    await copier.done();
     await journal.flush();
     await commitBatEntries(
       journal,
