@@ -33,7 +33,37 @@ async function chainIn(folder: string, childName = 'child.avhdx'): Promise<Uint8
   const base = join(folder, 'base.vhdx');
   if (!existsSync(base)) writeFileSync(base, buildSynthetic({ raw: pattern(SIZE, 1), blockSize: MiB }));
   await node.createChildFile(join(folder, childName), base);
-  const child = await node.openVhdx(join(folder, childName), { writable: true });
+  return childWrites(join(folder, childName));
+}
+
+/**
+ * A sparse base of 4 MiB blocks (data in its first 2 MiB only) and a child of
+ * 1 MiB blocks over it: in the base's stored block, two blocks of data and a
+ * discarded one; in its block that is not stored, sectors here (the child's
+ * block filled from the chain) and a whole block there, a block between
+ * reading the base; returns the chain's disk.
+ */
+async function sparseChainIn(folder: string): Promise<Uint8Array> {
+  const base = join(folder, 'base.vhdx');
+  const raw = new Uint8Array(SIZE);
+  raw.set(pattern(2 * MiB, 1));
+  writeFileSync(base, buildSynthetic({ raw, blockSize: 4 * MiB }));
+  const path = join(folder, 'child.avhdx');
+  await node.createChildFile(path, base, { blockSize: MiB });
+  const child = await node.openVhdx(path, { writable: true });
+  await child.write(0, pattern(MiB, 4));
+  await child.discard(MiB, MiB);
+  await child.write(3 * MiB, pattern(MiB, 5));
+  await child.write(4 * MiB + 4096, pattern(8192, 6));
+  await child.write(6 * MiB, pattern(MiB, 7));
+  const disk = await child.read(0, SIZE);
+  await child.close();
+  return disk;
+}
+
+/** Writes into `path` a whole block, sectors here and there, and a discarded block; returns its disk. */
+async function childWrites(path: string): Promise<Uint8Array> {
+  const child = await node.openVhdx(path, { writable: true });
   await child.write(2 * MiB, pattern(MiB, 2));
   await child.write(4 * MiB + 4096, pattern(8192, 3));
   await child.discard(6 * MiB, MiB);
@@ -191,42 +221,54 @@ describe('commit: a parent that cannot be written', () => {
 
 describe('commit: crash consistency across two files', () => {
   it('a crash at every operation of either file: the chain opens (by one linkage GUID or the other) and reads the same disk', async () => {
-    const folder = join(tmp.path, 'crash');
-    execFileSync('mkdir', ['-p', folder]);
-    const disk = await chainIn(folder);
-    const baseBefore = new Uint8Array(readFileSync(join(folder, 'base.vhdx')));
-    const childBefore = new Uint8Array(readFileSync(join(folder, 'child.avhdx')));
-    const log: Tagged[] = [];
-    const parent = recorded('parent', baseBefore, log);
-    const child = recorded('child', childBefore, log);
-    const parentBytes = () => parent.rec.contents().slice();
-    const access = (which: typeof parent, parentOf?: () => Uint8Array) =>
-      inPlaceAccess(
-        async () => openWritableFile(which.custom()),
-        async () => openWritableFile(which.custom()),
-        {},
-        () => ({
-          openInput: async () => ({ source: openWritableFile(parent.custom()) }),
-          findCandidates: () => ({
-            candidates: parentOf
-              ? [{ label: 'base.vhdx', location: 'base.vhdx', open: async () => openWritableFile(parent.custom()) }]
-              : [],
-            skipped: [],
-          }),
-        }),
-      );
-    await commitWith(
-      { child: access(child, parentBytes), parent: access(parent), childOver: (p) => openVhdx(child.custom(), { parent: p }) },
-      true,
-    );
-    expect(log.some((t) => t.file === 'parent') && log.some((t) => t.file === 'child')).toBe(true);
-    await everyCrashPoint(log, { child: childBefore, parent: baseBefore }, async (files, where) => {
-      const image = await openVhdx(files.child!, { parent: files.parent! });
-      expect(Buffer.compare(await image.read(0, SIZE), disk), where).toBe(0);
-      await image.close();
-    });
+    await crashAtEveryPoint(join(tmp.path, 'crash'), chainIn);
+  }, 300_000);
+
+  it('a sparse base with larger blocks than the child: blocks of the base placed in batches, two runs in one base block; every crash point reads the same disk', async () => {
+    const folder = join(tmp.path, 'crash-sparse');
+    const disk = await crashAtEveryPoint(folder, sparseChainIn);
+    expect(Buffer.compare(await read(join(folder, 'base.vhdx')), disk)).toBe(0);
   }, 300_000);
 });
+
+/** Commits the chain `build` makes in `folder` through recorded files and checks every crash point; returns the chain's disk. */
+async function crashAtEveryPoint(folder: string, build: (folder: string) => Promise<Uint8Array>): Promise<Uint8Array> {
+  execFileSync('mkdir', ['-p', folder]);
+  const disk = await build(folder);
+  const baseBefore = new Uint8Array(readFileSync(join(folder, 'base.vhdx')));
+  const childBefore = new Uint8Array(readFileSync(join(folder, 'child.avhdx')));
+  const log: Tagged[] = [];
+  const parent = recorded('parent', baseBefore, log);
+  const child = recorded('child', childBefore, log);
+  const parentBytes = () => parent.rec.contents().slice();
+  const access = (which: typeof parent, parentOf?: () => Uint8Array) =>
+    inPlaceAccess(
+      async () => openWritableFile(which.custom()),
+      async () => openWritableFile(which.custom()),
+      {},
+      () => ({
+        openInput: async () => ({ source: openWritableFile(parent.custom()) }),
+        findCandidates: () => ({
+          candidates: parentOf
+            ? [{ label: 'base.vhdx', location: 'base.vhdx', open: async () => openWritableFile(parent.custom()) }]
+            : [],
+          skipped: [],
+        }),
+      }),
+    );
+  await commitWith(
+    { child: access(child, parentBytes), parent: access(parent), childOver: (p) => openVhdx(child.custom(), { parent: p }) },
+    true,
+  );
+  expect(log.some((t) => t.file === 'parent') && log.some((t) => t.file === 'child')).toBe(true);
+  await everyCrashPoint(log, { child: childBefore, parent: baseBefore }, async (files, where) => {
+    const image = await openVhdx(files.child!, { parent: files.parent! });
+    expect(Buffer.compare(await image.read(0, SIZE), disk), where).toBe(0);
+    await image.close();
+  });
+  writeFileSync(join(folder, 'base.vhdx'), parent.rec.contents());
+  return disk;
+}
 
 /**
  * Calls `check` with the files as a crash after each operation of `log` leaves them: (a) every operation

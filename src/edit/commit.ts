@@ -113,20 +113,7 @@ export async function commitWith(access: CommitAccess, empty: boolean, options: 
     model.info.chain[0]!.dataWriteGuid = next;
     const over = await access.childOver(parent.image);
     try {
-      const unit = Math.min(...levels.map((l) => l.blockSize));
-      for (let start = 0; start < virtualSize; start += unit) {
-        const length = Math.min(unit, virtualSize - start);
-        const what = topmost(levels, start);
-        if (what === 'data') {
-          for (let at = 0; at < length; at += 4 * MiB) {
-            const n = Math.min(4 * MiB, length - at);
-            await parent.image.write(start + at, await over.read(start + at, n));
-          }
-        } else if (what === 'zero') await parent.image.discard(start, length);
-        else continue;
-        committed++;
-        options.onProgress?.(start + length, virtualSize);
-      }
+      committed = await copyChain(levels, virtualSize, over, parent, options);
     } finally {
       await over.close();
     }
@@ -138,6 +125,57 @@ export async function commitWith(access: CommitAccess, empty: boolean, options: 
     if (i > 0 || empty) await emptyLevel(accesses[i]!, i === accesses.length - 1 ? next : undefined);
   }
   return { blocksCommitted: committed, parentDataWriteGuid: next };
+}
+
+/** Bytes of the chain's data read into memory and written into the base as one batch (one flush, one log entry). */
+const BATCH = 32 * MiB;
+/** Bytes of a stretch looked at at once (a block of the levels, or a part of a larger one). */
+const STEP = 4 * MiB;
+
+/**
+ * Writes into the base what the chain reads wherever a level above it holds
+ * data (ZERO stretches discarded there), in batches of at most
+ * {@link BATCH} bytes: runs of consecutive stretches go in one write, and the
+ * blocks a batch places in the base are mapped by one flush and one log entry.
+ * Returns the stretches (of the smallest block size of the levels) committed.
+ */
+async function copyChain(levels: Level[], virtualSize: number, over: VhdxImage, base: EditSession, options: CommitOptions): Promise<number> {
+  const unit = Math.min(...levels.map((l) => l.blockSize));
+  const step = Math.min(unit, STEP);
+  // read into one buffer, reused from batch to batch (a batch may pass BATCH by less than a stretch)
+  const buffer = new Uint8Array(BATCH + step);
+  let batch: { offset: number; data: Uint8Array }[] = [];
+  let batched = 0;
+  const writeBatch = async () => {
+    if (batch.length) await base.editor.writeMany(batch);
+    batch = [];
+    batched = 0;
+  };
+  let committed = 0;
+  for (let start = 0; start < virtualSize; ) {
+    const what = topmost(levels, start);
+    // the run of stretches that say the same, up to what the batch has room for
+    let end = Math.min(virtualSize, start + step);
+    const room = what === 'data' ? BATCH - batched : Number.POSITIVE_INFINITY;
+    while (end < virtualSize && end - start < room && topmost(levels, end) === what) end = Math.min(virtualSize, end + step);
+    if (what !== 'none') for (let at = start; at < end; at += step) if (at % unit === 0) committed++;
+    if (what === 'data') {
+      const data = buffer.subarray(batched, batched + end - start);
+      // what is not read (zeros, unmapped) reads as zeros
+      data.fill(0);
+      await over.readExtentsInto(data, start, over.extents({ start, end }));
+      batch.push({ offset: start, data });
+      batched += end - start;
+      if (batched >= BATCH) await writeBatch();
+    } else if (what === 'zero') {
+      await writeBatch();
+      await base.image.discard(start, end - start);
+    }
+    if (what !== 'none') options.onProgress?.(end, virtualSize);
+    start = end;
+  }
+  await writeBatch();
+  return committed;
 }
 
 function refuseWithoutParent(model: EditSession['model']): void {

@@ -122,6 +122,43 @@ export class Editor implements ImageEditor {
   }
 
   /**
+   * Writes several ranges (in order, not overlapping) as one change where it
+   * can: the blocks they place are written, then one flush and one journaled
+   * BAT change maps them all (a commit's batch). A range that touches a block
+   * placed earlier in the batch first has the batch mapped, so a block is
+   * never placed twice.
+   */
+  writeMany(writes: { offset: number; data: Uint8Array }[]): Promise<void> {
+    return this.run(async () => {
+      if (!writes.some((w) => w.data.length > 0)) return;
+      await this.beforeChange(true);
+      let changes: BatChange[] = [];
+      const placed = new Set<number>();
+      const mapPlaced = async () => {
+        if (changes.length === 0) return;
+        // the payload is durable before the entries that map it
+        await this.journal.flush();
+        await this.commitBat(changes);
+        changes = [];
+        placed.clear();
+      };
+      for (const w of writes) {
+        for (const p of this.blocksOf(w.offset, w.data.length)) {
+          if (placed.has(p.block)) await mapPlaced();
+          const piece: Piece = { block: p.block, at: p.at, data: w.data.subarray(p.from, p.from + p.length) };
+          if (this.model.states[p.block] === BlockState.FULLY_PRESENT) await this.writeInPlace(piece);
+          else {
+            const change = await this.placeBlock(piece);
+            if (change) changes.push(change);
+            placed.add(p.block);
+          }
+        }
+      }
+      await mapPlaced();
+    });
+  }
+
+  /**
    * Runs `op` after every operation called before it (at once when none is
    * left: a write into the page cache then needs no extra promise hops).
    */
