@@ -249,9 +249,7 @@ async function crashAtEveryPoint(folder: string, build: (folder: string) => Prom
       () => ({
         openInput: async () => ({ source: openWritableFile(parent.custom()) }),
         findCandidates: () => ({
-          candidates: parentOf
-            ? [{ label: 'base.vhdx', location: 'base.vhdx', open: async () => openWritableFile(parent.custom()) }]
-            : [],
+          candidates: parentOf ? [{ label: 'base.vhdx', location: 'base.vhdx', open: async () => openWritableFile(parent.custom()) }] : [],
           skipped: [],
         }),
       }),

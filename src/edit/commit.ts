@@ -139,7 +139,13 @@ const STEP = 4 * MiB;
  * blocks a batch places in the base are mapped by one flush and one log entry.
  * Returns the stretches (of the smallest block size of the levels) committed.
  */
-async function copyChain(levels: Level[], virtualSize: number, over: VhdxImage, base: EditSession, options: CommitOptions): Promise<number> {
+async function copyChain(
+  levels: Level[],
+  virtualSize: number,
+  over: VhdxImage,
+  base: EditSession,
+  options: CommitOptions,
+): Promise<number> {
   const unit = Math.min(...levels.map((l) => l.blockSize));
   const step = Math.min(unit, STEP);
   // read into one buffer, reused from batch to batch (a batch may pass BATCH by less than a stretch)
