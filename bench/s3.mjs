@@ -8,7 +8,8 @@
 // them once; a conversion reads them twice, scan then render, and uploads
 // its VHDX, which leaves the all-zero blocks out).
 //
-// Size: 8 GiB (BENCH_S3_SIZE=N, with K/M/G; --quick: 256 MiB). The gateway's
+// Size: 8 GiB (BENCH_S3_SIZE=N, with K/M/G; --quick: 256 MiB); runs a row:
+// 5 (BENCH_S3_RUNS=N; --quick: 3). The gateway's
 // memstore OSD keeps every object in RAM: the raw disk, one output and one
 // copy at most at once (each run's object is removed after it), so the store
 // needs about 2.5x the disk: start it with RGW_MEMSTORE_BYTES set (printed
@@ -93,7 +94,7 @@ export async function s3Bench({ quick = false } = {}) {
     return s3Fetch(at)(`${url}${query}`, { method });
   };
   const remove = (key) => send('DELETE', key);
-  const runs = quick ? 3 : 5;
+  const runs = Number(process.env.BENCH_S3_RUNS ?? (quick ? 3 : 5));
   /** @type {[string, (out: string) => string[]][]} */
   const rows = [
     ['floor: ranged GETs -> multipart', (out) => [join(here, 'bench/s3-copy.mjs'), bucket, 'disk.raw', out]],
