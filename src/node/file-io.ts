@@ -1,7 +1,7 @@
 // Positional reads and writes on a Node FileHandle that loop until the whole
 // range is done (the OS may transfer less than asked in one call).
 import { constants, write, writeSync } from 'node:fs';
-import { open, type FileHandle } from 'node:fs/promises';
+import { open, stat, type FileHandle } from 'node:fs/promises';
 import { VhdxError, asVhdxError } from '../errors.js';
 import type { Placed } from '../layout/plan.js';
 
@@ -94,7 +94,6 @@ export async function refuseSameFile(input: string, output: string): Promise<voi
 
 /** True when both paths exist and name one file (the same device and inode: links, symlinks and other spellings too). */
 export async function isSameFile(a: string, b: string): Promise<boolean> {
-  const { stat } = await import('node:fs/promises');
   const [x, y] = await Promise.all([stat(a).catch(() => undefined), stat(b).catch(() => undefined)]);
   return x !== undefined && y !== undefined && x.dev === y.dev && x.ino === y.ino;
 }
