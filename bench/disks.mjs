@@ -87,18 +87,26 @@ export function scatteredDisk(path, sizeGiB, percent) {
   return path;
 }
 
-/** The bench disks in `dir`, made when missing. */
-export function benchDisks(dir, { large = false } = {}) {
+/**
+ * The bench disks in `dir` that `pick(name, index)` picks (default: all), each made when missing: a disk
+ * not picked is not made (the largest take minutes and gigabytes to write).
+ */
+export function benchDisks(dir, { large = false, pick = () => true } = {}) {
   mkdirSync(dir, { recursive: true });
-  const disks = [
-    { name: '3 GiB ext4, 640 MiB of files', path: ext4Disk(join(dir, 'ext4-3g.raw'), 3, 640) },
-    { name: '3 GiB, 12% data in scattered runs', path: scatteredDisk(join(dir, 'scattered-3g.raw'), 3, 12) },
+  const kinds = [
+    { name: '3 GiB ext4, 640 MiB of files', make: () => ext4Disk(join(dir, 'ext4-3g.raw'), 3, 640) },
+    { name: '3 GiB, 12% data in scattered runs', make: () => scatteredDisk(join(dir, 'scattered-3g.raw'), 3, 12) },
+    { name: '2 GiB mixed (random, text and zero MiBs, every byte written: no holes)', make: () => mixedDisk(join(dir, 'mixed-2g.raw')) },
   ];
-  const mixed = join(dir, 'mixed-2g.raw');
-  if (!existsSync(mixed) || statSync(mixed).size !== 2 * 1024 * MiB) writeMixedFile(mixed, 2 * 1024 * MiB, true);
-  disks.push({ name: '2 GiB mixed (random, text and zero MiBs, every byte written: no holes)', path: mixed });
-  if (large) disks.push({ name: '64 GiB ext4, 6 GiB of files', path: ext4Disk(join(dir, 'ext4-64g.raw'), 64, 6 * 1024), large: true });
-  return disks;
+  if (large)
+    kinds.push({ name: '64 GiB ext4, 6 GiB of files', make: () => ext4Disk(join(dir, 'ext4-64g.raw'), 64, 6 * 1024), large: true });
+  return kinds.filter((kind, index) => pick(kind.name, index)).map(({ make, ...disk }) => ({ ...disk, path: make() }));
+}
+
+/** A 2 GiB file of mixed MiBs, every byte written, made when missing. */
+function mixedDisk(path) {
+  if (!existsSync(path) || statSync(path).size !== 2 * 1024 * MiB) writeMixedFile(path, 2 * 1024 * MiB, true);
+  return path;
 }
 
 export { must };
