@@ -157,6 +157,44 @@ describe('readChunks', () => {
     }
     closeSync(fd2);
   });
+
+  // Standard input is a non-blocking pseudo-terminal (python3 opens it raw) holding exactly the first
+  // chunk: the read ahead, started while the consumer holds that chunk, fails at once (EAGAIN). The
+  // failure comes when the next chunk is asked for (the CLI reports it as read-failed); no unhandled
+  // rejection brings the process down meanwhile.
+  it('a read ahead that fails while the consumer holds a chunk is thrown when the next chunk is asked for, never unhandled', () => {
+    const script = `
+      import { readChunks } from './dist/node/fd-reader.js';
+      const chunks = readChunks(0, 4096);
+      const first = await chunks.next();
+      console.log(JSON.stringify({ first: first.value.length }));
+      await new Promise((r) => setTimeout(r, 200)); // holding the chunk while the read ahead fails
+      const outcome = await chunks.next().then(() => ({ next: 'yielded' }), (e) => ({ code: e.code }));
+      console.log(JSON.stringify(outcome));`;
+    const python = `
+import os, pty, subprocess, sys, tty
+master, slave = pty.openpty()
+tty.setraw(slave)
+os.set_blocking(slave, False)
+os.write(master, bytes(4096))
+child = subprocess.run([sys.argv[1], '--input-type=module', '-e', os.environ['SCRIPT']], stdin=slave, capture_output=True)
+sys.stdout.write(child.stdout.decode())
+sys.stderr.write(child.stderr.decode())
+sys.exit(child.returncode)`;
+    const r = spawnSync('python3', ['-c', python, process.execPath], {
+      encoding: 'utf8',
+      cwd: new URL('..', import.meta.url).pathname,
+      env: { ...process.env, SCRIPT: script },
+    });
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+    expect(
+      r.stdout
+        .trim()
+        .split('\n')
+        .map((line) => JSON.parse(line)),
+    ).toEqual([{ first: 4096 }, { code: 'EAGAIN' }]);
+  });
 });
 
 describe('openForWriting', () => {

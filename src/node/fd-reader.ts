@@ -19,6 +19,7 @@ import { holeMapOf } from './holes.js';
  * Yields the input of `fd` in chunks of `chunkSize` (the last one shorter),
  * reading the next chunk while the current one is used. A chunk is valid
  * only until the next one is asked for: its buffer is then refilled.
+ * @throws the system error of a read, when the chunk it was reading is asked for (callers report it as 'read-failed')
  */
 export function readChunks(fd: number, chunkSize = 4 * MiB): AsyncGenerator<Uint8Array, void, undefined> {
   const st = fstatSync(fd);
@@ -42,12 +43,12 @@ export async function* readFileChunks(
   const buffers = [new Uint8Array(chunkSize), new Uint8Array(chunkSize)];
   let next = 0;
   const readAt = (target: Uint8Array, position: number): Promise<Uint8Array> => {
-    const done = fillAt(fd, target, position).then((n) => {
-      if (n < target.length) throw new VhdxError('read-failed', `short read at ${position + n}: the input ended early`);
-      return target;
-    });
-    done.catch(() => {}); // a read ahead may fail while its chunk waits: observed when its turn comes
-    return done;
+    return observed(
+      fillAt(fd, target, position).then((n) => {
+        if (n < target.length) throw new VhdxError('read-failed', `short read at ${position + n}: the input ended early`);
+        return target;
+      }),
+    );
   };
   let pending: Promise<Uint8Array> | undefined;
   for (const piece of filePieces(size, holes, chunkSize)) {
@@ -142,22 +143,28 @@ async function fill(fd: number, target: Uint8Array): Promise<number> {
   return done;
 }
 
+/**
+ * `read`, observed from the start: a read ahead may fail while the consumer holds the chunk before
+ * it (or after the consumer has left); its failure is thrown when its own chunk is asked for, never
+ * left unhandled.
+ */
+function observed<T>(read: Promise<T>): Promise<T> {
+  read.catch(() => {});
+  return read;
+}
+
 async function* readFile(fd: number, chunkSize: number): AsyncGenerator<Uint8Array, void, undefined> {
   const buffers = [new Uint8Array(chunkSize), new Uint8Array(chunkSize)];
   let next = 0;
-  let pending = fill(fd, buffers[0]!);
-  try {
-    for (;;) {
-      const n = await pending;
-      if (n === 0) return;
-      const current = buffers[next]!;
-      next ^= 1;
-      // a short chunk means the input has ended; otherwise read ahead into the other buffer
-      pending = n < chunkSize ? Promise.resolve(0) : fill(fd, buffers[next]!);
-      yield current.subarray(0, n);
-    }
-  } finally {
-    pending.catch(() => {}); // abandoned by the consumer: nothing to report
+  let pending = observed(fill(fd, buffers[0]!));
+  for (;;) {
+    const n = await pending;
+    if (n === 0) return;
+    const current = buffers[next]!;
+    next ^= 1;
+    // a short chunk means the input has ended; otherwise read ahead into the other buffer
+    pending = n < chunkSize ? Promise.resolve(0) : observed(fill(fd, buffers[next]!));
+    yield current.subarray(0, n);
   }
 }
 
