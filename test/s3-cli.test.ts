@@ -4,7 +4,7 @@
 // VHDX) or byte for byte (raw). Skipped when no endpoint is given, except under
 // CI=true, where .ci/run starts the gateway and a missing one is a failure.
 import { spawn, spawnSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openVhdx, s3ObjectUrl, s3Source, scanAllocation } from '../src/index.js';
@@ -23,6 +23,43 @@ async function download(key: string): Promise<Uint8Array> {
   expect(res.status).toBe(200);
   return new Uint8Array(await res.arrayBuffer());
 }
+
+describe('--s3-checksum usage errors (no store reached)', () => {
+  const dir = tempDir('vhdx-s3-checksum-');
+  afterAll(() => dir.cleanup());
+  // a store nothing listens on: a usage error is found before any request
+  const env = { ...process.env, AWS_ACCESS_KEY_ID: 'AKIDTEST', AWS_SECRET_ACCESS_KEY: 'secret', AWS_ENDPOINT_URL: 'http://127.0.0.1:9' };
+
+  it('a value other than full-object, composite or none, or an output that is not s3://, is a usage error (exit 2) before any work', () => {
+    const raw = join(dir.path, 'disk.raw');
+    writeFileSync(raw, makeRaw(MiB, 'mixed', 3));
+    const cases: [string[], RegExp][] = [
+      [[raw, 's3://b/a.vhdx', '--s3-checksum', 'crc32'], /--s3-checksum must be full-object, composite, none, got "crc32"$/],
+      [
+        [raw, 's3://b/a.vhdx', '--s3-checksum=FULL_OBJECT', '--parallel', '2'],
+        /--s3-checksum must be full-object, composite, none, got "FULL_OBJECT"$/,
+      ],
+      [[raw, 's3://b/a.vhdx', '--s3-checksum'], /--s3-checksum needs a value \(full-object\|composite\|none\)$/],
+      [[raw, 'a.vhdx', '--s3-checksum', 'composite'], /--s3-checksum applies to an s3:\/\/ output, not a\.vhdx$/],
+    ];
+    for (const [args, message] of cases) {
+      const r = spawnSync(process.execPath, [BIN, 'convert', ...args], { cwd: dir.path, env, encoding: 'utf8' });
+      expect(r.status, args.join(' ')).toBe(2);
+      expect(r.stderr.trim()).toMatch(/^vhdx: error\[USAGE\]: /);
+      expect(r.stderr.trim()).toMatch(message);
+    }
+    const info = spawnSync(process.execPath, [BIN, 'info', raw, '--s3-checksum', 'composite'], { cwd: dir.path, env, encoding: 'utf8' });
+    expect(info.status).toBe(2);
+    expect(info.stderr).toMatch(/--s3-checksum does not apply to info/);
+    expect(readdirSync(dir.path)).toEqual(['disk.raw']);
+  });
+
+  it('vhdx convert --help lists --s3-checksum and its values', () => {
+    const r = spawnSync(process.execPath, [BIN, 'convert', '--help'], { encoding: 'utf8' });
+    expect(r.status).toBe(0);
+    expect(r.stdout).toMatch(/--s3-checksum full-object\|composite\|none\s+.*composite.*R2/);
+  });
+});
 
 if (IN_CI && !endpoint) {
   it('the s3:// CLI tests need the gateway .ci/run starts (scripts/rgw.sh start)', () => {

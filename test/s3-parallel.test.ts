@@ -38,15 +38,20 @@ function vhdx(args: string[], cwd: string, env: NodeJS.ProcessEnv = process.env,
   return new Promise((resolve) => child.on('close', (status, signal) => resolve({ status, signal, stderr })));
 }
 
-type Fault = 'fail' | 'hold' | undefined;
+type Fault = 'fail' | 'hold' | 'refuse-checksum' | undefined;
 
-/** Passes requests on to the gateway, except those `fault` says to fail (500) or hold (never answered). */
+/**
+ * Passes requests on to the gateway, except those `fault` says to fail (500), hold (never answered) or
+ * refuse as a store without that checksum does (400 naming the checksum header).
+ */
 class FaultProxy {
   private server!: Server;
   endpoint = '';
   fault: (req: IncomingMessage, url: URL) => Fault = () => undefined;
   /** Every request seen, as `METHOD path?query`. */
   seen: string[] = [];
+  /** The headers of every CreateMultipartUpload seen (`POST …?uploads`). */
+  created: IncomingMessage['headers'][] = [];
   private held: (() => void)[] = [];
 
   async start(): Promise<void> {
@@ -54,6 +59,7 @@ class FaultProxy {
     this.server = createServer((req, res) => {
       const url = new URL(req.url!, 'http://proxy');
       this.seen.push(`${req.method} ${url.pathname}${url.search}`);
+      if (req.method === 'POST' && url.searchParams.has('uploads')) this.created.push(req.headers);
       const fault = this.fault(req, url);
       if (fault === 'hold') {
         this.held.push(() => res.destroy());
@@ -65,6 +71,11 @@ class FaultProxy {
         if (fault === 'fail') {
           res.writeHead(500, { 'content-type': 'application/xml' });
           res.end('<Error><Code>InternalError</Code><Message>injected by the test</Message></Error>');
+          return;
+        }
+        if (fault === 'refuse-checksum') {
+          res.writeHead(400, { 'content-type': 'application/xml' });
+          res.end('<Error><Code>InvalidRequest</Code><Message>x-amz-checksum-type FULL_OBJECT is not supported</Message></Error>');
           return;
         }
         const out = request(
@@ -86,6 +97,7 @@ class FaultProxy {
   reset(): void {
     this.fault = () => undefined;
     this.seen = [];
+    this.created = [];
     for (const drop of this.held.splice(0)) drop();
   }
 
@@ -229,6 +241,48 @@ describe.skipIf(!endpoint)('--parallel into a file and into s3:// (Ceph RGW)', (
     proxy.reset();
     expect(await openUploads()).toEqual([]);
     expect((await signed('HEAD', `/${bucket}/failed.vhdx`)).status).toBe(404);
+  });
+
+  it('--s3-checksum sets the checksum CreateMultipartUpload asks for, single stream and --parallel; a store refusing FULL_OBJECT gets an error naming --s3-checksum composite, which then works', async () => {
+    // [flags, x-amz-checksum-algorithm, x-amz-checksum-type] at CreateMultipartUpload
+    const cases: [string[], string | undefined, string | undefined][] = [
+      [[], 'CRC32C', 'FULL_OBJECT'],
+      [['--s3-checksum', 'full-object', '--parallel', '2'], 'CRC32C', 'FULL_OBJECT'],
+      [['--s3-checksum', 'composite'], 'CRC32C', undefined],
+      [['--s3-checksum=composite', '--parallel', '2'], 'CRC32C', undefined],
+      [['--s3-checksum', 'none'], undefined, undefined],
+      [['--s3-checksum', 'none', '--parallel', '2'], undefined, undefined],
+    ];
+    for (const [i, [flags, algorithm, type]] of cases.entries()) {
+      proxy.reset();
+      const key = `checksum-${i}.vhdx`;
+      const r = await vhdx(['convert', rawPath, `s3://${bucket}/${key}`, '-q', ...flags], dir.path, viaProxy());
+      expect(r.status, `${flags.join(' ')}: ${r.stderr}`).toBe(0);
+      expect(proxy.created, flags.join(' ')).toHaveLength(1);
+      expect(proxy.created[0]!['x-amz-checksum-algorithm'], flags.join(' ')).toBe(algorithm);
+      expect(proxy.created[0]!['x-amz-checksum-type'], flags.join(' ')).toBe(type);
+      if (flags.length > 0) await expectSameAsSingle(await downloaded(key));
+    }
+
+    proxy.reset();
+    proxy.fault = (req, url) =>
+      req.method === 'POST' && url.searchParams.has('uploads') && req.headers['x-amz-checksum-type'] ? 'refuse-checksum' : undefined;
+    for (const parallel of [[], ['--parallel', '2']]) {
+      const refused = await vhdx(['convert', rawPath, `s3://${bucket}/refused.vhdx`, '-q', ...parallel], dir.path, viaProxy());
+      expect(refused.status).toBe(1);
+      expect(refused.stderr).toMatch(
+        /^vhdx: error\[UNSUPPORTED\]: the store refused the CRC-32C checksum headers of CreateMultipartUpload .*; it may not support --s3-checksum full-object: give --s3-checksum composite \(or none\)$/m,
+      );
+    }
+    const composite = await vhdx(
+      ['convert', rawPath, `s3://${bucket}/refused.vhdx`, '-q', '--s3-checksum', 'composite'],
+      dir.path,
+      viaProxy(),
+    );
+    expect(composite.status, composite.stderr).toBe(0);
+    await expectSameAsSingle(await downloaded('refused.vhdx'));
+    proxy.reset();
+    expect(await openUploads()).toEqual([]);
   });
 
   it('SIGINT with --parallel: to s3, no object and no open upload; to a file, no file (not even a temporary one)', async () => {

@@ -7,6 +7,7 @@ import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { VhdxEncoderStream, VhdxError, crc32c, crc32cBase64 } from '../src/index.js';
 import { uploadToS3, type S3UploadOptions } from '../src/sources/s3.js';
+import { describeError } from '../src/cli/messages.js';
 import { signRequest } from '../src/sources/sigv4.js';
 import { ready } from '../src/wasm/instance.js';
 import { chunkedStream, collect, makeRaw } from './helpers/images.js';
@@ -301,6 +302,20 @@ describe('uploadToS3', () => {
     // the option it names works against the same store
     await uploadToS3(chunkedStream(bytes), options(size, { checksum: 'composite' }));
     expect(store.objects.size).toBe(1);
+  });
+
+  it('the command line words a refused checksum with --s3-checksum, the flag that sets the option', async () => {
+    const { bytes, size } = await encoded();
+    store.faults.refuseChecksumType = true;
+    const err = (await uploadToS3(chunkedStream(bytes), options(size)).catch((e) => e)) as VhdxError;
+    expect(err.reason).toBe('checksum-refused');
+    const said = describeError(err, new Map());
+    expect(said).toMatch(/^the store refused the CRC-32C checksum headers of CreateMultipartUpload \(/);
+    expect(said).toMatch(/it may not support --s3-checksum full-object: give --s3-checksum composite \(or none\)$/);
+    expect(said).not.toContain("checksum: '");
+    // as typed, when given
+    const typed = new Map([['s3-checksum', { value: 'full-object', typed: '--s3-checksum' }]]);
+    expect(describeError(err, typed)).toContain('give --s3-checksum composite (or none)');
   });
 
   it('a stream shorter than outputSize aborts the upload', async () => {

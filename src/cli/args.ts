@@ -1,6 +1,7 @@
 // The command line as a command: which one, its inputs, and its options
 // checked against what that command takes. Nothing here touches a file.
 import type { VhdxCreateOptions } from '../layout/options.js';
+import type { S3PartOptions } from '../sources/s3.js';
 import { COMMANDS, appliesTo, closest, optionSpec, tokenize, type CommandName, type GivenOption, type Tokens } from './options.js';
 import { type ImageFormat, resolveInput, resolveOutput } from './inputs.js';
 import { isS3Url, s3Location } from './s3.js';
@@ -54,7 +55,13 @@ export interface ConvertFlags extends VhdxCreateOptions {
   force?: boolean;
   /** --parallel N: worker threads rendering parts of one plan. */
   parallel?: number;
+  /** --s3-checksum: the object checksum an s3:// output asks of the store (the upload's `checksum` option). */
+  s3Checksum?: S3Checksum;
 }
+
+/** The values of --s3-checksum: the upload's `checksum` option. */
+export type S3Checksum = NonNullable<S3PartOptions['checksum']>;
+const S3_CHECKSUMS = ['full-object', 'composite', 'none'] as const satisfies readonly S3Checksum[];
 
 /** What `measure` was asked for: the VHDX it sizes, and how to read the input. */
 export interface MeasureFlags extends VhdxCreateOptions {
@@ -123,10 +130,14 @@ export function parseCommandLine(argv: readonly string[]): CommandLine {
         throw new UsageError('create needs --parent PATH: the VHDX the child is made over (try vhdx create --help)');
       return line({ name, output, parent });
     }
-    case 'convert':
+    case 'convert': {
       if (rest.length !== 2)
         throw new UsageError(`convert takes an input and an output, got ${describeCount(rest.length)} (try vhdx convert --help)`);
-      return line({ name, input: inputArg(rest[0]!), output: convertOutputArg(rest[1]!), flags: convertFlags(options) });
+      const output = convertOutputArg(rest[1]!);
+      const checksum = options.get('s3-checksum');
+      if (checksum && !isS3Url(output)) throw new UsageError(`${checksum.typed} applies to an s3:// output, not ${output}`);
+      return line({ name, input: inputArg(rest[0]!), output, flags: convertFlags(options) });
+    }
   }
 }
 
@@ -252,6 +263,8 @@ function convertFlags(options: ReadonlyMap<string, GivenOption>): ConvertFlags {
     if (!/^[1-9][0-9]{0,3}$/.test(n)) throw new UsageError(`${parallel.typed} takes a number of worker threads from 1 to 9999, got "${n}"`);
     flags.parallel = Number(n);
   }
+  const checksum = options.get('s3-checksum');
+  if (checksum) flags.s3Checksum = oneOf(checksum, S3_CHECKSUMS);
   return flags;
 }
 

@@ -101,7 +101,12 @@ export async function runConversion(
   const uploadStop = new AbortController();
   // a file: URL is named by its path from here on: the checks compare files by path
   const output: Output | S3Output = s3
-    ? { kind: 's3', name: outArg, location: s3, signal: uploadStop.signal }
+    ? {
+        kind: 's3',
+        name: outArg,
+        location: { ...s3, ...(flags.s3Checksum ? { checksum: flags.s3Checksum } : {}) },
+        signal: uploadStop.signal,
+      }
     : outputOf(outPath, prepared);
   let interrupted: NodeJS.Signals | undefined;
   // shells and callers expect an interrupted command to die of its signal
@@ -120,7 +125,17 @@ export async function runConversion(
   const progress = flags.progress ? new Progress(process.stderr) : undefined;
   const images: VhdxImage[] = [];
   const opened = new Map<string, Promise<VhdxImage>>();
-  const { to: _to, progress: _progress, quiet, force: _force, parallel, inputFormat, chain = { ignoreLinkage: false }, ...create } = flags;
+  const {
+    to: _to,
+    progress: _progress,
+    quiet,
+    force: _force,
+    parallel,
+    s3Checksum: _s3Checksum,
+    inputFormat,
+    chain = { ignoreLinkage: false },
+    ...create
+  } = flags;
   const job: ConversionJob = {
     create,
     chain,

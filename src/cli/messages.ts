@@ -45,12 +45,21 @@ function escapeRegExp(text: string): string {
 /**
  * What the command line prints for a library error: an invalid option named
  * by its flag (as typed, with the value as typed), `--size` for an input
- * longer than the disk, and every other message as the library wrote it.
+ * longer than the disk, `--s3-checksum` for a store refusing the checksum
+ * headers, and every other message as the library wrote it.
  */
 export function describeError(e: VhdxError, typed: ReadonlyMap<string, GivenOption>): string {
   if (e.reason === 'parent-linkage-mismatch' && e.linkage) {
     // the library names its option; the command line words it with its flags
     return `${e.file ? `${describeFile(e.file)}: ` : ''}${linkageError(e.linkage)}`;
+  }
+  if (e.reason === 'checksum-refused') {
+    // the library names its `checksum` option (in the location prefix too); the command line names --s3-checksum
+    const flag = typed.get('s3-checksum')?.typed ?? '--s3-checksum';
+    return bareMessage(e.message, e).replace(
+      /checksum '([a-z-]+)': set the option checksum: '([a-z-]+)'(?: \(or '([a-z-]+)'\))?$/,
+      (_, asked: string, next: string, or?: string) => `${flag} ${asked}: give ${flag} ${next}${or ? ` (or ${or})` : ''}`,
+    );
   }
   if (e.reason === 'input-too-long') {
     const size = typed.get('size');

@@ -72,6 +72,12 @@ const BASE_OPTIONS: readonly OptionSpec[] = [
     commands: ['convert'],
     help: 'raw -> VHDX into a file or an s3:// object by N worker threads, each rendering whole parts (a file, URL or s3:// input)',
   },
+  {
+    long: 's3-checksum',
+    value: 'full-object|composite|none',
+    commands: ['convert'],
+    help: "the checksum an s3:// output asks of the store: CRC-32C of the whole object (full-object, default), of the parts' CRC-32Cs (composite: Cloudflare R2), or no checksum headers (none)",
+  },
   { long: 'progress', short: 'p', commands: ['convert'], help: 'show progress on stderr (default when stderr is a terminal)' },
   { long: 'no-progress', commands: ['convert'], help: 'never show progress' },
   { long: 'quiet', short: 'q', commands: ['convert'], help: 'no progress and no notices' },

@@ -5,6 +5,7 @@
 // RGW, MinIO, R2); without it, AWS S3 itself, virtual-host style
 // (https://bucket.s3.REGION.amazonaws.com). Every request is signed (SigV4).
 import { s3Fetch, s3ObjectUrl, type S3Location } from '../sources/s3-object.js';
+import type { S3PartOptions } from '../sources/s3.js';
 import { VhdxError, asVhdxError } from '../errors.js';
 import { UsageError } from './usage-error.js';
 
@@ -45,12 +46,13 @@ export function s3Location(arg: string, env: NodeJS.ProcessEnv = process.env): S
   };
 }
 
-/** An s3:// output of `vhdx convert`: the object, and the signal that aborts its upload (SIGINT). */
+/** An s3:// output of `vhdx convert`: the object, how it is uploaded, and the signal that aborts its upload (SIGINT). */
 export interface S3Output {
   kind: 's3';
   /** What the user named it. */
   name: string;
-  location: S3Location;
+  /** The object, with the checksum its upload asks of the store (--s3-checksum). */
+  location: S3PartOptions;
   signal: AbortSignal;
 }
 
