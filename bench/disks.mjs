@@ -90,9 +90,13 @@ export function scatteredDisk(path, sizeGiB, percent) {
 /**
  * The bench disks in `dir` that `pick(name, index)` picks (default: all), each made when missing: a disk
  * not picked is not made (the largest take minutes and gigabytes to write).
+ * @param {string} dir
+ * @param {{ large?: boolean, pick?: (name: string, index: number) => boolean }} [options]
+ * @returns {{ name: string, path: string, large?: boolean }[]}
  */
 export function benchDisks(dir, { large = false, pick = () => true } = {}) {
   mkdirSync(dir, { recursive: true });
+  /** @type {{ name: string, make: () => string, large?: boolean }[]} */
   const kinds = [
     { name: '3 GiB ext4, 640 MiB of files', make: () => ext4Disk(join(dir, 'ext4-3g.raw'), 3, 640) },
     { name: '3 GiB, 12% data in scattered runs', make: () => scatteredDisk(join(dir, 'scattered-3g.raw'), 3, 12) },
