@@ -405,6 +405,37 @@ describe('operations called without awaiting each other', () => {
     expect(Buffer.compare(await reopened.read(0, 4 * MiB), model)).toBe(0);
   });
 
+  it('a read called among them sees every write and discard called before it, and none called after (found by QA: reads did not wait)', async () => {
+    const path = join(tmp.path, 'read-order.vhdx');
+    await writeFile(path, base());
+    const image = await openNodeVhdx(path, { writable: true });
+    const model = new Uint8Array(4 * MiB);
+    model.fill(7, 0, MiB);
+    const reads: { got: Promise<Uint8Array>; want: Uint8Array }[] = [];
+    const ops: Promise<void>[] = [];
+    const read = (offset: number, length: number) =>
+      reads.push({ got: image.read(offset, length), want: model.slice(offset, offset + length) });
+    const put = (offset: number, data: Uint8Array) => {
+      model.set(data, offset);
+      ops.push(image.write(offset, data));
+    };
+    put(2 * MiB + 4096, new Uint8Array(8192).fill(1)); // a new block
+    read(2 * MiB, 16 * 1024);
+    put(MiB, new Uint8Array(MiB).fill(2)); // a whole new block
+    read(MiB + 5, 4096);
+    read(100, 4096); // the present block, before the discard that frees it
+    model.fill(0, 0, MiB);
+    ops.push(image.discard(0, MiB));
+    read(0, 8192);
+    put(3 * MiB, new Uint8Array(4096).fill(3)); // may reuse the freed space
+    read(3 * MiB, 8192);
+    put(3 * MiB + 1, new Uint8Array([4]));
+    read(3 * MiB, 2);
+    await Promise.all(ops);
+    for (const { got, want } of reads) expect(Buffer.compare(await got, want)).toBe(0);
+    await image.close();
+  });
+
   it('after a failed write every later operation rejects with its error, and nothing more is written', async () => {
     const file = new RecordingFile(base());
     const image = await openVhdx(file, { writable: true });

@@ -159,17 +159,28 @@ export class Editor implements ImageEditor {
   }
 
   /**
+   * Runs a read of the image in call order among the operations: it sees every
+   * write and discard called before it and none called after (a later discard
+   * may free, and a later write reuse, the space it reads). Its failure is its
+   * own: the editor goes on.
+   */
+  inOrder<T>(read: () => Promise<T>): Promise<T> {
+    return this.run(read, false);
+  }
+
+  /**
    * Runs `op` after every operation called before it (at once when none is
    * left: a write into the page cache then needs no extra promise hops).
+   * A failure of a `changes` op stops the editor: every later one rejects with it.
    */
-  private run<T>(op: () => Promise<T>): Promise<T> {
+  private run<T>(op: () => Promise<T>, changes = true): Promise<T> {
     const start = async (): Promise<T> => {
       try {
-        if (this.failed !== undefined) throw this.failed;
+        if (changes && this.failed !== undefined) throw this.failed;
         try {
           return await op();
         } catch (err) {
-          this.failed = err;
+          if (changes) this.failed = err;
           throw err;
         }
       } finally {

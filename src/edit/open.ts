@@ -41,7 +41,7 @@ const LOG_PROBLEMS = new Set<Problem['reason']>(['log-no-sequence', 'log-entry-s
 export function prepareEditor(file: RandomAccessFile, actions: RepairAction[] = []): PrepareEdit {
   return async (image, model, problems) => {
     const { journal, bat, repaired } = await prepareJournal(file, model, problems, actions);
-    return new Editor(journal, model, bat, (offset, length) => image.read(offset, length), repaired);
+    return new Editor(journal, model, bat, (offset, length) => image.readNow(offset, length), repaired);
   };
 }
 
@@ -100,7 +100,7 @@ export async function openEditSession(
   const prepare: PrepareEdit = async (image, model, problems) => {
     precheck?.(model);
     const { journal, bat, repaired } = await prepareJournal(file, model, problems);
-    const editor = new Editor(journal, model, bat, (offset, length) => image.read(offset, length), repaired);
+    const editor = new Editor(journal, model, bat, (offset, length) => image.readNow(offset, length), repaired);
     parts = { journal, model, bat, fileGuidNew: repaired, editor };
     return editor;
   };

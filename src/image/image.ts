@@ -71,6 +71,8 @@ export interface ImageEditor {
   flush(): Promise<void>;
   /** Everything applied and flushed, the headers closed; the file stays open. */
   close(): Promise<void>;
+  /** Runs a read after the operations called before it, before those called after. */
+  inOrder<T>(read: () => Promise<T>): Promise<T>;
 }
 
 /** The result of {@link VhdxImage.check}. */
@@ -272,8 +274,17 @@ export class VhdxImage {
     return this.resolve(start, end);
   }
 
-  /** Reads `length` bytes of the virtual disk at `offset`. */
+  /**
+   * Reads `length` bytes of the virtual disk at `offset`. On a writable image it
+   * sees every write and discard called before it, awaited or not, and none called after.
+   */
   async read(offset: number, length: number): Promise<Uint8Array> {
+    this.checkRange(offset, length);
+    return this.editor ? this.editor.inOrder(() => this.readNow(offset, length)) : this.readNow(offset, length);
+  }
+
+  /** @internal {@link read} at once, outside the editor's order: for the editor itself, inside an operation. */
+  readNow(offset: number, length: number): Promise<Uint8Array> {
     this.checkRange(offset, length);
     return this.readExtents(offset, length, this.resolve(offset, offset + length));
   }
