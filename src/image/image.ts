@@ -165,7 +165,8 @@ export class VhdxImage {
    * Writes `data` at byte `offset` of the virtual disk (any offset and length
    * inside it); reads see it at once. Durable after the next {@link flush}
    * (or {@link close}). A differencing file changes only itself, never its parent.
-   * Any typed array or ArrayBuffer is written as its bytes.
+   * Any typed array or ArrayBuffer is written as its bytes, read when the write runs
+   * (after the operations called before it): leave them unchanged until it settles.
    * @throws VhdxError `INVALID_ARGUMENT` (`image-not-writable`, `range-outside-disk`, `not-bytes`); `IO` (`write-failed`, `read-failed`).
    */
   async write(offset: number, data: Uint8Array): Promise<void> {
