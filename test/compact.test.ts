@@ -260,6 +260,11 @@ describeWith(['qemu-img'], 'compact: crash consistency', () => {
     });
   }, 300_000);
 
+  it('a fragmented 256 MiB dynamic disk (4 MiB blocks, the size the issue names): every crash point reads the same disk', async () => {
+    const before = await fragmentedDynamic(256 * MiB, 4 * MiB);
+    await crashEveryPoint(before, 4 * MiB);
+  }, 600_000);
+
   it('a crash right after the file is cut: qemu-img check -r all replays the log and the disk reads the same', async () => {
     // QEMU 7.2 takes every consecutive entry of the header's LogGuid as one sequence and
     // refuses (EINVAL) an entry whose FlushedFileOffset is past the end of the file
