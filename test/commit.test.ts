@@ -2,7 +2,7 @@
 // reads as the chain did, the child is left empty or removed, siblings stop
 // it, and a crash at any operation of either file leaves a chain that opens
 // and reads the same disk.
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, symlinkSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -362,6 +362,22 @@ describe('commit -b: down to a lower level of the chain', () => {
     }
     for (const [i, n] of ['base.vhdx', 'mid.avhdx', 'top.avhdx'].entries())
       expect(Buffer.compare(readFileSync(join(folder, n)), files[i]!)).toBe(0);
+  });
+
+  it('the command line words a -b that is missing (cannot open it) or not below the child (-b, never the option structure)', async () => {
+    const folder = join(tmp.path, 'cli-b');
+    await threeLevels(folder);
+    writeFileSync(join(folder, 'other.vhdx'), buildSynthetic({ raw: pattern(SIZE, 9), blockSize: MiB }));
+    const cli = (base: string) =>
+      spawnSync('node', ['bin/vhdx.js', 'commit', join(folder, 'top.avhdx'), '-b', join(folder, base)], { encoding: 'utf8' });
+    const missing = cli('nowhere.vhdx');
+    expect(missing.status).toBe(4);
+    expect(missing.stderr).toMatch(/cannot open .*nowhere\.vhdx/);
+    expect(missing.stderr).not.toMatch(/not below|options/);
+    const other = cli('other.vhdx');
+    expect(other.status).toBe(2);
+    expect(other.stderr).toMatch(/-b .*other\.vhdx is not below/);
+    expect(other.stderr).not.toMatch(/options/);
   });
 
   it('another child of the level between: refused even with force (it would read the committed data), nothing written', async () => {

@@ -22,6 +22,11 @@ export async function runInPlace(command: InPlaceCommand): Promise<number> {
       remove: command.remove,
       force: command.force,
       ...(bar ? { onProgress: (done: number, total: number) => bar.update(done, total) } : {}),
+    }).catch((err: unknown) => {
+      // the library names its option; the command line names the flag
+      if (err instanceof VhdxError && err.reason === 'base-not-in-chain')
+        throw new VhdxError(err.reason, `-b ${bareMessage(err.message, err)}`);
+      throw err;
     });
     bar?.done();
     const after = command.remove ? 'removed' : 'left empty';

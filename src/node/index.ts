@@ -16,7 +16,7 @@ import type { VhdxInfo } from '../image/types.js';
 import { VhdxWriterStream as WebVhdxWriterStream, type VhdxWriterOptions } from '../streams/writer.js';
 import type { TargetInput } from '../sources/targets.js';
 import { openNodeSource, type NodeSourceInput } from './file-source.js';
-import { VhdxError } from '../errors.js';
+import { VhdxError, asVhdxError } from '../errors.js';
 import type { SourceInput } from '../sources/types.js';
 import { openVhdxWritable, repairVhdxFile, type RepairReport } from '../edit/open.js';
 import { openNodeWritableFile, type NodeFileOptions, type NodeWritableFileInput } from './file.js';
@@ -30,7 +30,7 @@ import { compactWith, type CompactOptions, type CompactResult } from '../edit/co
 import { resizeWith, type ResizeOptions, type ResizeResult } from '../edit/resize.js';
 import { setParentWith, type ParentPaths, type SetParentOptions, type SetParentResult } from '../edit/parent.js';
 import { win32 } from 'node:path';
-import { unlink } from 'node:fs/promises';
+import { stat, unlink } from 'node:fs/promises';
 import { commitWith, type CommitOptions, type CommitResult } from '../edit/commit.js';
 export type { CommitOptions, CommitResult } from '../edit/commit.js';
 
@@ -280,6 +280,10 @@ async function depthOf(chain: (string | undefined)[], base: string, child: strin
     const at = chain[depth];
     if (at !== undefined && (await isSameFile(at, base))) return depth;
   }
+  // a base that is not there: say so, not that it is missing from the chain
+  await stat(base).catch((err: unknown) => {
+    throw asVhdxError(err, 'open-failed', `cannot open ${base}`);
+  });
   throw new VhdxError(
     'base-not-in-chain',
     `${base} is not below ${child} in its chain (${chain.slice(1).join(' -> ')}): the base must be one of its parents`,
