@@ -58,6 +58,11 @@ export async function sparseBench({ quick = false, large = false, runs = quick ?
     `\nSparse, filesystem-shaped disks in ${dir}: vhdx-stream on node ${version}` +
       `${node === NODE26 ? ' (holes skipped through node:ffi)' : ' (reads every byte: no hole map before Node 26)'}; ${runs} runs a row, alternating, medians`,
   );
+  // what a command costs before its first read: on a run of 0.2-0.3 s this is most of the difference
+  const startup = (cmd) => median(Array.from({ length: runs }, () => timed(cmd).wall));
+  console.log(
+    `  start-up: vhdx --version ${startup(`${cli} --version`).toFixed(3)} s | qemu-img --version ${startup('qemu-img --version').toFixed(3)} s`,
+  );
   const out = (name) => join(dir, name);
   for (const disk of used) {
     console.log(`\n${disk.name}`);
