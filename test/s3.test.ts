@@ -2,8 +2,11 @@
 // records every request, checks every signature, and keeps parts, uploads
 // and objects the way a store does; SigV4 itself against AWS's documented
 // example. Fault cases: a part failing once, one failing always, a cancel,
-// a store refusing the checksum headers.
+// a store refusing the checksum headers. Memory: no chunk of the input is
+// kept once it is copied into a part (a full collection finds them gone).
 import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { VhdxEncoderStream, VhdxError, crc32c, crc32cBase64 } from '../src/index.js';
 import { uploadToS3, type S3UploadOptions } from '../src/sources/s3.js';
@@ -316,6 +319,39 @@ describe('uploadToS3', () => {
     // as typed, when given
     const typed = new Map([['s3-checksum', { value: 'full-object', typed: '--s3-checksum' }]]);
     expect(describeError(err, typed)).toContain('give --s3-checksum composite (or none)');
+  });
+
+  it('keeps no chunk of the input once copied into a part: memory is bounded by the parts, not the stream', async () => {
+    // a full, synchronous collection (the flag turned on here, as --expose-gc would)
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    const chunks = 40;
+    const seen: WeakRef<Uint8Array>[] = [];
+    let alive = -1;
+    const stream = new ReadableStream<Uint8Array>(
+      {
+        async pull(controller) {
+          if (seen.length === chunks) {
+            // every earlier chunk has been copied into a part (5 per part) and the reads that gave them
+            // have settled; let this turn end (WeakRef targets live to the end of the job that made them)
+            await new Promise((resolve) => setTimeout(resolve, 0));
+            gc();
+            alive = seen.filter((ref) => ref.deref() !== undefined).length;
+            controller.close();
+            return;
+          }
+          const chunk = new Uint8Array(MiB).fill(seen.length + 1);
+          seen.push(new WeakRef(chunk));
+          controller.enqueue(chunk);
+        },
+      },
+      { highWaterMark: 0 },
+    );
+    await uploadToS3(stream, options(chunks * MiB, { concurrency: 1 }));
+    expect(store.objects.get('/disks/dir/a%20disk.vhdx')?.length).toBe(chunks * MiB);
+    // before: every chunk read stayed reachable until the upload ended (the input's size in memory)
+    expect(alive).toBeGreaterThanOrEqual(0);
+    expect(alive).toBeLessThanOrEqual(1);
   });
 
   it('a stream shorter than outputSize aborts the upload', async () => {

@@ -312,6 +312,24 @@ export async function uploadS3Parts(
 }
 
 /**
+ * `read`, or a rejection with `signal`'s reason as soon as it aborts, so that a slow input does not hold a
+ * cancel up. One listener per read, removed when the read settles: a race against one long-lived promise
+ * instead (`Promise.race([read, stopped])`) adds a reaction to it per read, and each keeps its read's
+ * chunk reachable until the upload ends, which held the whole stream in memory.
+ */
+function unlessStopped<T>(read: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) {
+    read.catch(() => {});
+    return Promise.reject(signal.reason as Error);
+  }
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason as Error);
+    signal.addEventListener('abort', onAbort, { once: true });
+    read.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
+}
+
+/**
  * Uploads `stream` (exactly `outputSize` bytes, e.g. a {@link VhdxEncoderStream}'s
  * readable side) to an S3-compatible store as a multipart upload with a
  * CRC-32C per part and, by default, the whole object's CRC-32C checked by the
@@ -360,12 +378,6 @@ export async function uploadToS3(stream: ReadableStream<Uint8Array>, options: S3
   let failure: unknown;
   let uploaded = 0;
   const reader = stream.getReader();
-  // settles (rejecting) when the upload is stopped, so a slow input does not hold a cancel up
-  const stopped = new Promise<never>((_, reject) => {
-    if (stop.signal.aborted) reject(stop.signal.reason);
-    stop.signal.addEventListener('abort', () => reject(stop.signal.reason), { once: true });
-  });
-  stopped.catch(() => {});
   try {
     const uploadPart = (number: number, bytes: Uint8Array, crc: number) => {
       const task = uploadS3Part(options, uploadId, number, bytes, crc, stop.signal).then(
@@ -399,7 +411,7 @@ export async function uploadToS3(stream: ReadableStream<Uint8Array>, options: S3
     };
     for (;;) {
       if (stop.signal.aborted) throw failure ?? cancelled();
-      const { done: ended, value } = await Promise.race([reader.read(), stopped]);
+      const { done: ended, value } = await unlessStopped(reader.read(), stop.signal);
       if (ended) break;
       if (received + value.length > outputSize) {
         throw inputTooLong('the stream', 'outputSize', outputSize);
