@@ -32,18 +32,22 @@ const BLOCK = 2 * MiB;
 const VHDX = new URL('../bin/vhdx.js', import.meta.url).pathname;
 const FLOOR = new URL('./inplace-floor.mjs', import.meta.url).pathname;
 
-/** A fragmented dynamic disk of `size` bytes at `path`: every block stored, then every other block (scattered by a hash) zeroed in place. */
-async function fragmented(dir, path, size) {
-  const raw = join(dir, 'frag.raw');
+/** A dynamic VHDX at `path` of `size` bytes of pseudo-random data (each MiB seeded by its index x `mul` + `add`), made through a raw file at `raw` (removed after). */
+async function randomVhdx(raw, path, size, mul, add) {
   const fd = openSync(raw, 'w');
   const buf = Buffer.alloc(MiB);
   for (let mib = 0; mib * MiB < size; mib++) {
-    fillXorshift(buf, mib * 2654435761 + 1);
+    fillXorshift(buf, mib * mul + add);
     writeSync(fd, buf, 0, MiB, mib * MiB);
   }
   closeSync(fd);
   await convertRawFileToVhdx(raw, path, { blockSize: BLOCK });
   rmSync(raw);
+}
+
+/** A fragmented dynamic disk of `size` bytes at `path`: every block stored, then every other block (scattered by a hash) zeroed in place. */
+async function fragmented(dir, path, size) {
+  await randomVhdx(join(dir, 'frag.raw'), path, size, 2654435761, 1);
   const image = await openVhdx(path, { writable: true });
   const zeros = new Uint8Array(BLOCK);
   for (let b = 0; b * BLOCK < size; b++) if (((b * 2654435761) >>> 7) % 2 === 0) await image.write(b * BLOCK, zeros);
@@ -180,16 +184,7 @@ async function fsTrimRow(dir, gib) {
 /** `vhdx commit` of a child holding a quarter of `size` into its parent, beside `vhdx convert child flat.vhdx`. */
 async function commitRow(dir, size, runs) {
   const base = join(dir, 'base.vhdx');
-  const raw = join(dir, 'base.raw');
-  const fd = openSync(raw, 'w');
-  const buf = Buffer.alloc(MiB);
-  for (let mib = 0; mib * MiB < size; mib++) {
-    fillXorshift(buf, mib * 2246822519 + 3);
-    writeSync(fd, buf, 0, MiB, mib * MiB);
-  }
-  closeSync(fd);
-  await convertRawFileToVhdx(raw, base, { blockSize: BLOCK });
-  rmSync(raw);
+  await randomVhdx(join(dir, 'base.raw'), base, size, 2246822519, 3);
   const child = join(dir, 'child.avhdx');
   runCommand(`node ${VHDX} create ${child} --parent ${base}`);
   // a quarter of the disk written in the child: 4 MiB of every 16 MiB
