@@ -4,7 +4,7 @@
 // run here with each item handed to one of N threads (parallel-worker.ts),
 // which renders its part from the raw input and writes it at its offset in
 // a file or uploads it as its part. Memory: about two parts per thread.
-import { open } from 'node:fs/promises';
+import { openForWriting } from './file-io.js';
 import { Worker } from 'node:worker_threads';
 import { VhdxError, asVhdxError, type VhdxErrorReason } from '../errors.js';
 import { eachLimited } from '../runtime/each-limited.js';
@@ -133,7 +133,7 @@ export async function scanInParallel(input: ParallelInput, blockSize: number, op
  * @throws VhdxError 'create-failed' or 'write-failed' for the file; what reading the input throws
  */
 export async function writePlanToFile(plan: VhdxPlan, input: ParallelInput, path: string, options: ParallelOptions): Promise<void> {
-  const fh = await open(path, 'w').catch((err) => {
+  const fh = await openForWriting(path).catch((err) => {
     throw asVhdxError(err, 'create-failed', `cannot create ${path}`);
   });
   try {
